@@ -1,0 +1,5 @@
+//! placeholder
+pub mod baggage;
+pub mod traceparent;
+pub mod tracestate;
+mod wire;
