@@ -1,0 +1,151 @@
+//! The tracelab scenario model: the services a run simulates, what each route does, and the
+//! load driven through them, read from a YAML file and checked before anything runs.
+//!
+//! The crate does no I/O: the caller reads the file and hands its text to [`parse`], which
+//! returns either a [`Scenario`] that passed every check or [`Diagnostics`] listing every
+//! problem found, each with file, line, column and field path.
+//!
+//! Layout:
+//! - [`model`]: `Scenario`, `Service`, `Route`, `Step` and the rest of the model.
+//! - [`latency`]: `LatencyModel`, sampling and analytic means.
+//! - [`diagnostic`]: `Diagnostic` and `Diagnostics`, how problems are reported.
+//! - `node`: the YAML document as a tree of located nodes.
+//! - `decode`: the tree checked against the schema and turned into a `Scenario`.
+//! - `validate`: references, call cycles and value ranges.
+//! - `duration`: durations with units (`800ms`, `30s`).
+
+pub mod diagnostic;
+pub mod latency;
+pub mod model;
+
+mod decode;
+mod duration;
+mod node;
+mod validate;
+
+use std::collections::HashMap;
+
+pub use diagnostic::{Diagnostic, Diagnostics};
+pub use latency::{LatencyModel, MAX_SAMPLE};
+pub use model::{Call, Entry, ErrorModel, Load, Parallel, Route, Scenario, Service, Step, Work};
+
+use node::Pos;
+
+/// Reads and checks a scenario. `file` names the source in diagnostics and is not opened.
+///
+/// On failure every problem that could be found is returned, in file order: every unknown or
+/// malformed field, then every broken rule (dangling references, call cycles, values out of
+/// range) in the parts of the file that could be read. Only a YAML syntax error stops the
+/// reading early, since nothing after it can be trusted.
+pub fn parse(source: &str, file: &str) -> Result<Scenario, Diagnostics> {
+    let root = match node::read(source) {
+        Ok(root) => root,
+        Err(error) => {
+            let diagnostic = located(file, error.pos, String::new(), error.message, None);
+            return Err(Diagnostics(vec![diagnostic]));
+        }
+    };
+    let decoded = decode::decode(&root);
+    let mut diagnostics: Vec<Diagnostic> = decoded
+        .issues
+        .into_iter()
+        .map(|issue| located(file, issue.pos, issue.path, issue.message, issue.help))
+        .collect();
+    for finding in validate::check(&decoded.scenario) {
+        // A rule broken by a placeholder standing in for a field that is already reported
+        // would only repeat that report in a more confusing way.
+        let moot = decoded.broken.iter().any(|broken| {
+            is_within(&finding.path, broken)
+                || (finding.about_collection && is_within(broken, &finding.path))
+        });
+        if moot {
+            continue;
+        }
+        let pos = position_of(&finding.path, &decoded.positions);
+        diagnostics.push(located(
+            file,
+            pos,
+            finding.path,
+            finding.message,
+            finding.help,
+        ));
+    }
+    if diagnostics.is_empty() {
+        Ok(decoded.scenario)
+    } else {
+        Err(Diagnostics::sorted(diagnostics))
+    }
+}
+
+impl Scenario {
+    /// Checks the rules [`parse`] checks after reading, for a scenario built or changed in
+    /// code (for example after overriding the load rate from the command line). The
+    /// diagnostics carry field paths but no file or position.
+    pub fn validate(&self) -> Result<(), Diagnostics> {
+        let diagnostics: Vec<Diagnostic> = validate::check(self)
+            .into_iter()
+            .map(|finding| Diagnostic {
+                file: String::new(),
+                line: 0,
+                column: 0,
+                path: finding.path,
+                message: finding.message,
+                help: finding.help,
+            })
+            .collect();
+        if diagnostics.is_empty() {
+            Ok(())
+        } else {
+            Err(Diagnostics(diagnostics))
+        }
+    }
+}
+
+fn located(
+    file: &str,
+    pos: Pos,
+    path: String,
+    message: String,
+    help: Option<String>,
+) -> Diagnostic {
+    Diagnostic {
+        file: file.to_owned(),
+        line: pos.line,
+        column: pos.column,
+        path,
+        message,
+        help,
+    }
+}
+
+/// Whether `path` is `ancestor` or lies under it (`a.b` and `a.b[0].c` are within `a.b`;
+/// `a.bc` is not).
+fn is_within(path: &str, ancestor: &str) -> bool {
+    if ancestor.is_empty() {
+        return true;
+    }
+    match path.strip_prefix(ancestor) {
+        Some(rest) => rest.is_empty() || rest.starts_with('.') || rest.starts_with('['),
+        None => false,
+    }
+}
+
+/// Where `path` is in the file, or where its nearest located ancestor is (a field left out
+/// and given its default has no place of its own).
+fn position_of(path: &str, positions: &HashMap<String, Pos>) -> Pos {
+    let mut current = path;
+    loop {
+        if let Some(pos) = positions.get(current) {
+            return *pos;
+        }
+        match current.rfind(['.', '[']) {
+            Some(cut) => current = &current[..cut],
+            None => {
+                return positions
+                    .get("")
+                    .copied()
+                    .unwrap_or(Pos { line: 1, column: 1 });
+            }
+        }
+    }
+}

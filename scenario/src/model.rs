@@ -1,0 +1,217 @@
+//! The scenario model: what a scenario file deserializes into.
+//!
+//! The serde derives here describe the same YAML syntax that [`crate::parse`] reads, so a
+//! `Scenario` serialized to YAML parses back to an equal `Scenario`. `parse` does not go
+//! through these derives, though: it walks a located YAML tree so that it can report every
+//! problem with its line and column at once, where serde stops at the first. The derives stay
+//! useful for tools that only need the data (writing a run summary, reading it back).
+
+use std::time::Duration;
+
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+
+use crate::latency::LatencyModel;
+
+/// A whole scenario: the services to simulate and the load to drive through them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// A short name for the scenario, used in reports and as the service namespace.
+    #[serde(default = "default_name")]
+    pub name: String,
+    /// What the scenario shows, in a sentence or two.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The seed every random choice of a run derives from, so runs are reproducible.
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// The services, by name. Names become hostnames, so they are DNS-1123 labels.
+    pub services: IndexMap<String, Service>,
+    /// The load driven into the entry routes.
+    pub load: Load,
+}
+
+/// One simulated microservice.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Service {
+    /// The version reported as `service.version` on every span.
+    #[serde(default = "default_version")]
+    pub version: String,
+    /// How many replicas a Kubernetes deployment runs; the local runtime starts one.
+    #[serde(default = "default_replicas")]
+    pub replicas: u32,
+    /// The HTTP routes the service serves, keyed by path (which starts with `/`).
+    pub routes: IndexMap<String, Route>,
+}
+
+/// One HTTP route of a service: its own latency, its failure rate and what it calls.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Route {
+    /// The upper-case HTTP method the route answers to.
+    #[serde(default = "default_method")]
+    pub method: String,
+    /// Time the route spends on its own, before its steps run.
+    #[serde(default)]
+    pub latency: LatencyModel,
+    /// Injected failures; none when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub errors: Option<ErrorModel>,
+    /// What the route does, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<Step>,
+}
+
+/// Injected failures of a route. They are data: the route answers with `status`, it does not
+/// crash.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorModel {
+    /// The fraction of requests that fail, from 0 to 1.
+    pub rate: f64,
+    /// The HTTP status of a failed request, from 400 to 599.
+    #[serde(default = "default_status")]
+    pub status: u16,
+}
+
+/// One step of a route. In YAML a step is a mapping with exactly one of the keys `call`,
+/// `parallel` or `work`, which says which kind it is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Step {
+    /// A call to another service's route.
+    Call(Call),
+    /// Calls made concurrently; the step ends when the last one ends.
+    Parallel(Parallel),
+    /// Local work, such as a database query, recorded as an internal span.
+    Work(Work),
+}
+
+impl Step {
+    /// The calls this step makes: one for a call, each call of a parallel, none for work.
+    pub fn calls(&self) -> &[Call] {
+        match self {
+            Step::Call(call) => std::slice::from_ref(call),
+            Step::Parallel(parallel) => &parallel.calls,
+            Step::Work(_) => &[],
+        }
+    }
+}
+
+/// A call to another service's route.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Call {
+    /// The service called; written `call: <service>` in YAML.
+    #[serde(rename = "call")]
+    pub service: String,
+    /// The path of the route called in that service.
+    pub route: String,
+    /// The chance that the call is made at all, from 0 to 1.
+    #[serde(default = "default_probability")]
+    pub probability: f64,
+    /// How many times the call is made one after the other (an N+1 pattern when above 1).
+    #[serde(default = "default_repeat")]
+    pub repeat: u32,
+    /// How long the caller waits before giving up; no limit when absent.
+    #[serde(
+        default,
+        with = "crate::duration::optional",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub timeout: Option<Duration>,
+}
+
+/// Calls made concurrently.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Parallel {
+    /// The calls, at least one; written `parallel: [...]` in YAML.
+    #[serde(rename = "parallel")]
+    pub calls: Vec<Call>,
+    /// How many of the calls may be in flight at once; all of them when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_parallel: Option<u32>,
+}
+
+/// Local work that takes time, recorded as an internal span named after it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Work {
+    /// The span name of the work, such as `db.query`; written `work: <name>` in YAML.
+    #[serde(rename = "work")]
+    pub name: String,
+    /// How long the work takes.
+    pub latency: LatencyModel,
+}
+
+/// The load driven into the scenario: an open-model arrival rate for a fixed time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Load {
+    /// Requests per second, above 0.
+    pub rate: f64,
+    /// How long the load runs, above 0 (`30s`, `2m`, `1m 30s`).
+    #[serde(with = "crate::duration::required")]
+    pub duration: Duration,
+    /// The routes requests enter through, at least one, picked by weight.
+    pub entries: Vec<Entry>,
+}
+
+/// One entry route of the load.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Entry {
+    /// The service that receives the request.
+    pub service: String,
+    /// The path of the route in that service.
+    pub route: String,
+    /// The relative share of requests sent here, above 0.
+    #[serde(default = "default_weight")]
+    pub weight: f64,
+}
+
+impl Scenario {
+    /// The route `route` of service `service`, if both exist.
+    pub fn route(&self, service: &str, route: &str) -> Option<&Route> {
+        self.services.get(service)?.routes.get(route)
+    }
+}
+
+pub(crate) fn default_name() -> String {
+    "scenario".to_owned()
+}
+
+pub(crate) fn default_seed() -> u64 {
+    1
+}
+
+pub(crate) fn default_version() -> String {
+    "1.0.0".to_owned()
+}
+
+pub(crate) fn default_replicas() -> u32 {
+    1
+}
+
+pub(crate) fn default_method() -> String {
+    "GET".to_owned()
+}
+
+pub(crate) fn default_status() -> u16 {
+    500
+}
+
+pub(crate) fn default_probability() -> f64 {
+    1.0
+}
+
+pub(crate) fn default_repeat() -> u32 {
+    1
+}
+
+pub(crate) fn default_weight() -> f64 {
+    1.0
+}

@@ -1,0 +1,258 @@
+//! A YAML document as a tree of nodes that remember where they are in the file.
+//!
+//! serde-saphyr deserializes straight into typed structs and stops at the first mismatch. To
+//! report every unknown field and every bad value at once, the file is first read into this
+//! untyped tree (serde-saphyr's `Spanned` supplies the positions), and
+//! [`crate::decode`] then walks the tree against the schema by hand.
+
+use std::fmt;
+
+use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_saphyr::Spanned;
+
+/// A place in the file: 1-based line and character column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Pos {
+    pub(crate) line: usize,
+    pub(crate) column: usize,
+}
+
+/// One YAML node and where it starts.
+#[derive(Debug, Clone)]
+pub(crate) struct Node {
+    pub(crate) value: Value,
+    pub(crate) pos: Pos,
+}
+
+/// The content of a node. Plain scalars arrive already typed by YAML's core schema, so
+/// `42` is an integer and `"42"` a string.
+#[derive(Debug, Clone)]
+pub(crate) enum Value {
+    Null,
+    Bool(bool),
+    Int(i128),
+    Float(f64),
+    Str(String),
+    Seq(Vec<Node>),
+    Map(Vec<(Node, Node)>),
+}
+
+impl Value {
+    /// What the value is, for messages such as "expected a number, found a string".
+    pub(crate) fn describe(&self) -> String {
+        match self {
+            Value::Null => "nothing".to_owned(),
+            Value::Bool(value) => format!("the boolean `{value}`"),
+            Value::Int(value) => format!("the integer `{value}`"),
+            Value::Float(value) => format!("the number `{value}`"),
+            Value::Str(value) => format!("the string `{value}`"),
+            Value::Seq(_) => "a list".to_owned(),
+            Value::Map(_) => "a mapping".to_owned(),
+        }
+    }
+}
+
+impl Node {
+    /// The text of a scalar used as a mapping key; `None` for a list or mapping key.
+    pub(crate) fn key_text(&self) -> Option<String> {
+        match &self.value {
+            Value::Str(text) => Some(text.clone()),
+            Value::Int(value) => Some(value.to_string()),
+            Value::Float(value) => Some(value.to_string()),
+            Value::Bool(value) => Some(value.to_string()),
+            Value::Null => Some("null".to_owned()),
+            Value::Seq(_) | Value::Map(_) => None,
+        }
+    }
+}
+
+/// Why the document could not be read as YAML at all.
+pub(crate) struct SyntaxError {
+    pub(crate) pos: Pos,
+    pub(crate) message: String,
+}
+
+/// Reads `source` into a located tree.
+pub(crate) fn read(source: &str) -> Result<Node, SyntaxError> {
+    if source.trim().is_empty() || only_comments(source) {
+        return Err(SyntaxError {
+            pos: Pos { line: 1, column: 1 },
+            message: "the file is empty; a scenario needs at least `services` and `load`"
+                .to_owned(),
+        });
+    }
+    // Non-finite floats pass through so that `.nan` is reported by validation next to every
+    // other bad value, with its field path, instead of ending the read here.
+    let options = serde_saphyr::options! {
+        non_finite_float_policy: serde_saphyr::NonFiniteFloatPolicy::PassThrough,
+    };
+    match serde_saphyr::from_str_with_options::<Spanned<RawValue>>(source, options) {
+        Ok(spanned) => Ok(into_node(spanned)),
+        Err(error) => {
+            let pos = error
+                .location()
+                .map(|location| Pos {
+                    line: to_usize(location.line()),
+                    column: to_usize(location.column()),
+                })
+                .unwrap_or(Pos { line: 1, column: 1 });
+            Err(SyntaxError {
+                pos,
+                message: plain_message(&error),
+            })
+        }
+    }
+}
+
+fn only_comments(source: &str) -> bool {
+    source
+        .lines()
+        .all(|line| line.trim().is_empty() || line.trim_start().starts_with('#'))
+}
+
+fn to_usize(value: u64) -> usize {
+    usize::try_from(value).unwrap_or(usize::MAX)
+}
+
+/// serde-saphyr's message without its own snippet and without the trailing "at line X,
+/// column Y", which our diagnostic already shows in front.
+fn plain_message(error: &serde_saphyr::Error) -> String {
+    let message = error.without_snippet().to_string();
+    let message = match message.rfind(" at line ") {
+        Some(index) => message[..index].to_owned(),
+        None => message,
+    };
+    let message = match message.strip_prefix("error: ") {
+        Some(rest) => rest.to_owned(),
+        None => message,
+    };
+    match message.split_once(": ") {
+        // Drop a leading "line L column C: " if the library put one in front.
+        Some((head, rest)) if head.starts_with("line ") && head.contains("column") => {
+            rest.to_owned()
+        }
+        _ => message,
+    }
+}
+
+fn pos_of<T>(spanned: &Spanned<T>) -> Pos {
+    Pos {
+        line: to_usize(spanned.referenced.line()),
+        column: to_usize(spanned.referenced.column()),
+    }
+}
+
+fn into_node(spanned: Spanned<RawValue>) -> Node {
+    let pos = pos_of(&spanned);
+    let value = match spanned.value {
+        RawValue::Null => Value::Null,
+        RawValue::Bool(value) => Value::Bool(value),
+        RawValue::Int(value) => Value::Int(value),
+        RawValue::Float(value) => Value::Float(value),
+        RawValue::Str(value) => Value::Str(value),
+        RawValue::Seq(items) => Value::Seq(items.into_iter().map(into_node).collect()),
+        RawValue::Map(entries) => Value::Map(
+            entries
+                .into_iter()
+                .map(|(key, value)| (into_node(key), into_node(value)))
+                .collect(),
+        ),
+    };
+    Node { value, pos }
+}
+
+/// The tree as serde-saphyr hands it over, before the positions move into [`Node`].
+enum RawValue {
+    Null,
+    Bool(bool),
+    Int(i128),
+    Float(f64),
+    Str(String),
+    Seq(Vec<Spanned<RawValue>>),
+    Map(Vec<(Spanned<RawValue>, Spanned<RawValue>)>),
+}
+
+impl<'de> Deserialize<'de> for RawValue {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(RawVisitor)
+    }
+}
+
+struct RawVisitor;
+
+impl<'de> Visitor<'de> for RawVisitor {
+    type Value = RawValue;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any YAML value")
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<RawValue, E> {
+        Ok(RawValue::Null)
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<RawValue, E> {
+        Ok(RawValue::Null)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<RawValue, D::Error> {
+        RawValue::deserialize(deserializer)
+    }
+
+    fn visit_bool<E: de::Error>(self, value: bool) -> Result<RawValue, E> {
+        Ok(RawValue::Bool(value))
+    }
+
+    fn visit_i64<E: de::Error>(self, value: i64) -> Result<RawValue, E> {
+        Ok(RawValue::Int(i128::from(value)))
+    }
+
+    fn visit_u64<E: de::Error>(self, value: u64) -> Result<RawValue, E> {
+        Ok(RawValue::Int(i128::from(value)))
+    }
+
+    fn visit_i128<E: de::Error>(self, value: i128) -> Result<RawValue, E> {
+        Ok(RawValue::Int(value))
+    }
+
+    fn visit_u128<E: de::Error>(self, value: u128) -> Result<RawValue, E> {
+        match i128::try_from(value) {
+            Ok(value) => Ok(RawValue::Int(value)),
+            // Too large for any field we have; keep it as a number so the range check reports it.
+            Err(_) => Ok(RawValue::Float(value as f64)),
+        }
+    }
+
+    fn visit_f64<E: de::Error>(self, value: f64) -> Result<RawValue, E> {
+        Ok(RawValue::Float(value))
+    }
+
+    fn visit_str<E: de::Error>(self, value: &str) -> Result<RawValue, E> {
+        Ok(RawValue::Str(value.to_owned()))
+    }
+
+    fn visit_string<E: de::Error>(self, value: String) -> Result<RawValue, E> {
+        Ok(RawValue::Str(value))
+    }
+
+    fn visit_bytes<E: de::Error>(self, value: &[u8]) -> Result<RawValue, E> {
+        Ok(RawValue::Str(String::from_utf8_lossy(value).into_owned()))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<RawValue, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(RawValue::Seq(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawValue, A::Error> {
+        let mut entries = Vec::new();
+        while let Some(key) = map.next_key()? {
+            let value = map.next_value()?;
+            entries.push((key, value));
+        }
+        Ok(RawValue::Map(entries))
+    }
+}
