@@ -35,6 +35,31 @@ pub(crate) struct Decoded {
     pub(crate) issues: Vec<Issue>,
     pub(crate) positions: HashMap<String, Pos>,
     pub(crate) broken: Vec<String>,
+    /// List items that moved up because a broken item before them was left out: the path of
+    /// an item in the scenario (`...steps[1]`) to its path in the file (`...steps[2]`).
+    pub(crate) moved: HashMap<String, String>,
+}
+
+impl Decoded {
+    /// The path in the file of a path in the decoded scenario.
+    pub(crate) fn source_path(&self, path: &str) -> String {
+        if self.moved.is_empty() {
+            return path.to_owned();
+        }
+        // Rewrite index by index from the left: the moves of a nested list are recorded
+        // under the file path of its parent, which the earlier rewrites have produced.
+        let mut rewritten = String::with_capacity(path.len());
+        let mut rest = path;
+        while let Some(end) = rest.find(']') {
+            rewritten.push_str(&rest[..=end]);
+            rest = &rest[end + 1..];
+            if let Some(source) = self.moved.get(&rewritten) {
+                rewritten.clone_from(source);
+            }
+        }
+        rewritten.push_str(rest);
+        rewritten
+    }
 }
 
 /// `parent.key`, or `key` at the top.
@@ -71,6 +96,7 @@ pub(crate) fn decode(root: &Node) -> Decoded {
         issues: decoder.issues,
         positions: decoder.positions,
         broken: decoder.broken,
+        moved: decoder.moved,
     }
 }
 
@@ -99,9 +125,18 @@ struct Decoder {
     issues: Vec<Issue>,
     positions: HashMap<String, Pos>,
     broken: Vec<String>,
+    moved: HashMap<String, String>,
 }
 
 impl Decoder {
+    /// Records that the item decoded as element `kept` of the list at `list` is element
+    /// `position` in the file.
+    fn keep(&mut self, list: &str, kept: usize, position: usize) {
+        if kept != position {
+            self.moved.insert(index(list, kept), index(list, position));
+        }
+    }
+
     fn error(&mut self, pos: Pos, path: &str, message: String, help: Option<String>) {
         self.issues.push(Issue {
             pos,
@@ -117,8 +152,10 @@ impl Decoder {
         self.error(node.pos, path, message, help);
     }
 
+    /// Remembers where `path` is. The first place recorded wins: for a service or a route
+    /// that is its name, which is where a problem with the name should point.
     fn locate(&mut self, path: &str, pos: Pos) {
-        self.positions.insert(path.to_owned(), pos);
+        self.positions.entry(path.to_owned()).or_insert(pos);
     }
 
     /// A mapping with a fixed set of fields; every other key is reported as unknown.
@@ -373,6 +410,7 @@ impl Decoder {
                 .enumerate()
             {
                 if let Some(step) = self.step(step, &index(&steps_path, position)) {
+                    self.keep(&steps_path, steps.len(), position);
                     steps.push(step);
                 }
             }
@@ -493,6 +531,7 @@ impl Decoder {
                 continue;
             }
             if let Some(call) = self.call(item, &item_path, "a parallel call") {
+                self.keep(&calls_path, calls.len(), position);
                 calls.push(call);
             }
         }
@@ -642,6 +681,7 @@ impl Decoder {
             .unwrap_or_default();
         for (position, item) in items.iter().enumerate() {
             if let Some(entry) = self.entry(item, &index(&entries_path, position)) {
+                self.keep(&entries_path, load.entries.len(), position);
                 load.entries.push(entry);
             }
         }

@@ -45,13 +45,13 @@ pub fn parse(source: &str, file: &str) -> Result<Scenario, Diagnostics> {
             return Err(Diagnostics(vec![diagnostic]));
         }
     };
-    let decoded = decode::decode(&root);
-    let mut diagnostics: Vec<Diagnostic> = decoded
-        .issues
+    let mut decoded = decode::decode(&root);
+    let mut diagnostics: Vec<Diagnostic> = std::mem::take(&mut decoded.issues)
         .into_iter()
         .map(|issue| located(file, issue.pos, issue.path, issue.message, issue.help))
         .collect();
-    for finding in validate::check(&decoded.scenario) {
+    for mut finding in validate::check(&decoded.scenario) {
+        finding.path = decoded.source_path(&finding.path);
         // A rule broken by a placeholder standing in for a field that is already reported
         // would only repeat that report in a more confusing way.
         let moot = decoded.broken.iter().any(|broken| {
