@@ -1,0 +1,578 @@
+//! [`analyze`]: one pass over all traces producing every table the reports show.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use tracelab_trace::{SpanId, SpanKind, Trace, TraceId};
+
+use crate::attribution::{ErrorOrigin, OriginSpan, error_origin_index, origin_span};
+use crate::critical_path::{CriticalPath, critical_path_with_tree, self_times_with_tree};
+use crate::graph::{GraphBuilder, ServiceGraph, ratio};
+use crate::health::TraceHealth;
+use crate::latency::{LatencyRecorder, LatencySummary, nearest_rank};
+use crate::timeline::{TimelineBuilder, TimelinePoint};
+use crate::tree::SpanTree;
+
+/// What [`analyze`] should do beyond the defaults.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AnalysisOptions {
+    /// How many of the slowest traces, and how many failing traces, to single out. Default 5.
+    pub top_traces: usize,
+    /// When the run stopped sending load, nanoseconds since the Unix epoch. Spans ending later
+    /// are reported as late. Default: unknown, no lateness check.
+    pub run_end_unix_nano: Option<u64>,
+    /// How many examples each trace-health finding lists. Default 5.
+    pub health_examples: usize,
+    /// Keep the critical path and span timings of every trace, not only of the singled-out
+    /// ones. Default false: on a large run that is one entry per span.
+    pub keep_all_timings: bool,
+}
+
+impl Default for AnalysisOptions {
+    fn default() -> Self {
+        AnalysisOptions {
+            top_traces: 5,
+            run_end_unix_nano: None,
+            health_examples: 5,
+            keep_all_timings: false,
+        }
+    }
+}
+
+/// Everything the reports show, computed once.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Analysis {
+    /// Totals over the whole run.
+    pub overview: Overview,
+    /// Per service, ranked by share of critical-path time in the slowest requests.
+    pub services: Vec<ServiceStats>,
+    /// Per operation (service + span name), ranked the same way.
+    pub operations: Vec<OperationStats>,
+    /// Which traces the critical-path shares were computed over.
+    pub share_windows: ShareWindows,
+    /// Likely origins of failures, most frequent first.
+    pub error_origins: Vec<ErrorOrigin>,
+    /// Whether the traces are whole and believable.
+    pub health: TraceHealth,
+    /// Who calls whom.
+    pub graph: ServiceGraph,
+    /// Requests, errors and latency per second.
+    pub timeline: Vec<TimelinePoint>,
+    /// The slowest traces, slowest first.
+    pub slowest_traces: Vec<TraceSummary>,
+    /// Failing traces, picked to cover as many distinct error origins as possible.
+    pub failing_traces: Vec<TraceSummary>,
+    /// Critical path and span timings of the singled-out traces (slowest and failing, without
+    /// repeats), or of every trace with [`AnalysisOptions::keep_all_timings`].
+    pub trace_timings: Vec<TraceTimings>,
+}
+
+/// Totals over the whole run.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct Overview {
+    /// Traces analysed (requests, when each request is one trace).
+    pub traces: u64,
+    /// Spans analysed.
+    pub spans: u64,
+    /// Traces with at least one failing span.
+    pub failed_traces: u64,
+    /// Distinct services.
+    pub services: u64,
+    /// End-to-end time of the traces (the duration of the span each critical path starts from).
+    pub duration: LatencySummary,
+    /// Earliest span start, nanoseconds since the Unix epoch (0 with no spans).
+    pub first_start_unix_nano: u64,
+    /// Latest span end, nanoseconds since the Unix epoch (0 with no spans).
+    pub last_end_unix_nano: u64,
+}
+
+/// The traces critical-path shares are computed over.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct ShareWindows {
+    /// "Typical" requests: traces with a duration between the 45th and 55th percentile of all
+    /// trace durations, inclusive. This is the lower bound, in nanoseconds.
+    pub p50_low_ns: u64,
+    /// Upper bound of the typical window, nanoseconds.
+    pub p50_high_ns: u64,
+    /// How many traces fell in the typical window.
+    pub p50_traces: u64,
+    /// "Slow" requests: traces with a duration at or above the 99th percentile.
+    pub p99_threshold_ns: u64,
+    /// How many traces are that slow.
+    pub p99_traces: u64,
+}
+
+/// One service's numbers.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ServiceStats {
+    /// `service.name`.
+    pub service: String,
+    /// Requests the service handled: its entry spans (spans whose parent is missing or in
+    /// another service, plus SERVER and CONSUMER spans).
+    pub requests: u64,
+    /// Entry spans that failed.
+    pub errors: u64,
+    /// `errors / requests`.
+    pub error_rate: f64,
+    /// Duration of the entry spans.
+    pub latency: LatencySummary,
+    /// All spans of the service.
+    pub spans: u64,
+    /// All failing spans of the service.
+    pub error_spans: u64,
+    /// Fraction (0..=1) of the critical-path time of typical traces spent in this service.
+    pub critical_share_p50: f64,
+    /// Fraction (0..=1) of the critical-path time of the slowest traces spent in this service.
+    pub critical_share_p99: f64,
+}
+
+/// One operation's numbers (service + span name).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OperationStats {
+    /// `service.name`.
+    pub service: String,
+    /// Span name.
+    pub operation: String,
+    /// Spans of this operation.
+    pub count: u64,
+    /// Failing spans.
+    pub errors: u64,
+    /// `errors / count`.
+    pub error_rate: f64,
+    /// Span durations.
+    pub latency: LatencySummary,
+    /// Self time of the spans (duration minus time covered by children).
+    pub self_time: LatencySummary,
+    /// Fraction (0..=1) of the critical-path time of typical traces spent in this operation.
+    pub critical_share_p50: f64,
+    /// Fraction (0..=1) of the critical-path time of the slowest traces spent in it.
+    pub critical_share_p99: f64,
+}
+
+/// A trace singled out for a closer look.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TraceSummary {
+    /// The trace.
+    pub trace_id: TraceId,
+    /// Service of the span the critical path starts from (the root, in a whole trace).
+    pub service: String,
+    /// Name of that span.
+    pub operation: String,
+    /// Its start, nanoseconds since the Unix epoch.
+    pub start_unix_nano: u64,
+    /// End-to-end time, nanoseconds.
+    pub duration_ns: u64,
+    /// Spans in the trace.
+    pub spans: u64,
+    /// Failing spans in the trace.
+    pub error_spans: u64,
+    /// One root, no orphans, no duplicated ids.
+    pub complete: bool,
+    /// Where the failure most likely started, for a failed trace.
+    pub error_origin: Option<OriginSpan>,
+}
+
+/// Per-span timings of one trace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TraceTimings {
+    /// The trace.
+    pub trace_id: TraceId,
+    /// Its critical path.
+    pub critical_path: CriticalPath,
+    /// Per span, aligned with `Trace::spans`.
+    pub spans: Vec<SpanTiming>,
+}
+
+/// Self time and critical-path time of one span.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SpanTiming {
+    /// The span.
+    pub span_id: SpanId,
+    /// Duration minus the union of its children's intervals, nanoseconds.
+    pub self_ns: u64,
+    /// Time this span's own work lies on the critical path, nanoseconds.
+    pub critical_ns: u64,
+}
+
+/// Computes the critical path and self time of every span of `trace`.
+pub fn trace_timings(trace: &Trace) -> TraceTimings {
+    let tree = SpanTree::new(trace);
+    timings_with_tree(trace, &tree)
+}
+
+fn timings_with_tree(trace: &Trace, tree: &SpanTree) -> TraceTimings {
+    let critical_path = critical_path_with_tree(trace, tree);
+    let self_ns = self_times_with_tree(trace, tree);
+    let spans = trace
+        .spans
+        .iter()
+        .zip(self_ns)
+        .enumerate()
+        .map(|(i, (s, self_ns))| SpanTiming {
+            span_id: s.span_id,
+            self_ns,
+            critical_ns: critical_path.nanos_of(i),
+        })
+        .collect();
+    TraceTimings {
+        trace_id: trace.trace_id,
+        critical_path,
+        spans,
+    }
+}
+
+struct OperationTally {
+    service: usize,
+    name: String,
+    count: u64,
+    errors: u64,
+    latency: LatencyRecorder,
+    self_time: LatencyRecorder,
+    critical_p50_ns: u64,
+    critical_p99_ns: u64,
+}
+
+struct ServiceTally {
+    name: Arc<str>,
+    requests: u64,
+    errors: u64,
+    latency: LatencyRecorder,
+    spans: u64,
+    error_spans: u64,
+}
+
+/// What the first pass keeps of each trace for the second.
+struct TraceFacts {
+    duration_ns: u64,
+    start_unix_nano: u64,
+    failed: bool,
+    origin: Option<usize>,
+    /// Critical-path nanoseconds per operation id.
+    critical_by_operation: Vec<(usize, u64)>,
+}
+
+/// Analyses `traces`: critical paths, per-service and per-operation statistics, critical-path
+/// shares, error origins, trace health, the service graph, the timeline and the traces worth
+/// opening.
+pub fn analyze(traces: &[Trace], options: &AnalysisOptions) -> Analysis {
+    let mut service_ids: HashMap<Arc<str>, usize> = HashMap::new();
+    let mut services: Vec<ServiceTally> = Vec::new();
+    let mut operation_ids: HashMap<(usize, String), usize> = HashMap::new();
+    let mut operations: Vec<OperationTally> = Vec::new();
+    let mut health = TraceHealth::default();
+    let mut graph = GraphBuilder::default();
+    let mut timeline = TimelineBuilder::default();
+    let mut facts: Vec<TraceFacts> = Vec::with_capacity(traces.len());
+    let mut all_timings = Vec::new();
+    let mut overview = Overview::default();
+    let mut first_start = u64::MAX;
+
+    for trace in traces {
+        let tree = SpanTree::new(trace);
+        let spans = &trace.spans;
+        let path = critical_path_with_tree(trace, &tree);
+        let self_ns = self_times_with_tree(trace, &tree);
+        let mut span_ops = Vec::with_capacity(spans.len());
+        for (i, s) in spans.iter().enumerate() {
+            let service = *service_ids.entry(s.service_name.clone()).or_insert_with(|| {
+                services.push(ServiceTally {
+                    name: s.service_name.clone(),
+                    requests: 0,
+                    errors: 0,
+                    latency: LatencyRecorder::new(),
+                    spans: 0,
+                    error_spans: 0,
+                });
+                services.len() - 1
+            });
+            let key = (service, s.name.clone());
+            let op = match operation_ids.get(&key) {
+                Some(&op) => op,
+                None => {
+                    operations.push(OperationTally {
+                        service,
+                        name: s.name.clone(),
+                        count: 0,
+                        errors: 0,
+                        latency: LatencyRecorder::new(),
+                        self_time: LatencyRecorder::new(),
+                        critical_p50_ns: 0,
+                        critical_p99_ns: 0,
+                    });
+                    operation_ids.insert(key, operations.len() - 1);
+                    operations.len() - 1
+                }
+            };
+            span_ops.push(op);
+            let failed = s.is_error();
+            let o = &mut operations[op];
+            o.count += 1;
+            o.errors += u64::from(failed);
+            o.latency.record(s.duration_nanos());
+            o.self_time.record(self_ns[i]);
+            let svc = &mut services[service];
+            svc.spans += 1;
+            svc.error_spans += u64::from(failed);
+            let entry = match tree.parent[i] {
+                None => true,
+                Some(p) => {
+                    spans[p].service_name != s.service_name
+                        || matches!(s.kind, SpanKind::Server | SpanKind::Consumer)
+                }
+            };
+            if entry {
+                svc.requests += 1;
+                svc.errors += u64::from(failed);
+                svc.latency.record(s.duration_nanos());
+            }
+            first_start = first_start.min(s.start_unix_nano);
+            overview.last_end_unix_nano = overview.last_end_unix_nano.max(s.end_unix_nano);
+        }
+        overview.spans += spans.len() as u64;
+
+        health.inspect(
+            trace,
+            &tree,
+            options.run_end_unix_nano,
+            options.health_examples,
+        );
+        graph.add(trace, &tree);
+
+        let failed = trace.has_error();
+        let origin = error_origin_index(trace, &tree);
+        let mut critical_by_operation: Vec<(usize, u64)> = Vec::new();
+        for seg in &path.segments {
+            let op = span_ops[seg.span_index];
+            match critical_by_operation.iter_mut().find(|(o, _)| *o == op) {
+                Some((_, ns)) => *ns += seg.duration_nanos(),
+                None => critical_by_operation.push((op, seg.duration_nanos())),
+            }
+        }
+        let top = tree.primary_top(spans);
+        let start_unix_nano = top.map(|t| spans[t].start_unix_nano).unwrap_or(0);
+        let duration_ns = path.total_nanos();
+        if top.is_some() {
+            timeline.add(start_unix_nano, duration_ns, failed);
+        }
+        if options.keep_all_timings {
+            all_timings.push(timings_with_tree(trace, &tree));
+        }
+        facts.push(TraceFacts {
+            duration_ns,
+            start_unix_nano,
+            failed,
+            origin,
+            critical_by_operation,
+        });
+    }
+
+    // Second pass: the share windows need the distribution of all trace durations first.
+    let mut durations: Vec<u64> = facts.iter().map(|f| f.duration_ns).collect();
+    durations.sort_unstable();
+    let mut overview_latency = LatencyRecorder::new();
+    durations.iter().for_each(|&d| overview_latency.record(d));
+    let windows = ShareWindows {
+        p50_low_ns: nearest_rank(&durations, 0.45),
+        p50_high_ns: nearest_rank(&durations, 0.55),
+        p99_threshold_ns: nearest_rank(&durations, 0.99),
+        ..ShareWindows::default()
+    };
+    let mut windows = windows;
+    let (mut total_p50, mut total_p99) = (0u64, 0u64);
+    for f in facts.iter().filter(|f| !f.critical_by_operation.is_empty()) {
+        let typical = (windows.p50_low_ns..=windows.p50_high_ns).contains(&f.duration_ns);
+        let slow = f.duration_ns >= windows.p99_threshold_ns;
+        windows.p50_traces += u64::from(typical);
+        windows.p99_traces += u64::from(slow);
+        for &(op, ns) in &f.critical_by_operation {
+            if typical {
+                operations[op].critical_p50_ns += ns;
+                total_p50 += ns;
+            }
+            if slow {
+                operations[op].critical_p99_ns += ns;
+                total_p99 += ns;
+            }
+        }
+    }
+    let share = |part: u64, whole: u64| ratio(part, whole);
+
+    let mut service_critical = vec![(0u64, 0u64); services.len()];
+    for o in &operations {
+        service_critical[o.service].0 += o.critical_p50_ns;
+        service_critical[o.service].1 += o.critical_p99_ns;
+    }
+    let mut service_stats: Vec<ServiceStats> = services
+        .iter()
+        .zip(&service_critical)
+        .map(|(s, &(c50, c99))| ServiceStats {
+            service: s.name.to_string(),
+            requests: s.requests,
+            errors: s.errors,
+            error_rate: ratio(s.errors, s.requests),
+            latency: s.latency.summary(),
+            spans: s.spans,
+            error_spans: s.error_spans,
+            critical_share_p50: share(c50, total_p50),
+            critical_share_p99: share(c99, total_p99),
+        })
+        .collect();
+    service_stats.sort_by(|a, b| {
+        b.critical_share_p99
+            .total_cmp(&a.critical_share_p99)
+            .then(b.critical_share_p50.total_cmp(&a.critical_share_p50))
+            .then(a.service.cmp(&b.service))
+    });
+    let mut operation_stats: Vec<OperationStats> = operations
+        .iter()
+        .map(|o| OperationStats {
+            service: services[o.service].name.to_string(),
+            operation: o.name.clone(),
+            count: o.count,
+            errors: o.errors,
+            error_rate: ratio(o.errors, o.count),
+            latency: o.latency.summary(),
+            self_time: o.self_time.summary(),
+            critical_share_p50: share(o.critical_p50_ns, total_p50),
+            critical_share_p99: share(o.critical_p99_ns, total_p99),
+        })
+        .collect();
+    operation_stats.sort_by(|a, b| {
+        b.critical_share_p99
+            .total_cmp(&a.critical_share_p99)
+            .then(b.critical_share_p50.total_cmp(&a.critical_share_p50))
+            .then((&a.service, &a.operation).cmp(&(&b.service, &b.operation)))
+    });
+
+    let error_origins = tally_origins(traces, &facts);
+    let (slowest, failing) = pick_traces(traces, &facts, options.top_traces);
+    let summarize = |i: usize| summarize_trace(&traces[i], &facts[i]);
+    let slowest_traces: Vec<TraceSummary> = slowest.iter().map(|&i| summarize(i)).collect();
+    let failing_traces: Vec<TraceSummary> = failing.iter().map(|&i| summarize(i)).collect();
+    let trace_timings = if options.keep_all_timings {
+        all_timings
+    } else {
+        let mut chosen = slowest.clone();
+        chosen.extend(failing.iter().filter(|i| !slowest.contains(i)));
+        chosen.iter().map(|&i| trace_timings(&traces[i])).collect()
+    };
+
+    overview.traces = traces.len() as u64;
+    overview.failed_traces = facts.iter().filter(|f| f.failed).count() as u64;
+    overview.services = services.len() as u64;
+    overview.duration = overview_latency.summary();
+    overview.first_start_unix_nano = if first_start == u64::MAX {
+        0
+    } else {
+        first_start
+    };
+
+    Analysis {
+        overview,
+        services: service_stats,
+        operations: operation_stats,
+        share_windows: windows,
+        error_origins,
+        health,
+        graph: graph.finish(),
+        timeline: timeline.finish(),
+        slowest_traces,
+        failing_traces,
+        trace_timings,
+    }
+}
+
+fn tally_origins(traces: &[Trace], facts: &[TraceFacts]) -> Vec<ErrorOrigin> {
+    let mut by_key: HashMap<(Arc<str>, &str), ErrorOrigin> = HashMap::new();
+    for (trace, f) in traces.iter().zip(facts) {
+        let Some(i) = f.origin else { continue };
+        let s = &trace.spans[i];
+        let origin = by_key
+            .entry((s.service_name.clone(), s.name.as_str()))
+            .or_insert_with(|| ErrorOrigin {
+                service: s.service_name.to_string(),
+                operation: s.name.clone(),
+                traces: 0,
+                example_trace_ids: Vec::new(),
+            });
+        origin.traces += 1;
+        if origin.example_trace_ids.len() < 3 {
+            origin.example_trace_ids.push(trace.trace_id);
+        }
+    }
+    let mut origins: Vec<ErrorOrigin> = by_key.into_values().collect();
+    origins.sort_by(|a, b| {
+        b.traces
+            .cmp(&a.traces)
+            .then((&a.service, &a.operation).cmp(&(&b.service, &b.operation)))
+    });
+    origins
+}
+
+/// Indices of the slowest traces and of the failing traces to show.
+///
+/// Failing traces are taken slowest first, but one per distinct error origin before any origin
+/// repeats: ten examples of the same timeout teach less than one example of each failure.
+fn pick_traces(traces: &[Trace], facts: &[TraceFacts], n: usize) -> (Vec<usize>, Vec<usize>) {
+    let mut by_duration: Vec<usize> = (0..traces.len())
+        .filter(|&i| !traces[i].spans.is_empty())
+        .collect();
+    by_duration.sort_by(|&a, &b| {
+        facts[b]
+            .duration_ns
+            .cmp(&facts[a].duration_ns)
+            .then(traces[a].trace_id.cmp(&traces[b].trace_id))
+    });
+    let slowest: Vec<usize> = by_duration.iter().copied().take(n).collect();
+
+    let failed: Vec<usize> = by_duration
+        .iter()
+        .copied()
+        .filter(|&i| facts[i].failed)
+        .collect();
+    let mut failing = Vec::new();
+    let mut origins_seen: Vec<(&str, &str)> = Vec::new();
+    for &i in &failed {
+        if failing.len() >= n {
+            break;
+        }
+        let key = facts[i]
+            .origin
+            .map(|o| {
+                let s = &traces[i].spans[o];
+                (&*s.service_name, s.name.as_str())
+            })
+            .unwrap_or(("", ""));
+        if !origins_seen.contains(&key) {
+            origins_seen.push(key);
+            failing.push(i);
+        }
+    }
+    for &i in &failed {
+        if failing.len() >= n {
+            break;
+        }
+        if !failing.contains(&i) {
+            failing.push(i);
+        }
+    }
+    (slowest, failing)
+}
+
+fn summarize_trace(trace: &Trace, facts: &TraceFacts) -> TraceSummary {
+    let tree = SpanTree::new(trace);
+    let top = tree.primary_top(&trace.spans).map(|t| &trace.spans[t]);
+    TraceSummary {
+        trace_id: trace.trace_id,
+        service: top.map(|s| s.service_name.to_string()).unwrap_or_default(),
+        operation: top.map(|s| s.name.clone()).unwrap_or_default(),
+        start_unix_nano: facts.start_unix_nano,
+        duration_ns: facts.duration_ns,
+        spans: trace.spans.len() as u64,
+        error_spans: trace.spans.iter().filter(|s| s.is_error()).count() as u64,
+        complete: trace.shape().is_complete(),
+        error_origin: facts.origin.map(|o| origin_span(trace, o)),
+    }
+}

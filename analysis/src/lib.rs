@@ -1,0 +1,39 @@
+//! Trace analysis for tracelab: which step, in which service, is eating the time of a run.
+//!
+//! The input is plain spans grouped into traces ([`tracelab_trace::Trace`]); the output is data
+//! ([`Analysis`], serde-serializable) and text: a terminal waterfall, a service table and one
+//! self-contained HTML report. Nothing here does I/O, so the same analysis runs on a live run,
+//! a saved run directory or any OTLP JSON file the caller has decoded.
+//!
+//! Layout:
+//! - [`tree`]: how the spans of one trace hang together, robust to orphans and cycles.
+//! - [`critical_path`]: the critical path of a trace and the self time of its spans.
+//! - [`latency`]: HDR-histogram percentiles per group.
+//! - [`attribution`]: the likely origin of each failed trace.
+//! - [`health`]: orphans, extra roots, fragments, clock skew, late spans.
+//! - [`graph`]: the service dependency graph.
+//! - [`timeline`]: requests, errors and latency per second.
+//! - [`analysis`]: [`analyze`], the one pass producing all of the above.
+//! - [`waterfall`]: the terminal waterfall of one trace.
+//! - [`table`]: the terminal table of services ranked by critical-path share.
+//! - [`html`]: the offline HTML report.
+
+pub mod analysis;
+pub mod attribution;
+pub mod critical_path;
+pub mod graph;
+pub mod health;
+pub mod latency;
+pub mod tree;
+pub mod timeline;
+
+pub use analysis::{
+    Analysis, AnalysisOptions, OperationStats, Overview, ServiceStats, ShareWindows, SpanTiming,
+    TraceSummary, TraceTimings, analyze, trace_timings,
+};
+pub use attribution::{ErrorOrigin, OriginSpan, error_origin};
+pub use critical_path::{CriticalPath, CriticalSegment, critical_path, self_times};
+pub use graph::{ServiceEdge, ServiceGraph};
+pub use health::{SkewedChild, SpanRef, TraceHealth};
+pub use latency::LatencySummary;
+pub use timeline::TimelinePoint;

@@ -1,0 +1,9 @@
+//! Integration tests of the analysis crate on hand-built traces.
+
+mod attribution;
+mod bottleneck;
+mod critical_path;
+mod health;
+mod html;
+mod render;
+mod support;
