@@ -111,7 +111,7 @@ pub(crate) fn closest<'c>(
 
 /// Help text for a name that matched nothing: a suggestion when one is close, then the
 /// choices (or a note that there are none).
-pub(crate) fn did_you_mean<'c>(word: &str, what: &str, candidates: &[&'c str]) -> String {
+pub(crate) fn did_you_mean(word: &str, what: &str, candidates: &[&str]) -> String {
     let listed = if candidates.is_empty() {
         format!("there are no {what}")
     } else {
