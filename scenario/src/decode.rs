@@ -5,18 +5,22 @@
 //! Where a value is missing or malformed, a placeholder takes its place and the path is
 //! remembered as broken, so that validation can still check everything else without
 //! complaining about the placeholder.
+//!
+//! The step kinds live in `decode/step.rs`, the latency models in `decode/latency.rs`.
+
+mod latency;
+mod step;
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use indexmap::IndexMap;
 
-use crate::diagnostic::{closest, did_you_mean};
+use crate::diagnostic::did_you_mean;
 use crate::latency::LatencyModel;
 use crate::model::{
-    Call, Entry, ErrorModel, Load, Parallel, Route, Scenario, Service, Step, Work, default_method,
-    default_name, default_probability, default_repeat, default_replicas, default_seed,
-    default_status, default_version, default_weight,
+    Entry, ErrorModel, Load, Route, Scenario, Service, default_method, default_name,
+    default_replicas, default_seed, default_status, default_version, default_weight,
 };
 use crate::node::{Node, Pos, Value};
 
@@ -434,228 +438,6 @@ impl Decoder {
         Some(ErrorModel {
             rate: rate?,
             status: status.unwrap_or_else(default_status),
-        })
-    }
-
-    fn step(&mut self, node: &Node, path: &str) -> Option<Step> {
-        self.locate(path, node.pos);
-        let Value::Map(entries) = &node.value else {
-            let help = Some(
-                "write `- call: <service>`, `- parallel: [...]` or `- work: <name>`".to_owned(),
-            );
-            self.expected(node, path, "a step (a mapping)", help);
-            return None;
-        };
-        let keys: Vec<String> = entries
-            .iter()
-            .filter_map(|(key, _)| key.key_text())
-            .collect();
-        let kinds: Vec<&str> = STEP_KINDS
-            .iter()
-            .copied()
-            .filter(|kind| keys.iter().any(|key| key == kind))
-            .collect();
-        match kinds.as_slice() {
-            ["call"] => self.call(node, path, "a call step").map(Step::Call),
-            ["parallel"] => self.parallel(node, path).map(Step::Parallel),
-            ["work"] => self.work(node, path).map(Step::Work),
-            [] => {
-                let guess = keys.iter().find_map(|key| {
-                    closest(key, STEP_KINDS.iter().copied()).map(|kind| (key, kind))
-                });
-                let help = match guess {
-                    Some((key, kind)) => format!("did you mean `{kind}` instead of `{key}`?"),
-                    None => format!("this step has: {}", keys.join(", ")),
-                };
-                let message = "a step must have exactly one of `call`, `parallel` or `work`; this one has none";
-                self.error(node.pos, path, message.to_owned(), Some(help));
-                None
-            }
-            several => {
-                let listed: Vec<String> = several.iter().map(|kind| format!("`{kind}`")).collect();
-                let message = format!(
-                    "a step must have exactly one of `call`, `parallel` or `work`; this one has {}",
-                    listed.join(" and ")
-                );
-                let help = "split it into one step per kind".to_owned();
-                self.error(node.pos, path, message, Some(help));
-                None
-            }
-        }
-    }
-
-    fn call(&mut self, node: &Node, path: &str, what: &str) -> Option<Call> {
-        let fields = self.fields(node, path, what, CALL_FIELDS)?;
-        let service = self.required(&fields, "call", what);
-        let service = service.and_then(|node| self.string(node, &fields.path("call")));
-        let route = self.required(&fields, "route", what);
-        let route = route.and_then(|node| self.string(node, &fields.path("route")));
-        let probability = fields
-            .get("probability")
-            .map(|node| self.number(node, &fields.path("probability")));
-        let repeat = fields
-            .get("repeat")
-            .map(|node| self.integer(node, &fields.path("repeat")));
-        let timeout = fields
-            .get("timeout")
-            .map(|node| self.duration(node, &fields.path("timeout")));
-        Some(Call {
-            service: service?,
-            route: route?,
-            probability: probability.flatten().unwrap_or_else(default_probability),
-            repeat: repeat.flatten().unwrap_or_else(default_repeat),
-            timeout: timeout.flatten(),
-        })
-    }
-
-    fn parallel(&mut self, node: &Node, path: &str) -> Option<Parallel> {
-        let fields = self.fields(node, path, "a parallel step", PARALLEL_FIELDS)?;
-        let calls_path = fields.path("parallel");
-        let mut calls = Vec::new();
-        let items = fields
-            .get("parallel")
-            .and_then(|node| self.list(node, &calls_path, "calls"))
-            .unwrap_or_default();
-        for (position, item) in items.iter().enumerate() {
-            let item_path = index(&calls_path, position);
-            self.locate(&item_path, item.pos);
-            if let Value::Map(entries) = &item.value
-                && let Some(kind) = entries
-                    .iter()
-                    .filter_map(|(key, _)| key.key_text())
-                    .find(|key| key == "work" || key == "parallel")
-            {
-                let message = format!("a parallel step runs calls only, not `{kind}`");
-                let help = "give it its own step before or after the parallel step".to_owned();
-                self.error(item.pos, &item_path, message, Some(help));
-                continue;
-            }
-            if let Some(call) = self.call(item, &item_path, "a parallel call") {
-                self.keep(&calls_path, calls.len(), position);
-                calls.push(call);
-            }
-        }
-        let max_parallel = fields
-            .get("max_parallel")
-            .and_then(|node| self.integer(node, &fields.path("max_parallel")));
-        Some(Parallel {
-            calls,
-            max_parallel,
-        })
-    }
-
-    fn work(&mut self, node: &Node, path: &str) -> Option<Work> {
-        let fields = self.fields(node, path, "a work step", WORK_FIELDS)?;
-        let name = fields
-            .get("work")
-            .and_then(|node| self.string(node, &fields.path("work")));
-        let latency = self.required(&fields, "latency", "a work step");
-        let latency = latency.and_then(|node| self.latency(node, &fields.path("latency")));
-        Some(Work {
-            name: name?,
-            latency: latency?,
-        })
-    }
-
-    fn latency(&mut self, node: &Node, path: &str) -> Option<LatencyModel> {
-        let example = "write the model and its parameters, such as `{lognormal: {median_ms: 20, sigma: 0.5}}` or `{constant: 5}`";
-        match &node.value {
-            Value::Map(entries) if entries.len() == 1 => {
-                let (key, params) = &entries[0];
-                let kind = key.key_text().unwrap_or_default();
-                let kind_path = join(path, &kind);
-                self.locate(&kind_path, params.pos);
-                self.latency_params(&kind, key.pos, params, &kind_path)
-            }
-            Value::Str(text) => match crate::duration::parse(text) {
-                // `latency: 5ms` is a constant latency; the unit makes it unambiguous.
-                Ok(duration) => Some(LatencyModel::Constant {
-                    ms: duration.as_secs_f64() * 1000.0,
-                }),
-                Err(message) => {
-                    self.error(node.pos, path, message, Some(example.to_owned()));
-                    None
-                }
-            },
-            Value::Int(_) | Value::Float(_) => {
-                let help = format!(
-                    "for a fixed latency write `{{constant: {0}}}` or `{0}ms`",
-                    node.key_text().unwrap_or_default()
-                );
-                self.expected(node, path, "a latency model", Some(help));
-                None
-            }
-            _ => {
-                self.expected(
-                    node,
-                    path,
-                    "a latency model (a mapping with one key, the model)",
-                    Some(example.to_owned()),
-                );
-                None
-            }
-        }
-    }
-
-    fn latency_params(
-        &mut self,
-        kind: &str,
-        key_pos: Pos,
-        params: &Node,
-        path: &str,
-    ) -> Option<LatencyModel> {
-        let names: &[&'static str] = match kind {
-            "constant" => {
-                // The shorthand `{constant: 2}` is the common case for fixed latencies.
-                if matches!(params.value, Value::Int(_) | Value::Float(_)) {
-                    return self
-                        .number(params, path)
-                        .map(|ms| LatencyModel::Constant { ms });
-                }
-                &["ms"]
-            }
-            "uniform" => &["min_ms", "max_ms"],
-            "normal" => &["mean_ms", "std_dev_ms"],
-            "lognormal" => &["median_ms", "sigma"],
-            "exponential" => &["mean_ms"],
-            "pareto" => &["scale_ms", "shape"],
-            _ => {
-                let message = format!("unknown latency model `{kind}`");
-                let help = did_you_mean(kind, "expected one of", &LatencyModel::KINDS);
-                self.error(key_pos, path, message, Some(help));
-                return None;
-            }
-        };
-        let what = format!("a {kind} latency");
-        let fields = self.fields(params, path, &what, names)?;
-        let mut values = Vec::with_capacity(names.len());
-        for name in names {
-            let node = self.required(&fields, name, &what);
-            values.push(node.and_then(|node| self.number(node, &fields.path(name))));
-        }
-        let values: Option<Vec<f64>> = values.into_iter().collect();
-        let values = values?;
-        let first = *values.first()?;
-        let second = values.get(1).copied().unwrap_or_default();
-        Some(match kind {
-            "constant" => LatencyModel::Constant { ms: first },
-            "uniform" => LatencyModel::Uniform {
-                min_ms: first,
-                max_ms: second,
-            },
-            "normal" => LatencyModel::Normal {
-                mean_ms: first,
-                std_dev_ms: second,
-            },
-            "lognormal" => LatencyModel::LogNormal {
-                median_ms: first,
-                sigma: second,
-            },
-            "exponential" => LatencyModel::Exponential { mean_ms: first },
-            _ => LatencyModel::Pareto {
-                scale_ms: first,
-                shape: second,
-            },
         })
     }
 
