@@ -7,8 +7,10 @@
 //! - it masks the trace-flags to the sampled bit, so the Level 2 *random* flag is lost;
 //! - it reads only the first of repeated `traceparent` / `tracestate` headers, so a repeated
 //!   `traceparent` is not rejected and later `tracestate` headers are ignored;
-//! - it does not check field widths strictly, and applies the Level 1 `tenant@system` key
-//!   rule and looser value rules to `tracestate`.
+//! - it does not check field widths strictly, and trims any white space (newlines too), not
+//!   only the spaces and tabs HTTP allows;
+//! - it applies the Level 1 `tenant@system` key rule and looser value rules to `tracestate`,
+//!   and cuts a 33-member list to 32 instead of dropping it.
 //!
 //! # Rules
 //!
