@@ -1,0 +1,30 @@
+//! The embedded OTLP receiver and the trace store.
+//!
+//! tracelab's simulated services export their spans over OTLP to this receiver, which decodes
+//! them into the `tracelab-trace` model, keeps them in a [`TraceStore`] and appends every
+//! accepted request to the run directory through a [`SpanSink`]. This is the only crate that
+//! knows the OTLP wire types (`opentelemetry-proto`); everything downstream reads
+//! `tracelab_trace::Span`.
+//!
+//! Layout:
+//! - [`receiver`]: [`Receiver`] starts and stops the two servers; [`ReceiverConfig`].
+//! - `grpc`: the OTLP/gRPC `TraceService`.
+//! - [`http`]: the OTLP/HTTP `POST /v1/traces` router (protobuf and JSON, optional gzip).
+//! - [`store`]: [`TraceStore`], its counters ([`ReceiverStats`]) and [`TraceHealth`].
+//! - [`sink`]: [`SpanSink`], the OTLP/JSON lines file of a run.
+//! - [`otlp_json`]: OTLP/JSON files in and out (run directories, Collector output, examples).
+//! - `convert`: OTLP wire types to and from the model.
+
+mod convert;
+mod grpc;
+pub mod http;
+pub mod otlp_json;
+pub mod receiver;
+pub mod sink;
+pub mod store;
+
+pub use http::router;
+pub use otlp_json::DecodeError;
+pub use receiver::{DEFAULT_MAX_BODY_BYTES, Receiver, ReceiverConfig, ReceiverError};
+pub use sink::SpanSink;
+pub use store::{ReceiverStats, TraceHealth, TraceStore};

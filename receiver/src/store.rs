@@ -1,0 +1,322 @@
+//! The trace store: every span the receiver accepted, in memory, with counters.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTracePartialSuccess, ExportTraceServiceRequest,
+};
+use serde::Serialize;
+use tokio::sync::watch;
+use tracelab_trace::{Span, Trace, group_into_traces};
+
+use crate::sink::SpanSink;
+use crate::{convert, otlp_json};
+
+/// Holds every accepted span; shared (`Arc`) between the servers and whoever analyses the run.
+///
+/// Spans live in one `Vec` behind a mutex: an export appends a whole batch under one short
+/// lock, which is far cheaper than the per-span work of decoding it, and readers take a
+/// snapshot. Counters are atomics so that stats never wait for that lock.
+pub struct TraceStore {
+    spans: Mutex<Vec<Span>>,
+    /// Publishes the span count so that [`TraceStore::wait_for_spans`] wakes when it grows,
+    /// instead of polling.
+    span_count: watch::Sender<u64>,
+    counters: Counters,
+    sink: Option<SpanSink>,
+}
+
+#[derive(Default)]
+struct Counters {
+    requests_accepted: AtomicU64,
+    rejected_malformed: AtomicU64,
+    rejected_too_large: AtomicU64,
+    rejected_media_type: AtomicU64,
+    spans_rejected: AtomicU64,
+    bytes_received: AtomicU64,
+}
+
+/// How whole the stored traces are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct TraceHealth {
+    /// Distinct trace ids.
+    pub traces: u64,
+    /// Traces with one root and every parent present.
+    pub complete: u64,
+    /// All other traces (orphans, several roots, duplicated span ids).
+    pub broken: u64,
+    /// Spans stored.
+    pub spans: u64,
+}
+
+/// What the receiver has seen so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct ReceiverStats {
+    /// Export requests accepted (fully or partially), over both protocols and direct ingest.
+    pub requests_accepted: u64,
+    /// Requests refused because the body could not be decoded (HTTP 400).
+    pub requests_rejected_malformed: u64,
+    /// Requests refused because the body was over the size limit (HTTP 413).
+    pub requests_rejected_too_large: u64,
+    /// Requests refused because of their content type (HTTP 415).
+    pub requests_rejected_media_type: u64,
+    /// Spans stored.
+    pub spans_accepted: u64,
+    /// Spans refused inside accepted requests because of unusable ids (OTLP partial success).
+    pub spans_rejected: u64,
+    /// Encoded size of the accepted requests (after decompression), in bytes.
+    pub bytes_received: u64,
+    /// Lines the sink wrote (0 without a sink).
+    pub sink_lines_written: u64,
+    /// Sink writes that failed; the spans are still in the store.
+    pub sink_write_errors: u64,
+}
+
+impl ReceiverStats {
+    /// All refused requests, whatever the reason.
+    pub fn requests_rejected(&self) -> u64 {
+        self.requests_rejected_malformed
+            + self.requests_rejected_too_large
+            + self.requests_rejected_media_type
+    }
+}
+
+/// Why a request was refused before it reached the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Rejection {
+    Malformed,
+    TooLarge,
+    MediaType,
+}
+
+impl Default for TraceStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl TraceStore {
+    /// An empty store without a sink.
+    pub fn new() -> Self {
+        TraceStore {
+            spans: Mutex::new(Vec::new()),
+            span_count: watch::Sender::new(0),
+            counters: Counters::default(),
+            sink: None,
+        }
+    }
+
+    /// An empty store that also appends every accepted request to `sink`.
+    pub fn with_sink(sink: SpanSink) -> Self {
+        TraceStore {
+            sink: Some(sink),
+            ..Self::new()
+        }
+    }
+
+    /// Stores spans as one accepted request (written to the sink as one line).
+    pub fn ingest(&self, spans: Vec<Span>) {
+        if let Some(sink) = &self.sink {
+            sink.append_line(&otlp_json::encode_request_line(&spans));
+        }
+        self.counters
+            .requests_accepted
+            .fetch_add(1, Ordering::Relaxed);
+        self.push(spans);
+    }
+
+    /// Stores a decoded export request, the path both servers take. Returns the partial
+    /// success to report when some spans had unusable ids.
+    pub(crate) fn ingest_request(
+        &self,
+        mut request: ExportTraceServiceRequest,
+        encoded_len: usize,
+    ) -> Option<ExportTracePartialSuccess> {
+        let rejected = convert::drop_invalid_spans(&mut request);
+        if let Some(sink) = &self.sink {
+            sink.append_line(&otlp_json::encode_wire_request(&request));
+        }
+        let spans = convert::request_to_spans(request);
+        let c = &self.counters;
+        c.requests_accepted.fetch_add(1, Ordering::Relaxed);
+        c.bytes_received
+            .fetch_add(encoded_len as u64, Ordering::Relaxed);
+        self.push(spans);
+        if rejected.spans == 0 {
+            return None;
+        }
+        c.spans_rejected
+            .fetch_add(rejected.spans, Ordering::Relaxed);
+        Some(ExportTracePartialSuccess {
+            rejected_spans: i64::try_from(rejected.spans).unwrap_or(i64::MAX),
+            error_message: rejected.first_reason.unwrap_or_default(),
+        })
+    }
+
+    pub(crate) fn record_rejection(&self, why: Rejection) {
+        let counter = match why {
+            Rejection::Malformed => &self.counters.rejected_malformed,
+            Rejection::TooLarge => &self.counters.rejected_too_large,
+            Rejection::MediaType => &self.counters.rejected_media_type,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn push(&self, spans: Vec<Span>) {
+        if spans.is_empty() {
+            return;
+        }
+        let mut stored = self.lock();
+        stored.extend(spans);
+        // Published under the lock so that the count readers see never goes backwards.
+        self.span_count.send_replace(stored.len() as u64);
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Vec<Span>> {
+        // Appending cannot leave the Vec half-built, so a poisoned lock is still sound.
+        self.spans.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Spans stored so far.
+    pub fn span_count(&self) -> u64 {
+        *self.span_count.borrow()
+    }
+
+    /// A copy of every stored span, in arrival order.
+    pub fn spans(&self) -> Vec<Span> {
+        self.lock().clone()
+    }
+
+    /// The stored spans grouped into traces (see [`tracelab_trace::group_into_traces`]).
+    pub fn traces(&self) -> Vec<Trace> {
+        group_into_traces(self.spans())
+    }
+
+    /// How many traces are whole and how many broken.
+    pub fn health(&self) -> TraceHealth {
+        let traces = self.traces();
+        let complete = traces.iter().filter(|t| t.shape().is_complete()).count() as u64;
+        let spans = traces.iter().map(|t| t.spans.len() as u64).sum();
+        TraceHealth {
+            traces: traces.len() as u64,
+            complete,
+            broken: traces.len() as u64 - complete,
+            spans,
+        }
+    }
+
+    /// Waits until at least `at_least` spans are stored; false if `timeout` passes first.
+    pub async fn wait_for_spans(&self, at_least: u64, timeout: Duration) -> bool {
+        let mut count = self.span_count.subscribe();
+        let reached = count.wait_for(|n| *n >= at_least);
+        // The sender lives as long as `self`, so `wait_for` can only end by reaching the count.
+        matches!(tokio::time::timeout(timeout, reached).await, Ok(Ok(_)))
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> ReceiverStats {
+        let c = &self.counters;
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        ReceiverStats {
+            requests_accepted: load(&c.requests_accepted),
+            requests_rejected_malformed: load(&c.rejected_malformed),
+            requests_rejected_too_large: load(&c.rejected_too_large),
+            requests_rejected_media_type: load(&c.rejected_media_type),
+            spans_accepted: self.span_count(),
+            spans_rejected: load(&c.spans_rejected),
+            bytes_received: load(&c.bytes_received),
+            sink_lines_written: self.sink.as_ref().map_or(0, SpanSink::lines_written),
+            sink_write_errors: self.sink.as_ref().map_or(0, SpanSink::write_errors),
+        }
+    }
+
+    /// Writes the sink's buffered lines to its file (a no-op without a sink).
+    pub fn flush_sink(&self) -> std::io::Result<()> {
+        match &self.sink {
+            Some(sink) => sink.flush(),
+            None => Ok(()),
+        }
+    }
+
+    /// The sink, if any.
+    pub fn sink(&self) -> Option<&SpanSink> {
+        self.sink.as_ref()
+    }
+}
+
+impl std::fmt::Debug for TraceStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TraceStore")
+            .field("stats", &self.stats())
+            .field("sink", &self.sink)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use tracelab_trace::{SpanId, SpanKind, Status, TraceId};
+
+    use super::*;
+
+    fn span(trace: u8, id: u8, parent: Option<u8>) -> Span {
+        Span {
+            trace_id: TraceId([trace; 16]),
+            span_id: SpanId([id; 8]),
+            parent_span_id: parent.map(|p| SpanId([p; 8])),
+            trace_state: String::new(),
+            flags: 1,
+            name: format!("op{id}"),
+            kind: SpanKind::Server,
+            start_unix_nano: u64::from(id),
+            end_unix_nano: u64::from(id) + 10,
+            attributes: vec![],
+            events: vec![],
+            links: vec![],
+            status: Status::default(),
+            service_name: Arc::from("svc"),
+            resource: Arc::new(vec![]),
+            scope_name: String::new(),
+        }
+    }
+
+    #[test]
+    fn health_counts_complete_and_broken_traces() {
+        let store = TraceStore::new();
+        store.ingest(vec![
+            span(1, 1, None),
+            span(1, 2, Some(1)),
+            span(1, 3, Some(2)),
+        ]);
+        store.ingest(vec![span(2, 1, None), span(2, 2, Some(7))]);
+        assert_eq!(
+            store.health(),
+            TraceHealth {
+                traces: 2,
+                complete: 1,
+                broken: 1,
+                spans: 5
+            }
+        );
+        let stats = store.stats();
+        assert_eq!((stats.requests_accepted, stats.spans_accepted), (2, 5));
+    }
+
+    #[tokio::test]
+    async fn wait_for_spans_wakes_on_ingest_and_times_out_otherwise() {
+        let store = Arc::new(TraceStore::new());
+        assert!(!store.wait_for_spans(1, Duration::from_millis(50)).await);
+        let writer = Arc::clone(&store);
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            writer.ingest(vec![span(1, 1, None), span(1, 2, Some(1))]);
+        });
+        assert!(store.wait_for_spans(2, Duration::from_secs(5)).await);
+        assert!(store.wait_for_spans(0, Duration::ZERO).await);
+        assert!(!store.wait_for_spans(3, Duration::from_millis(30)).await);
+    }
+}
