@@ -1,0 +1,137 @@
+//! The HTTP surface of one service, apart from serving it.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use opentelemetry::Context;
+use opentelemetry::propagation::{TextMapCompositePropagator, TextMapPropagator};
+use tracelab_propagation::{HeaderExtractor, HeaderInjector};
+use tracelab_scenario::Scenario;
+use tracelab_telemetry::ServiceTelemetry;
+
+use crate::peers::Peers;
+
+/// Path of the W3C trace-context test-harness endpoint.
+pub const CONFORMANCE_PATH: &str = "/conformance/trace-context";
+/// Liveness path (for compose and Kubernetes probes).
+pub const HEALTH_PATH: &str = "/healthz";
+
+/// Everything a service needs to answer requests.
+#[derive(Debug)]
+pub struct ServiceState {
+    /// The service's name in the scenario.
+    pub name: String,
+    /// The whole scenario (routes of this service, and for validation of calls, the others).
+    pub scenario: Arc<Scenario>,
+    /// This service's tracer provider.
+    pub telemetry: ServiceTelemetry,
+    /// Where the other services listen.
+    pub peers: Peers,
+    /// The HTTP client for downstream calls. One per service so each keeps its own connection
+    /// pool, as separate processes would.
+    pub client: reqwest::Client,
+    /// W3C trace context and baggage, with the lab's own strict parsers.
+    pub propagator: TextMapCompositePropagator,
+    /// Address and port this service listens on (for `server.address`/`server.port`).
+    pub listen_host: String,
+    /// Port this service listens on.
+    pub listen_port: u16,
+}
+
+impl ServiceState {
+    /// State for `name`, with a fresh HTTP client and the lab's propagators.
+    pub fn new(
+        name: impl Into<String>,
+        scenario: Arc<Scenario>,
+        telemetry: ServiceTelemetry,
+        peers: Peers,
+        listen: std::net::SocketAddr,
+    ) -> Self {
+        ServiceState {
+            name: name.into(),
+            scenario,
+            telemetry,
+            peers,
+            client: reqwest::Client::builder()
+                .pool_max_idle_per_host(256)
+                .build()
+                .unwrap_or_default(),
+            propagator: lab_propagator(),
+            listen_host: listen.ip().to_string(),
+            listen_port: listen.port(),
+        }
+    }
+
+    /// The context a request carries (trace context and baggage).
+    pub fn extract(&self, headers: &HeaderMap) -> Context {
+        self.propagator.extract(&HeaderExtractor(headers))
+    }
+
+    /// Writes `cx` into outgoing headers.
+    pub fn inject(&self, cx: &Context, headers: &mut HeaderMap) {
+        self.propagator
+            .inject_context(cx, &mut HeaderInjector(headers))
+    }
+}
+
+/// W3C Trace Context (Level 2) and W3C Baggage.
+pub fn lab_propagator() -> TextMapCompositePropagator {
+    TextMapCompositePropagator::new(vec![
+        Box::new(tracelab_propagation::W3cTraceContextPropagator::default()),
+        Box::new(tracelab_propagation::W3cBaggagePropagator::default()),
+    ])
+}
+
+/// The router of one service: its scenario routes, the conformance endpoint and `/healthz`.
+///
+/// Scenario routes are dispatched from a fallback handler by exact path rather than registered
+/// one by one: the scenario's paths are data, and registering data as axum routes would turn an
+/// odd path (a `{` or a `*`) into a panic at start-up.
+pub fn app(state: Arc<ServiceState>) -> Router {
+    let service = state.scenario.services.get(&state.name);
+    let has = |path: &str| service.is_some_and(|s| s.routes.contains_key(path));
+    let mut router = Router::new();
+    if !has(CONFORMANCE_PATH) {
+        router = router.route(CONFORMANCE_PATH, post(crate::conformance::handle));
+    }
+    if !has(HEALTH_PATH) {
+        router = router.route(HEALTH_PATH, get(|| async { "ok\n" }));
+    }
+    router.fallback(dispatch).with_state(state)
+}
+
+async fn dispatch(
+    State(state): State<Arc<ServiceState>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    _body: Bytes,
+) -> Response {
+    let path = uri.path();
+    let Some(route) = state
+        .scenario
+        .services
+        .get(&state.name)
+        .and_then(|s| s.routes.get(path))
+    else {
+        return (
+            StatusCode::NOT_FOUND,
+            format!("service `{}` has no route {path}\n", state.name),
+        )
+            .into_response();
+    };
+    if !route.method.eq_ignore_ascii_case(method.as_str()) {
+        return (
+            StatusCode::METHOD_NOT_ALLOWED,
+            [(axum::http::header::ALLOW, route.method.clone())],
+            format!("{path} accepts {}\n", route.method),
+        )
+            .into_response();
+    }
+    crate::handler::handle(&state, path, route, &headers).await
+}

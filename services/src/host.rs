@@ -1,0 +1,259 @@
+//! Serving services: one per process (`tracelab svc`) or a whole scenario in one process
+//! (`tracelab run`).
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use opentelemetry_sdk::trace::Sampler;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tracelab_scenario::Scenario;
+use tracelab_telemetry::{ExportConfig, ExportStats, ServiceIdentity, ServiceTelemetry};
+
+use crate::app::{ServiceState, app};
+use crate::peers::Peers;
+
+/// Why services could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    /// A listener could not bind.
+    #[error("could not listen on {addr} for service `{service}`: {source}")]
+    Bind {
+        /// Service name.
+        service: String,
+        /// The address.
+        addr: SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The service is not in the scenario.
+    #[error("no service `{name}` in the scenario (services: {known})")]
+    UnknownService {
+        /// What was asked for.
+        name: String,
+        /// The scenario's services, comma-separated.
+        known: String,
+    },
+    /// Telemetry could not be set up.
+    #[error(transparent)]
+    Telemetry(#[from] tracelab_telemetry::TelemetryError),
+}
+
+/// How to host the services.
+#[derive(Debug, Clone)]
+pub struct HostOptions {
+    /// Address the listeners bind to (each on its own free port).
+    pub bind_ip: IpAddr,
+    /// Where spans go; `None` creates spans without exporting them (tracing off).
+    pub export: Option<ExportConfig>,
+    /// Extra resource attributes for every service (`OTEL_RESOURCE_ATTRIBUTES`).
+    pub resource_attributes: Vec<(String, String)>,
+}
+
+impl Default for HostOptions {
+    fn default() -> Self {
+        HostOptions {
+            bind_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            export: None,
+            resource_attributes: Vec::new(),
+        }
+    }
+}
+
+/// A service being served.
+#[derive(Debug)]
+pub struct HostedService {
+    /// Its scenario name.
+    pub name: String,
+    /// The address it listens on.
+    pub addr: SocketAddr,
+    /// Its tracer provider.
+    pub telemetry: ServiceTelemetry,
+}
+
+/// All services of a scenario, served from this process.
+#[derive(Debug)]
+pub struct ServiceHost {
+    services: Vec<HostedService>,
+    peers: Peers,
+    /// Cancelling it makes every server stop accepting and finish its in-flight requests.
+    shutdown: CancellationToken,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+fn telemetry_for(
+    scenario: &Scenario,
+    name: &str,
+    options: &HostOptions,
+) -> Result<ServiceTelemetry, HostError> {
+    let version = scenario
+        .services
+        .get(name)
+        .map(|s| s.version.clone())
+        .unwrap_or_else(|| "0.0.0".to_string());
+    let mut identity = ServiceIdentity::new(name, version);
+    identity.extra = options.resource_attributes.clone();
+    // Services follow their caller's decision; the root decides (the load generator, or
+    // whoever calls an entry route without a traceparent).
+    let sampler = Sampler::ParentBased(Box::new(Sampler::AlwaysOn));
+    Ok(match &options.export {
+        Some(export) => ServiceTelemetry::new(&identity, export, sampler)?,
+        None => ServiceTelemetry::without_export(&identity, sampler),
+    })
+}
+
+impl ServiceHost {
+    /// Binds one listener per scenario service on `options.bind_ip` (free ports), then serves
+    /// them all. Every listener is bound before any server starts, so each knows its peers.
+    pub async fn start(scenario: Arc<Scenario>, options: &HostOptions) -> Result<Self, HostError> {
+        let mut listeners = Vec::new();
+        for name in scenario.services.keys() {
+            let addr = SocketAddr::new(options.bind_ip, 0);
+            let listener = TcpListener::bind(addr)
+                .await
+                .map_err(|source| HostError::Bind {
+                    service: name.clone(),
+                    addr,
+                    source,
+                })?;
+            let local = listener.local_addr().map_err(|source| HostError::Bind {
+                service: name.clone(),
+                addr,
+                source,
+            })?;
+            listeners.push((name.clone(), listener, local));
+        }
+        let mut peers = Peers::new();
+        for (name, _, addr) in &listeners {
+            // Bound addresses always form a valid URL.
+            let _ = peers.insert(name, &format!("http://{addr}"));
+        }
+        let shutdown = CancellationToken::new();
+        let mut services = Vec::new();
+        let mut tasks = Vec::new();
+        for (name, listener, addr) in listeners {
+            let telemetry = telemetry_for(&scenario, &name, options)?;
+            let state = Arc::new(ServiceState::new(
+                name.clone(),
+                scenario.clone(),
+                telemetry.clone(),
+                peers.clone(),
+                addr,
+            ));
+            tasks.push(tokio::spawn(serve(listener, state, shutdown.clone())));
+            services.push(HostedService {
+                name,
+                addr,
+                telemetry,
+            });
+        }
+        Ok(ServiceHost {
+            services,
+            peers,
+            shutdown,
+            tasks,
+        })
+    }
+
+    /// Where each service listens.
+    pub fn peers(&self) -> &Peers {
+        &self.peers
+    }
+
+    /// The hosted services.
+    pub fn services(&self) -> &[HostedService] {
+        &self.services
+    }
+
+    /// Export counters of every service, summed.
+    pub fn export_stats(&self) -> ExportStats {
+        self.services.iter().map(|s| s.telemetry.stats()).sum()
+    }
+
+    /// Stops accepting, waits (at most `timeout`) for in-flight requests, then flushes every
+    /// tracer provider. Returns each service's final export counters.
+    pub async fn shutdown(self, timeout: Duration) -> Vec<(String, ExportStats)> {
+        self.shutdown.cancel();
+        let _ = tokio::time::timeout(timeout, futures::future::join_all(self.tasks)).await;
+        let flushes = self.services.iter().map(|s| async {
+            (s.name.clone(), s.telemetry.shutdown(timeout).await)
+        });
+        futures::future::join_all(flushes).await
+    }
+}
+
+async fn serve(listener: TcpListener, state: Arc<ServiceState>, shutdown: CancellationToken) {
+    let name = state.name.clone();
+    let result = axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await;
+    if let Err(e) = result {
+        tracing::error!(service = %name, error = %e, "server stopped");
+    }
+}
+
+/// Serves one service of `scenario` on `listen` until `shutdown` is cancelled (the
+/// `tracelab svc` mode). `peers` must hold every service it calls.
+pub async fn serve_one(
+    scenario: Arc<Scenario>,
+    name: &str,
+    listen: SocketAddr,
+    peers: Peers,
+    options: &HostOptions,
+    shutdown: CancellationToken,
+    on_ready: impl FnOnce(SocketAddr),
+) -> Result<ExportStats, HostError> {
+    if !scenario.services.contains_key(name) {
+        return Err(HostError::UnknownService {
+            name: name.to_string(),
+            known: scenario
+                .services
+                .keys()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", "),
+        });
+    }
+    let listener = TcpListener::bind(listen)
+        .await
+        .map_err(|source| HostError::Bind {
+            service: name.to_string(),
+            addr: listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| HostError::Bind {
+        service: name.to_string(),
+        addr: listen,
+        source,
+    })?;
+    let telemetry = telemetry_for(&scenario, name, options)?;
+    let state = Arc::new(ServiceState::new(
+        name,
+        scenario.clone(),
+        telemetry.clone(),
+        peers,
+        addr,
+    ));
+    on_ready(addr);
+    serve(listener, state, shutdown).await;
+    Ok(telemetry.shutdown(Duration::from_secs(10)).await)
+}
+
+/// The services `name` calls, directly, in scenario order without duplicates.
+pub fn callees(scenario: &Scenario, name: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    if let Some(service) = scenario.services.get(name) {
+        for route in service.routes.values() {
+            for step in &route.steps {
+                for call in step.calls() {
+                    if !out.contains(&call.service) {
+                        out.push(call.service.clone());
+                    }
+                }
+            }
+        }
+    }
+    out
+}

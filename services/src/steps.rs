@@ -1,0 +1,133 @@
+//! Running a route's steps: calls, parallel groups and local work.
+
+use std::sync::Arc;
+
+use futures::future::join_all;
+use opentelemetry::trace::{SpanKind, TraceContextExt, Tracer};
+use opentelemetry::{Context, KeyValue};
+use rand::Rng;
+use rand::rngs::SmallRng;
+use tokio::sync::Semaphore;
+use tracelab_scenario::{Call, Route, Step, Work};
+
+use crate::app::ServiceState;
+use crate::client::{self, CallResult};
+use crate::origin::Origin;
+use crate::semconv as sc;
+
+/// How the steps of a request ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StepsOutcome {
+    /// Every step ran.
+    Completed,
+    /// A downstream call failed; the remaining steps were not run.
+    DownstreamFailed(String),
+}
+
+/// Runs `route`'s steps in order under the SERVER span in `cx`.
+///
+/// All random draws of a step happen before its calls start, in scenario order, so the
+/// decisions depend only on the request's RNG, never on which response arrives first.
+pub async fn run(
+    state: &ServiceState,
+    route: &Route,
+    cx: &Context,
+    origin: &Origin,
+    rng: &mut SmallRng,
+) -> StepsOutcome {
+    for (index, step) in route.steps.iter().enumerate() {
+        let result = match step {
+            Step::Work(work) => {
+                run_work(state, cx, index, work, rng).await;
+                Ok(())
+            }
+            Step::Call(call) => {
+                if takes_place(call, index, cx, rng) {
+                    run_branch(state, cx, call, index, 0, origin).await
+                } else {
+                    Ok(())
+                }
+            }
+            Step::Parallel(group) => {
+                let planned: Vec<(usize, &Call)> = group
+                    .calls
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, call)| takes_place(call, index, cx, rng))
+                    .collect();
+                let limit = group
+                    .max_parallel
+                    .map(|m| m.max(1) as usize)
+                    .unwrap_or(planned.len().max(1));
+                // The semaphore is what makes `max_parallel` true: without it every branch
+                // would start at once, whatever the scenario says.
+                let permits = Arc::new(Semaphore::new(limit));
+                let branches = planned.into_iter().map(|(j, call)| {
+                    let permits = permits.clone();
+                    async move {
+                        let _permit = permits.acquire().await;
+                        run_branch(state, cx, call, index, j, origin).await
+                    }
+                });
+                join_all(branches).await.into_iter().collect()
+            }
+        };
+        if let Err(reason) = result {
+            return StepsOutcome::DownstreamFailed(reason);
+        }
+    }
+    StepsOutcome::Completed
+}
+
+/// Draws whether a call with a probability below 1 happens; a skipped call leaves an event on
+/// the SERVER span, so a student can see *why* one trace has fewer spans than another.
+fn takes_place(call: &Call, step: usize, cx: &Context, rng: &mut SmallRng) -> bool {
+    if call.probability >= 1.0 {
+        return true;
+    }
+    let happens = rng.random_bool(call.probability.clamp(0.0, 1.0));
+    if !happens {
+        cx.span().add_event(
+            "call skipped",
+            vec![
+                KeyValue::new(sc::TRACELAB_STEP, step as i64),
+                KeyValue::new(sc::PEER_SERVICE, call.service.clone()),
+                KeyValue::new(sc::URL_TEMPLATE, call.route.clone()),
+                KeyValue::new("tracelab.probability", call.probability),
+            ],
+        );
+    }
+    happens
+}
+
+/// One call with its repeats, one after the other (the N+1 pattern), stopping at a failure.
+async fn run_branch(
+    state: &ServiceState,
+    cx: &Context,
+    call: &Call,
+    step: usize,
+    position: usize,
+    origin: &Origin,
+) -> Result<(), String> {
+    for repeat in 0..call.repeat {
+        let child = origin.child(step, position, repeat);
+        match client::call(state, cx, call, step, &child).await {
+            CallResult::Ok => {}
+            CallResult::Failed(reason) => return Err(reason),
+        }
+    }
+    Ok(())
+}
+
+async fn run_work(state: &ServiceState, cx: &Context, step: usize, work: &Work, rng: &mut SmallRng) {
+    let tracer = state.telemetry.tracer();
+    let delay = work.latency.sample(rng);
+    let span = tracer
+        .span_builder(work.name.clone())
+        .with_kind(SpanKind::Internal)
+        .with_attributes([KeyValue::new(sc::TRACELAB_STEP, step as i64)])
+        .start_with_context(tracer, cx);
+    let cx = cx.with_span(span);
+    tokio::time::sleep(delay).await;
+    cx.span().end();
+}

@@ -1,0 +1,37 @@
+//! OpenTelemetry plumbing shared by the simulated services and the load generator.
+//!
+//! Every simulated service gets its own tracer provider with its own `service.name` resource
+//! (one process can host a whole scenario, so one global provider would be wrong), exporting over
+//! OTLP/gRPC or OTLP/HTTP through a bounded batch queue. A full queue drops spans rather than
+//! blocking the service, and every drop is counted: completeness is what the lab measures, so a
+//! silent drop would be a lie in the report.
+//!
+//! Layout:
+//! - [`export`]: where and how spans are sent (`ExportConfig`, read from flags or the standard
+//!   `OTEL_EXPORTER_OTLP_*` variables).
+//! - [`counting`]: the exporter and processor wrappers that count ended, exported and failed spans.
+//! - [`provider`]: `ServiceTelemetry`, one tracer provider per service identity.
+
+pub mod counting;
+pub mod export;
+pub mod provider;
+
+pub use counting::{ExportCounters, ExportStats};
+pub use export::{BatchSettings, ExportConfig, OtlpProtocol};
+pub use provider::{ServiceIdentity, ServiceTelemetry};
+
+/// Why telemetry could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum TelemetryError {
+    /// `OTEL_EXPORTER_OTLP_PROTOCOL` (or the flag) names a protocol we do not speak.
+    #[error(
+        "unsupported OTLP protocol {0:?}: use `grpc` or `http/protobuf` (OTEL_EXPORTER_OTLP_PROTOCOL)"
+    )]
+    UnsupportedProtocol(String),
+    /// The endpoint is not an absolute http(s) URL.
+    #[error("invalid OTLP endpoint {0:?}: expected a URL such as http://127.0.0.1:4317")]
+    InvalidEndpoint(String),
+    /// The OTLP exporter could not be built.
+    #[error("could not build the OTLP exporter: {0}")]
+    Exporter(String),
+}

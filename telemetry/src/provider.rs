@@ -1,0 +1,198 @@
+//! One tracer provider per simulated service.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use opentelemetry::KeyValue;
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_otlp::{WithExportConfig, WithHttpConfig};
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::runtime::Tokio;
+use opentelemetry_sdk::trace::span_processor_with_async_runtime::BatchSpanProcessor;
+use opentelemetry_sdk::trace::{BatchConfigBuilder, SdkTracer, SdkTracerProvider, ShouldSample};
+
+use crate::TelemetryError;
+use crate::counting::{CountingExporter, CountingProcessor, ExportCounters, ExportStats};
+use crate::export::{ExportConfig, OtlpProtocol};
+
+/// Who is emitting the spans: becomes the resource of every span the provider creates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceIdentity {
+    /// `service.name`.
+    pub name: String,
+    /// `service.version`.
+    pub version: String,
+    /// `service.instance.id`: unique per process and service, so replicas are told apart.
+    pub instance_id: String,
+    /// Extra resource attributes (e.g. from `OTEL_RESOURCE_ATTRIBUTES`), applied first so the
+    /// three attributes above always win.
+    pub extra: Vec<(String, String)>,
+}
+
+impl ServiceIdentity {
+    /// An identity with a fresh random instance id.
+    pub fn new(name: impl Into<String>, version: impl Into<String>) -> Self {
+        ServiceIdentity {
+            name: name.into(),
+            version: version.into(),
+            instance_id: random_instance_id(),
+            extra: Vec::new(),
+        }
+    }
+
+    fn resource(&self) -> Resource {
+        let mut attrs: Vec<KeyValue> = self
+            .extra
+            .iter()
+            .map(|(k, v)| KeyValue::new(k.clone(), v.clone()))
+            .collect();
+        attrs.push(KeyValue::new("service.name", self.name.clone()));
+        attrs.push(KeyValue::new("service.version", self.version.clone()));
+        attrs.push(KeyValue::new("service.instance.id", self.instance_id.clone()));
+        // `builder_empty` rather than `builder`: the default builder reads OTEL_SERVICE_NAME,
+        // which would give every service hosted in this process the same name.
+        Resource::builder_empty()
+            .with_attributes([
+                KeyValue::new("telemetry.sdk.name", "opentelemetry"),
+                KeyValue::new("telemetry.sdk.language", "rust"),
+                KeyValue::new("telemetry.sdk.version", env!("CARGO_PKG_VERSION")),
+            ])
+            .with_attributes(attrs)
+            .build()
+    }
+}
+
+/// Parses `OTEL_RESOURCE_ATTRIBUTES` (`k=v,k2=v2`, values percent-decoded is not needed for the
+/// simple values people put there; malformed pairs are skipped as the specification allows).
+pub fn parse_resource_attributes(s: &str) -> Vec<(String, String)> {
+    s.split(',')
+        .filter_map(|pair| {
+            let (k, v) = pair.split_once('=')?;
+            let (k, v) = (k.trim(), v.trim());
+            (!k.is_empty()).then(|| (k.to_string(), v.to_string()))
+        })
+        .collect()
+}
+
+fn random_instance_id() -> String {
+    let bytes: [u8; 8] = rand::random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A tracer provider, its tracer and its export counters.
+#[derive(Debug, Clone)]
+pub struct ServiceTelemetry {
+    provider: SdkTracerProvider,
+    tracer: SdkTracer,
+    counters: Arc<ExportCounters>,
+    exporting: bool,
+}
+
+impl ServiceTelemetry {
+    /// A provider exporting to `export`, sampling with `sampler`.
+    ///
+    /// Must be called inside a tokio runtime: the batch processor and the gRPC channel are
+    /// spawned on it.
+    pub fn new(
+        identity: &ServiceIdentity,
+        export: &ExportConfig,
+        sampler: impl ShouldSample + 'static,
+    ) -> Result<Self, TelemetryError> {
+        export.validate()?;
+        let counters = Arc::new(ExportCounters::default());
+        let url = export.export_url();
+        let timeout = export.batch.export_timeout;
+        let exporter = match export.protocol {
+            OtlpProtocol::Grpc => opentelemetry_otlp::SpanExporter::builder()
+                .with_tonic()
+                .with_endpoint(url)
+                .with_timeout(timeout)
+                .build(),
+            OtlpProtocol::HttpProtobuf => opentelemetry_otlp::SpanExporter::builder()
+                .with_http()
+                .with_endpoint(url)
+                .with_timeout(timeout)
+                .with_http_client(
+                    reqwest::Client::builder()
+                        .timeout(timeout)
+                        .build()
+                        .map_err(|e| TelemetryError::Exporter(e.to_string()))?,
+                )
+                .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+                .build(),
+        }
+        .map_err(|e| TelemetryError::Exporter(e.to_string()))?;
+        let exporter = CountingExporter::new(exporter, counters.clone());
+        let batch = BatchConfigBuilder::default()
+            .with_max_queue_size(export.batch.max_queue_size)
+            .with_max_export_batch_size(export.batch.max_export_batch_size)
+            .with_scheduled_delay(export.batch.scheduled_delay)
+            .with_max_export_timeout(timeout)
+            .build();
+        // The async-runtime processor, not the thread-based default: the reqwest HTTP client
+        // needs a tokio reactor, which the default processor's own thread does not have.
+        let processor = BatchSpanProcessor::builder(exporter, Tokio)
+            .with_batch_config(batch)
+            .build();
+        let provider = SdkTracerProvider::builder()
+            .with_resource(identity.resource())
+            .with_sampler(sampler)
+            .with_span_processor(CountingProcessor::new(processor, counters.clone()))
+            .build();
+        Ok(Self::from_provider(provider, counters, true))
+    }
+
+    /// A provider that creates spans (so context still propagates) but exports nothing.
+    pub fn without_export(
+        identity: &ServiceIdentity,
+        sampler: impl ShouldSample + 'static,
+    ) -> Self {
+        let provider = SdkTracerProvider::builder()
+            .with_resource(identity.resource())
+            .with_sampler(sampler)
+            .build();
+        Self::from_provider(provider, Arc::new(ExportCounters::default()), false)
+    }
+
+    fn from_provider(
+        provider: SdkTracerProvider,
+        counters: Arc<ExportCounters>,
+        exporting: bool,
+    ) -> Self {
+        let tracer = provider.tracer("tracelab");
+        ServiceTelemetry {
+            provider,
+            tracer,
+            counters,
+            exporting,
+        }
+    }
+
+    /// The tracer spans are started with.
+    pub fn tracer(&self) -> &SdkTracer {
+        &self.tracer
+    }
+
+    /// True when spans leave the process.
+    pub fn is_exporting(&self) -> bool {
+        self.exporting
+    }
+
+    /// Current counters.
+    pub fn stats(&self) -> ExportStats {
+        self.counters.snapshot()
+    }
+
+    /// Exports everything queued so far. The SDK call blocks, so it runs on a blocking thread.
+    pub async fn force_flush(&self) {
+        let provider = self.provider.clone();
+        let _ = tokio::task::spawn_blocking(move || provider.force_flush()).await;
+    }
+
+    /// Flushes and stops the provider, waiting at most `timeout`, and returns the final counts.
+    pub async fn shutdown(&self, timeout: Duration) -> ExportStats {
+        let provider = self.provider.clone();
+        let _ = tokio::task::spawn_blocking(move || provider.shutdown_with_timeout(timeout)).await;
+        self.counters.snapshot()
+    }
+}

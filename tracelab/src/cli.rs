@@ -1,0 +1,168 @@
+//! The command line.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use tracelab_telemetry::OtlpProtocol;
+
+/// A distributed-tracing lab: real services, real OTLP, on your laptop.
+#[derive(Debug, Parser)]
+#[command(name = "tracelab", version, about, long_about = None)]
+pub struct Cli {
+    /// More diagnostics on stderr (-v info, -vv debug). RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// tracelab's commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a scenario end to end: services, load, embedded OTLP receiver, summary and run
+    /// directory.
+    Run(RunArgs),
+    /// Validate scenario files; prints every problem with file:line:column and exits non-zero.
+    Check {
+        /// Scenario files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Serve one service of a scenario in this process (for compose and Kubernetes).
+    Svc(SvcArgs),
+}
+
+/// OTLP transport names on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProtocolArg {
+    /// OTLP/gRPC.
+    Grpc,
+    /// OTLP/HTTP with protobuf bodies.
+    #[value(name = "http/protobuf", alias = "http")]
+    HttpProtobuf,
+}
+
+impl From<ProtocolArg> for OtlpProtocol {
+    fn from(p: ProtocolArg) -> Self {
+        match p {
+            ProtocolArg::Grpc => OtlpProtocol::Grpc,
+            ProtocolArg::HttpProtobuf => OtlpProtocol::HttpProtobuf,
+        }
+    }
+}
+
+/// `tracelab run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The scenario file.
+    pub file: PathBuf,
+    /// How long to send load (overrides the scenario), e.g. 30s, 2m.
+    #[arg(long, value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+    /// Requests per second (overrides the scenario).
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Seed for every random choice (overrides the scenario).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Run directory to write (default: runs/<scenario>-<UTC time>).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// No live progress line.
+    #[arg(long)]
+    pub no_progress: bool,
+    /// How the services export to the embedded receiver.
+    #[arg(long, value_enum, default_value = "grpc", env = "OTEL_EXPORTER_OTLP_PROTOCOL")]
+    pub otlp_protocol: ProtocolArg,
+    /// Address of the embedded receiver's OTLP/gRPC listener (port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:4317")]
+    pub otlp_grpc: SocketAddr,
+    /// Address of the embedded receiver's OTLP/HTTP listener (port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:4318")]
+    pub otlp_http: SocketAddr,
+    /// Print report.json to stdout instead of the terminal summary.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `tracelab svc`.
+#[derive(Debug, Args)]
+pub struct SvcArgs {
+    /// The scenario file.
+    pub file: PathBuf,
+    /// Which service of the scenario to serve.
+    #[arg(long, env = "TRACELAB_SERVICE")]
+    pub service: String,
+    /// Address to listen on.
+    #[arg(long, env = "TRACELAB_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Where a peer service listens: NAME=http://HOST:PORT (repeatable). Peers not given here
+    /// are read from TRACELAB_PEER_<NAME> (upper case, `-` as `_`).
+    #[arg(long = "peer", value_name = "NAME=URL")]
+    pub peers: Vec<String>,
+    /// OTLP endpoint (default: OTEL_EXPORTER_OTLP_ENDPOINT; without one, spans are not exported).
+    #[arg(long)]
+    pub otlp_endpoint: Option<String>,
+    /// OTLP transport (default: OTEL_EXPORTER_OTLP_PROTOCOL, else grpc).
+    #[arg(long, value_enum)]
+    pub otlp_protocol: Option<ProtocolArg>,
+}
+
+/// Parses `30s`, `1m30s`, `250ms`, or a bare number of seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    if let Ok(secs) = s.parse::<f64>() {
+        if secs.is_finite() && secs > 0.0 {
+            return Ok(Duration::from_secs_f64(secs));
+        }
+        return Err(format!("{s:?} is not a positive number of seconds"));
+    }
+    humantime::parse_duration(s).map_err(|e| format!("{s:?}: {e} (examples: 30s, 2m, 1500ms)"))
+}
+
+/// Runs the parsed command.
+pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Check { files } => {
+            let failed = crate::check::check_files(&files);
+            Ok(if failed == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+        Command::Run(args) => runtime()?.block_on(crate::run::run_command(args)),
+        Command::Svc(args) => runtime()?.block_on(crate::svc::svc_command(args)),
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("5s").unwrap(), Duration::from_secs(5));
+        assert_eq!(parse_duration("1.5").unwrap(), Duration::from_millis(1500));
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert!(parse_duration("-1").is_err());
+        assert!(parse_duration("soon").is_err());
+    }
+}

@@ -1,0 +1,24 @@
+//! tracelab: a distributed-tracing lab and load simulator.
+//!
+//! The binary is thin: it parses the command line and calls into this library, which wires the
+//! crates together — scenario → services and load generator → OTLP → receiver → analysis →
+//! report. Tests start the same functions on 127.0.0.1 port 0.
+//!
+//! Layout:
+//! - [`cli`]: the command line (clap) and the dispatch to each command.
+//! - [`check`]: `tracelab check`, scenario validation for people.
+//! - [`run`]: `tracelab run`, the whole lab in one process on the embedded receiver.
+//! - [`svc`]: `tracelab svc`, one scenario service per process.
+//! - [`rundir`]: the run directory and its files.
+//! - [`summary`]: the end-of-run summary, in the terminal and as `report.json`.
+//! - [`progress`]: the live progress line.
+//! - [`logging`]: diagnostics to stderr.
+
+pub mod check;
+pub mod cli;
+pub mod logging;
+pub mod progress;
+pub mod run;
+pub mod rundir;
+pub mod summary;
+pub mod svc;

@@ -1,0 +1,204 @@
+//! `tracelab run`: the whole lab in one process, on the embedded receiver.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use opentelemetry_sdk::trace::Sampler;
+use tokio_util::sync::CancellationToken;
+use tracelab_loadgen::{LoadOptions, LoadPlan};
+use tracelab_receiver::{Receiver, ReceiverConfig, SpanSink, TraceStore};
+use tracelab_scenario::Scenario;
+use tracelab_services::{HostOptions, ServiceHost};
+use tracelab_telemetry::{ExportConfig, OtlpProtocol, ServiceIdentity, ServiceTelemetry};
+use tracelab_trace::Trace;
+
+use crate::cli::RunArgs;
+use crate::progress::Progress;
+use crate::rundir::{self, RunDir};
+use crate::summary::{RunReport, ScenarioInfo, SummaryInput};
+
+/// Everything `run_lab` needs.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// The scenario, with command-line overrides applied.
+    pub scenario: Scenario,
+    /// Its source text, copied into the run directory.
+    pub scenario_source: String,
+    /// Where it came from (for the report).
+    pub scenario_file: String,
+    /// The run directory.
+    pub out: PathBuf,
+    /// How the services export to the receiver.
+    pub protocol: OtlpProtocol,
+    /// Receiver listen addresses.
+    pub receiver: ReceiverConfig,
+    /// Show the live progress line.
+    pub progress: bool,
+    /// How long to wait for spans still on their way after the load ends.
+    pub settle_timeout: Duration,
+}
+
+/// What a finished run produced.
+#[derive(Debug)]
+pub struct RunOutcome {
+    /// The summary (also in `report.json`).
+    pub report: RunReport,
+    /// The run directory.
+    pub dir: PathBuf,
+    /// Every received trace.
+    pub traces: Vec<Trace>,
+}
+
+/// Runs the lab: receiver, services, load, then the flush that makes sure every exported span
+/// has arrived, then the summary. Cancelling `shutdown` (Ctrl-C) stops the load early; the rest
+/// still happens, so the run directory is complete and marked as interrupted.
+pub async fn run_lab(options: RunOptions, shutdown: CancellationToken) -> anyhow::Result<RunOutcome> {
+    let dir = RunDir::create(&options.out)?;
+    dir.write(rundir::SCENARIO_FILE, options.scenario_source.as_bytes())?;
+    let sink = SpanSink::create(&dir.file(rundir::SPANS_FILE))
+        .with_context(|| format!("cannot create {}", dir.file(rundir::SPANS_FILE).display()))?;
+    let store = Arc::new(TraceStore::with_sink(sink));
+    let receiver = Receiver::start(options.receiver.clone(), store.clone()).await?;
+    let endpoint = match options.protocol {
+        OtlpProtocol::Grpc => receiver.grpc_endpoint(),
+        OtlpProtocol::HttpProtobuf => format!("http://{}", receiver.http_addr()),
+    };
+    let export = ExportConfig::new(endpoint, options.protocol);
+
+    let scenario = Arc::new(options.scenario.clone());
+    let host = ServiceHost::start(
+        scenario.clone(),
+        &HostOptions {
+            export: Some(export.clone()),
+            ..HostOptions::default()
+        },
+    )
+    .await?;
+    let loadgen = ServiceTelemetry::new(
+        &ServiceIdentity::new("loadgen", env!("CARGO_PKG_VERSION")),
+        &export,
+        Sampler::AlwaysOn,
+    )?;
+    let plan = LoadPlan::from_scenario(&scenario, |name| {
+        host.peers().url(name).map(str::to_string)
+    })?;
+
+    let progress = Progress::new(plan.duration, !options.progress);
+    let mut requests = dir.requests_writer()?;
+    let load = tracelab_loadgen::run(
+        &plan,
+        &loadgen,
+        &LoadOptions::default(),
+        &mut requests,
+        shutdown.clone(),
+        &mut |s| progress.update(s),
+    )
+    .await
+    .context("while sending load")?;
+    progress.finish();
+
+    // Flush every exporter, then wait until the receiver holds every span they delivered.
+    let mut export_stats: tracelab_telemetry::ExportStats = host
+        .shutdown(options.settle_timeout)
+        .await
+        .into_iter()
+        .map(|(_, s)| s)
+        .sum();
+    export_stats = export_stats + loadgen.shutdown(options.settle_timeout).await;
+    if !store
+        .wait_for_spans(export_stats.exported, options.settle_timeout)
+        .await
+    {
+        tracing::warn!(
+            expected = export_stats.exported,
+            received = store.span_count(),
+            "not every exported span arrived before the settle timeout"
+        );
+    }
+    receiver.shutdown().await;
+    store.flush_sink().context("cannot flush spans.otlp.jsonl")?;
+
+    let traces = store.traces();
+    let report = RunReport::build(SummaryInput {
+        scenario: ScenarioInfo {
+            name: scenario.name.clone(),
+            file: options.scenario_file.clone(),
+            seed: scenario.seed,
+            rate: plan.rate,
+            duration_s: plan.duration.as_secs_f64(),
+            otlp_protocol: options.protocol.as_str().to_string(),
+        },
+        load: &load,
+        traces: &traces,
+        health: store.health(),
+        export: export_stats,
+        receiver: store.stats(),
+    });
+    dir.write(
+        rundir::REPORT_FILE,
+        serde_json::to_vec_pretty(&report)?.as_slice(),
+    )?;
+    Ok(RunOutcome {
+        report,
+        dir: options.out,
+        traces,
+    })
+}
+
+/// The `tracelab run` command: options from the command line, Ctrl-C handling, printing.
+pub async fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let source = std::fs::read_to_string(&args.file)
+        .with_context(|| format!("cannot read scenario file {}", args.file.display()))?;
+    let mut scenario = crate::check::load_scenario(&args.file)?;
+    if let Some(d) = args.duration {
+        scenario.load.duration = d;
+    }
+    if let Some(r) = args.rate {
+        anyhow::ensure!(r.is_finite() && r > 0.0, "--rate must be a positive number, got {r}");
+        scenario.load.rate = r;
+    }
+    if let Some(s) = args.seed {
+        scenario.seed = s;
+    }
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| RunDir::default_path(&scenario.name));
+    let options = RunOptions {
+        scenario,
+        scenario_source: source,
+        scenario_file: args.file.display().to_string(),
+        out,
+        protocol: args.otlp_protocol.into(),
+        receiver: ReceiverConfig {
+            grpc_addr: args.otlp_grpc,
+            http_addr: args.otlp_http,
+            ..ReceiverConfig::default()
+        },
+        progress: !args.no_progress,
+        settle_timeout: Duration::from_secs(15),
+    };
+    let shutdown = CancellationToken::new();
+    let on_signal = shutdown.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("\ninterrupted: stopping the load, waiting for requests in flight and spans…");
+            on_signal.cancel();
+        }
+    });
+    let outcome = run_lab(options, shutdown).await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&outcome.report)?);
+    } else {
+        print!("{}", outcome.report.render_text());
+        println!("\n  run directory: {}", outcome.dir.display());
+    }
+    Ok(if outcome.report.interrupted {
+        ExitCode::from(130)
+    } else {
+        ExitCode::SUCCESS
+    })
+}

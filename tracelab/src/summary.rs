@@ -1,0 +1,296 @@
+//! The end-of-run summary: `report.json` and the terminal view of it.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde::Serialize;
+use tracelab_loadgen::LoadSummary;
+use tracelab_receiver::{ReceiverStats, TraceHealth};
+use tracelab_telemetry::ExportStats;
+use tracelab_trace::Trace;
+
+/// `report.json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    /// Version of tracelab that wrote the report.
+    pub tracelab_version: &'static str,
+    /// Which scenario ran, and how.
+    pub scenario: ScenarioInfo,
+    /// Requests as the load generator saw them.
+    pub requests: RequestsReport,
+    /// Client latency from the scheduled instant, in milliseconds.
+    pub latency_ms: tracelab_loadgen::LatencySummary,
+    /// How whole the received traces are.
+    pub traces: TracesReport,
+    /// Span counts along the pipeline.
+    pub spans: SpansReport,
+    /// Per service: spans and durations.
+    pub services: Vec<ServiceReport>,
+    /// The slowest complete trace, if any.
+    pub slowest_trace: Option<String>,
+    /// True when the run was stopped early.
+    pub interrupted: bool,
+}
+
+/// Which scenario ran.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScenarioInfo {
+    /// Scenario name.
+    pub name: String,
+    /// The file it came from.
+    pub file: String,
+    /// Seed used.
+    pub seed: u64,
+    /// Target rate, requests per second.
+    pub rate: f64,
+    /// Planned duration in seconds.
+    pub duration_s: f64,
+    /// How the services exported (`grpc` or `http/protobuf`).
+    pub otlp_protocol: String,
+}
+
+/// Request counts.
+#[derive(Debug, Clone, Serialize)]
+pub struct RequestsReport {
+    /// Requests sent.
+    pub total: u64,
+    /// Requests that did not end `ok`.
+    pub errors: u64,
+    /// Per client-side outcome.
+    pub outcomes: BTreeMap<String, u64>,
+    /// Per entry route.
+    pub per_entry: BTreeMap<String, u64>,
+    /// Requests that started more than 1 ms late.
+    pub late_starts: u64,
+    /// Target rate.
+    pub target_rate: f64,
+    /// Achieved rate.
+    pub achieved_rate: f64,
+}
+
+/// Trace completeness.
+#[derive(Debug, Clone, Serialize)]
+pub struct TracesReport {
+    /// Distinct trace ids received.
+    pub received: u64,
+    /// Traces with one root and every parent present.
+    pub complete: u64,
+    /// All others.
+    pub broken: u64,
+    /// Percentage of complete traces.
+    pub complete_percent: f64,
+}
+
+/// Spans along the pipeline.
+#[derive(Debug, Clone, Serialize)]
+pub struct SpansReport {
+    /// Spans the receiver stored.
+    pub received: u64,
+    /// Spans the services and the load generator ended (sampled).
+    pub ended: u64,
+    /// Spans the exporters had acknowledged.
+    pub exported: u64,
+    /// Spans lost before or during export (full queue, failed export).
+    pub lost: u64,
+    /// Spans per trace.
+    pub per_trace: PerTrace,
+    /// Export requests the receiver refused.
+    pub requests_rejected: u64,
+}
+
+/// Spans-per-trace statistics.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct PerTrace {
+    /// Mean.
+    pub mean: f64,
+    /// Smallest.
+    pub min: u64,
+    /// Largest.
+    pub max: u64,
+}
+
+/// One service's spans.
+#[derive(Debug, Clone, Serialize)]
+pub struct ServiceReport {
+    /// `service.name`.
+    pub name: String,
+    /// Spans it emitted.
+    pub spans: u64,
+    /// Of which failed.
+    pub error_spans: u64,
+    /// Mean SERVER span duration in ms (0 when it has none).
+    pub mean_server_ms: f64,
+    /// Mean duration of all its spans, in ms.
+    pub mean_span_ms: f64,
+}
+
+/// Everything the summary is computed from.
+#[derive(Debug)]
+pub struct SummaryInput<'a> {
+    /// Scenario facts.
+    pub scenario: ScenarioInfo,
+    /// Load generator totals.
+    pub load: &'a LoadSummary,
+    /// All received traces.
+    pub traces: &'a [Trace],
+    /// Completeness counts.
+    pub health: TraceHealth,
+    /// Exporter counters, summed over services and the load generator.
+    pub export: ExportStats,
+    /// Receiver counters.
+    pub receiver: ReceiverStats,
+}
+
+impl RunReport {
+    /// Computes the report.
+    pub fn build(input: SummaryInput<'_>) -> Self {
+        let mut per_service: BTreeMap<String, (u64, u64, u64, u64, u64)> = BTreeMap::new();
+        for trace in input.traces {
+            for span in &trace.spans {
+                let e = per_service.entry(span.service_name.to_string()).or_default();
+                e.0 += 1;
+                e.1 += u64::from(span.is_error());
+                e.2 += span.duration_nanos();
+                if span.kind == tracelab_trace::SpanKind::Server {
+                    e.3 += 1;
+                    e.4 += span.duration_nanos();
+                }
+            }
+        }
+        let services = per_service
+            .into_iter()
+            .map(|(name, (spans, errors, total_ns, servers, server_ns))| ServiceReport {
+                name,
+                spans,
+                error_spans: errors,
+                mean_span_ms: ms(total_ns) / spans.max(1) as f64,
+                mean_server_ms: if servers == 0 { 0.0 } else { ms(server_ns) / servers as f64 },
+            })
+            .collect();
+        let counts: Vec<u64> = input.traces.iter().map(|t| t.spans.len() as u64).collect();
+        let per_trace = if counts.is_empty() {
+            PerTrace::default()
+        } else {
+            PerTrace {
+                mean: counts.iter().sum::<u64>() as f64 / counts.len() as f64,
+                min: counts.iter().copied().min().unwrap_or(0),
+                max: counts.iter().copied().max().unwrap_or(0),
+            }
+        };
+        let slowest_trace = input
+            .traces
+            .iter()
+            .filter(|t| t.shape().is_complete())
+            .max_by_key(|t| t.duration_nanos())
+            .map(|t| t.trace_id.to_hex());
+        let h = input.health;
+        RunReport {
+            tracelab_version: env!("CARGO_PKG_VERSION"),
+            scenario: input.scenario,
+            requests: RequestsReport {
+                total: input.load.total,
+                errors: input.load.errors,
+                outcomes: input
+                    .load
+                    .outcomes
+                    .iter()
+                    .map(|(k, v)| (serde_plain(k), *v))
+                    .collect(),
+                per_entry: input.load.per_entry.clone(),
+                late_starts: input.load.late_starts,
+                target_rate: input.load.target_rate,
+                achieved_rate: input.load.achieved_rate,
+            },
+            latency_ms: input.load.latency_ms,
+            traces: TracesReport {
+                received: h.traces,
+                complete: h.complete,
+                broken: h.broken,
+                complete_percent: if h.traces == 0 {
+                    0.0
+                } else {
+                    100.0 * h.complete as f64 / h.traces as f64
+                },
+            },
+            spans: SpansReport {
+                received: h.spans,
+                ended: input.export.ended,
+                exported: input.export.exported,
+                lost: input.export.lost(),
+                per_trace,
+                requests_rejected: input.receiver.requests_rejected(),
+            },
+            services,
+            slowest_trace,
+            interrupted: input.load.interrupted,
+        }
+    }
+
+    /// The terminal view.
+    pub fn render_text(&self) -> String {
+        let mut out = String::new();
+        let r = &self.requests;
+        let _ = writeln!(
+            out,
+            "\n{} — {} requests in {:.1}s ({:.1}/s, target {:.1}/s){}",
+            self.scenario.name,
+            r.total,
+            self.scenario.duration_s,
+            r.achieved_rate,
+            r.target_rate,
+            if self.interrupted { "  [interrupted]" } else { "" }
+        );
+        let _ = writeln!(
+            out,
+            "  errors      {} ({:.2} %)",
+            r.errors,
+            percent(r.errors, r.total)
+        );
+        let l = &self.latency_ms;
+        let _ = writeln!(
+            out,
+            "  latency     p50 {:.1} ms   p90 {:.1} ms   p99 {:.1} ms   max {:.1} ms  (from the scheduled instant)",
+            l.p50, l.p90, l.p99, l.max
+        );
+        let t = &self.traces;
+        let _ = writeln!(
+            out,
+            "  traces      {} received, {} complete ({:.1} %), {} broken",
+            t.received, t.complete, t.complete_percent, t.broken
+        );
+        let s = &self.spans;
+        let _ = writeln!(
+            out,
+            "  spans       {} received / {} exported / {} lost; per trace mean {:.1} (min {}, max {})",
+            s.received, s.exported, s.lost, s.per_trace.mean, s.per_trace.min, s.per_trace.max
+        );
+        let _ = writeln!(out, "\n  {:<20} {:>8} {:>8} {:>14} {:>14}", "service", "spans", "errors", "mean server", "mean span");
+        for svc in &self.services {
+            let _ = writeln!(
+                out,
+                "  {:<20} {:>8} {:>8} {:>11.2} ms {:>11.2} ms",
+                svc.name, svc.spans, svc.error_spans, svc.mean_server_ms, svc.mean_span_ms
+            );
+        }
+        out
+    }
+}
+
+fn serde_plain<T: Serialize>(v: &T) -> String {
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+fn ms(ns: u64) -> f64 {
+    ns as f64 / 1e6
+}
+
+fn percent(part: u64, whole: u64) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        100.0 * part as f64 / whole as f64
+    }
+}
