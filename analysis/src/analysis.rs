@@ -276,17 +276,19 @@ pub fn analyze(traces: &[Trace], options: &AnalysisOptions) -> Analysis {
         let self_ns = self_times_with_tree(trace, &tree);
         let mut span_ops = Vec::with_capacity(spans.len());
         for (i, s) in spans.iter().enumerate() {
-            let service = *service_ids.entry(s.service_name.clone()).or_insert_with(|| {
-                services.push(ServiceTally {
-                    name: s.service_name.clone(),
-                    requests: 0,
-                    errors: 0,
-                    latency: LatencyRecorder::new(),
-                    spans: 0,
-                    error_spans: 0,
+            let service = *service_ids
+                .entry(s.service_name.clone())
+                .or_insert_with(|| {
+                    services.push(ServiceTally {
+                        name: s.service_name.clone(),
+                        requests: 0,
+                        errors: 0,
+                        latency: LatencyRecorder::new(),
+                        spans: 0,
+                        error_spans: 0,
+                    });
+                    services.len() - 1
                 });
-                services.len() - 1
-            });
             let key = (service, s.name.clone());
             let op = match operation_ids.get(&key) {
                 Some(&op) => op,

@@ -52,7 +52,10 @@ impl CriticalPath {
     /// The end-to-end time the path explains: the sum of its segments, which equals the top
     /// span's duration.
     pub fn total_nanos(&self) -> u64 {
-        self.segments.iter().map(CriticalSegment::duration_nanos).sum()
+        self.segments
+            .iter()
+            .map(CriticalSegment::duration_nanos)
+            .sum()
     }
 
     /// Time on the path of the span at `span_index` (0 when off the path or out of range).

@@ -21,11 +21,15 @@
 pub mod analysis;
 pub mod attribution;
 pub mod critical_path;
+mod format;
 pub mod graph;
 pub mod health;
+pub mod html;
 pub mod latency;
-pub mod tree;
+pub mod table;
 pub mod timeline;
+pub mod tree;
+pub mod waterfall;
 
 pub use analysis::{
     Analysis, AnalysisOptions, OperationStats, Overview, ServiceStats, ShareWindows, SpanTiming,
@@ -35,5 +39,8 @@ pub use attribution::{ErrorOrigin, OriginSpan, error_origin};
 pub use critical_path::{CriticalPath, CriticalSegment, critical_path, self_times};
 pub use graph::{ServiceEdge, ServiceGraph};
 pub use health::{SkewedChild, SpanRef, TraceHealth};
+pub use html::{HtmlReportInput, IncidentWindow, render_html};
 pub use latency::LatencySummary;
+pub use table::render_service_table;
 pub use timeline::TimelinePoint;
+pub use waterfall::render_waterfall;

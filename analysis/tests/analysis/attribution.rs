@@ -10,7 +10,10 @@ fn an_error_propagating_through_two_callers_is_blamed_on_the_deepest() {
         trace(vec![
             failed(span(n, 1, None, "frontend", "GET /checkout", 0, 100), "500"),
             failed(span(n, 2, Some(1), "checkout", "POST /pay", 10, 90), "502"),
-            failed(span(n, 3, Some(2), "payments", "charge card", 20, 80), "card declined"),
+            failed(
+                span(n, 3, Some(2), "payments", "charge card", 20, 80),
+                "card declined",
+            ),
             span(n, 4, Some(3), "payments", "load card", 25, 30),
             span(n, 5, Some(1), "inventory", "reserve", 10, 20),
         ])

@@ -12,23 +12,58 @@ fn request(n: u64, b_ms: u64) -> Trace {
     let id = |k: u64| n * 100 + k;
     let end = base + 5 + b_ms + 5;
     let mut spans = vec![
-        kind(span(n, id(1), None, "frontend", "GET /", base, end), SpanKind::Server),
         kind(
-            span(n, id(2), Some(id(1)), "frontend", "call b", base + 4, base + 6 + b_ms),
+            span(n, id(1), None, "frontend", "GET /", base, end),
+            SpanKind::Server,
+        ),
+        kind(
+            span(
+                n,
+                id(2),
+                Some(id(1)),
+                "frontend",
+                "call b",
+                base + 4,
+                base + 6 + b_ms,
+            ),
             SpanKind::Client,
         ),
         kind(
-            span(n, id(3), Some(id(2)), "b", "GET /slow", base + 5, base + 5 + b_ms),
+            span(
+                n,
+                id(3),
+                Some(id(2)),
+                "b",
+                "GET /slow",
+                base + 5,
+                base + 5 + b_ms,
+            ),
             SpanKind::Server,
         ),
     ];
     for k in 0..4 {
         spans.push(kind(
-            span(n, id(10 + k), Some(id(1)), "frontend", "call c", base + 4, base + 51),
+            span(
+                n,
+                id(10 + k),
+                Some(id(1)),
+                "frontend",
+                "call c",
+                base + 4,
+                base + 51,
+            ),
             SpanKind::Client,
         ));
         spans.push(kind(
-            span(n, id(20 + k), Some(id(10 + k)), "c", "GET /fast", base + 5, base + 50),
+            span(
+                n,
+                id(20 + k),
+                Some(id(10 + k)),
+                "c",
+                "GET /fast",
+                base + 5,
+                base + 50,
+            ),
             SpanKind::Server,
         ));
     }
@@ -39,7 +74,16 @@ fn request(n: u64, b_ms: u64) -> Trace {
 fn the_slow_service_on_the_critical_path_ranks_first_at_p99() {
     // 200 requests; b takes 50..99 ms, and every 50th request it takes 400 ms.
     let traces: Vec<Trace> = (1..=200)
-        .map(|n| request(n, if n % 50 == 0 { 400 } else { 50 + n % 50 }))
+        .map(|n| {
+            request(
+                n,
+                if n.is_multiple_of(50) {
+                    400
+                } else {
+                    50 + n % 50
+                },
+            )
+        })
         .collect();
     let a = analyze(&traces, &AnalysisOptions::default());
 
@@ -55,7 +99,10 @@ fn the_slow_service_on_the_critical_path_ranks_first_at_p99() {
     let (b50, b99) = share("b");
     let (c50, c99) = share("c");
     assert!(b99 > 0.95, "b holds up the slow requests: {b99}");
-    assert!(b99 > b50, "b matters more in slow requests than in typical ones");
+    assert!(
+        b99 > b50,
+        "b matters more in slow requests than in typical ones"
+    );
     assert_eq!((c50, c99), (0.0, 0.0), "c always finishes first");
     let total: f64 = a.services.iter().map(|s| s.critical_share_p99).sum();
     assert!((total - 1.0).abs() < 1e-9, "shares add up to one: {total}");
@@ -81,6 +128,10 @@ fn the_slow_service_on_the_critical_path_ranks_first_at_p99() {
     };
     assert_eq!(edge("b").calls, 200);
     assert_eq!(edge("c").calls, 800);
-    assert_eq!(edge("c").latency.max_ns, 47 * crate::support::MS, "the client span's time");
+    assert_eq!(
+        edge("c").latency.max_ns,
+        47 * crate::support::MS,
+        "the client span's time"
+    );
     assert_eq!(a.graph.edges.len(), 2);
 }

@@ -19,7 +19,11 @@ fn self_ms(t: &Trace, id: u64) -> u64 {
 fn assert_tiles(p: &CriticalPath, start_ms: u64, end_ms: u64) {
     let mut at = EPOCH + start_ms * MS;
     for seg in &p.segments {
-        assert_eq!(seg.start_unix_nano, at, "gap or overlap in {:?}", p.segments);
+        assert_eq!(
+            seg.start_unix_nano, at,
+            "gap or overlap in {:?}",
+            p.segments
+        );
         assert!(seg.end_unix_nano > seg.start_unix_nano, "empty segment");
         at = seg.end_unix_nano;
     }
@@ -40,7 +44,10 @@ fn sequential_children_are_all_on_the_path() {
         [crit_ms(&t, &p, 1), crit_ms(&t, &p, 2), crit_ms(&t, &p, 3)],
         [30, 30, 40]
     );
-    assert_eq!([self_ms(&t, 1), self_ms(&t, 2), self_ms(&t, 3)], [30, 30, 40]);
+    assert_eq!(
+        [self_ms(&t, 1), self_ms(&t, 2), self_ms(&t, 3)],
+        [30, 30, 40]
+    );
 }
 
 #[test]
@@ -68,7 +75,11 @@ fn only_the_longer_parallel_branch_is_critical() {
     let p = critical_path(&t);
     assert_tiles(&p, 0, 100);
     assert_eq!(crit_ms(&t, &p, 2), 80);
-    assert_eq!(crit_ms(&t, &p, 3), 0, "the faster parallel branch waits on nothing");
+    assert_eq!(
+        crit_ms(&t, &p, 3),
+        0,
+        "the faster parallel branch waits on nothing"
+    );
     assert_eq!(crit_ms(&t, &p, 1), 20);
     assert!(!p.contains(idx(&t, 3)));
     assert_eq!(self_ms(&t, 1), 20);
@@ -101,7 +112,11 @@ fn a_child_outliving_its_parent_is_clipped_to_the_parent() {
     ]);
     let p = critical_path(&t);
     assert_tiles(&p, 10, 100);
-    assert_eq!(crit_ms(&t, &p, 2), 80, "only 20..100 lies inside the parent");
+    assert_eq!(
+        crit_ms(&t, &p, 2),
+        80,
+        "only 20..100 lies inside the parent"
+    );
     assert_eq!(crit_ms(&t, &p, 3), 5, "only 10..15 lies inside the parent");
     assert_eq!(crit_ms(&t, &p, 1), 5);
     assert_eq!(self_ms(&t, 1), 5);

@@ -31,8 +31,14 @@ fn orphans_extra_roots_fragments_skew_and_late_spans_are_counted() {
         trace(vec![
             span(5, 1, None, "a", "root", 10, 100),
             span(5, 2, Some(1), "b", "skewed", 5, 50),
-            kind(span(5, 3, Some(1), "a", "publish", 60, 70), SpanKind::Producer),
-            kind(span(5, 4, Some(3), "q", "consume", 65, 200), SpanKind::Consumer),
+            kind(
+                span(5, 3, Some(1), "a", "publish", 60, 70),
+                SpanKind::Producer,
+            ),
+            kind(
+                span(5, 4, Some(3), "q", "consume", 65, 200),
+                SpanKind::Consumer,
+            ),
         ]),
     ];
     let options = AnalysisOptions {
@@ -65,7 +71,10 @@ fn a_child_ending_after_its_parent_is_skew() {
     let a = analyze(&[t], &AnalysisOptions::default());
     assert_eq!(a.health.skewed_children, 1);
     assert_eq!(a.health.skewed_examples[0].ends_after_parent_ns, 20 * MS);
-    assert_eq!(a.health.late_spans, 0, "no run end given, no lateness check");
+    assert_eq!(
+        a.health.late_spans, 0,
+        "no run end given, no lateness check"
+    );
 }
 
 #[test]

@@ -1,0 +1,152 @@
+//! The service dependency graph as an inline SVG, in a simple layered layout: callers on the
+//! left, callees to their right, one column per call depth.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+
+use super::escape::{html, hue};
+use crate::analysis::ServiceStats;
+use crate::format::{ms, percent};
+use crate::graph::ServiceGraph;
+
+const NODE_W: f64 = 170.0;
+const NODE_H: f64 = 46.0;
+const COL_GAP: f64 = 120.0;
+const ROW_GAP: f64 = 30.0;
+const PAD: f64 = 16.0;
+
+/// Column of each service: the longest chain of calls leading to it. Relaxation stops after
+/// as many rounds as there are services, so a call cycle cannot loop forever; services in a
+/// cycle just end up in some column.
+fn layers(graph: &ServiceGraph) -> Vec<usize> {
+    let index: HashMap<&str, usize> = graph
+        .services
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.as_str(), i))
+        .collect();
+    let mut layer = vec![0usize; graph.services.len()];
+    for _ in 0..graph.services.len() {
+        let mut changed = false;
+        for e in &graph.edges {
+            let (Some(&a), Some(&b)) = (index.get(e.caller.as_str()), index.get(e.callee.as_str()))
+            else {
+                continue;
+            };
+            if a != b && layer[b] < layer[a] + 1 {
+                layer[b] = layer[a] + 1;
+                changed = true;
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    layer
+}
+
+/// The graph as SVG; node labels show each service's critical-path share in slow requests.
+pub fn service_graph_svg(graph: &ServiceGraph, services: &[ServiceStats]) -> String {
+    if graph.services.is_empty() {
+        return "<p class=\"meta\">No services.</p>".to_string();
+    }
+    let layer = layers(graph);
+    let columns = layer.iter().max().map_or(1, |m| m + 1);
+    let mut rows_in = vec![0usize; columns];
+    let mut pos: HashMap<&str, (f64, f64)> = HashMap::new();
+    for (i, name) in graph.services.iter().enumerate() {
+        let row = rows_in[layer[i]];
+        rows_in[layer[i]] += 1;
+        let x = PAD + layer[i] as f64 * (NODE_W + COL_GAP);
+        let y = PAD + row as f64 * (NODE_H + ROW_GAP);
+        pos.insert(name.as_str(), (x, y));
+    }
+    let width = PAD * 2.0 + columns as f64 * NODE_W + (columns - 1) as f64 * COL_GAP;
+    let tallest = rows_in.iter().max().copied().unwrap_or(1) as f64;
+    let height = PAD * 2.0 + tallest * NODE_H + (tallest - 1.0) * ROW_GAP + 40.0;
+    let max_calls = graph
+        .edges
+        .iter()
+        .map(|e| e.calls)
+        .max()
+        .unwrap_or(1)
+        .max(1) as f64;
+
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        "<svg class=\"chart graph\" viewBox=\"0 0 {width:.0} {height:.0}\" role=\"img\" aria-label=\"Service dependency graph\">\
+<defs><marker id=\"arrow\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" markerWidth=\"7\" markerHeight=\"7\" orient=\"auto-start-reverse\"><path d=\"M0,0 L10,5 L0,10 z\" class=\"arrowhead\"/></marker></defs>"
+    );
+    for e in &graph.edges {
+        let (Some(&(ax, ay)), Some(&(bx, by))) =
+            (pos.get(e.caller.as_str()), pos.get(e.callee.as_str()))
+        else {
+            continue;
+        };
+        let (x1, y1) = (ax + NODE_W, ay + NODE_H / 2.0);
+        let (x2, y2) = (bx, by + NODE_H / 2.0);
+        // Forward edges curve gently to the right; an edge going back (a cycle, or a call
+        // within one column) loops below the nodes so it does not hide behind them.
+        let d = if x2 > x1 {
+            let mid = (x1 + x2) / 2.0;
+            format!("M{x1:.1},{y1:.1} C{mid:.1},{y1:.1} {mid:.1},{y2:.1} {x2:.1},{y2:.1}")
+        } else {
+            let drop = ay.max(by) + NODE_H + 30.0;
+            format!(
+                "M{:.1},{:.1} C{:.1},{drop:.1} {:.1},{drop:.1} {:.1},{:.1}",
+                ax + NODE_W / 2.0,
+                ay + NODE_H,
+                ax + NODE_W / 2.0,
+                bx + NODE_W / 2.0,
+                bx + NODE_W / 2.0,
+                by + NODE_H,
+            )
+        };
+        let stroke = 1.0 + 4.0 * (e.calls as f64).ln_1p() / max_calls.ln_1p();
+        let class = if e.error_rate >= 0.05 {
+            "edge failing"
+        } else {
+            "edge"
+        };
+        let label = format!(
+            "{} calls · {} errors · p99 {}",
+            e.calls,
+            percent(e.error_rate),
+            ms(e.latency.p99_ns)
+        );
+        let _ = write!(
+            s,
+            "<g class=\"{class}\"><path d=\"{d}\" stroke-width=\"{stroke:.1}\" marker-end=\"url(#arrow)\"><title>{} → {}: {}</title></path><text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text></g>",
+            html(&e.caller),
+            html(&e.callee),
+            html(&label),
+            (x1.min(x2 + NODE_W) + x2.max(x1)) / 2.0,
+            (y1 + y2) / 2.0 - 6.0,
+            html(&label),
+        );
+    }
+    for name in &graph.services {
+        let Some(&(x, y)) = pos.get(name.as_str()) else {
+            continue;
+        };
+        let share = services
+            .iter()
+            .find(|st| &st.service == name)
+            .map(|st| st.critical_share_p99)
+            .unwrap_or(0.0);
+        let _ = write!(
+            s,
+            "<g class=\"node\" style=\"--hue:{}\"><rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"{NODE_W}\" height=\"{NODE_H}\" rx=\"8\"/><text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" class=\"name\">{}</text><text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" class=\"sub\">{} of slow-request time</text></g>",
+            hue(name),
+            x + NODE_W / 2.0,
+            y + 19.0,
+            html(&crate::format::truncate(name, 22)),
+            x + NODE_W / 2.0,
+            y + 36.0,
+            percent(share),
+        );
+    }
+    s.push_str("</svg>\n");
+    s
+}
