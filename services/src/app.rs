@@ -69,7 +69,10 @@ impl ServiceState {
 
     /// The context a request carries (trace context and baggage).
     pub fn extract(&self, headers: &HeaderMap) -> Context {
-        self.propagator.extract(&HeaderExtractor(headers))
+        // From an empty context, not the current one: an invalid traceparent must start a new
+        // trace, never fall back to whatever span happens to be active on this thread.
+        self.propagator
+            .extract_with_context(&Context::new(), &HeaderExtractor(headers))
     }
 
     /// Writes `cx` into outgoing headers.

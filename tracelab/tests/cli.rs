@@ -1,0 +1,125 @@
+//! The `tracelab` binary as a user runs it.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn tracelab() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_tracelab"))
+}
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn temp(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!(
+        "tracelab-cli-{name}-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    ))
+}
+
+#[test]
+fn check_reports_a_typo_and_a_dangling_call_with_lines_and_fails() {
+    let dir = temp("check");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("broken.yaml");
+    std::fs::write(
+        &file,
+        "# two mistakes\nservices:\n  a:\n    routes:\n      /x:\n        latncy: {constant: 1}\n        steps:\n          - {call: b, route: /nope}\n  b:\n    routes:\n      /y: {}\nload:\n  rate: 1\n  duration: 1s\n  entries:\n    - {service: a, route: /x}\n",
+    )
+    .unwrap();
+    let out = tracelab().arg("check").arg(&file).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("broken.yaml:6:9"),
+        "typo with its line: {stderr}"
+    );
+    assert!(stderr.contains("latncy"), "{stderr}");
+    assert!(
+        stderr.contains("broken.yaml:8:"),
+        "dangling call with its line: {stderr}"
+    );
+    assert!(stderr.contains("/nope"), "{stderr}");
+}
+
+#[test]
+fn check_accepts_every_shipped_scenario() {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(repo().join("scenarios"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty());
+    let out = tracelab().arg("check").args(&files).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        stdout.lines().filter(|l| l.starts_with("ok: ")).count(),
+        files.len()
+    );
+}
+
+#[test]
+fn check_on_a_missing_file_or_garbage_fails_cleanly() {
+    let out = tracelab()
+        .args(["check", "/nonexistent/x.yaml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let dir = temp("garbage");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("g.yaml");
+    std::fs::write(&file, [0xff, 0xfe, b':', b'\n', b'[', b'{']).unwrap();
+    let out = tracelab().arg("check").arg(&file).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "no panic, a clean failure");
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
+}
+
+#[test]
+fn quickstart_runs_with_every_trace_complete_and_no_span_lost() {
+    let out_dir = temp("quickstart");
+    let out = tracelab()
+        .current_dir(repo())
+        .args([
+            "run",
+            "scenarios/quickstart.yaml",
+            "--duration",
+            "5s",
+            "--no-progress",
+            "--otlp-grpc",
+            "127.0.0.1:0",
+            "--otlp-http",
+            "127.0.0.1:0",
+            "--out",
+        ])
+        .arg(&out_dir)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("complete (100.0 %)"), "{stdout}");
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out_dir.join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["requests"]["total"], 100);
+    assert_eq!(report["traces"]["broken"], 0);
+    assert_eq!(report["traces"]["received"], report["traces"]["complete"]);
+    assert_eq!(report["spans"]["received"], report["spans"]["exported"]);
+    assert_eq!(report["spans"]["lost"], 0);
+    for f in ["spans.otlp.jsonl", "requests.jsonl", "scenario.yaml"] {
+        assert!(out_dir.join(f).exists(), "{f} written");
+    }
+}
