@@ -186,7 +186,12 @@ async fn schedule_requests(
     }
 }
 
-async fn send(shared: &Shared, entry: &EntryTarget, sequence: u64, scheduled: Instant) -> RequestRecord {
+async fn send(
+    shared: &Shared,
+    entry: &EntryTarget,
+    sequence: u64,
+    scheduled: Instant,
+) -> RequestRecord {
     let tracer = shared.telemetry.tracer();
     let started = Instant::now();
     let span = tracer
@@ -210,7 +215,8 @@ async fn send(shared: &Shared, entry: &EntryTarget, sequence: u64, scheduled: In
     if let Ok(v) = format!("{sequence}:").parse() {
         headers.insert(ORIGIN_HEADER, v);
     }
-    let method = reqwest::Method::from_bytes(entry.method.as_bytes()).unwrap_or(reqwest::Method::GET);
+    let method =
+        reqwest::Method::from_bytes(entry.method.as_bytes()).unwrap_or(reqwest::Method::GET);
     let sent = shared
         .client
         .request(method, &entry.url)

@@ -125,7 +125,11 @@ impl Collector {
             latency_ms,
             late_starts: self.late_starts,
             target_rate,
-            achieved_rate: if secs > 0.0 { self.total as f64 / secs } else { 0.0 },
+            achieved_rate: if secs > 0.0 {
+                self.total as f64 / secs
+            } else {
+                0.0
+            },
             elapsed_s: secs,
             interrupted,
         }

@@ -77,7 +77,8 @@ pub async fn call(
             ));
             if status.is_client_error() || status.is_server_error() {
                 let code = status.as_u16().to_string();
-                cx.span().set_attribute(KeyValue::new(sc::ERROR_TYPE, code.clone()));
+                cx.span()
+                    .set_attribute(KeyValue::new(sc::ERROR_TYPE, code.clone()));
                 cx.span().set_status(Status::error(format!("HTTP {code}")));
                 CallResult::Failed(format!(
                     "{} {} answered {}",

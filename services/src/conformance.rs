@@ -38,9 +38,7 @@ pub async fn handle(
         Err(e) => {
             return (
                 StatusCode::BAD_REQUEST,
-                format!(
-                    "expected a JSON array of {{\"url\": ..., \"arguments\": [...]}}: {e}\n"
-                ),
+                format!("expected a JSON array of {{\"url\": ..., \"arguments\": [...]}}: {e}\n"),
             )
                 .into_response();
         }

@@ -3,9 +3,7 @@
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use opentelemetry::baggage::BaggageExt;
-use opentelemetry::trace::{
-    SpanKind, Status, TraceContextExt, Tracer,
-};
+use opentelemetry::trace::{SpanKind, Status, TraceContextExt, Tracer};
 use opentelemetry::{Context, KeyValue};
 use rand::Rng;
 use tracelab_scenario::Route;
@@ -20,7 +18,12 @@ use crate::steps::{self, StepsOutcome};
 /// Order of events, which the scenario documentation promises: the route's own latency is
 /// waited first; then either an injected error ends the request, or the steps run in order; a
 /// failed downstream call stops the remaining steps and the request answers 502.
-pub async fn handle(state: &ServiceState, path: &str, route: &Route, headers: &HeaderMap) -> Response {
+pub async fn handle(
+    state: &ServiceState,
+    path: &str,
+    route: &Route,
+    headers: &HeaderMap,
+) -> Response {
     let parent_cx = state.extract(headers);
     let origin = Origin::from_headers(headers);
     let mut rng = origin.rng(state.scenario.seed, &state.name, path);
@@ -90,7 +93,13 @@ fn finish_server_span(cx: &Context, status: StatusCode, message: &str) {
     span.end();
 }
 
-fn respond(state: &ServiceState, path: &str, status: StatusCode, message: &str, cx: &Context) -> Response {
+fn respond(
+    state: &ServiceState,
+    path: &str,
+    status: StatusCode,
+    message: &str,
+    cx: &Context,
+) -> Response {
     let trace_id = cx.span().span_context().trace_id().to_string();
     let body = serde_json::json!({
         "service": state.name,

@@ -177,9 +177,10 @@ impl ServiceHost {
     pub async fn shutdown(self, timeout: Duration) -> Vec<(String, ExportStats)> {
         self.shutdown.cancel();
         let _ = tokio::time::timeout(timeout, futures::future::join_all(self.tasks)).await;
-        let flushes = self.services.iter().map(|s| async {
-            (s.name.clone(), s.telemetry.shutdown(timeout).await)
-        });
+        let flushes = self
+            .services
+            .iter()
+            .map(|s| async { (s.name.clone(), s.telemetry.shutdown(timeout).await) });
         futures::future::join_all(flushes).await
     }
 }

@@ -131,7 +131,10 @@ mod tests {
         let child = root.child(2, 0, 1).child(0, 0, 0);
         assert_eq!(child.header_value().as_deref(), Some("17:2-0-1.0-0-0"));
         let mut headers = HeaderMap::new();
-        headers.insert(ORIGIN_HEADER, child.header_value().unwrap().parse().unwrap());
+        headers.insert(
+            ORIGIN_HEADER,
+            child.header_value().unwrap().parse().unwrap(),
+        );
         assert_eq!(Origin::from_headers(&headers), child);
     }
 
@@ -153,12 +156,18 @@ mod tests {
         };
         assert_eq!(draws(&a, "/x"), draws(&a, "/x"));
         assert_ne!(draws(&a, "/x"), draws(&a, "/y"));
-        assert_ne!(draws(&a, "/x"), draws(&Origin::root(6).child(1, 0, 0), "/x"));
+        assert_ne!(
+            draws(&a, "/x"),
+            draws(&Origin::root(6).child(1, 0, 0), "/x")
+        );
     }
 
     #[test]
     fn derive_seed_separates_parts() {
-        assert_ne!(derive_seed(1, &[b"ab", b"c"]), derive_seed(1, &[b"a", b"bc"]));
+        assert_ne!(
+            derive_seed(1, &[b"ab", b"c"]),
+            derive_seed(1, &[b"a", b"bc"])
+        );
         assert_ne!(derive_seed(1, &[b"a"]), derive_seed(2, &[b"a"]));
     }
 }

@@ -112,7 +112,8 @@ mod tests {
         assert!(p.insert_flag("payment").is_err());
         assert!(p.insert_flag("x=127.0.0.1:1").is_err());
 
-        let env = |k: &str| (k == "TRACELAB_PEER_AD_SERVICE").then(|| "http://ads:8080".to_string());
+        let env =
+            |k: &str| (k == "TRACELAB_PEER_AD_SERVICE").then(|| "http://ads:8080".to_string());
         p.complete_from(["ad-service".to_string()], env).unwrap();
         assert_eq!(p.url("ad-service"), Some("http://ads:8080"));
         let err = p.complete_from(["cart".to_string()], env).unwrap_err();

@@ -119,7 +119,13 @@ async fn run_branch(
     Ok(())
 }
 
-async fn run_work(state: &ServiceState, cx: &Context, step: usize, work: &Work, rng: &mut SmallRng) {
+async fn run_work(
+    state: &ServiceState,
+    cx: &Context,
+    step: usize,
+    work: &Work,
+    rng: &mut SmallRng,
+) {
     let tracer = state.telemetry.tracer();
     let delay = work.latency.sample(rng);
     let span = tracer

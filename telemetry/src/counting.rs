@@ -74,8 +74,6 @@ impl ExportCounters {
     }
 }
 
-
-
 /// Wraps an exporter and counts the spans of successful and failed export calls.
 pub struct CountingExporter<E> {
     inner: E,

@@ -99,7 +99,8 @@ impl ExportConfig {
             Some(p) => OtlpProtocol::parse(&p)?,
             None => OtlpProtocol::Grpc,
         };
-        let traces_endpoint = lookup("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT").filter(|s| !s.is_empty());
+        let traces_endpoint =
+            lookup("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT").filter(|s| !s.is_empty());
         let endpoint = lookup("OTEL_EXPORTER_OTLP_ENDPOINT").filter(|s| !s.is_empty());
         let endpoint = match (endpoint, &traces_endpoint) {
             (Some(e), _) => e,
@@ -200,8 +201,9 @@ mod tests {
         ]))
         .unwrap_err();
         assert!(err.to_string().contains("grpc"), "{err}");
-        let err = ExportConfig::from_lookup(lookup(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "localhost:4317")]))
-            .unwrap_err();
+        let err =
+            ExportConfig::from_lookup(lookup(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "localhost:4317")]))
+                .unwrap_err();
         assert!(matches!(err, TelemetryError::InvalidEndpoint(_)));
     }
 }

@@ -48,7 +48,10 @@ impl ServiceIdentity {
             .collect();
         attrs.push(KeyValue::new("service.name", self.name.clone()));
         attrs.push(KeyValue::new("service.version", self.version.clone()));
-        attrs.push(KeyValue::new("service.instance.id", self.instance_id.clone()));
+        attrs.push(KeyValue::new(
+            "service.instance.id",
+            self.instance_id.clone(),
+        ));
         // `builder_empty` rather than `builder`: the default builder reads OTEL_SERVICE_NAME,
         // which would give every service hosted in this process the same name.
         Resource::builder_empty()

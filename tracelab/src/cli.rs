@@ -76,7 +76,12 @@ pub struct RunArgs {
     #[arg(long)]
     pub no_progress: bool,
     /// How the services export to the embedded receiver.
-    #[arg(long, value_enum, default_value = "grpc", env = "OTEL_EXPORTER_OTLP_PROTOCOL")]
+    #[arg(
+        long,
+        value_enum,
+        default_value = "grpc",
+        env = "OTEL_EXPORTER_OTLP_PROTOCOL"
+    )]
     pub otlp_protocol: ProtocolArg,
     /// Address of the embedded receiver's OTLP/gRPC listener (port 0 picks a free port).
     #[arg(long, default_value = "127.0.0.1:4317")]

@@ -55,7 +55,10 @@ pub struct RunOutcome {
 /// Runs the lab: receiver, services, load, then the flush that makes sure every exported span
 /// has arrived, then the summary. Cancelling `shutdown` (Ctrl-C) stops the load early; the rest
 /// still happens, so the run directory is complete and marked as interrupted.
-pub async fn run_lab(options: RunOptions, shutdown: CancellationToken) -> anyhow::Result<RunOutcome> {
+pub async fn run_lab(
+    options: RunOptions,
+    shutdown: CancellationToken,
+) -> anyhow::Result<RunOutcome> {
     let dir = RunDir::create(&options.out)?;
     dir.write(rundir::SCENARIO_FILE, options.scenario_source.as_bytes())?;
     let sink = SpanSink::create(&dir.file(rundir::SPANS_FILE))
@@ -82,9 +85,8 @@ pub async fn run_lab(options: RunOptions, shutdown: CancellationToken) -> anyhow
         &export,
         Sampler::AlwaysOn,
     )?;
-    let plan = LoadPlan::from_scenario(&scenario, |name| {
-        host.peers().url(name).map(str::to_string)
-    })?;
+    let plan =
+        LoadPlan::from_scenario(&scenario, |name| host.peers().url(name).map(str::to_string))?;
 
     let progress = Progress::new(plan.duration, !options.progress);
     let mut requests = dir.requests_writer()?;
@@ -119,7 +121,9 @@ pub async fn run_lab(options: RunOptions, shutdown: CancellationToken) -> anyhow
         );
     }
     receiver.shutdown().await;
-    store.flush_sink().context("cannot flush spans.otlp.jsonl")?;
+    store
+        .flush_sink()
+        .context("cannot flush spans.otlp.jsonl")?;
 
     let traces = store.traces();
     let report = RunReport::build(SummaryInput {
@@ -157,7 +161,10 @@ pub async fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
         scenario.load.duration = d;
     }
     if let Some(r) = args.rate {
-        anyhow::ensure!(r.is_finite() && r > 0.0, "--rate must be a positive number, got {r}");
+        anyhow::ensure!(
+            r.is_finite() && r > 0.0,
+            "--rate must be a positive number, got {r}"
+        );
         scenario.load.rate = r;
     }
     if let Some(s) = args.seed {
@@ -185,7 +192,9 @@ pub async fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
     let on_signal = shutdown.clone();
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("\ninterrupted: stopping the load, waiting for requests in flight and spans…");
+            eprintln!(
+                "\ninterrupted: stopping the load, waiting for requests in flight and spans…"
+            );
             on_signal.cancel();
         }
     });

@@ -56,7 +56,13 @@ impl RunDir {
             .replace([':', '-'], "");
         let safe: String = scenario_name
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
             .collect();
         PathBuf::from("runs").join(format!("{safe}-{stamp}"))
     }
@@ -82,7 +88,8 @@ impl RunDir {
     pub fn write(&self, name: &str, contents: &[u8]) -> anyhow::Result<()> {
         let final_path = self.file(name);
         let tmp = self.file(&format!(".{name}.tmp"));
-        std::fs::write(&tmp, contents).with_context(|| format!("cannot write {}", tmp.display()))?;
+        std::fs::write(&tmp, contents)
+            .with_context(|| format!("cannot write {}", tmp.display()))?;
         std::fs::rename(&tmp, &final_path)
             .with_context(|| format!("cannot write {}", final_path.display()))?;
         Ok(())

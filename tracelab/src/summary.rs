@@ -147,7 +147,9 @@ impl RunReport {
         let mut per_service: BTreeMap<String, (u64, u64, u64, u64, u64)> = BTreeMap::new();
         for trace in input.traces {
             for span in &trace.spans {
-                let e = per_service.entry(span.service_name.to_string()).or_default();
+                let e = per_service
+                    .entry(span.service_name.to_string())
+                    .or_default();
                 e.0 += 1;
                 e.1 += u64::from(span.is_error());
                 e.2 += span.duration_nanos();
@@ -159,13 +161,19 @@ impl RunReport {
         }
         let services = per_service
             .into_iter()
-            .map(|(name, (spans, errors, total_ns, servers, server_ns))| ServiceReport {
-                name,
-                spans,
-                error_spans: errors,
-                mean_span_ms: ms(total_ns) / spans.max(1) as f64,
-                mean_server_ms: if servers == 0 { 0.0 } else { ms(server_ns) / servers as f64 },
-            })
+            .map(
+                |(name, (spans, errors, total_ns, servers, server_ns))| ServiceReport {
+                    name,
+                    spans,
+                    error_spans: errors,
+                    mean_span_ms: ms(total_ns) / spans.max(1) as f64,
+                    mean_server_ms: if servers == 0 {
+                        0.0
+                    } else {
+                        ms(server_ns) / servers as f64
+                    },
+                },
+            )
             .collect();
         let counts: Vec<u64> = input.traces.iter().map(|t| t.spans.len() as u64).collect();
         let per_trace = if counts.is_empty() {
@@ -238,7 +246,11 @@ impl RunReport {
             self.scenario.duration_s,
             r.achieved_rate,
             r.target_rate,
-            if self.interrupted { "  [interrupted]" } else { "" }
+            if self.interrupted {
+                "  [interrupted]"
+            } else {
+                ""
+            }
         );
         let _ = writeln!(
             out,
@@ -264,7 +276,11 @@ impl RunReport {
             "  spans       {} received / {} exported / {} lost; per trace mean {:.1} (min {}, max {})",
             s.received, s.exported, s.lost, s.per_trace.mean, s.per_trace.min, s.per_trace.max
         );
-        let _ = writeln!(out, "\n  {:<20} {:>8} {:>8} {:>14} {:>14}", "service", "spans", "errors", "mean server", "mean span");
+        let _ = writeln!(
+            out,
+            "\n  {:<20} {:>8} {:>8} {:>14} {:>14}",
+            "service", "spans", "errors", "mean server", "mean span"
+        );
         for svc in &self.services {
             let _ = writeln!(
                 out,
