@@ -1,4 +1,8 @@
 //! [`analyze`]: one pass over all traces producing every table the reports show.
+//!
+//! Layout: [`selection`] picks the traces worth opening and tallies error origins.
+
+mod selection;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -6,7 +10,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use tracelab_trace::{SpanId, SpanKind, Trace, TraceId};
 
-use crate::attribution::{ErrorOrigin, OriginSpan, error_origin_index, origin_span};
+use crate::attribution::{ErrorOrigin, OriginSpan, error_origin_index};
 use crate::critical_path::{CriticalPath, critical_path_with_tree, self_times_with_tree};
 use crate::graph::{GraphBuilder, ServiceGraph, ratio};
 use crate::health::TraceHealth;
@@ -244,11 +248,11 @@ struct ServiceTally {
 }
 
 /// What the first pass keeps of each trace for the second.
-struct TraceFacts {
-    duration_ns: u64,
-    start_unix_nano: u64,
-    failed: bool,
-    origin: Option<usize>,
+pub(crate) struct TraceFacts {
+    pub(crate) duration_ns: u64,
+    pub(crate) start_unix_nano: u64,
+    pub(crate) failed: bool,
+    pub(crate) origin: Option<usize>,
     /// Critical-path nanoseconds per operation id.
     critical_by_operation: Vec<(usize, u64)>,
 }
@@ -448,9 +452,9 @@ pub fn analyze(traces: &[Trace], options: &AnalysisOptions) -> Analysis {
             .then((&a.service, &a.operation).cmp(&(&b.service, &b.operation)))
     });
 
-    let error_origins = tally_origins(traces, &facts);
-    let (slowest, failing) = pick_traces(traces, &facts, options.top_traces);
-    let summarize = |i: usize| summarize_trace(&traces[i], &facts[i]);
+    let error_origins = selection::tally_origins(traces, &facts);
+    let (slowest, failing) = selection::pick_traces(traces, &facts, options.top_traces);
+    let summarize = |i: usize| selection::summarize_trace(&traces[i], &facts[i]);
     let slowest_traces: Vec<TraceSummary> = slowest.iter().map(|&i| summarize(i)).collect();
     let failing_traces: Vec<TraceSummary> = failing.iter().map(|&i| summarize(i)).collect();
     let trace_timings = if options.keep_all_timings {
@@ -483,98 +487,5 @@ pub fn analyze(traces: &[Trace], options: &AnalysisOptions) -> Analysis {
         slowest_traces,
         failing_traces,
         trace_timings,
-    }
-}
-
-fn tally_origins(traces: &[Trace], facts: &[TraceFacts]) -> Vec<ErrorOrigin> {
-    let mut by_key: HashMap<(Arc<str>, &str), ErrorOrigin> = HashMap::new();
-    for (trace, f) in traces.iter().zip(facts) {
-        let Some(i) = f.origin else { continue };
-        let s = &trace.spans[i];
-        let origin = by_key
-            .entry((s.service_name.clone(), s.name.as_str()))
-            .or_insert_with(|| ErrorOrigin {
-                service: s.service_name.to_string(),
-                operation: s.name.clone(),
-                traces: 0,
-                example_trace_ids: Vec::new(),
-            });
-        origin.traces += 1;
-        if origin.example_trace_ids.len() < 3 {
-            origin.example_trace_ids.push(trace.trace_id);
-        }
-    }
-    let mut origins: Vec<ErrorOrigin> = by_key.into_values().collect();
-    origins.sort_by(|a, b| {
-        b.traces
-            .cmp(&a.traces)
-            .then((&a.service, &a.operation).cmp(&(&b.service, &b.operation)))
-    });
-    origins
-}
-
-/// Indices of the slowest traces and of the failing traces to show.
-///
-/// Failing traces are taken slowest first, but one per distinct error origin before any origin
-/// repeats: ten examples of the same timeout teach less than one example of each failure.
-fn pick_traces(traces: &[Trace], facts: &[TraceFacts], n: usize) -> (Vec<usize>, Vec<usize>) {
-    let mut by_duration: Vec<usize> = (0..traces.len())
-        .filter(|&i| !traces[i].spans.is_empty())
-        .collect();
-    by_duration.sort_by(|&a, &b| {
-        facts[b]
-            .duration_ns
-            .cmp(&facts[a].duration_ns)
-            .then(traces[a].trace_id.cmp(&traces[b].trace_id))
-    });
-    let slowest: Vec<usize> = by_duration.iter().copied().take(n).collect();
-
-    let failed: Vec<usize> = by_duration
-        .iter()
-        .copied()
-        .filter(|&i| facts[i].failed)
-        .collect();
-    let mut failing = Vec::new();
-    let mut origins_seen: Vec<(&str, &str)> = Vec::new();
-    for &i in &failed {
-        if failing.len() >= n {
-            break;
-        }
-        let key = facts[i]
-            .origin
-            .map(|o| {
-                let s = &traces[i].spans[o];
-                (&*s.service_name, s.name.as_str())
-            })
-            .unwrap_or(("", ""));
-        if !origins_seen.contains(&key) {
-            origins_seen.push(key);
-            failing.push(i);
-        }
-    }
-    for &i in &failed {
-        if failing.len() >= n {
-            break;
-        }
-        if !failing.contains(&i) {
-            failing.push(i);
-        }
-    }
-    (slowest, failing)
-}
-
-fn summarize_trace(trace: &Trace, facts: &TraceFacts) -> TraceSummary {
-    let tree = SpanTree::new(trace);
-    let top = tree.primary_top(&trace.spans).map(|t| &trace.spans[t]);
-    TraceSummary {
-        trace_id: trace.trace_id,
-        service: top.map(|s| s.service_name.to_string()).unwrap_or_default(),
-        operation: top.map(|s| s.name.clone()).unwrap_or_default(),
-        start_unix_nano: facts.start_unix_nano,
-        duration_ns: facts.duration_ns,
-        spans: trace.spans.len() as u64,
-        error_spans: trace.spans.iter().filter(|s| s.is_error()).count() as u64,
-        complete: trace.shape().is_complete(),
-        error_origin: facts.origin.map(|o| origin_span(trace, o)),
     }
 }

@@ -1,10 +1,12 @@
 //! Number formatting shared by the text and HTML reports.
 
-/// Nanoseconds as milliseconds with a precision that suits the magnitude: `0.042 ms`,
+/// Nanoseconds as milliseconds with a precision that suits the magnitude: `0 ms`, `0.042 ms`,
 /// `4.20 ms`, `42.0 ms`, `420 ms`, `4200 ms`.
 pub fn ms(nanos: u64) -> String {
     let v = nanos as f64 / 1e6;
-    if v < 1.0 {
+    if nanos == 0 {
+        "0 ms".to_string()
+    } else if v < 1.0 {
         format!("{v:.3} ms")
     } else if v < 10.0 {
         format!("{v:.2} ms")
@@ -47,6 +49,7 @@ mod tests {
 
     #[test]
     fn milliseconds_keep_three_significant_digits() {
+        assert_eq!(ms(0), "0 ms");
         assert_eq!(ms(42_000), "0.042 ms");
         assert_eq!(ms(4_200_000), "4.20 ms");
         assert_eq!(ms(42_000_000), "42.0 ms");

@@ -73,9 +73,10 @@ pub fn timeline_svg(points: &[TimelinePoint], incidents: &[IncidentWindow]) -> S
             ms(v as u64),
         );
     }
-    let ticks = 6.min(span as u64).max(1);
-    for k in 0..=ticks {
-        let sec = x0 + span / ticks as f64 * k as f64;
+    // Whole-second ticks at an even step, about six of them.
+    let step = (span as u64).div_ceil(6).max(1);
+    for k in 0..=(span as u64 / step) {
+        let sec = x0 + (k * step) as f64;
         let _ = write!(
             s,
             "<text class=\"tick\" x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">+{:.0} s</text>",

@@ -13,7 +13,7 @@
   }
 
   function ms(v) {
-    return (v < 1 ? v.toFixed(3) : v < 10 ? v.toFixed(2) : v < 100 ? v.toFixed(1) : v.toFixed(0)) + " ms";
+    return (v === 0 ? "0" : v < 1 ? v.toFixed(3) : v < 10 ? v.toFixed(2) : v < 100 ? v.toFixed(1) : v.toFixed(0)) + " ms";
   }
 
   function list(pairs) {

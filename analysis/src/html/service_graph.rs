@@ -11,7 +11,7 @@ use crate::graph::ServiceGraph;
 
 const NODE_W: f64 = 170.0;
 const NODE_H: f64 = 46.0;
-const COL_GAP: f64 = 120.0;
+const COL_GAP: f64 = 190.0;
 const ROW_GAP: f64 = 30.0;
 const PAD: f64 = 16.0;
 
@@ -63,7 +63,7 @@ pub fn service_graph_svg(graph: &ServiceGraph, services: &[ServiceStats]) -> Str
     }
     let width = PAD * 2.0 + columns as f64 * NODE_W + (columns - 1) as f64 * COL_GAP;
     let tallest = rows_in.iter().max().copied().unwrap_or(1) as f64;
-    let height = PAD * 2.0 + tallest * NODE_H + (tallest - 1.0) * ROW_GAP + 40.0;
+    let height = PAD * 2.0 + tallest * NODE_H + (tallest - 1.0) * ROW_GAP + 60.0;
     let max_calls = graph
         .edges
         .iter()
@@ -76,7 +76,7 @@ pub fn service_graph_svg(graph: &ServiceGraph, services: &[ServiceStats]) -> Str
     let _ = write!(
         s,
         "<svg class=\"chart graph\" viewBox=\"0 0 {width:.0} {height:.0}\" role=\"img\" aria-label=\"Service dependency graph\">\
-<defs><marker id=\"arrow\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" markerWidth=\"7\" markerHeight=\"7\" orient=\"auto-start-reverse\"><path d=\"M0,0 L10,5 L0,10 z\" class=\"arrowhead\"/></marker></defs>"
+<defs><marker id=\"arrow\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" markerUnits=\"userSpaceOnUse\" markerWidth=\"10\" markerHeight=\"10\" orient=\"auto-start-reverse\"><path d=\"M0,0 L10,5 L0,10 z\" class=\"arrowhead\"/></marker></defs>"
     );
     for e in &graph.edges {
         let (Some(&(ax, ay)), Some(&(bx, by))) =
@@ -103,27 +103,27 @@ pub fn service_graph_svg(graph: &ServiceGraph, services: &[ServiceStats]) -> Str
                 by + NODE_H,
             )
         };
+        // Labels sit just above the edge's midpoint; a backward edge's midpoint is below.
+        let (lx, ly) = if x2 > x1 {
+            ((x1 + x2) / 2.0, (y1 + y2) / 2.0 - 4.0)
+        } else {
+            ((ax + bx) / 2.0 + NODE_W / 2.0, ay.max(by) + NODE_H + 36.0)
+        };
         let stroke = 1.0 + 4.0 * (e.calls as f64).ln_1p() / max_calls.ln_1p();
         let class = if e.error_rate >= 0.05 {
             "edge failing"
         } else {
             "edge"
         };
-        let label = format!(
-            "{} calls · {} errors · p99 {}",
-            e.calls,
-            percent(e.error_rate),
-            ms(e.latency.p99_ns)
-        );
+        let label = format!("{} calls · {} errors", e.calls, percent(e.error_rate));
+        let latency = format!("p99 {}", ms(e.latency.p99_ns));
         let _ = write!(
             s,
-            "<g class=\"{class}\"><path d=\"{d}\" stroke-width=\"{stroke:.1}\" marker-end=\"url(#arrow)\"><title>{} → {}: {}</title></path><text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text></g>",
+            "<g class=\"{class}\"><path d=\"{d}\" stroke-width=\"{stroke:.1}\" marker-end=\"url(#arrow)\"><title>{} → {}: {label}, {latency}</title></path><text x=\"{lx:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{label}</text><text x=\"{lx:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{latency}</text></g>",
             html(&e.caller),
             html(&e.callee),
-            html(&label),
-            (x1.min(x2 + NODE_W) + x2.max(x1)) / 2.0,
-            (y1 + y2) / 2.0 - 6.0,
-            html(&label),
+            ly - 14.0,
+            ly - 2.0,
         );
     }
     for name in &graph.services {

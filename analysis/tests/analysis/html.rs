@@ -101,6 +101,10 @@ fn a_100k_span_run_embeds_only_the_traces_it_shows() {
         ..HtmlReportInput::new("synthetic run", &a, &traces)
     };
     let page = render_html(&input);
+    // Set this to look at the page in a browser, or to run browser checks against it.
+    if let Some(path) = std::env::var_os("TRACELAB_REPORT_SAMPLE") {
+        std::fs::write(path, &page).expect("write the sample report");
+    }
 
     let expected: HashSet<_> = a
         .slowest_traces
