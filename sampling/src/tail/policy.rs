@@ -1,0 +1,482 @@
+//! Policy evaluation, as the Collector's `tail_sampling` evaluators decide.
+//!
+//! Attribute keys are resolved once per span when the span enters the engine (a
+//! [`SpanTable`] slot per key), so evaluating a policy never compares attribute names; regular
+//! expressions were compiled when the configuration was read; rate limiters keep their state
+//! here between decisions.
+
+use tracelab_trace::{AttrValue, Span, StatusCode};
+
+use super::config::{Policy, PolicyRule};
+use crate::head::TokenBucket;
+
+/// A single policy's vote, with the Collector's (deprecated but still honoured) inverted
+/// decisions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Vote {
+    /// Sample.
+    Sampled,
+    /// Do not sample (other policies may still sample).
+    NotSampled,
+    /// An inverted match that samples unless some policy says "not sampled".
+    InvertSampled,
+    /// An inverted match that vetoes sampling.
+    InvertNotSampled,
+    /// A `drop` policy matched: the trace is dropped whatever else says.
+    Dropped,
+}
+
+/// Every span of a run with its attribute lookups done once.
+pub(crate) struct SpanTable<'a> {
+    pub spans: &'a [Span],
+    /// `slots[i * keys * 2 + k * 2]` is span `i`'s own value for key `k`, `+ 1` its
+    /// resource's value.
+    slots: Vec<Option<&'a AttrValue>>,
+    keys: usize,
+    pub bytes: Vec<u64>,
+}
+
+impl<'a> SpanTable<'a> {
+    pub fn new(spans: &'a [Span], keys: &[String]) -> Self {
+        let mut slots = Vec::with_capacity(spans.len() * keys.len() * 2);
+        for s in spans {
+            for k in keys {
+                slots.push(s.attributes.iter().find(|a| &a.key == k).map(|a| &a.value));
+                slots.push(s.resource.iter().find(|a| &a.key == k).map(|a| &a.value));
+            }
+        }
+        SpanTable {
+            spans,
+            slots,
+            keys: keys.len(),
+            bytes: spans
+                .iter()
+                .map(crate::size::estimated_span_bytes)
+                .collect(),
+        }
+    }
+
+    #[inline]
+    fn span_value(&self, span: u32, key: usize) -> Option<&'a AttrValue> {
+        self.slots[(span as usize * self.keys + key) * 2]
+    }
+
+    #[inline]
+    fn resource_value(&self, span: u32, key: usize) -> Option<&'a AttrValue> {
+        self.slots[(span as usize * self.keys + key) * 2 + 1]
+    }
+}
+
+/// What the evaluators see of one buffered trace.
+pub(crate) struct TraceView<'t, 'a> {
+    pub trace_id: &'t [u8; 16],
+    pub spans: &'t [u32],
+    pub table: &'t SpanTable<'a>,
+    pub min_start: u64,
+    pub max_end: u64,
+    pub bytes: u64,
+    pub status_mask: u8,
+    pub any_sampled_flag: bool,
+    pub now: u64,
+}
+
+pub(crate) fn status_bit(code: StatusCode) -> u8 {
+    match code {
+        StatusCode::Unset => 1,
+        StatusCode::Ok => 2,
+        StatusCode::Error => 4,
+    }
+}
+
+/// A compiled, stateful policy.
+#[derive(Debug)]
+pub(crate) enum Evaluator {
+    AlwaysSample,
+    Latency {
+        lower_ms: i64,
+        upper_ms: i64,
+    },
+    Status {
+        mask: u8,
+    },
+    Probabilistic {
+        salted: u64,
+        threshold: u64,
+    },
+    RateLimiting(TokenBucket),
+    BytesLimiting(TokenBucket),
+    SpanCount {
+        min: i64,
+        max: i64,
+    },
+    StringAttr {
+        slot: usize,
+        matcher: StringMatcher,
+        invert: bool,
+    },
+    NumericAttr {
+        slot: usize,
+        min: i64,
+        max: i64,
+        invert: bool,
+    },
+    BoolAttr {
+        slot: usize,
+        value: bool,
+        invert: bool,
+    },
+    TraceState {
+        key: String,
+        values: Vec<String>,
+    },
+    TraceFlags,
+    And(Vec<Evaluator>),
+    Drop(Vec<Evaluator>),
+    Composite(Composite),
+}
+
+#[derive(Debug)]
+pub(crate) enum StringMatcher {
+    Exact(Vec<String>),
+    Regex(Vec<regex::Regex>),
+}
+
+impl StringMatcher {
+    #[inline]
+    fn matches(&self, s: &str) -> bool {
+        match self {
+            StringMatcher::Exact(values) => values.iter().any(|v| v == s),
+            StringMatcher::Regex(res) => res.iter().any(|r| r.is_match(s)),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct Composite {
+    max_total: i64,
+    subs: Vec<(Evaluator, i64, i64)>,
+    current_second: u64,
+}
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
+
+fn fnv1a(mut h: u64, bytes: &[u8]) -> u64 {
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(FNV_PRIME);
+    }
+    h
+}
+
+/// The Collector's `probabilistic` hash: FNV-1a 64 over the salt, then the trace id bytes.
+pub fn collector_trace_hash(salt: &str, trace_id: &[u8; 16]) -> u64 {
+    fnv1a(fnv1a(FNV_OFFSET, salt.as_bytes()), trace_id)
+}
+
+/// `floor(ratio · (2^64 − 1))` computed exactly, as the Collector does with big floats.
+pub fn collector_probability_threshold(ratio: f64) -> u64 {
+    if ratio.is_nan() || ratio <= 0.0 {
+        return 0;
+    }
+    if ratio >= 1.0 {
+        return u64::MAX;
+    }
+    // ratio = mantissa · 2^exp exactly; the product with 2^64 − 1 fits in 128 bits.
+    let bits = ratio.to_bits();
+    let biased = ((bits >> 52) & 0x7ff) as i32;
+    let (mantissa, exp) = if biased == 0 {
+        (bits & ((1 << 52) - 1), -1074)
+    } else {
+        ((bits & ((1 << 52) - 1)) | (1 << 52), biased - 1075)
+    };
+    let product = u128::from(u64::MAX) * u128::from(mantissa);
+    // Go's big.Float keeps 64 significant bits (the larger operand precision) and rounds to
+    // nearest even before `Uint64()` truncates; do the same so boundary ids agree.
+    let bit_len = 128 - product.leading_zeros();
+    let cut = bit_len.saturating_sub(64);
+    let rounded = if cut == 0 {
+        product
+    } else {
+        let rem = product & ((1u128 << cut) - 1);
+        let half = 1u128 << (cut - 1);
+        let mut kept = product >> cut;
+        if rem > half || (rem == half && kept & 1 == 1) {
+            kept += 1;
+        }
+        kept << cut
+    };
+    let shift = (-exp) as u32;
+    if shift >= 128 {
+        0
+    } else {
+        u64::try_from(rounded >> shift).unwrap_or(u64::MAX)
+    }
+}
+
+/// Interns attribute keys to table slots.
+pub(crate) fn slot_for(keys: &mut Vec<String>, key: &str) -> usize {
+    match keys.iter().position(|k| k == key) {
+        Some(i) => i,
+        None => {
+            keys.push(key.to_string());
+            keys.len() - 1
+        }
+    }
+}
+
+impl Evaluator {
+    pub fn compile(policy: &Policy, keys: &mut Vec<String>) -> Evaluator {
+        match &policy.rule {
+            PolicyRule::AlwaysSample => Evaluator::AlwaysSample,
+            PolicyRule::Latency {
+                threshold_ms,
+                upper_threshold_ms,
+            } => Evaluator::Latency {
+                lower_ms: *threshold_ms,
+                upper_ms: *upper_threshold_ms,
+            },
+            PolicyRule::StatusCode { codes } => Evaluator::Status {
+                mask: codes.iter().fold(0, |m, c| m | status_bit(*c)),
+            },
+            PolicyRule::Probabilistic {
+                sampling_percentage,
+                hash_salt,
+            } => Evaluator::Probabilistic {
+                salted: fnv1a(FNV_OFFSET, hash_salt.as_bytes()),
+                threshold: collector_probability_threshold(sampling_percentage / 100.0),
+            },
+            PolicyRule::RateLimiting { spans_per_second } => Evaluator::RateLimiting(
+                TokenBucket::new(*spans_per_second as f64, 2.0 * *spans_per_second as f64),
+            ),
+            PolicyRule::BytesLimiting {
+                bytes_per_second,
+                burst_capacity,
+            } => Evaluator::BytesLimiting(TokenBucket::new(
+                *bytes_per_second as f64,
+                *burst_capacity as f64,
+            )),
+            PolicyRule::SpanCount {
+                min_spans,
+                max_spans,
+            } => Evaluator::SpanCount {
+                min: *min_spans,
+                max: *max_spans,
+            },
+            PolicyRule::StringAttribute {
+                key,
+                values,
+                regexes,
+                invert_match,
+            } => Evaluator::StringAttr {
+                slot: slot_for(keys, key),
+                matcher: match regexes {
+                    Some(r) => StringMatcher::Regex(r.clone()),
+                    None => StringMatcher::Exact(values.clone()),
+                },
+                invert: *invert_match,
+            },
+            PolicyRule::NumericAttribute {
+                key,
+                min_value,
+                max_value,
+                invert_match,
+            } => Evaluator::NumericAttr {
+                slot: slot_for(keys, key),
+                min: *min_value,
+                max: *max_value,
+                invert: *invert_match,
+            },
+            PolicyRule::BooleanAttribute {
+                key,
+                value,
+                invert_match,
+            } => Evaluator::BoolAttr {
+                slot: slot_for(keys, key),
+                value: *value,
+                invert: *invert_match,
+            },
+            PolicyRule::TraceState { key, values } => Evaluator::TraceState {
+                key: key.clone(),
+                values: values.clone(),
+            },
+            PolicyRule::TraceFlags => Evaluator::TraceFlags,
+            PolicyRule::And(subs) => {
+                Evaluator::And(subs.iter().map(|p| Evaluator::compile(p, keys)).collect())
+            }
+            PolicyRule::Drop(subs) => {
+                Evaluator::Drop(subs.iter().map(|p| Evaluator::compile(p, keys)).collect())
+            }
+            PolicyRule::Composite {
+                max_total_spans_per_second,
+                sub_policies,
+            } => Evaluator::Composite(Composite {
+                max_total: *max_total_spans_per_second,
+                subs: sub_policies
+                    .iter()
+                    .map(|(p, sps)| (Evaluator::compile(p, keys), *sps, 0))
+                    .collect(),
+                current_second: u64::MAX,
+            }),
+        }
+    }
+
+    pub fn evaluate(&mut self, t: &TraceView<'_, '_>) -> Vote {
+        let yes = |b: bool| if b { Vote::Sampled } else { Vote::NotSampled };
+        match self {
+            Evaluator::AlwaysSample => Vote::Sampled,
+            Evaluator::Latency { lower_ms, upper_ms } => {
+                let ms = (t.max_end.saturating_sub(t.min_start) / 1_000_000) as i64;
+                yes(if *upper_ms == 0 {
+                    ms >= *lower_ms
+                } else {
+                    *lower_ms < ms && ms <= *upper_ms
+                })
+            }
+            Evaluator::Status { mask } => yes(t.status_mask & *mask != 0),
+            Evaluator::Probabilistic { salted, threshold } => {
+                yes(fnv1a(*salted, t.trace_id) <= *threshold)
+            }
+            Evaluator::RateLimiting(bucket) => yes(bucket.try_take(t.now, t.spans.len() as f64)),
+            Evaluator::BytesLimiting(bucket) => yes(bucket.try_take(t.now, t.bytes as f64)),
+            Evaluator::SpanCount { min, max } => {
+                let n = t.spans.len() as i64;
+                yes((*max == 0 && n >= *min) || (n >= *min && n <= *max))
+            }
+            Evaluator::StringAttr {
+                slot,
+                matcher,
+                invert,
+            } => {
+                let hit = t.spans.iter().any(|&i| {
+                    // pdata reads a non-string value as "", for resources and spans alike;
+                    // spans (not resources) skip the empty string.
+                    let res = t
+                        .table
+                        .resource_value(i, *slot)
+                        .is_some_and(|v| matcher.matches(v.as_str().unwrap_or("")));
+                    res || t.table.span_value(i, *slot).is_some_and(|v| {
+                        let s = v.as_str().unwrap_or("");
+                        !s.is_empty() && matcher.matches(s)
+                    })
+                });
+                inverted(hit, *invert)
+            }
+            Evaluator::NumericAttr {
+                slot,
+                min,
+                max,
+                invert,
+            } => {
+                // pdata's Int() reads any non-integer value as 0.
+                let in_range = |v: &AttrValue| {
+                    let x = v.as_i64().unwrap_or(0);
+                    x >= *min && x <= *max
+                };
+                let hit = t.spans.iter().any(|&i| {
+                    t.table.resource_value(i, *slot).is_some_and(in_range)
+                        || t.table.span_value(i, *slot).is_some_and(in_range)
+                });
+                inverted(hit, *invert)
+            }
+            Evaluator::BoolAttr {
+                slot,
+                value,
+                invert,
+            } => {
+                // pdata's Bool() reads any non-boolean value as false.
+                let is = |v: &AttrValue| v.as_bool().unwrap_or(false) == *value;
+                let hit = t.spans.iter().any(|&i| {
+                    t.table.resource_value(i, *slot).is_some_and(is)
+                        || t.table.span_value(i, *slot).is_some_and(is)
+                });
+                inverted(hit, *invert)
+            }
+            Evaluator::TraceState { key, values } => yes(t.spans.iter().any(|&i| {
+                t.table.spans[i as usize]
+                    .trace_state
+                    .split(',')
+                    .filter_map(|m| m.trim().split_once('='))
+                    .any(|(k, v)| k == key && values.iter().any(|x| x == v))
+            })),
+            Evaluator::TraceFlags => yes(t.any_sampled_flag),
+            Evaluator::And(subs) => {
+                for s in subs.iter_mut() {
+                    if matches!(s.evaluate(t), Vote::NotSampled | Vote::InvertNotSampled) {
+                        return Vote::NotSampled;
+                    }
+                }
+                Vote::Sampled
+            }
+            Evaluator::Drop(subs) => {
+                for s in subs.iter_mut() {
+                    if matches!(s.evaluate(t), Vote::NotSampled | Vote::InvertNotSampled) {
+                        return Vote::NotSampled;
+                    }
+                }
+                Vote::Dropped
+            }
+            Evaluator::Composite(c) => {
+                let second = t.now / 1_000_000_000;
+                if second != c.current_second {
+                    c.current_second = second;
+                    for sub in c.subs.iter_mut() {
+                        sub.2 = 0;
+                    }
+                }
+                let n = t.spans.len() as i64;
+                for (eval, allocated, sampled) in c.subs.iter_mut() {
+                    if matches!(eval.evaluate(t), Vote::Sampled | Vote::InvertSampled) {
+                        let next = *sampled + n;
+                        if next <= *allocated && next <= c.max_total {
+                            *sampled = next;
+                            return Vote::Sampled;
+                        }
+                        return Vote::NotSampled;
+                    }
+                }
+                Vote::NotSampled
+            }
+        }
+    }
+}
+
+fn inverted(hit: bool, invert: bool) -> Vote {
+    match (invert, hit) {
+        (false, true) => Vote::Sampled,
+        (false, false) => Vote::NotSampled,
+        (true, true) => Vote::InvertNotSampled,
+        (true, false) => Vote::InvertSampled,
+    }
+}
+
+/// The processor's final decision over the policies' votes: a drop wins, then an inverted
+/// "not sampled", then any "sampled", then an inverted "sampled" when no policy said "not
+/// sampled"; otherwise not sampled. A drop stops the evaluation, and so does a "sampled"
+/// under `sample_on_first_match` (later stateful policies then spend no tokens).
+pub(crate) fn decide(
+    evaluators: &mut [Evaluator],
+    t: &TraceView<'_, '_>,
+    sample_on_first_match: bool,
+) -> bool {
+    let (mut dropped, mut inv_not, mut sampled, mut inv_sampled, mut not_sampled) =
+        (false, false, false, false, false);
+    for e in evaluators.iter_mut() {
+        match e.evaluate(t) {
+            Vote::Dropped => {
+                dropped = true;
+                break;
+            }
+            Vote::InvertNotSampled => inv_not = true,
+            Vote::Sampled => {
+                sampled = true;
+                if sample_on_first_match {
+                    break;
+                }
+            }
+            Vote::InvertSampled => inv_sampled = true,
+            Vote::NotSampled => not_sampled = true,
+        }
+    }
+    !dropped && !inv_not && (sampled || (inv_sampled && !not_sampled))
+}
