@@ -1,48 +1,179 @@
 //! OTLP/gRPC: the `opentelemetry.proto.collector.trace.v1.TraceService/Export` method.
+//!
+//! The service is written out here rather than taken from `opentelemetry-proto`'s generated
+//! `TraceServiceServer`, whose fixed codec answers an undecodable body with `INTERNAL` and an
+//! oversized one with `OUT_OF_RANGE`. OTLP asks for `INVALID_ARGUMENT` on a malformed request,
+//! and `OUT_OF_RANGE` is on OTLP's list of retryable codes, so an SDK would resend a batch that
+//! can never fit. Owning the codec also lets both refusals reach the store's counters and gives
+//! the exact size of each accepted body.
 
+use std::convert::Infallible;
+use std::future::{Ready, ready};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
-    TraceService, TraceServiceServer,
-};
+use bytes::Buf;
+use http::HeaderValue;
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
 use prost::Message;
-use tonic::codec::CompressionEncoding;
+use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EncodeBuf, Encoder};
+use tonic::server::{NamedService, UnaryService};
+use tonic::{Code, Status};
 
-use crate::store::TraceStore;
+use crate::store::{Rejection, TraceStore};
+
+const SERVICE: &str = "opentelemetry.proto.collector.trace.v1.TraceService";
+const EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
 
 /// The gRPC trace service, storing into one [`TraceStore`].
+#[derive(Clone)]
 pub(crate) struct GrpcTraceService {
     store: Arc<TraceStore>,
-}
-
-/// The tonic service with its limits set: tonic's own 4 MiB decode limit would refuse the
-/// large batches a load test produces, so it is raised to `max_body_bytes` explicitly.
-pub(crate) fn service(
-    store: Arc<TraceStore>,
     max_body_bytes: usize,
-) -> TraceServiceServer<GrpcTraceService> {
-    TraceServiceServer::new(GrpcTraceService { store })
-        .max_decoding_message_size(max_body_bytes)
-        .accept_compressed(CompressionEncoding::Gzip)
-        .send_compressed(CompressionEncoding::Gzip)
 }
 
-#[tonic::async_trait]
-impl TraceService for GrpcTraceService {
-    async fn export(
-        &self,
-        request: tonic::Request<ExportTraceServiceRequest>,
-    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
-        // A body tonic cannot decode never reaches this method: tonic answers it with an error
-        // status itself, so such requests are not in the store's rejection counters.
-        let request = request.into_inner();
-        let encoded_len = request.encoded_len();
+/// The service with its limits set: tonic's own 4 MiB decode limit would refuse the large
+/// batches a load test produces, so it is set to `max_body_bytes` explicitly.
+pub(crate) fn service(store: Arc<TraceStore>, max_body_bytes: usize) -> GrpcTraceService {
+    GrpcTraceService {
+        store,
+        max_body_bytes,
+    }
+}
+
+impl NamedService for GrpcTraceService {
+    const NAME: &'static str = SERVICE;
+}
+
+impl tonic::codegen::Service<http::Request<tonic::body::Body>> for GrpcTraceService {
+    type Response = http::Response<tonic::body::Body>;
+    type Error = Infallible;
+    type Future = tonic::codegen::BoxFuture<Self::Response, Infallible>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: http::Request<tonic::body::Body>) -> Self::Future {
+        let this = self.clone();
+        Box::pin(async move {
+            if request.uri().path() != EXPORT_PATH {
+                return Ok(Status::unimplemented("only Export is served").into_http());
+            }
+            let codec = ExportCodec {
+                store: Arc::clone(&this.store),
+            };
+            let mut grpc = tonic::server::Grpc::new(codec)
+                .accept_compressed(CompressionEncoding::Gzip)
+                .send_compressed(CompressionEncoding::Gzip)
+                .max_decoding_message_size(this.max_body_bytes);
+            let export = Export {
+                store: Arc::clone(&this.store),
+            };
+            let mut response = grpc.unary(export, request).await;
+            // tonic checks the size limit before the codec sees the body, and reports it as
+            // OUT_OF_RANGE in the headers of a trailers-only response; Export itself never
+            // returns that code.
+            let status = response.headers().get("grpc-status");
+            if status == Some(&HeaderValue::from(Code::OutOfRange as i32)) {
+                this.store.record_rejection(Rejection::TooLarge);
+                response.headers_mut().insert(
+                    "grpc-status",
+                    HeaderValue::from(Code::ResourceExhausted as i32),
+                );
+            }
+            Ok(response)
+        })
+    }
+}
+
+/// A decoded request and the size of its encoded body.
+struct Decoded {
+    request: ExportTraceServiceRequest,
+    encoded_len: usize,
+}
+
+struct Export {
+    store: Arc<TraceStore>,
+}
+
+impl UnaryService<Decoded> for Export {
+    type Response = ExportTraceServiceResponse;
+    type Future = Ready<Result<tonic::Response<ExportTraceServiceResponse>, Status>>;
+
+    fn call(&mut self, request: tonic::Request<Decoded>) -> Self::Future {
+        let Decoded {
+            request,
+            encoded_len,
+        } = request.into_inner();
         let partial_success = self.store.ingest_request(request, encoded_len);
-        Ok(tonic::Response::new(ExportTraceServiceResponse {
+        ready(Ok(tonic::Response::new(ExportTraceServiceResponse {
             partial_success,
-        }))
+        })))
+    }
+}
+
+/// Protobuf in and out; a body that does not decode is `INVALID_ARGUMENT` and is counted.
+struct ExportCodec {
+    store: Arc<TraceStore>,
+}
+
+impl Codec for ExportCodec {
+    type Encode = ExportTraceServiceResponse;
+    type Decode = Decoded;
+    type Encoder = ResponseEncoder;
+    type Decoder = RequestDecoder;
+
+    fn encoder(&mut self) -> ResponseEncoder {
+        ResponseEncoder
+    }
+
+    fn decoder(&mut self) -> RequestDecoder {
+        RequestDecoder {
+            store: Arc::clone(&self.store),
+        }
+    }
+}
+
+struct ResponseEncoder;
+
+impl Encoder for ResponseEncoder {
+    type Item = ExportTraceServiceResponse;
+    type Error = Status;
+
+    fn encode(
+        &mut self,
+        item: ExportTraceServiceResponse,
+        dst: &mut EncodeBuf<'_>,
+    ) -> Result<(), Status> {
+        item.encode(dst)
+            .map_err(|e| Status::internal(format!("cannot encode the response: {e}")))
+    }
+}
+
+struct RequestDecoder {
+    store: Arc<TraceStore>,
+}
+
+impl Decoder for RequestDecoder {
+    type Item = Decoded;
+    type Error = Status;
+
+    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Decoded>, Status> {
+        let encoded_len = src.remaining();
+        match ExportTraceServiceRequest::decode(src) {
+            Ok(request) => Ok(Some(Decoded {
+                request,
+                encoded_len,
+            })),
+            Err(e) => {
+                self.store.record_rejection(Rejection::Malformed);
+                Err(Status::invalid_argument(format!(
+                    "invalid protobuf ExportTraceServiceRequest: {e}"
+                )))
+            }
+        }
     }
 }
