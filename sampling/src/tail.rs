@@ -19,7 +19,7 @@ pub mod config;
 mod duration;
 pub mod engine;
 pub mod policy;
-mod raw;
+pub(crate) mod raw;
 
 pub use config::{
     DEFAULT_DECISION_WAIT_NANOS, DEFAULT_HASH_SALT, DEFAULT_NUM_TRACES, ParsedTailSampling, Policy,

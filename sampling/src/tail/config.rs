@@ -278,6 +278,20 @@ pub fn parse_tail_sampling(
     })
 }
 
+/// Validates a block already read from a larger file (a strategies file's inline block), so
+/// its locations are those of that file.
+pub(crate) fn parse_raw_block(block: RawBlock) -> Result<ParsedTailSampling, TailConfigError> {
+    let mut unsupported = Vec::new();
+    let mut warnings = Vec::new();
+    let config = validate_block(block, &mut unsupported, &mut warnings)?;
+    Ok(ParsedTailSampling {
+        processor: None,
+        config,
+        unsupported,
+        warnings,
+    })
+}
+
 /// Reads a tail-sampling configuration, refusing it when any policy is unsupported.
 pub fn parse_tail_sampling_strict(
     yaml: &str,
