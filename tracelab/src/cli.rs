@@ -34,6 +34,22 @@ pub enum Command {
     },
     /// Serve one service of a scenario in this process (for compose and Kubernetes).
     Svc(SvcArgs),
+    /// Analyse a run directory or an OTLP JSON file: critical path, services ranked by their
+    /// share of it, waterfalls, and a self-contained report.html.
+    Report {
+        /// A run directory, or an OTLP JSON file (one ExportTraceServiceRequest per line, as
+        /// the Collector's file exporter writes, or one pretty-printed document).
+        input: PathBuf,
+        /// Where to write the HTML (default: report.html in the run directory, or FILE.html).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Only write the HTML; no terminal view.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Print deployment files for a scenario: a docker compose file or Kubernetes manifests.
+    #[command(subcommand)]
+    Render(crate::render::RenderTarget),
 }
 
 /// OTLP transport names on the command line.
@@ -142,6 +158,11 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Run(args) => runtime()?.block_on(crate::run::run_command(args)),
         Command::Svc(args) => runtime()?.block_on(crate::svc::svc_command(args)),
+        Command::Report { input, out, quiet } => crate::report::report_command(&input, out, quiet),
+        Command::Render(target) => {
+            print!("{}", crate::render::render(&target)?);
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

@@ -9,6 +9,8 @@
 //! - [`check`]: `tracelab check`, scenario validation for people.
 //! - [`run`]: `tracelab run`, the whole lab in one process on the embedded receiver.
 //! - [`svc`]: `tracelab svc`, one scenario service per process.
+//! - [`report`]: `tracelab report` and the analysis view of every run (waterfalls, HTML).
+//! - [`render`]: `tracelab render compose|k8s`, deployment files from a scenario.
 //! - [`rundir`]: the run directory and its files.
 //! - [`summary`]: the end-of-run summary, in the terminal and as `report.json`.
 //! - [`progress`]: the live progress line.
@@ -18,6 +20,8 @@ pub mod check;
 pub mod cli;
 pub mod logging;
 pub mod progress;
+pub mod render;
+pub mod report;
 pub mod run;
 pub mod rundir;
 pub mod summary;

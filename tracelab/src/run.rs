@@ -46,6 +46,8 @@ pub struct RunOptions {
 pub struct RunOutcome {
     /// The summary (also in `report.json`).
     pub report: RunReport,
+    /// The trace analysis (also in `report.html`).
+    pub analysis: tracelab_analysis::Analysis,
     /// The run directory.
     pub dir: PathBuf,
     /// Every received trace.
@@ -145,8 +147,19 @@ pub async fn run_lab(
         rundir::REPORT_FILE,
         serde_json::to_vec_pretty(&report)?.as_slice(),
     )?;
+    let analysis = crate::report::analyze_run(&traces, None);
+    let html = crate::report::render_run_html(
+        &scenario.name,
+        &analysis,
+        &traces,
+        Some(&serde_json::to_value(&report)?),
+        &crate::report::read_incidents(dir.path()),
+        crate::report::read_sampling(dir.path()).as_ref(),
+    );
+    dir.write(rundir::HTML_REPORT_FILE, html.as_bytes())?;
     Ok(RunOutcome {
         report,
+        analysis,
         dir: options.out,
         traces,
     })
@@ -203,6 +216,10 @@ pub async fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&outcome.report)?);
     } else {
         print!("{}", outcome.report.render_text());
+        print!(
+            "\n{}",
+            crate::report::render_terminal(&outcome.analysis, &outcome.traces)
+        );
         println!("\n  run directory: {}", outcome.dir.display());
     }
     Ok(if outcome.report.interrupted {

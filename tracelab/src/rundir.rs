@@ -6,6 +6,7 @@
 //! | `spans.otlp.jsonl` | every span received, one OTLP/JSON `ExportTraceServiceRequest` per line, as the Collector's file exporter writes |
 //! | `requests.jsonl`   | one line per request: the ground truth                            |
 //! | `report.json`      | the summary, machine-readable                                     |
+//! | `report.html`      | the analysis as one self-contained page (opens offline)           |
 //!
 //! Spans and requests are streamed to disk while the run goes, so an interrupted run keeps
 //! everything it recorded.
@@ -25,6 +26,8 @@ pub const SPANS_FILE: &str = "spans.otlp.jsonl";
 pub const REQUESTS_FILE: &str = "requests.jsonl";
 /// The machine-readable summary.
 pub const REPORT_FILE: &str = "report.json";
+/// The self-contained HTML report.
+pub const HTML_REPORT_FILE: &str = "report.html";
 
 /// An open run directory.
 #[derive(Debug)]
