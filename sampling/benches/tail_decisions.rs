@@ -1,1 +1,120 @@
-fn main() {}
+//! Tail decisions per second: 10-span traces under five policies (status code, latency,
+//! probabilistic, string attribute, numeric attribute), through the buffer simulation
+//! (attribute slots, ring, decision queue, decisions), with and without the arrival sort.
+//!
+//! Run with `cargo bench -p tracelab-sampling --bench tail_decisions`; criterion reports
+//! the throughput in traces (= decisions) per second.
+
+use std::hint::black_box;
+use std::sync::Arc;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use tracelab_sampling::tail::{ArrivalOrder, TailSampler, parse_tail_sampling_strict};
+use tracelab_trace::{AttrValue, Attribute, Span, SpanId, SpanKind, Status, StatusCode, TraceId};
+
+const POLICIES: &str = "
+decision_wait: 10s
+num_traces: 100000
+policies:
+  - {name: errors, type: status_code, status_code: {status_codes: [ERROR]}}
+  - {name: slow, type: latency, latency: {threshold_ms: 500}}
+  - {name: baseline, type: probabilistic, probabilistic: {sampling_percentage: 5}}
+  - {name: checkout, type: string_attribute, string_attribute: {key: http.route, values: [/checkout, /pay]}}
+  - {name: server-errors, type: numeric_attribute, numeric_attribute: {key: http.response.status_code, min_value: 500, max_value: 599}}
+";
+
+fn spans(traces: usize) -> Vec<Span> {
+    let resource = Arc::new(vec![Attribute {
+        key: "service.name".into(),
+        value: AttrValue::Str("frontend".into()),
+    }]);
+    let routes = ["/", "/cart", "/product/{id}", "/checkout"];
+    let mut out = Vec::with_capacity(traces * 10);
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    for t in 0..traces {
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let mut id = [0u8; 16];
+        id[..8].copy_from_slice(&x.to_le_bytes());
+        id[8..].copy_from_slice(&(t as u64).to_le_bytes());
+        let start = 1_000_000_000_000 + t as u64 * 1_000_000; // 1,000 traces/s
+        for s in 0..10u8 {
+            let status = if t % 50 == 0 && s == 9 {
+                StatusCode::Error
+            } else {
+                StatusCode::Unset
+            };
+            out.push(Span {
+                trace_id: TraceId(id),
+                span_id: SpanId([s + 1; 8]),
+                parent_span_id: (s > 0).then_some(SpanId([1; 8])),
+                trace_state: String::new(),
+                flags: 1,
+                name: format!("GET {}", routes[t % 4]),
+                kind: SpanKind::Server,
+                start_unix_nano: start + u64::from(s) * 1_000_000,
+                end_unix_nano: start + 20_000_000 + u64::from(s) * 2_000_000,
+                attributes: vec![
+                    Attribute {
+                        key: "http.request.method".into(),
+                        value: AttrValue::Str("GET".into()),
+                    },
+                    Attribute {
+                        key: "http.route".into(),
+                        value: AttrValue::Str(routes[(t + s as usize) % 4].into()),
+                    },
+                    Attribute {
+                        key: "http.response.status_code".into(),
+                        value: AttrValue::Int(if t % 97 == 0 { 503 } else { 200 }),
+                    },
+                    Attribute {
+                        key: "server.address".into(),
+                        value: AttrValue::Str("frontend".into()),
+                    },
+                ],
+                events: vec![],
+                links: vec![],
+                status: Status {
+                    code: status,
+                    message: String::new(),
+                },
+                service_name: Arc::from("frontend"),
+                resource: resource.clone(),
+                scope_name: String::new(),
+            });
+        }
+    }
+    out
+}
+
+fn tail_decisions(c: &mut Criterion) {
+    let config = parse_tail_sampling_strict(POLICIES, None).expect("bench policy parses");
+    let traces = 20_000;
+    let spans = spans(traces);
+    let mut group = c.benchmark_group("tail");
+    group.throughput(Throughput::Elements(traces as u64));
+    group.sample_size(20);
+    // The decisions: buffer, attribute slots, policies, caches, on spans already in arrival
+    // order (as the comparison shares that order between strategies).
+    let arrivals = ArrivalOrder::new(&spans);
+    group.bench_function("decisions, 10-span traces, 5 policies", |b| {
+        b.iter(|| {
+            let out = TailSampler::new(&config).simulate_prepared(black_box(&arrivals), None);
+            assert_eq!(out.effects.decisions, traces as u64);
+            out
+        })
+    });
+    // The whole replay, including sorting 200,000 spans by arrival and sizing them.
+    group.bench_function("full replay, 10-span traces, 5 policies", |b| {
+        b.iter(|| {
+            let out = TailSampler::new(&config).simulate(black_box(&spans));
+            assert_eq!(out.effects.decisions, traces as u64);
+            out
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, tail_decisions);
+criterion_main!(benches);

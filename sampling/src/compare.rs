@@ -21,8 +21,7 @@ use std::collections::HashMap;
 use tracelab_trace::{Span, TraceId};
 
 use crate::head::OtTraceState;
-use crate::size::estimated_span_bytes;
-use crate::tail::TailSampler;
+use crate::tail::{ArrivalOrder, TailSampler};
 
 pub use ground_truth::{
     GroundTruthError, GroundTruthRequest, IncidentWindow, read_incidents_jsonl, read_requests_jsonl,
@@ -60,11 +59,12 @@ struct TraceFacts {
 /// Runs every strategy over the same capture.
 pub fn compare(input: &CompareInput, strategies: &[Strategy]) -> ComparisonReport {
     let spans = &input.spans;
-    let bytes: Vec<u64> = spans.iter().map(estimated_span_bytes).collect();
-    let (traces, run) = ground_truth(input, &bytes);
+    let arrivals = ArrivalOrder::new(spans);
+    let bytes = arrivals.bytes();
+    let (traces, run) = ground_truth(input, bytes);
     let reports = strategies
         .iter()
-        .map(|s| evaluate(s, spans, &bytes, &traces, &run))
+        .map(|s| evaluate(s, &arrivals, &traces, &run))
         .collect();
     ComparisonReport {
         run,
@@ -209,21 +209,19 @@ fn head_mask(
 
 fn evaluate(
     strategy: &Strategy,
-    spans: &[Span],
-    bytes: &[u64],
+    arrivals: &ArrivalOrder<'_>,
     traces: &[TraceFacts],
     run: &RunSummary,
 ) -> StrategyReport {
+    let spans = arrivals.spans();
+    let bytes = arrivals.bytes();
     let head_kept = strategy.head.as_ref().map(|h| head_mask(h, spans, traces));
     let mut tail_effects = None;
     let kept = match &strategy.tail {
         None => head_kept.unwrap_or_else(|| vec![true; spans.len()]),
         Some(tail) => {
             let mut sampler = TailSampler::new(&tail.config);
-            let outcome = match &head_kept {
-                Some(mask) => sampler.simulate_selected(spans, mask),
-                None => sampler.simulate(spans),
-            };
+            let outcome = sampler.simulate_prepared(arrivals, head_kept.as_deref());
             let mut trace_end: HashMap<TraceId, u64> = HashMap::new();
             for t in traces {
                 if let Some(&first) = t.spans.first() {

@@ -24,10 +24,14 @@ pub const EVENT_OVERHEAD_BYTES: u64 = 14;
 pub const LINK_OVERHEAD_BYTES: u64 = 30;
 
 /// Estimated encoded size of one span:
-/// `70 + len(name) + len(tracestate) + len(status message)
-///  + Σ attributes (6 + len(key) + value)
-///  + Σ events (14 + len(name) + their attributes)
-///  + Σ links (30 + len(tracestate) + their attributes)`,
+///
+/// ```text
+/// 70 + len(name) + len(tracestate) + len(status message)
+///    + Σ attributes (6 + len(key) + value)
+///    + Σ events (14 + len(name) + their attributes)
+///    + Σ links (30 + len(tracestate) + their attributes)
+/// ```
+///
 /// where a value counts its text or byte length, 1 for a boolean, 8 for a number, and the
 /// sum of its items plus 2 each for an array.
 pub fn estimated_span_bytes(span: &Span) -> u64 {

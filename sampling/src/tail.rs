@@ -27,7 +27,7 @@ pub use config::{
     parse_tail_sampling_strict,
 };
 pub use duration::parse_go_duration;
-pub use engine::{BufferEffects, TailDecision, TailOutcome, TailSampler};
+pub use engine::{ArrivalOrder, BufferEffects, TailDecision, TailOutcome, TailSampler};
 pub use policy::{collector_probability_threshold, collector_trace_hash};
 
 #[cfg(test)]

@@ -13,10 +13,10 @@ const MS: u64 = 1_000_000;
 const BASE: u64 = 1_700_000_000_000 * MS;
 
 fn is_error(i: usize) -> bool {
-    i % 10 == 0
+    i.is_multiple_of(10)
 }
 fn is_slow(i: usize) -> bool {
-    i % 25 == 0
+    i.is_multiple_of(25)
 }
 fn start(i: usize) -> u64 {
     BASE + i as u64 * 100 * MS
@@ -27,7 +27,7 @@ fn start(i: usize) -> u64 {
 fn trace_id(i: usize) -> TraceId {
     let mut id = [0u8; 16];
     id[0] = i as u8 + 1;
-    id[9..].fill(if i % 2 == 0 { 0xff } else { 0x00 });
+    id[9..].fill(if i.is_multiple_of(2) { 0xff } else { 0x00 });
     TraceId(id)
 }
 

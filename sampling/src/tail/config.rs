@@ -427,10 +427,8 @@ fn validate_block(
         Some(n) => non_negative(n, "num_traces")?,
         None => DEFAULT_NUM_TRACES,
     };
-    if num_traces == 0 {
-        if let Some(n) = &block.num_traces {
-            return Err(TailConfigError::invalid(n, "num_traces must be at least 1"));
-        }
+    if let Some(n) = block.num_traces.as_ref().filter(|_| num_traces == 0) {
+        return Err(TailConfigError::invalid(n, "num_traces must be at least 1"));
     }
     let (sampled_cache_size, non_sampled_cache_size) = match &block.decision_cache {
         Some(c) => (
@@ -458,13 +456,13 @@ fn validate_block(
     for raw in &block.policies {
         let before = unsupported.len();
         let policy = build_policy(raw, unsupported, warnings)?;
-        if let Some(name) = &raw.value.name {
-            if !seen.insert(name.value.clone()) {
-                return Err(TailConfigError::invalid(
-                    name,
-                    format!("duplicate policy name {:?}", name.value),
-                ));
-            }
+        if let Some(name) = &raw.value.name
+            && !seen.insert(name.value.clone())
+        {
+            return Err(TailConfigError::invalid(
+                name,
+                format!("duplicate policy name {:?}", name.value),
+            ));
         }
         match policy {
             Some(p) => policies.push(p),

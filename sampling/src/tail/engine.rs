@@ -16,6 +16,43 @@ use tracelab_trace::{Span, TraceId};
 use super::cache::{IdMap, LruSet};
 use super::config::TailSamplingConfig;
 use super::policy::{Evaluator, SpanTable, TraceView, decide, status_bit};
+use crate::size::estimated_span_bytes;
+
+/// Spans sorted by arrival (end time), with their estimated sizes: the part of a replay
+/// that does not depend on the policies, computed once and shared by every strategy.
+#[derive(Debug, Clone)]
+pub struct ArrivalOrder<'a> {
+    spans: &'a [Span],
+    order: Vec<u32>,
+    bytes: Vec<u64>,
+}
+
+impl<'a> ArrivalOrder<'a> {
+    /// Sorts the spans by end time (ties by start time, then input order).
+    pub fn new(spans: &'a [Span]) -> Self {
+        let mut keyed: Vec<(u64, u64, u32)> = spans
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.end_unix_nano, s.start_unix_nano, i as u32))
+            .collect();
+        keyed.sort_unstable();
+        ArrivalOrder {
+            spans,
+            order: keyed.into_iter().map(|(_, _, i)| i).collect(),
+            bytes: spans.iter().map(estimated_span_bytes).collect(),
+        }
+    }
+
+    /// The spans, in input order.
+    pub fn spans(&self) -> &'a [Span] {
+        self.spans
+    }
+
+    /// Estimated bytes of each span, in input order.
+    pub fn bytes(&self) -> &[u64] {
+        &self.bytes
+    }
+}
 
 /// A tail sampler: compiled policies with their state.
 #[derive(Debug)]
@@ -101,8 +138,9 @@ impl TailSampler {
         let Some(first) = spans.first() else {
             return false;
         };
-        let table = SpanTable::new(spans, &self.keys);
         let idx: Vec<u32> = (0..spans.len() as u32).collect();
+        let bytes: Vec<u64> = spans.iter().map(estimated_span_bytes).collect();
+        let table = SpanTable::new(spans, &self.keys, &idx, &bytes);
         let mut p = Pending::default();
         for (i, s) in spans.iter().enumerate() {
             p.add(i as u32, s, table.bytes[i]);
@@ -117,37 +155,55 @@ impl TailSampler {
 
     /// Replays every span, arriving at its end time.
     pub fn simulate(&mut self, spans: &[Span]) -> TailOutcome {
-        let all = vec![true; spans.len()];
-        self.simulate_selected(spans, &all)
+        self.simulate_prepared(&ArrivalOrder::new(spans), None)
     }
 
     /// Replays the spans whose `selected` flag is set (e.g. those a head sampler kept);
     /// `kept` is still indexed like `spans`.
     pub fn simulate_selected(&mut self, spans: &[Span], selected: &[bool]) -> TailOutcome {
-        let table = SpanTable::new(spans, &self.keys);
-        let mut order: Vec<u32> = (0..spans.len() as u32)
-            .filter(|&i| selected.get(i as usize).copied().unwrap_or(false))
-            .collect();
-        order.sort_by_key(|&i| {
-            let s = &spans[i as usize];
-            (s.end_unix_nano, s.start_unix_nano, i)
-        });
+        self.simulate_prepared(&ArrivalOrder::new(spans), Some(selected))
+    }
+
+    /// Replays spans already put in arrival order (shared between strategies), optionally
+    /// only the `selected` ones.
+    pub fn simulate_prepared(
+        &mut self,
+        prepared: &ArrivalOrder<'_>,
+        selected: Option<&[bool]>,
+    ) -> TailOutcome {
+        let spans = prepared.spans;
+        let order: Vec<u32> = match selected {
+            Some(sel) => prepared
+                .order
+                .iter()
+                .copied()
+                .filter(|&i| sel.get(i as usize).copied().unwrap_or(false))
+                .collect(),
+            None => prepared.order.clone(),
+        };
+        let table = SpanTable::new(spans, &self.keys, &order, &prepared.bytes);
+        let expected_traces = order
+            .len()
+            .min(usize::try_from(self.config.num_traces).unwrap_or(usize::MAX))
+            .min(1 << 20);
         let mut run = Run {
             wait: self.config.decision_wait_nanos,
             ring_size: usize::try_from(self.config.num_traces).unwrap_or(usize::MAX),
             sample_on_first_match: self.config.sample_on_first_match,
             table,
-            slots: IdMap::default(),
-            ring: VecDeque::new(),
-            due: VecDeque::new(),
+            // Sized up front: growing these maps while replaying would rehash them
+            // repeatedly, and that costs more than the decisions.
+            slots: IdMap::with_capacity_and_hasher(expected_traces, Default::default()),
+            ring: VecDeque::with_capacity(expected_traces),
+            due: VecDeque::with_capacity(expected_traces),
             sampled_cache: LruSet::new(self.config.sampled_cache_size),
             non_sampled_cache: LruSet::new(self.config.non_sampled_cache_size),
-            ever_decided: IdMap::default(),
+            ever_decided: IdMap::with_capacity_and_hasher(order.len() / 4, Default::default()),
             pool: Vec::new(),
             next_generation: 0,
             kept: vec![false; spans.len()],
             effects: BufferEffects::default(),
-            decisions: Vec::new(),
+            decisions: Vec::with_capacity(order.len() / 4),
         };
         for &i in &order {
             let now = spans[i as usize].end_unix_nano;
@@ -338,18 +394,16 @@ impl Run<'_> {
                 .slots
                 .get(&old)
                 .is_some_and(|s| s.generation == generation)
-            {
-                if let Some(Slot {
+                && let Some(Slot {
                     state: SlotState::Pending(p),
                     ..
                 }) = self.slots.remove(&old)
-                {
-                    self.effects.traces_evicted_undecided += 1;
-                    self.effects.spans_evicted_undecided += p.spans.len() as u64;
-                    let mut spans = p.spans;
-                    spans.clear();
-                    self.pool.push(spans);
-                }
+            {
+                self.effects.traces_evicted_undecided += 1;
+                self.effects.spans_evicted_undecided += p.spans.len() as u64;
+                let mut spans = p.spans;
+                spans.clear();
+                self.pool.push(spans);
             }
         }
         let generation = self.next_generation;

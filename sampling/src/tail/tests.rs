@@ -253,16 +253,19 @@ fn invert_match_semantics() {
     let inv = "  - {name: not-health, type: string_attribute, string_attribute: {key: route, values: [/health], invert_match: true}}\n";
     let health = str_attr(span(1, 1, 0, 1), "route", "/health");
     let cart = str_attr(span(1, 2, 0, 1), "route", "/cart");
-    assert!(decides(&block(inv), &[cart.clone()]));
+    assert!(decides(&block(inv), std::slice::from_ref(&cart)));
     assert!(!decides(&block(inv), &[cart.clone(), health.clone()]));
     // An inverted "not sampled" beats another policy's "sampled".
     let with_always = format!("{inv}  - {{name: all, type: always_sample}}\n");
-    assert!(!decides(&block(&with_always), &[health.clone()]));
+    assert!(!decides(
+        &block(&with_always),
+        std::slice::from_ref(&health)
+    ));
     // An inverted "sampled" loses to a plain "not sampled".
     let with_status = format!(
         "{inv}  - {{name: errors, type: status_code, status_code: {{status_codes: [ERROR]}}}}\n"
     );
-    assert!(!decides(&block(&with_status), &[cart.clone()]));
+    assert!(!decides(&block(&with_status), std::slice::from_ref(&cart)));
     // Numeric and boolean inversions follow the same rule.
     let num = block(
         "  - {name: n, type: numeric_attribute, numeric_attribute: {key: code, min_value: 500, invert_match: true}}\n",
@@ -296,7 +299,7 @@ fn drop_wins_and_sample_on_first_match_short_circuits() {
     let policies = "  - {name: all, type: always_sample}\n  - {name: no-debug, type: drop, drop: {drop_sub_policy: [{name: d, type: boolean_attribute, boolean_attribute: {key: debug, value: true}}]}}\n";
     let debug = with_attr(span(1, 1, 0, 1), "debug", AttrValue::Bool(true));
     assert!(
-        !decides(&block(policies), &[debug.clone()]),
+        !decides(&block(policies), std::slice::from_ref(&debug)),
         "drop wins over always_sample"
     );
     // With sample_on_first_match the always_sample stops the evaluation before the drop.
