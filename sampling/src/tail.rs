@@ -12,6 +12,7 @@
 //! - `duration`: Go durations (`10s`, `1m30s`).
 //! - [`policy`]: the policy evaluators and the final-decision rule.
 //! - `cache`: decision caches (LRU) and the trace-id hasher.
+//! - `validate`: raw YAML to the validated configuration.
 //! - [`engine`]: the buffer simulation.
 
 mod cache;
@@ -20,6 +21,7 @@ mod duration;
 pub mod engine;
 pub mod policy;
 pub(crate) mod raw;
+mod validate;
 
 pub use config::{
     DEFAULT_DECISION_WAIT_NANOS, DEFAULT_HASH_SALT, DEFAULT_NUM_TRACES, ParsedTailSampling, Policy,
