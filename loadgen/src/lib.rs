@@ -8,20 +8,28 @@
 //! and a single collector aggregates into HDR histograms and writes the records.
 //!
 //! Layout:
-//! - [`plan`]: what to send — entry routes with weights and their targets, from a scenario.
-//! - [`schedule`]: when to send — the arrival schedule.
+//! - [`plan`]: what to send — entry routes, baggage, the driver (open or closed loop), caps.
+//! - [`schedule`]: when to send — the open-loop arrival models as scheduled offsets.
 //! - [`record`]: one request's ground-truth record and outcome.
-//! - [`stats`]: the collector's HDR histograms and the summary they produce.
-//! - [`runner`]: scheduler → request tasks → collector.
+//! - [`stats`]: the collector's HDR histograms, the per-second timeline, the summary.
+//! - [`transport`]: how a request reaches its target (HTTP, or a simulated one in tests).
+//! - `request`: one request's draws, span, send and record.
+//! - [`runner`]: scheduler or virtual users → request tasks → collector.
+//! - `convert`: the scenario's `load:` section into a plan.
 
+mod convert;
 pub mod plan;
 pub mod record;
+mod request;
 pub mod runner;
 pub mod schedule;
 pub mod stats;
+pub mod transport;
 
-pub use plan::{EntryTarget, LoadPlan, PlanError};
+pub use plan::{BaggageSet, Driver, EntryTarget, LoadPlan, PlanError};
 pub use record::{Outcome, RequestRecord};
-pub use runner::{LoadOptions, run};
-pub use schedule::ConstantRate;
-pub use stats::{LatencySummary, LoadSummary};
+pub use request::SYNTHETIC_BAGGAGE;
+pub use runner::{LoadOptions, run, run_with};
+pub use schedule::{Arrival, Stage, StageShape};
+pub use stats::{GroupSummary, LatencySummary, LoadSummary, ProgressSnapshot, SecondStats};
+pub use transport::{Answer, HttpTransport, Transport};

@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
-use tracelab_scenario::Scenario;
+use tracelab_scenario::{LatencyModel, Scenario};
+
+use crate::schedule::Arrival;
 
 /// Why a plan cannot be built.
 #[derive(Debug, thiserror::Error)]
@@ -40,17 +42,73 @@ impl EntryTarget {
     }
 }
 
+/// One baggage key and the weighted values it is drawn from, e.g. `tenant: {acme: 0.1,
+/// globex: 0.9}`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BaggageSet {
+    /// The baggage key.
+    pub key: String,
+    /// Values with their relative weights.
+    pub values: Vec<(String, f64)>,
+}
+
+/// Who decides when the next request goes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Driver {
+    /// Open loop: requests are due at the instants of an arrival model, whatever the target
+    /// answers.
+    Open(Arrival),
+    /// Closed loop: `users` virtual users, each sending its next request after the previous
+    /// answer plus a think time.
+    Closed {
+        /// Virtual users.
+        users: u32,
+        /// Pause between an answer and the user's next request.
+        think: LatencyModel,
+    },
+}
+
+impl Driver {
+    /// A short description for reports.
+    pub fn describe(&self) -> String {
+        match self {
+            Driver::Open(arrival) => arrival.describe(),
+            Driver::Closed { users, think } => {
+                format!(
+                    "closed loop, {users} users, think {} (mean {:.1} ms)",
+                    think.kind(),
+                    think.mean_ms()
+                )
+            }
+        }
+    }
+}
+
+/// Requests in flight (sending or waiting for a connection) allowed by default; beyond it a
+/// request is dropped by the client.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 10_000;
+/// Requests sent at once by default (connections, for HTTP/1).
+pub const DEFAULT_CONNECTIONS: usize = 256;
+
 /// The load to send.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LoadPlan {
-    /// Seed for the entry draws (the scenario seed).
+    /// Seed for the schedule and every per-request draw (the scenario seed).
     pub seed: u64,
-    /// Requests per second.
-    pub rate: f64,
     /// How long to send.
     pub duration: Duration,
+    /// Open or closed loop.
+    pub driver: Driver,
     /// Weighted entry routes.
     pub entries: Vec<EntryTarget>,
+    /// Baggage drawn per request (every request also carries `synthetic_request=true`).
+    pub baggage: Vec<BaggageSet>,
+    /// Requests sent at once; further due requests wait for one to finish and start late.
+    /// `None`: the number of users in closed loop, [`DEFAULT_CONNECTIONS`] in open loop.
+    pub connections: Option<usize>,
+    /// Cap on requests in flight, waiting ones included; a due request beyond it is dropped
+    /// by the client (and recorded as such).
+    pub max_in_flight: usize,
 }
 
 impl LoadPlan {
@@ -76,31 +134,99 @@ impl LoadPlan {
                 url: format!("{}{}", base.trim_end_matches('/'), entry.route),
             });
         }
+        let load = &scenario.load;
+        let driver = crate::convert::driver(load);
+        let duration = match &driver {
+            Driver::Open(arrival) => arrival.own_duration().unwrap_or(load.duration),
+            Driver::Closed { .. } => load.duration,
+        };
         let plan = LoadPlan {
             seed: scenario.seed,
-            rate: scenario.load.rate,
-            duration: scenario.load.duration,
+            duration,
+            driver,
             entries,
+            baggage: crate::convert::baggage(load),
+            connections: load.connections.map(|c| c as usize),
+            max_in_flight: load
+                .max_in_flight
+                .map(|m| m as usize)
+                .unwrap_or(DEFAULT_MAX_IN_FLIGHT),
         };
         plan.validate()?;
         Ok(plan)
     }
 
-    /// Checks rate, duration and weights (command-line overrides bypass scenario validation).
+    /// Requests sent at once.
+    pub fn effective_connections(&self) -> usize {
+        match (self.connections, &self.driver) {
+            (Some(c), _) => c.max(1),
+            (None, Driver::Closed { users, .. }) => (*users as usize).max(1),
+            (None, Driver::Open(_)) => DEFAULT_CONNECTIONS,
+        }
+    }
+
+    /// The mean target rate over the run (0 in closed loop, which has no target).
+    pub fn mean_rate(&self) -> f64 {
+        match &self.driver {
+            Driver::Open(arrival) => {
+                let secs = self.duration.as_secs_f64();
+                if secs > 0.0 {
+                    arrival.profile(self.duration).total() / secs
+                } else {
+                    0.0
+                }
+            }
+            Driver::Closed { .. } => 0.0,
+        }
+    }
+
+    /// Checks rates, duration, weights and caps (command-line overrides bypass scenario
+    /// validation).
     pub fn validate(&self) -> Result<(), PlanError> {
-        if !(self.rate.is_finite() && self.rate > 0.0) {
-            return Err(PlanError::Invalid(format!(
-                "rate must be a positive number of requests per second, got {}",
-                self.rate
-            )));
+        let invalid = |m: String| Err(PlanError::Invalid(m));
+        match &self.driver {
+            Driver::Open(arrival) => {
+                if let Some(bad) = arrival
+                    .rates()
+                    .into_iter()
+                    .find(|r| !(r.is_finite() && *r >= 0.0))
+                {
+                    return invalid(format!("rates must be finite and not negative, got {bad}"));
+                }
+                if arrival.profile(self.duration).total().partial_cmp(&0.0)
+                    != Some(std::cmp::Ordering::Greater)
+                {
+                    return invalid("the arrival model schedules no request at all".into());
+                }
+            }
+            Driver::Closed { users, .. } => {
+                if *users == 0 {
+                    return invalid("a closed loop needs at least one user".into());
+                }
+            }
         }
         if self.duration.is_zero() {
-            return Err(PlanError::Invalid("duration must be longer than 0s".into()));
+            return invalid("duration must be longer than 0s".into());
         }
-        if self.entries.is_empty() || self.entries.iter().any(|e| !(e.weight > 0.0)) {
-            return Err(PlanError::Invalid(
-                "at least one entry with a positive weight is needed".into(),
-            ));
+        if self.max_in_flight == 0 {
+            return invalid("max_in_flight must be at least 1".into());
+        }
+        if self.entries.is_empty()
+            || self
+                .entries
+                .iter()
+                .any(|e| !(e.weight.is_finite() && e.weight > 0.0))
+        {
+            return invalid("at least one entry with a positive weight is needed".into());
+        }
+        for set in &self.baggage {
+            if set.values.is_empty() || set.values.iter().any(|(_, w)| !(w.is_finite() && *w > 0.0))
+            {
+                return invalid(format!(
+                    "baggage `{}` needs values with positive weights",
+                    set.key
+                ));
+            }
         }
         Ok(())
     }

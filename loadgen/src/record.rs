@@ -18,12 +18,34 @@ pub enum Outcome {
     ConnectError,
     /// Any other transport failure.
     RequestError,
+    /// Never sent: the cap on requests in flight was reached when it was due. Such a record
+    /// has an empty `trace_id` (no trace was started), no status, and start = end = the
+    /// scheduled instant.
+    Dropped,
 }
 
 impl Outcome {
     /// Everything but `Ok` counts as an error.
     pub fn is_error(&self) -> bool {
         *self != Outcome::Ok
+    }
+
+    /// The status class a request is reported under: `2xx`…`5xx` when there was an answer,
+    /// else the outcome's name.
+    pub fn class(&self, status: Option<u16>) -> &'static str {
+        match (self, status) {
+            (Outcome::Ok | Outcome::HttpError, Some(code)) => match code / 100 {
+                1 => "1xx",
+                2 => "2xx",
+                3 => "3xx",
+                4 => "4xx",
+                _ => "5xx",
+            },
+            (Outcome::Timeout, _) => "timeout",
+            (Outcome::ConnectError, _) => "connect_error",
+            (Outcome::Dropped, _) => "dropped",
+            _ => "request_error",
+        }
     }
 }
 
@@ -32,7 +54,8 @@ impl Outcome {
 pub struct RequestRecord {
     /// Position in the schedule, from 0.
     pub sequence: u64,
-    /// Trace id of the request's root span (32 hex digits).
+    /// Trace id of the request's root span (32 hex digits); empty when no span was made
+    /// (a dropped request, or a run with tracing off).
     pub trace_id: String,
     /// Entry label: `service METHOD /route`.
     pub entry: String,
@@ -56,6 +79,13 @@ pub struct RequestRecord {
     pub outcome: Outcome,
     /// True unless the outcome is `ok`.
     pub error: bool,
+    /// How long after its scheduled instant the request actually started, in milliseconds
+    /// (waiting for a free connection or a busy scheduler).
+    #[serde(default)]
+    pub late_by_ms: f64,
+    /// Closed-loop virtual user that sent the request; absent in open loop.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<u32>,
     /// Baggage sent with the request.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub baggage: BTreeMap<String, String>,

@@ -9,6 +9,7 @@
 //! The step kinds live in `decode/step.rs`, the latency models in `decode/latency.rs`.
 
 mod latency;
+mod load;
 mod step;
 
 use std::collections::HashMap;
@@ -88,7 +89,17 @@ const CALL_FIELDS: &[&str] = &["call", "route", "probability", "repeat", "timeou
 const PARALLEL_FIELDS: &[&str] = &["parallel", "max_parallel"];
 const WORK_FIELDS: &[&str] = &["work", "latency"];
 const STEP_KINDS: &[&str] = &["call", "parallel", "work"];
-const LOAD_FIELDS: &[&str] = &["rate", "duration", "entries"];
+const LOAD_FIELDS: &[&str] = &[
+    "rate",
+    "duration",
+    "arrival",
+    "users",
+    "think",
+    "connections",
+    "max_in_flight",
+    "baggage",
+    "entries",
+];
 const ENTRY_FIELDS: &[&str] = &["service", "route", "weight"];
 
 /// Decodes a whole document.
@@ -446,11 +457,25 @@ impl Decoder {
         let Some(fields) = self.fields(node, path, "the load", LOAD_FIELDS) else {
             return load;
         };
-        let rate = self.required(&fields, "rate", "the load");
+        self.load_options(&fields, &mut load);
+        // `rate` is only needed by the models that read it; `duration` not by staged ones,
+        // which last as long as their stages.
+        let rate = if load.users.is_none() && load.arrival.uses_rate() {
+            self.required(&fields, "rate", "the load")
+        } else {
+            load.rate = 0.0;
+            fields.get("rate")
+        };
         if let Some(rate) = rate.and_then(|node| self.number(node, &fields.path("rate"))) {
             load.rate = rate;
         }
-        let duration = self.required(&fields, "duration", "the load");
+        let duration = match load.arrival.stages() {
+            Some(stages) if fields.get("duration").is_none() => {
+                load.duration = stages.iter().map(|s| s.duration).sum();
+                None
+            }
+            _ => self.required(&fields, "duration", "the load"),
+        };
         if let Some(duration) =
             duration.and_then(|node| self.duration(node, &fields.path("duration")))
         {
@@ -493,6 +518,12 @@ fn placeholder_load() -> Load {
     Load {
         rate: 1.0,
         duration: Duration::from_secs(1),
+        arrival: Default::default(),
+        users: None,
+        think: None,
+        connections: None,
+        max_in_flight: None,
+        baggage: Default::default(),
         entries: Vec::new(),
     }
 }

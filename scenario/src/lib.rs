@@ -8,12 +8,14 @@
 //! Layout:
 //! - [`model`]: `Scenario`, `Service`, `Route`, `Step` and the rest of the model.
 //! - [`latency`]: `LatencyModel`, sampling and analytic means.
+//! - [`arrival`]: the arrival models of the `load:` section.
 //! - [`diagnostic`]: `Diagnostic` and `Diagnostics`, how problems are reported.
 //! - `node`: the YAML document as a tree of located nodes.
 //! - `decode`: the tree checked against the schema and turned into a `Scenario`.
 //! - `validate`: references, call cycles and value ranges.
 //! - `duration`: durations with units (`800ms`, `30s`).
 
+pub mod arrival;
 pub mod diagnostic;
 pub mod latency;
 pub mod model;
@@ -25,6 +27,7 @@ mod validate;
 
 use std::collections::HashMap;
 
+pub use arrival::{ArrivalModel, Ramp, Spike, Stage};
 pub use diagnostic::{Diagnostic, Diagnostics};
 pub use latency::{LatencyModel, MAX_SAMPLE};
 pub use model::{Call, Entry, ErrorModel, Load, Parallel, Route, Scenario, Service, Step, Work};

@@ -11,6 +11,7 @@ use std::time::Duration;
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
+use crate::arrival::ArrivalModel;
 use crate::latency::LatencyModel;
 
 /// A whole scenario: the services to simulate and the load to drive through them.
@@ -147,17 +148,48 @@ pub struct Work {
     pub latency: LatencyModel,
 }
 
-/// The load driven into the scenario: an open-model arrival rate for a fixed time.
+/// The load driven into the scenario: an open-loop arrival model (or a closed loop of virtual
+/// users) for a fixed time.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Load {
-    /// Requests per second, above 0.
+    /// Requests per second, above 0: the rate of `constant`, the mean of `poisson`, the base
+    /// of `spike`. Not needed (0) for `ramp`, `stages`, `steps` or a closed loop.
+    #[serde(default)]
     pub rate: f64,
-    /// How long the load runs, above 0 (`30s`, `2m`, `1m 30s`).
+    /// How long the load runs, above 0 (`30s`, `2m`, `1m 30s`). `stages` and `steps` last as
+    /// long as their stages when it is absent.
     #[serde(with = "crate::duration::required")]
     pub duration: Duration,
+    /// When requests are due (open loop); `constant` when absent.
+    #[serde(default, skip_serializing_if = "is_constant")]
+    pub arrival: ArrivalModel,
+    /// Virtual users of a closed loop: each sends its next request after the previous answer
+    /// plus `think`. Replaces `rate` and `arrival`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub users: Option<u32>,
+    /// A closed-loop user's pause between an answer and its next request; none when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub think: Option<LatencyModel>,
+    /// Requests sent at once (connections); further due requests wait and start late.
+    /// Default: the number of users in a closed loop, 256 in an open loop.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connections: Option<u32>,
+    /// Cap on requests in flight, waiting ones included; a due request beyond it is dropped
+    /// by the client and recorded as dropped. Default 10000.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_in_flight: Option<u32>,
+    /// Baggage drawn per request: key → value → relative weight, e.g.
+    /// `tenant: {acme: 0.1, globex: 0.9}`. Every request also carries
+    /// `synthetic_request=true`.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub baggage: IndexMap<String, IndexMap<String, f64>>,
     /// The routes requests enter through, at least one, picked by weight.
     pub entries: Vec<Entry>,
+}
+
+fn is_constant(arrival: &ArrivalModel) -> bool {
+    *arrival == ArrivalModel::Constant
 }
 
 /// One entry route of the load.

@@ -13,6 +13,8 @@ use crate::diagnostic::did_you_mean;
 use crate::latency::LatencyModel;
 use crate::model::{Call, Scenario, Step};
 
+mod load;
+
 /// One broken rule.
 pub(crate) struct Finding {
     pub(crate) path: String,
@@ -286,7 +288,11 @@ impl Rules {
 
     fn load(&mut self, scenario: &Scenario) {
         let load = &scenario.load;
-        if !load.rate.is_finite() || load.rate <= 0.0 {
+        self.load_options(load);
+        if load.users.is_none()
+            && load.arrival.uses_rate()
+            && (!load.rate.is_finite() || load.rate <= 0.0)
+        {
             let message = format!(
                 "rate must be a finite number of requests per second above 0, found {}",
                 load.rate

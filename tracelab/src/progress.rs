@@ -1,10 +1,10 @@
-//! The live progress line: elapsed / total, rate, errors, p99.
+//! The live progress line: elapsed / total, current rate, errors, p99 of the last second.
 
 use std::io::IsTerminal;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use tracelab_loadgen::LoadSummary;
+use tracelab_loadgen::ProgressSnapshot;
 
 /// A progress display, or nothing when stderr is not a terminal or it was turned off.
 #[derive(Debug)]
@@ -32,14 +32,28 @@ impl Progress {
     }
 
     /// Shows the latest totals.
-    pub fn update(&self, s: &LoadSummary) {
+    pub fn update(&self, s: &ProgressSnapshot) {
         if let Some(bar) = &self.bar {
             bar.set_position(s.elapsed_s as u64);
-            bar.set_message(format!(
-                "{} req  {:.1}/s  {} errors  p99 {:.1} ms",
-                s.total, s.achieved_rate, s.errors, s.latency_ms.p99
-            ));
+            bar.set_message(Self::message(s));
         }
+    }
+
+    /// The text after the bar: totals, then the last whole second's rate (against its
+    /// target in open loop) and p99.
+    pub fn message(s: &ProgressSnapshot) -> String {
+        let mut text = format!("{} req  {} errors", s.total, s.errors);
+        if s.dropped > 0 {
+            text.push_str(&format!(" ({} dropped)", s.dropped));
+        }
+        if let Some(last) = s.last_second {
+            text.push_str(&format!("  {}/s", last.completed));
+            if let Some(target) = last.target {
+                text.push_str(&format!(" (target {target:.0})"));
+            }
+            text.push_str(&format!("  p99 {:.1} ms", last.p99_ms));
+        }
+        text
     }
 
     /// Removes the bar.

@@ -94,7 +94,7 @@ pub async fn run_lab(
     let mut requests = dir.requests_writer()?;
     let load = tracelab_loadgen::run(
         &plan,
-        &loadgen,
+        Some(&loadgen),
         &LoadOptions::default(),
         &mut requests,
         shutdown.clone(),
@@ -133,7 +133,7 @@ pub async fn run_lab(
             name: scenario.name.clone(),
             file: options.scenario_file.clone(),
             seed: scenario.seed,
-            rate: plan.rate,
+            rate: plan.mean_rate(),
             duration_s: plan.duration.as_secs_f64(),
             otlp_protocol: options.protocol.as_str().to_string(),
         },
