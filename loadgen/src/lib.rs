@@ -8,6 +8,7 @@
 //! and a single collector aggregates into HDR histograms and writes the records.
 //!
 //! Layout:
+//! - [`incidents`]: the incident player, switching faults on and off through the admin API.
 //! - [`plan`]: what to send — entry routes, baggage, the driver (open or closed loop), caps.
 //! - [`schedule`]: when to send — the open-loop arrival models as scheduled offsets.
 //! - [`record`]: one request's ground-truth record and outcome.
@@ -18,6 +19,7 @@
 //! - `convert`: the scenario's `load:` section into a plan.
 
 mod convert;
+pub mod incidents;
 pub mod plan;
 pub mod record;
 mod request;

@@ -10,6 +10,7 @@
 
 mod latency;
 mod load;
+mod serde_node;
 mod step;
 
 use std::collections::HashMap;
@@ -81,14 +82,22 @@ pub(crate) fn index(parent: &str, index: usize) -> String {
     format!("{parent}[{index}]")
 }
 
-const SCENARIO_FIELDS: &[&str] = &["name", "description", "seed", "services", "load"];
-const SERVICE_FIELDS: &[&str] = &["version", "replicas", "routes"];
+const SCENARIO_FIELDS: &[&str] = &[
+    "name",
+    "description",
+    "seed",
+    "services",
+    "load",
+    "incidents",
+    "random_incidents",
+];
+const SERVICE_FIELDS: &[&str] = &["version", "replicas", "routes", "concurrency"];
 const ROUTE_FIELDS: &[&str] = &["method", "latency", "errors", "steps"];
 const ERROR_FIELDS: &[&str] = &["rate", "status"];
-const CALL_FIELDS: &[&str] = &["call", "route", "probability", "repeat", "timeout"];
+const CALL_FIELDS: &[&str] = &["call", "route", "probability", "repeat", "timeout", "retry"];
 const PARALLEL_FIELDS: &[&str] = &["parallel", "max_parallel"];
-const WORK_FIELDS: &[&str] = &["work", "latency"];
-const STEP_KINDS: &[&str] = &["call", "parallel", "work"];
+const WORK_FIELDS: &[&str] = &["work", "latency", "cpu", "lock"];
+const STEP_KINDS: &[&str] = &["call", "parallel", "work", "db", "cache", "publish"];
 const LOAD_FIELDS: &[&str] = &[
     "rate",
     "duration",
@@ -338,6 +347,8 @@ impl Decoder {
             seed: default_seed(),
             services: IndexMap::new(),
             load: placeholder_load(),
+            incidents: Vec::new(),
+            random_incidents: None,
         };
         let Some(fields) = self.fields(root, "", "a scenario", SCENARIO_FIELDS) else {
             return scenario;
@@ -367,6 +378,12 @@ impl Decoder {
         if let Some(node) = self.required(&fields, "load", "a scenario") {
             scenario.load = self.load(node, "load");
         }
+        if let Some(node) = fields.get("incidents") {
+            scenario.incidents = self.incidents(node, "incidents");
+        }
+        if let Some(node) = fields.get("random_incidents") {
+            scenario.random_incidents = self.random_incidents(node, "random_incidents");
+        }
         scenario
     }
 
@@ -380,6 +397,9 @@ impl Decoder {
             Some(node) => self.integer(node, &fields.path("replicas")),
             None => None,
         };
+        let concurrency = fields
+            .get("concurrency")
+            .and_then(|node| self.integer(node, &fields.path("concurrency")));
         let mut routes = IndexMap::new();
         if let Some(node) = self.required(&fields, "routes", "a service") {
             for (name, route_path, node) in self.named(node, &fields.path("routes"), "routes") {
@@ -392,6 +412,7 @@ impl Decoder {
             version: version.unwrap_or_else(default_version),
             replicas: replicas.unwrap_or_else(default_replicas),
             routes,
+            concurrency,
         })
     }
 

@@ -8,6 +8,8 @@
 //! Layout:
 //! - [`model`]: `Scenario`, `Service`, `Route`, `Step` and the rest of the model.
 //! - [`latency`]: `LatencyModel`, sampling and analytic means.
+//! - [`fault`]: `Fault`, `Incident`, `RandomIncidents`: what goes wrong, and when.
+//! - [`resource`]: retries, database, cache and queue steps.
 //! - [`arrival`]: the arrival models of the `load:` section.
 //! - [`diagnostic`]: `Diagnostic` and `Diagnostics`, how problems are reported.
 //! - `node`: the YAML document as a tree of located nodes.
@@ -17,8 +19,10 @@
 
 pub mod arrival;
 pub mod diagnostic;
+pub mod fault;
 pub mod latency;
 pub mod model;
+pub mod resource;
 
 mod decode;
 mod duration;
@@ -29,6 +33,8 @@ use std::collections::HashMap;
 
 pub use arrival::{ArrivalModel, Ramp, Spike, Stage};
 pub use diagnostic::{Diagnostic, Diagnostics};
+pub use fault::{Fault, FaultKind, Incident, LatencyFault, RandomIncidents};
+pub use resource::{Cache, Db, Publish, Retry};
 pub use latency::{LatencyModel, MAX_SAMPLE};
 pub use model::{Call, Entry, ErrorModel, Load, Parallel, Route, Scenario, Service, Step, Work};
 

@@ -12,7 +12,9 @@ use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
 use crate::arrival::ArrivalModel;
+use crate::fault::{Incident, RandomIncidents};
 use crate::latency::LatencyModel;
+use crate::resource::{Cache, Db, Publish, Retry};
 
 /// A whole scenario: the services to simulate and the load to drive through them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -31,6 +33,12 @@ pub struct Scenario {
     pub services: IndexMap<String, Service>,
     /// The load driven into the entry routes.
     pub load: Load,
+    /// Faults switched on for a window of the run, in any order; none when absent.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub incidents: Vec<Incident>,
+    /// Incidents drawn from a seed, added to `incidents`; none when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub random_incidents: Option<RandomIncidents>,
 }
 
 /// One simulated microservice.
@@ -45,6 +53,10 @@ pub struct Service {
     pub replicas: u32,
     /// The HTTP routes the service serves, keyed by path (which starts with `/`).
     pub routes: IndexMap<String, Route>,
+    /// How many requests the service handles at once (its worker pool); the others queue.
+    /// No limit when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<u32>,
 }
 
 /// One HTTP route of a service: its own latency, its failure rate and what it calls.
@@ -88,6 +100,12 @@ pub enum Step {
     Parallel(Parallel),
     /// Local work, such as a database query, recorded as an internal span.
     Work(Work),
+    /// A simulated database query, recorded as a CLIENT span.
+    Db(Db),
+    /// A cache lookup that calls a backing route on a miss.
+    Cache(Cache),
+    /// A message published to a queue and processed later by another service.
+    Publish(Publish),
 }
 
 impl Step {
@@ -96,7 +114,9 @@ impl Step {
         match self {
             Step::Call(call) => std::slice::from_ref(call),
             Step::Parallel(parallel) => &parallel.calls,
-            Step::Work(_) => &[],
+            Step::Cache(cache) => std::slice::from_ref(&cache.miss),
+            Step::Publish(publish) => std::slice::from_ref(&publish.consumer),
+            Step::Work(_) | Step::Db(_) => &[],
         }
     }
 }
@@ -123,6 +143,9 @@ pub struct Call {
         skip_serializing_if = "Option::is_none"
     )]
     pub timeout: Option<Duration>,
+    /// Retries of a failed attempt; a single attempt when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<Retry>,
 }
 
 /// Calls made concurrently.
@@ -146,6 +169,13 @@ pub struct Work {
     pub name: String,
     /// How long the work takes.
     pub latency: LatencyModel,
+    /// Whether the work burns CPU (a busy loop on a blocking thread) rather than waits.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cpu: bool,
+    /// A service-wide lock held during the work (HotROD's mutex); work naming the same lock
+    /// runs one at a time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lock: Option<String>,
 }
 
 /// The load driven into the scenario: an open-loop arrival model (or a closed loop of virtual

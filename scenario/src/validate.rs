@@ -8,6 +8,8 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+mod resource;
+
 use crate::decode::{index, join};
 use crate::diagnostic::did_you_mean;
 use crate::latency::LatencyModel;
@@ -84,6 +86,7 @@ impl Rules {
                     None,
                 );
             }
+            self.concurrency(service.concurrency, &path);
             let routes_path = join(&path, "routes");
             if service.routes.is_empty() {
                 self.report_empty(
@@ -130,6 +133,7 @@ impl Rules {
         }
         self.cycles(scenario);
         self.load(scenario);
+        self.incidents(scenario);
     }
 
     fn step(&mut self, scenario: &Scenario, step: &Step, path: &str) {
@@ -165,6 +169,9 @@ impl Rules {
                 }
                 self.latency(&work.latency, &join(path, "latency"));
             }
+            Step::Db(db) => self.db(db, path),
+            Step::Cache(cache) => self.cache(scenario, cache, path),
+            Step::Publish(publish) => self.publish(scenario, publish, path),
         }
     }
 
@@ -185,6 +192,7 @@ impl Rules {
                 Some(help),
             );
         }
+        self.retry(call, path);
         if call.timeout == Some(Duration::ZERO) {
             let help = "leave it out for no timeout".to_owned();
             self.report(

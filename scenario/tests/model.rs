@@ -105,6 +105,7 @@ fn programmatic_changes_are_validated() {
             probability: 1.0,
             repeat: 1,
             timeout: None,
+            retry: None,
         }));
     let diagnostics = scenario.validate().expect_err("two problems");
     let rendered: Vec<String> = diagnostics.iter().map(ToString::to_string).collect();

@@ -14,7 +14,9 @@ use tracelab_propagation::{HeaderExtractor, HeaderInjector};
 use tracelab_scenario::Scenario;
 use tracelab_telemetry::ServiceTelemetry;
 
+use crate::faults::FaultTable;
 use crate::peers::Peers;
+use crate::pool::{Locks, WorkerPool};
 
 /// Path of the W3C trace-context test-harness endpoint.
 pub const CONFORMANCE_PATH: &str = "/conformance/trace-context";
@@ -41,6 +43,12 @@ pub struct ServiceState {
     pub listen_host: String,
     /// Port this service listens on.
     pub listen_port: u16,
+    /// The faults switched on through the admin API, read by every request.
+    pub faults: Arc<FaultTable>,
+    /// The worker pool behind the service's concurrency limit (and `saturate` faults).
+    pub workers: WorkerPool,
+    /// The named locks of `lock:` steps.
+    pub locks: Locks,
 }
 
 impl ServiceState {
@@ -64,7 +72,18 @@ impl ServiceState {
             propagator: lab_propagator(),
             listen_host: listen.ip().to_string(),
             listen_port: listen.port(),
+            faults: Arc::new(FaultTable::new()),
+            workers: WorkerPool::new(),
+            locks: Locks::default(),
         }
+    }
+
+    /// The service's own concurrency limit from the scenario, if any.
+    pub fn service_concurrency(&self) -> Option<u32> {
+        self.scenario
+            .services
+            .get(&self.name)
+            .and_then(|s| s.concurrency)
     }
 
     /// The context a request carries (trace context and baggage).

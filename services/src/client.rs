@@ -3,9 +3,11 @@
 use axum::http::HeaderMap;
 use opentelemetry::trace::{SpanKind, Status, TraceContextExt, Tracer};
 use opentelemetry::{Context, KeyValue};
+use rand::Rng;
 use tracelab_scenario::Call;
 
 use crate::app::ServiceState;
+use crate::faults::Effects;
 use crate::origin::{ORIGIN_HEADER, Origin};
 use crate::semconv as sc;
 
@@ -18,14 +20,57 @@ pub enum CallResult {
     Failed(String),
 }
 
-/// Calls `call.route` on `call.service` under a new CLIENT span, child of the span in `cx`.
+/// Calls `call.route` on `call.service`, each attempt under a new CLIENT span, child of the
+/// span in `cx`. With a retry policy, a failed attempt that is worth repeating (a 5xx, a
+/// timeout, a connection failure) is repeated after an exponential backoff with jitter; each
+/// retry carries `http.request.resend_count` and an origin of its own, so the callee draws
+/// afresh for it.
 pub async fn call(
     state: &ServiceState,
     cx: &Context,
     call: &Call,
     step: usize,
     origin: &Origin,
+    effects: &Effects,
 ) -> CallResult {
+    let attempts = call.retry.as_ref().map_or(1, |r| r.attempts.max(1));
+    // Jitter draws from a generator of this call's own, so they replay with the seed and
+    // leave the request's other draws alone.
+    let mut rng = origin.rng(state.scenario.seed, &state.name, "#retry");
+    let mut attempt = 0;
+    loop {
+        let attempt_origin = if attempt == 0 {
+            origin.clone()
+        } else {
+            origin.attempt(attempt)
+        };
+        let (result, retryable) =
+            send(state, cx, call, step, &attempt_origin, effects, attempt).await;
+        attempt += 1;
+        let Some(retry) = call
+            .retry
+            .as_ref()
+            .filter(|_| retryable && attempt < attempts)
+        else {
+            return result;
+        };
+        let full = retry.backoff_before(attempt);
+        let jitter = retry.jitter.clamp(0.0, 1.0);
+        let wait = full.mul_f64(1.0 - jitter * rng.random::<f64>());
+        tokio::time::sleep(wait).await;
+    }
+}
+
+/// One attempt of a call; also says whether its failure is worth a retry.
+async fn send(
+    state: &ServiceState,
+    cx: &Context,
+    call: &Call,
+    step: usize,
+    origin: &Origin,
+    effects: &Effects,
+    resend: u32,
+) -> (CallResult, bool) {
     let tracer = state.telemetry.tracer();
     let method = state
         .scenario
@@ -35,24 +80,41 @@ pub async fn call(
     let Some(base) = state.peers.url(&call.service) else {
         // Validation makes this unreachable for `tracelab run`; in `svc` mode start-up checks
         // the peers. Still a failed call, never a panic.
-        return CallResult::Failed(format!("no address for service `{}`", call.service));
+        let reason = format!("no address for service `{}`", call.service);
+        return (CallResult::Failed(reason), false);
     };
     let url = format!("{base}{}", call.route);
     let (host, port) = host_and_port(base);
+    let mut attributes = vec![
+        KeyValue::new(sc::HTTP_REQUEST_METHOD, method.clone()),
+        KeyValue::new(sc::URL_FULL, url.clone()),
+        KeyValue::new(sc::URL_TEMPLATE, call.route.clone()),
+        KeyValue::new(sc::SERVER_ADDRESS, host),
+        KeyValue::new(sc::SERVER_PORT, i64::from(port)),
+        KeyValue::new(sc::PEER_SERVICE, call.service.clone()),
+        KeyValue::new(sc::TRACELAB_STEP, step as i64),
+    ];
+    if resend > 0 {
+        attributes.push(KeyValue::new(
+            sc::HTTP_REQUEST_RESEND_COUNT,
+            i64::from(resend),
+        ));
+    }
+    // With propagation broken, the call starts from an empty context: its span begins a new
+    // trace, and so does everything downstream of it.
+    let parent = if effects.drop_context {
+        attributes.push(KeyValue::new(sc::TRACELAB_INJECTED, "drop_context"));
+        Context::new()
+    } else {
+        cx.clone()
+    };
     let span = tracer
         .span_builder(format!("{method} {}", call.route))
         .with_kind(SpanKind::Client)
-        .with_attributes([
-            KeyValue::new(sc::HTTP_REQUEST_METHOD, method.clone()),
-            KeyValue::new(sc::URL_FULL, url.clone()),
-            KeyValue::new(sc::URL_TEMPLATE, call.route.clone()),
-            KeyValue::new(sc::SERVER_ADDRESS, host),
-            KeyValue::new(sc::SERVER_PORT, i64::from(port)),
-            KeyValue::new(sc::PEER_SERVICE, call.service.clone()),
-            KeyValue::new(sc::TRACELAB_STEP, step as i64),
-        ])
-        .start_with_context(tracer, cx);
-    let cx = cx.with_span(span);
+        .with_start_time(effects.now())
+        .with_attributes(attributes)
+        .start_with_context(tracer, &parent);
+    let cx = parent.with_span(span);
 
     let mut headers = HeaderMap::new();
     state.inject(&cx, &mut headers);
@@ -66,6 +128,7 @@ pub async fn call(
         // handler: the downstream work really stops, as with a real client timeout.
         request = request.timeout(timeout);
     }
+    let mut retryable = false;
     let result = match request.send().await {
         Ok(response) => {
             let status = response.status();
@@ -76,6 +139,7 @@ pub async fn call(
                 i64::from(status.as_u16()),
             ));
             if status.is_client_error() || status.is_server_error() {
+                retryable = status.is_server_error();
                 let code = status.as_u16().to_string();
                 cx.span()
                     .set_attribute(KeyValue::new(sc::ERROR_TYPE, code.clone()));
@@ -91,6 +155,7 @@ pub async fn call(
             }
         }
         Err(err) => {
+            retryable = true;
             let kind = if err.is_timeout() {
                 "timeout"
             } else if err.is_connect() {
@@ -103,8 +168,8 @@ pub async fn call(
             CallResult::Failed(format!("{} {}: {kind}", call.service, call.route))
         }
     };
-    cx.span().end();
-    result
+    cx.span().end_with_timestamp(effects.now());
+    (result, retryable)
 }
 
 /// Splits `http://host:port` into its host and port (80 when absent).

@@ -3,30 +3,50 @@
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use opentelemetry::baggage::BaggageExt;
-use opentelemetry::trace::{SpanKind, Status, TraceContextExt, Tracer};
+use opentelemetry::trace::{Span as _, SpanKind, Status, TraceContextExt, Tracer};
 use opentelemetry::{Context, KeyValue};
 use rand::Rng;
 use tracelab_scenario::Route;
 
 use crate::app::ServiceState;
+use crate::faults::Effects;
 use crate::origin::Origin;
+use crate::queue;
 use crate::semconv as sc;
 use crate::steps::{self, StepsOutcome};
 
 /// Handles one request to `route` (at `path`) of this service.
 ///
-/// Order of events, which the scenario documentation promises: the route's own latency is
-/// waited first; then either an injected error ends the request, or the steps run in order; a
-/// failed downstream call stops the remaining steps and the request answers 502.
+/// Order of events, which the scenario documentation promises: the request waits for a
+/// worker when the service has a concurrency limit; the route's own latency is waited; then
+/// either an injected error ends the request, or the steps run in order; a failed downstream
+/// call stops the remaining steps and the request answers 502. Active faults change this
+/// (see [`crate::faults`]); every fault that took effect is named in `tracelab.injected`.
 pub async fn handle(
     state: &ServiceState,
     path: &str,
     route: &Route,
     headers: &HeaderMap,
 ) -> Response {
-    let parent_cx = state.extract(headers);
+    let message = queue::delivered(state, headers);
+    let carried = state.extract(headers);
+    // A delivered message starts a trace of its own, linked to its producer: the consumer
+    // processes it later, outside the request that published it.
+    let parent_cx = match &message {
+        Some(_) => Context::new(),
+        None => carried.clone(),
+    };
     let origin = Origin::from_headers(headers);
     let mut rng = origin.rng(state.scenario.seed, &state.name, path);
+    // Fault draws come from a generator of their own, so switching a fault on leaves every
+    // other draw of the request (latency, errors, probabilities) as it was.
+    let mut fault_rng = origin.rng(state.scenario.seed, &state.name, &format!("{path}#faults"));
+    let baggage: Vec<(String, String)> = carried
+        .baggage()
+        .iter()
+        .map(|(k, (v, _))| (k.to_string(), v.to_string()))
+        .collect();
+    let effects = state.faults.effects(path, &baggage, &mut fault_rng);
 
     let tracer = state.telemetry.tracer();
     let mut attributes = vec![
@@ -41,27 +61,50 @@ pub async fn handle(
     if let Some(value) = origin.header_value() {
         attributes.push(KeyValue::new(sc::TRACELAB_ORIGIN, value));
     }
+    if let Some(value) = effects.injected_value() {
+        attributes.push(KeyValue::new(sc::TRACELAB_INJECTED, value));
+    }
     // Baggage is copied onto the SERVER span so analyses can slice traffic by it (tenant,
     // synthetic requests) without a second data path.
-    for (key, (value, _)) in parent_cx.baggage().iter() {
-        attributes.push(KeyValue::new(format!("baggage.{key}"), value.to_string()));
+    for (key, value) in &baggage {
+        attributes.push(KeyValue::new(format!("baggage.{key}"), value.clone()));
     }
-    let span = tracer
+    let mut builder = tracer
         .span_builder(format!("{} {path}", route.method))
         .with_kind(SpanKind::Server)
+        .with_start_time(effects.now());
+    if let Some(message) = &message {
+        builder = message.consumer_span(builder, &mut attributes);
+    }
+    let span = builder
         .with_attributes(attributes)
         .start_with_context(tracer, &parent_cx);
     let cx = parent_cx.with_span(span);
 
-    let own = route.latency.sample(&mut rng);
+    let limit = match (state.service_concurrency(), effects.concurrency) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    let _worker = match limit {
+        Some(limit) => Some(wait_for_worker(state, &cx, limit, &effects).await),
+        None => None,
+    };
+
+    if effects.hang {
+        // Never answers: the caller's timeout (or its disconnect, which drops this future and
+        // ends the span) is the only way out, as with a stuck thread.
+        std::future::pending::<()>().await;
+    }
+
+    let own = effects.own_latency(route.latency.sample(&mut rng), &mut fault_rng);
     tokio::time::sleep(own).await;
 
     let injected = route
         .errors
         .as_ref()
         .filter(|e| e.rate > 0.0 && rng.random_bool(e.rate.clamp(0.0, 1.0)));
-    let (status, message) = match injected {
-        Some(errors) => {
+    let (status, message) = match (injected, effects.error) {
+        (Some(errors), _) => {
             cx.span()
                 .set_attribute(KeyValue::new(sc::TRACELAB_INJECTED, "error"));
             (
@@ -69,18 +112,47 @@ pub async fn handle(
                 format!("injected error from scenario (rate {})", errors.rate),
             )
         }
-        None => match steps::run(state, route, &cx, &origin, &mut rng).await {
+        (None, Some(status)) => (
+            StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE),
+            "injected error from an active fault".to_string(),
+        ),
+        (None, None) => match steps::run(state, route, &cx, &origin, &mut rng, &effects).await {
             StepsOutcome::Completed => (StatusCode::OK, String::new()),
             StepsOutcome::DownstreamFailed(reason) => (StatusCode::BAD_GATEWAY, reason),
         },
     };
-    finish_server_span(&cx, status, &message);
+    finish_server_span(&cx, status, &message, &effects);
     respond(state, path, status, &message, &cx)
+}
+
+/// Waits for a worker of the service's pool; the wait is a span of its own under the SERVER
+/// span (and an attribute on both), so queueing shows on the critical path.
+async fn wait_for_worker<'s>(
+    state: &'s ServiceState,
+    cx: &Context,
+    limit: u32,
+    effects: &Effects,
+) -> crate::pool::Worker<'s> {
+    let tracer = state.telemetry.tracer();
+    let mut span = tracer
+        .span_builder("worker pool wait")
+        .with_kind(SpanKind::Internal)
+        .with_start_time(effects.now())
+        .with_attributes([KeyValue::new("tracelab.pool.limit", i64::from(limit))])
+        .start_with_context(tracer, cx);
+    let started = tokio::time::Instant::now();
+    let worker = state.workers.acquire(limit).await;
+    let waited_ms = started.elapsed().as_secs_f64() * 1000.0;
+    span.set_attribute(KeyValue::new(sc::TRACELAB_QUEUE_WAIT_MS, waited_ms));
+    span.end_with_timestamp(effects.now());
+    cx.span()
+        .set_attribute(KeyValue::new(sc::TRACELAB_QUEUE_WAIT_MS, waited_ms));
+    worker
 }
 
 /// Records the response status on the SERVER span and ends it. Server spans count only 5xx as
 /// errors, as the HTTP semantic conventions say (a 4xx is the client's fault).
-fn finish_server_span(cx: &Context, status: StatusCode, message: &str) {
+fn finish_server_span(cx: &Context, status: StatusCode, message: &str, effects: &Effects) {
     let span = cx.span();
     span.set_attribute(KeyValue::new(
         sc::HTTP_RESPONSE_STATUS_CODE,
@@ -90,7 +162,7 @@ fn finish_server_span(cx: &Context, status: StatusCode, message: &str) {
         span.set_attribute(KeyValue::new(sc::ERROR_TYPE, status.as_u16().to_string()));
         span.set_status(Status::error(message.to_string()));
     }
-    span.end();
+    span.end_with_timestamp(effects.now());
 }
 
 fn respond(

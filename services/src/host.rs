@@ -12,7 +12,10 @@ use tokio_util::sync::CancellationToken;
 use tracelab_scenario::Scenario;
 use tracelab_telemetry::{ExportConfig, ExportStats, ServiceIdentity, ServiceTelemetry};
 
+use crate::admin::{AdminState, admin_app};
 use crate::app::{ServiceState, app};
+use crate::faults::FaultTable;
+use crate::listener::FaultyListener;
 use crate::peers::Peers;
 
 /// Why services could not start.
@@ -50,6 +53,9 @@ pub struct HostOptions {
     pub export: Option<ExportConfig>,
     /// Extra resource attributes for every service (`OTEL_RESOURCE_ATTRIBUTES`).
     pub resource_attributes: Vec<(String, String)>,
+    /// Where `serve_one` serves the admin (fault) API; none when `None`. `ServiceHost`
+    /// always serves it, on 127.0.0.1 with a free port per service.
+    pub admin_listen: Option<SocketAddr>,
 }
 
 impl Default for HostOptions {
@@ -58,6 +64,7 @@ impl Default for HostOptions {
             bind_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
             export: None,
             resource_attributes: Vec::new(),
+            admin_listen: None,
         }
     }
 }
@@ -71,6 +78,10 @@ pub struct HostedService {
     pub addr: SocketAddr,
     /// Its tracer provider.
     pub telemetry: ServiceTelemetry,
+    /// Where its admin (fault) API listens, on 127.0.0.1.
+    pub admin_addr: SocketAddr,
+    /// Its faults, for tests and tools in the same process.
+    pub faults: Arc<FaultTable>,
 }
 
 /// All services of a scenario, served from this process.
@@ -142,11 +153,22 @@ impl ServiceHost {
                 peers.clone(),
                 addr,
             ));
+            let admin_bind = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0);
+            let admin = bind(&name, admin_bind).await?;
+            let admin_addr = local_addr(&name, &admin, admin_bind)?;
+            tasks.push(tokio::spawn(serve_admin(
+                admin,
+                admin_state(&state),
+                shutdown.clone(),
+            )));
+            let faults = state.faults.clone();
             tasks.push(tokio::spawn(serve(listener, state, shutdown.clone())));
             services.push(HostedService {
                 name,
                 addr,
                 telemetry,
+                admin_addr,
+                faults,
             });
         }
         Ok(ServiceHost {
@@ -187,6 +209,7 @@ impl ServiceHost {
 
 async fn serve(listener: TcpListener, state: Arc<ServiceState>, shutdown: CancellationToken) {
     let name = state.name.clone();
+    let listener = FaultyListener::new(listener, state.faults.clone());
     let result = axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await;
@@ -195,8 +218,49 @@ async fn serve(listener: TcpListener, state: Arc<ServiceState>, shutdown: Cancel
     }
 }
 
+async fn serve_admin(listener: TcpListener, state: AdminState, shutdown: CancellationToken) {
+    let name = state.service.clone();
+    let result = axum::serve(listener, admin_app(state))
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await;
+    if let Err(e) = result {
+        tracing::error!(service = %name, error = %e, "admin server stopped");
+    }
+}
+
+fn admin_state(state: &ServiceState) -> AdminState {
+    AdminState {
+        service: state.name.clone(),
+        scenario: state.scenario.clone(),
+        faults: state.faults.clone(),
+    }
+}
+
+async fn bind(service: &str, addr: SocketAddr) -> Result<TcpListener, HostError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| HostError::Bind {
+            service: service.to_string(),
+            addr,
+            source,
+        })
+}
+
+fn local_addr(
+    service: &str,
+    listener: &TcpListener,
+    addr: SocketAddr,
+) -> Result<SocketAddr, HostError> {
+    listener.local_addr().map_err(|source| HostError::Bind {
+        service: service.to_string(),
+        addr,
+        source,
+    })
+}
+
 /// Serves one service of `scenario` on `listen` until `shutdown` is cancelled (the
-/// `tracelab svc` mode). `peers` must hold every service it calls.
+/// `tracelab svc` mode). `peers` must hold every service it calls. The admin API is served on
+/// `options.admin_listen` when set.
 pub async fn serve_one(
     scenario: Arc<Scenario>,
     name: &str,
@@ -237,6 +301,16 @@ pub async fn serve_one(
         peers,
         addr,
     ));
+    let admin = match options.admin_listen {
+        Some(admin_listen) => Some(bind(name, admin_listen).await?),
+        None => None,
+    };
+    if let Some(admin) = admin {
+        if let Ok(admin_addr) = admin.local_addr() {
+            tracing::info!(service = %name, %admin_addr, "admin (fault) API listening");
+        }
+        tokio::spawn(serve_admin(admin, admin_state(&state), shutdown.clone()));
+    }
     on_ready(addr);
     serve(listener, state, shutdown).await;
     Ok(telemetry.shutdown(Duration::from_secs(10)).await)

@@ -8,8 +8,13 @@
 //!
 //! Layout:
 //! - [`app`]: `app(state) -> Router`, the HTTP surface of one service, apart from serving.
+//! - [`admin`]: the runtime fault API, on its own listener.
+//! - [`faults`]: the active faults of a service and what they do to a request.
+//! - [`listener`]: the traffic listener that a `down` fault takes down.
+//! - [`pool`]: the worker pool (concurrency limit) and the named locks of a service.
 //! - [`handler`]: one request to a scenario route, from SERVER span to response.
-//! - [`steps`]: running a route's steps (call, parallel, work).
+//! - [`steps`]: running a route's steps (call, parallel, work, db, cache, publish).
+//! - [`queue`]: the simulated queue between a PRODUCER and a later CONSUMER span.
 //! - [`client`]: one downstream call in a CLIENT span, with context injection and timeout.
 //! - [`conformance`]: the W3C trace-context test-harness endpoint.
 //! - [`origin`]: the request origin header that makes every random draw reproducible.
@@ -17,13 +22,18 @@
 //! - [`host`]: serving one service (`tracelab svc`) or a whole scenario (`tracelab run`).
 //! - [`semconv`]: the OpenTelemetry semantic-convention attribute names we emit.
 
+pub mod admin;
 pub mod app;
 pub mod client;
 pub mod conformance;
+pub mod faults;
 pub mod handler;
 pub mod host;
+pub mod listener;
 pub mod origin;
 pub mod peers;
+pub mod pool;
+pub mod queue;
 pub mod semconv;
 pub mod steps;
 

@@ -72,6 +72,20 @@ impl Origin {
         }
     }
 
+    /// The origin of retry `attempt` (1 for the first retry) of the request at this origin.
+    /// A bare number can never be mistaken for a call position, which has three parts.
+    pub fn attempt(&self, attempt: u32) -> Self {
+        let path = if self.path.is_empty() {
+            attempt.to_string()
+        } else {
+            format!("{}.{attempt}", self.path)
+        };
+        Origin {
+            sequence: self.sequence,
+            path,
+        }
+    }
+
     /// The header value, when there is a sequence to carry.
     pub fn header_value(&self) -> Option<String> {
         self.sequence.map(|s| format!("{s}:{}", self.path))

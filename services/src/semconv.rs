@@ -34,3 +34,27 @@ pub const TRACELAB_INJECTED: &str = "tracelab.injected";
 pub const TRACELAB_STEP: &str = "tracelab.step";
 /// Ground truth: the request's origin (`sequence:path`), see [`crate::origin`].
 pub const TRACELAB_ORIGIN: &str = "tracelab.origin";
+/// Database system (`postgresql`, `redis`, ...).
+pub const DB_SYSTEM_NAME: &str = "db.system.name";
+/// Database operation (`SELECT`, ...).
+pub const DB_OPERATION_NAME: &str = "db.operation.name";
+/// Database query text.
+pub const DB_QUERY_TEXT: &str = "db.query.text";
+/// Table or collection.
+pub const DB_COLLECTION_NAME: &str = "db.collection.name";
+/// Messaging system.
+pub const MESSAGING_SYSTEM: &str = "messaging.system";
+/// Queue or topic name.
+pub const MESSAGING_DESTINATION_NAME: &str = "messaging.destination.name";
+/// Messaging operation type (`send`, `process`).
+pub const MESSAGING_OPERATION_TYPE: &str = "messaging.operation.type";
+/// Ground truth: how long a request waited for a worker of the service's pool, in ms.
+pub const TRACELAB_QUEUE_WAIT_MS: &str = "tracelab.queue.wait_ms";
+/// Ground truth: how long a step waited for its lock, in ms.
+pub const TRACELAB_LOCK_WAIT_MS: &str = "tracelab.lock.wait_ms";
+/// Ground truth: whether a cache lookup hit.
+pub const TRACELAB_CACHE_HIT: &str = "tracelab.cache.hit";
+/// Ground truth: whether local work burned CPU rather than waited.
+pub const TRACELAB_WORK_CPU: &str = "tracelab.work.cpu";
+/// Ground truth: the time a queued message waited before processing, in ms.
+pub const TRACELAB_CONSUMER_LAG_MS: &str = "tracelab.consumer.lag_ms";

@@ -1,17 +1,21 @@
-//! Running a route's steps: calls, parallel groups and local work.
+//! Running a route's steps: calls, parallel groups, local work, and the resource steps
+//! (database queries, caches, queues) in `steps/resource.rs`.
+
+mod resource;
 
 use std::sync::Arc;
 
 use futures::future::join_all;
-use opentelemetry::trace::{SpanKind, TraceContextExt, Tracer};
+use opentelemetry::trace::TraceContextExt;
 use opentelemetry::{Context, KeyValue};
 use rand::Rng;
 use rand::rngs::SmallRng;
 use tokio::sync::Semaphore;
-use tracelab_scenario::{Call, Route, Step, Work};
+use tracelab_scenario::{Call, Route, Step};
 
 use crate::app::ServiceState;
 use crate::client::{self, CallResult};
+use crate::faults::Effects;
 use crate::origin::Origin;
 use crate::semconv as sc;
 
@@ -34,16 +38,28 @@ pub async fn run(
     cx: &Context,
     origin: &Origin,
     rng: &mut SmallRng,
+    effects: &Effects,
 ) -> StepsOutcome {
     for (index, step) in route.steps.iter().enumerate() {
         let result = match step {
             Step::Work(work) => {
-                run_work(state, cx, index, work, rng).await;
+                resource::work(state, cx, index, work, rng, effects).await;
+                Ok(())
+            }
+            Step::Db(db) => {
+                resource::db(state, cx, index, db, rng, effects).await;
+                Ok(())
+            }
+            Step::Cache(cache) => {
+                resource::cache(state, cx, index, cache, origin, rng, effects).await
+            }
+            Step::Publish(publish) => {
+                crate::queue::publish(state, cx, publish, index, origin, rng, effects);
                 Ok(())
             }
             Step::Call(call) => {
                 if takes_place(call, index, cx, rng) {
-                    run_branch(state, cx, call, index, 0, origin).await
+                    run_branch(state, cx, call, index, 0, origin, effects).await
                 } else {
                     Ok(())
                 }
@@ -66,7 +82,7 @@ pub async fn run(
                     let permits = permits.clone();
                     async move {
                         let _permit = permits.acquire().await;
-                        run_branch(state, cx, call, index, j, origin).await
+                        run_branch(state, cx, call, index, j, origin, effects).await
                     }
                 });
                 join_all(branches).await.into_iter().collect()
@@ -101,39 +117,21 @@ fn takes_place(call: &Call, step: usize, cx: &Context, rng: &mut SmallRng) -> bo
 }
 
 /// One call with its repeats, one after the other (the N+1 pattern), stopping at a failure.
-async fn run_branch(
+pub(crate) async fn run_branch(
     state: &ServiceState,
     cx: &Context,
     call: &Call,
     step: usize,
     position: usize,
     origin: &Origin,
+    effects: &Effects,
 ) -> Result<(), String> {
     for repeat in 0..call.repeat {
         let child = origin.child(step, position, repeat);
-        match client::call(state, cx, call, step, &child).await {
+        match client::call(state, cx, call, step, &child, effects).await {
             CallResult::Ok => {}
             CallResult::Failed(reason) => return Err(reason),
         }
     }
     Ok(())
-}
-
-async fn run_work(
-    state: &ServiceState,
-    cx: &Context,
-    step: usize,
-    work: &Work,
-    rng: &mut SmallRng,
-) {
-    let tracer = state.telemetry.tracer();
-    let delay = work.latency.sample(rng);
-    let span = tracer
-        .span_builder(work.name.clone())
-        .with_kind(SpanKind::Internal)
-        .with_attributes([KeyValue::new(sc::TRACELAB_STEP, step as i64)])
-        .start_with_context(tracer, cx);
-    let cx = cx.with_span(span);
-    tokio::time::sleep(delay).await;
-    cx.span().end();
 }

@@ -121,6 +121,10 @@ pub struct SvcArgs {
     /// Address to listen on.
     #[arg(long, env = "TRACELAB_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
+    /// Address of the admin (fault) API, never the traffic port. Loopback by default, so
+    /// only this host can switch faults on; a container sets 0.0.0.0:9091 to expose it.
+    #[arg(long, env = "TRACELAB_ADMIN_LISTEN", default_value = "127.0.0.1:9091")]
+    pub admin_listen: SocketAddr,
     /// Where a peer service listens: NAME=http://HOST:PORT (repeatable). Peers not given here
     /// are read from TRACELAB_PEER_<NAME> (upper case, `-` as `_`).
     #[arg(long = "peer", value_name = "NAME=URL")]

@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use opentelemetry_sdk::trace::Sampler;
 use tokio_util::sync::CancellationToken;
+use tracelab_loadgen::incidents::IncidentWindow;
 use tracelab_loadgen::{LoadOptions, LoadPlan};
 use tracelab_receiver::{Receiver, ReceiverConfig, SpanSink, TraceStore};
 use tracelab_scenario::Scenario;
@@ -90,6 +91,17 @@ pub async fn run_lab(
     let plan =
         LoadPlan::from_scenario(&scenario, |name| host.peers().url(name).map(str::to_string))?;
 
+    // The incident player starts with the load, so an incident `at: 5s` starts 5 s into it.
+    let incidents_stop = CancellationToken::new();
+    let player = tokio::spawn(tracelab_loadgen::incidents::play(
+        scenario.incident_timeline(plan.duration),
+        host.services()
+            .iter()
+            .map(|s| (s.name.clone(), format!("http://{}", s.admin_addr)))
+            .collect(),
+        tokio::time::Instant::now(),
+        incidents_stop.clone(),
+    ));
     let progress = Progress::new(plan.duration, !options.progress);
     let mut requests = dir.requests_writer()?;
     let load = tracelab_loadgen::run(
@@ -103,6 +115,14 @@ pub async fn run_lab(
     .await
     .context("while sending load")?;
     progress.finish();
+    incidents_stop.cancel();
+    let incidents = record_incidents(&host, player.await.unwrap_or_default());
+    let mut lines = Vec::new();
+    for window in &incidents {
+        serde_json::to_writer(&mut lines, window)?;
+        lines.push(b'\n');
+    }
+    dir.write(rundir::INCIDENTS_FILE, &lines)?;
 
     // Flush every exporter, then wait until the receiver holds every span they delivered.
     let mut export_stats: tracelab_telemetry::ExportStats = host
@@ -143,9 +163,15 @@ pub async fn run_lab(
         export: export_stats,
         receiver: store.stats(),
     });
+    // The incident windows go into report.json beside the summary, so one file says what was
+    // injected and what the traffic saw.
+    let mut report_json = serde_json::to_value(&report)?;
+    if let Some(object) = report_json.as_object_mut() {
+        object.insert("incidents".into(), serde_json::to_value(&incidents)?);
+    }
     dir.write(
         rundir::REPORT_FILE,
-        serde_json::to_vec_pretty(&report)?.as_slice(),
+        serde_json::to_vec_pretty(&report_json)?.as_slice(),
     )?;
     let analysis = crate::report::analyze_run(&traces, None);
     let html = crate::report::render_run_html(
@@ -163,6 +189,31 @@ pub async fn run_lab(
         dir: options.out,
         traces,
     })
+}
+
+/// Every incident window of the run: the timeline's, as the player applied them, and the
+/// faults switched on by hand through an admin API (from each service's fault history). A
+/// fault still on when the load ends gets the end of the load as its end.
+fn record_incidents(host: &ServiceHost, mut windows: Vec<IncidentWindow>) -> Vec<IncidentWindow> {
+    let now = tracelab_services::faults::unix_nanos(std::time::SystemTime::now());
+    for service in host.services() {
+        for window in service.faults.history() {
+            if window.source == "timeline" {
+                continue;
+            }
+            windows.push(IncidentWindow {
+                start_unix_nano: window.start_unix_nano,
+                end_unix_nano: window.end_unix_nano.unwrap_or(now),
+                what: window.what,
+                service: window.service,
+                route: window.route,
+                source: window.source,
+                fault: window.fault,
+            });
+        }
+    }
+    windows.sort_by_key(|w| w.start_unix_nano);
+    windows
 }
 
 /// The `tracelab run` command: options from the command line, Ctrl-C handling, printing.

@@ -26,6 +26,9 @@ pub const SPANS_FILE: &str = "spans.otlp.jsonl";
 pub const REQUESTS_FILE: &str = "requests.jsonl";
 /// The machine-readable summary.
 pub const REPORT_FILE: &str = "report.json";
+/// Every incident window of the run, one JSON object a line (`start_unix_nano`,
+/// `end_unix_nano`, `what`, `service`, `route`, `source`, `fault`).
+pub const INCIDENTS_FILE: &str = "incidents.jsonl";
 /// The self-contained HTML report.
 pub const HTML_REPORT_FILE: &str = "report.html";
 

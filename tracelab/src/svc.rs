@@ -49,6 +49,7 @@ pub async fn svc_command(args: SvcArgs) -> anyhow::Result<ExitCode> {
         resource_attributes: std::env::var("OTEL_RESOURCE_ATTRIBUTES")
             .map(|s| tracelab_telemetry::provider::parse_resource_attributes(&s))
             .unwrap_or_default(),
+        admin_listen: Some(args.admin_listen),
     };
     let shutdown = CancellationToken::new();
     tokio::spawn(stop_on_signal(shutdown.clone()));

@@ -187,6 +187,7 @@ fn check_server_span(
                     }
                 }
             }
+            other => panic!("this topology has no {other:?} step"),
         }
     }
     if failed {

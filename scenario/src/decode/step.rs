@@ -28,6 +28,11 @@ impl Decoder {
             ["call"] => self.call(node, path, "a call step").map(Step::Call),
             ["parallel"] => self.parallel(node, path).map(Step::Parallel),
             ["work"] => self.work(node, path).map(Step::Work),
+            ["db"] => self.via_serde(node, path, "a db step").map(Step::Db),
+            ["cache"] => self.via_serde(node, path, "a cache step").map(Step::Cache),
+            ["publish"] => self
+                .via_serde(node, path, "a publish step")
+                .map(Step::Publish),
             [] => {
                 let guess = keys.iter().find_map(|key| {
                     closest(key, STEP_KINDS.iter().copied()).map(|kind| (key, kind))
@@ -36,14 +41,14 @@ impl Decoder {
                     Some((key, kind)) => format!("did you mean `{kind}` instead of `{key}`?"),
                     None => format!("this step has: {}", keys.join(", ")),
                 };
-                let message = "a step must have exactly one of `call`, `parallel` or `work`; this one has none";
+                let message = "a step must have exactly one of `call`, `parallel`, `work`, `db`, `cache` or `publish`; this one has none";
                 self.error(node.pos, path, message.to_owned(), Some(help));
                 None
             }
             several => {
                 let listed: Vec<String> = several.iter().map(|kind| format!("`{kind}`")).collect();
                 let message = format!(
-                    "a step must have exactly one of `call`, `parallel` or `work`; this one has {}",
+                    "a step must have exactly one of `call`, `parallel`, `work`, `db`, `cache` or `publish`; this one has {}",
                     listed.join(" and ")
                 );
                 let help = "split it into one step per kind".to_owned();
@@ -68,12 +73,16 @@ impl Decoder {
         let timeout = fields
             .get("timeout")
             .map(|node| self.duration(node, &fields.path("timeout")));
+        let retry = fields
+            .get("retry")
+            .and_then(|node| self.via_serde(node, &fields.path("retry"), "a retry policy"));
         Some(Call {
             service: service?,
             route: route?,
             probability: probability.flatten().unwrap_or_else(default_probability),
             repeat: repeat.flatten().unwrap_or_else(default_repeat),
             timeout: timeout.flatten(),
+            retry,
         })
     }
 
@@ -120,9 +129,23 @@ impl Decoder {
             .and_then(|node| self.string(node, &fields.path("work")));
         let latency = self.required(&fields, "latency", "a work step");
         let latency = latency.and_then(|node| self.latency(node, &fields.path("latency")));
+        let cpu = match fields.get("cpu").map(|node| &node.value) {
+            None => false,
+            Some(Value::Bool(cpu)) => *cpu,
+            Some(_) => {
+                let node = fields.get("cpu")?;
+                self.expected(node, &fields.path("cpu"), "`true` or `false`", None);
+                false
+            }
+        };
+        let lock = fields
+            .get("lock")
+            .and_then(|node| self.string(node, &fields.path("lock")));
         Some(Work {
             name: name?,
             latency: latency?,
+            cpu,
+            lock,
         })
     }
 }

@@ -1,0 +1,326 @@
+//! The runner's logic under simulated time (`tokio::time::pause()`, a transport whose answers
+//! take simulated time), and coordinated omission over a real loopback server.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+use tracelab_loadgen::{
+    Answer, Arrival, BaggageSet, Driver, EntryTarget, LoadOptions, LoadPlan, LoadSummary, Outcome,
+    RequestRecord, Transport,
+};
+use tracelab_scenario::LatencyModel;
+
+/// Answers after `delay` of (simulated) time, counting how many requests it holds at once.
+#[derive(Debug, Default)]
+struct Simulated {
+    delay: Duration,
+    current: AtomicUsize,
+    max: AtomicUsize,
+    sent: AtomicUsize,
+}
+
+impl Transport for Simulated {
+    async fn send(&self, _: &EntryTarget, _: http::HeaderMap, _: Duration) -> Answer {
+        let now = self.current.fetch_add(1, Ordering::SeqCst) + 1;
+        self.max.fetch_max(now, Ordering::SeqCst);
+        self.sent.fetch_add(1, Ordering::SeqCst);
+        tokio::time::sleep(self.delay).await;
+        self.current.fetch_sub(1, Ordering::SeqCst);
+        Answer::Status(200)
+    }
+}
+
+fn entry(url: &str, route: &str, weight: f64) -> EntryTarget {
+    EntryTarget {
+        service: "front".into(),
+        route: route.into(),
+        method: "GET".into(),
+        weight,
+        url: format!("{url}{route}"),
+    }
+}
+
+fn plan(driver: Driver, duration: Duration) -> LoadPlan {
+    LoadPlan {
+        seed: 11,
+        duration,
+        driver,
+        entries: vec![
+            entry("http://sim", "/a", 3.0),
+            entry("http://sim", "/b", 1.0),
+        ],
+        baggage: vec![BaggageSet {
+            key: "tenant".into(),
+            values: vec![("acme".into(), 0.1), ("globex".into(), 0.9)],
+        }],
+        connections: None,
+        max_in_flight: 10_000,
+    }
+}
+
+async fn run_sim(
+    transport: Arc<Simulated>,
+    plan: &LoadPlan,
+    shutdown: CancellationToken,
+) -> (LoadSummary, Vec<RequestRecord>) {
+    let mut out = Vec::new();
+    let summary = tracelab_loadgen::run_with(
+        transport,
+        plan,
+        None,
+        &LoadOptions::default(),
+        &mut out,
+        shutdown,
+        &mut |_| {},
+    )
+    .await
+    .expect("run");
+    let records = String::from_utf8(out)
+        .expect("utf-8")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a record per line"))
+        .collect();
+    (summary, records)
+}
+
+#[tokio::test(start_paused = true)]
+async fn open_loop_sends_exactly_the_schedule_at_the_target_rate() {
+    let transport = Arc::new(Simulated {
+        delay: Duration::from_millis(20),
+        ..Default::default()
+    });
+    let plan = plan(
+        Driver::Open(Arrival::Constant { rate: 500.0 }),
+        Duration::from_secs(10),
+    );
+    let (summary, records) = run_sim(transport.clone(), &plan, CancellationToken::new()).await;
+    assert_eq!(summary.total, 5000);
+    assert_eq!(records.len(), 5000);
+    assert_eq!(transport.sent.load(Ordering::SeqCst), 5000);
+    // Achieved against target within 1 % over 10 s, every second on target.
+    let achieved = summary.sent as f64 / 10.0;
+    assert!(
+        (achieved - 500.0).abs() / 500.0 < 0.01,
+        "achieved {achieved}/s"
+    );
+    assert_eq!(summary.timeline.len(), 11, "{:?}", summary.timeline);
+    for row in &summary.timeline[1..10] {
+        assert_eq!(row.completed, 500, "second {}", row.second);
+        assert_eq!(row.target, Some(500.0));
+    }
+    assert_eq!(summary.late_starts, 0);
+    assert!(
+        (summary.latency_ms.p99 - 20.0).abs() < 0.1,
+        "{:?}",
+        summary.latency_ms
+    );
+    // Every sequence number once; entries and baggage follow their weights.
+    let mut sequences: Vec<u64> = records.iter().map(|r| r.sequence).collect();
+    sequences.sort_unstable();
+    assert_eq!(sequences, (0..5000).collect::<Vec<_>>());
+    let a = summary.per_entry["front GET /a"] as f64 / 5000.0;
+    assert!((a - 0.75).abs() < 0.03, "share of /a {a}");
+    let acme = records
+        .iter()
+        .filter(|r| r.baggage["tenant"] == "acme")
+        .count() as f64
+        / 5000.0;
+    assert!((acme - 0.1).abs() < 0.02, "share of acme {acme}");
+    assert!(
+        records
+            .iter()
+            .all(|r| r.baggage["synthetic_request"] == "true")
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_same_seed_draws_the_same_entries_and_baggage() {
+    let draws = |records: Vec<RequestRecord>| -> BTreeMap<u64, (String, BTreeMap<String, String>)> {
+        records
+            .into_iter()
+            .map(|r| (r.sequence, (r.entry, r.baggage)))
+            .collect()
+    };
+    let p = plan(
+        Driver::Open(Arrival::Poisson { rate: 200.0 }),
+        Duration::from_secs(2),
+    );
+    let t = || Arc::new(Simulated::default());
+    let (_, first) = run_sim(t(), &p, CancellationToken::new()).await;
+    let (_, second) = run_sim(t(), &p, CancellationToken::new()).await;
+    let first_times: Vec<u64> = first
+        .iter()
+        .map(|r| r.scheduled_unix_nano - first[0].scheduled_unix_nano)
+        .collect();
+    let second_times: Vec<u64> = second
+        .iter()
+        .map(|r| r.scheduled_unix_nano - second[0].scheduled_unix_nano)
+        .collect();
+    assert_eq!(first_times, second_times);
+    assert_eq!(draws(first), draws(second));
+    let mut other = p.clone();
+    other.seed = 12;
+    let (_, third) = run_sim(t(), &other, CancellationToken::new()).await;
+    assert_ne!(third.len(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn closed_loop_never_exceeds_its_users_in_flight() {
+    let transport = Arc::new(Simulated {
+        delay: Duration::from_millis(30),
+        ..Default::default()
+    });
+    let users = 7;
+    let p = plan(
+        Driver::Closed {
+            users,
+            think: LatencyModel::Exponential { mean_ms: 20.0 },
+        },
+        Duration::from_secs(5),
+    );
+    let (summary, records) = run_sim(transport.clone(), &p, CancellationToken::new()).await;
+    assert_eq!(transport.max.load(Ordering::SeqCst), users as usize);
+    // About users × duration / (answer + mean think) requests.
+    let expected = users as f64 * 5.0 / 0.05;
+    assert!(
+        (summary.sent as f64 - expected).abs() < expected * 0.15,
+        "{} requests, expected about {expected}",
+        summary.sent
+    );
+    assert_eq!(summary.dropped, 0);
+    assert!(records.iter().all(|r| r.user.is_some_and(|u| u < users)));
+}
+
+#[tokio::test(start_paused = true)]
+async fn requests_beyond_the_in_flight_cap_are_recorded_as_dropped() {
+    let transport = Arc::new(Simulated {
+        delay: Duration::from_secs(5),
+        ..Default::default()
+    });
+    let mut p = plan(
+        Driver::Open(Arrival::Constant { rate: 100.0 }),
+        Duration::from_secs(1),
+    );
+    p.max_in_flight = 10;
+    let (summary, records) = run_sim(transport.clone(), &p, CancellationToken::new()).await;
+    assert_eq!(transport.sent.load(Ordering::SeqCst), 10);
+    assert_eq!(summary.total, 100);
+    assert_eq!(summary.dropped, 90);
+    assert_eq!(summary.status_classes["dropped"].count, 90);
+    let dropped: Vec<_> = records
+        .iter()
+        .filter(|r| r.outcome == Outcome::Dropped)
+        .collect();
+    assert_eq!(dropped.len(), 90);
+    assert!(
+        dropped
+            .iter()
+            .all(|r| r.trace_id.is_empty() && r.status.is_none() && r.error)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn cancelling_stops_the_schedule_and_waits_for_requests_in_flight() {
+    let transport = Arc::new(Simulated {
+        delay: Duration::from_millis(300),
+        ..Default::default()
+    });
+    let p = plan(
+        Driver::Open(Arrival::Constant { rate: 100.0 }),
+        Duration::from_secs(10),
+    );
+    let shutdown = CancellationToken::new();
+    let stop = shutdown.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(2_005)).await;
+        stop.cancel();
+    });
+    let (summary, records) = run_sim(transport.clone(), &p, shutdown).await;
+    assert!(summary.interrupted);
+    assert_eq!(summary.total, 201, "requests due in the first 2.005 s");
+    assert_eq!(records.len(), 201);
+    assert!(
+        records.iter().all(|r| r.outcome == Outcome::Ok),
+        "in-flight requests finished"
+    );
+}
+
+/// A target that stalls: the request with sequence number `STALLED` takes a whole second;
+/// every other answers at once.
+const STALLED: u64 = 50;
+
+async fn stalling_server() -> SocketAddr {
+    use axum::Router;
+    use axum::http::HeaderMap;
+    use axum::routing::get;
+    let app = Router::new().route(
+        "/a",
+        get(|headers: HeaderMap| async move {
+            let sequence = headers
+                .get("tracelab-origin")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.split(':').next())
+                .and_then(|v| v.parse::<u64>().ok());
+            if sequence == Some(STALLED) {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            "ok"
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    addr
+}
+
+/// Coordinated omission: over a single connection, the requests due while the target stalls
+/// wait, start late, and their latency — from the scheduled instant — includes the wait.
+#[tokio::test]
+async fn a_stall_shows_in_the_latency_of_every_request_due_during_it() {
+    let addr = stalling_server().await;
+    let mut p = plan(
+        Driver::Open(Arrival::Constant { rate: 50.0 }),
+        Duration::from_secs(3),
+    );
+    p.entries = vec![entry(&format!("http://{addr}"), "/a", 1.0)];
+    p.connections = Some(1);
+    let mut out = Vec::new();
+    let summary = tracelab_loadgen::run(
+        &p,
+        None,
+        &LoadOptions::default(),
+        &mut out,
+        CancellationToken::new(),
+        &mut |_| {},
+    )
+    .await
+    .expect("run");
+    let records: Vec<RequestRecord> = String::from_utf8(out)
+        .expect("utf-8")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("record"))
+        .collect();
+    assert_eq!(summary.total, 150);
+    assert_eq!(summary.errors, 0);
+    // About 50 requests were due during the 1 s stall.
+    assert!(
+        summary.late_starts >= 40,
+        "late starts: {}",
+        summary.late_starts
+    );
+    assert!(summary.late_by_ms.max >= 900.0, "{:?}", summary.late_by_ms);
+    assert!(summary.latency_ms.p99 >= 900.0, "{:?}", summary.latency_ms);
+    assert!(summary.latency_ms.p90 >= 300.0, "{:?}", summary.latency_ms);
+    // What a coordinated-omission measure (from the actual start) would have shown: one slow
+    // request. The honest one shows every request that waited.
+    let slow_service = records.iter().filter(|r| r.service_time_ms > 500.0).count();
+    let slow_user = records.iter().filter(|r| r.latency_ms > 500.0).count();
+    assert_eq!(slow_service, 1);
+    assert!(slow_user >= 20, "{slow_user} requests over 500 ms");
+}
