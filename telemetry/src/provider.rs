@@ -192,10 +192,33 @@ impl ServiceTelemetry {
         let _ = tokio::task::spawn_blocking(move || provider.force_flush()).await;
     }
 
-    /// Flushes and stops the provider, waiting at most `timeout`, and returns the final counts.
+    /// Flushes and stops the provider, waiting at most `timeout`, and returns the counts at
+    /// that moment. Spans still queued when the time is up (a backend that hangs) are counted
+    /// lost: the returned `ended - exported` includes them.
     pub async fn shutdown(&self, timeout: Duration) -> ExportStats {
         let provider = self.provider.clone();
-        let _ = tokio::task::spawn_blocking(move || provider.shutdown_with_timeout(timeout)).await;
+        let deadline = std::time::Instant::now() + timeout;
+        let stop = tokio::task::spawn_blocking(move || {
+            // A full queue refuses the processor's shutdown message outright, which would
+            // strand every queued span. A flush is retried until the queue accepts it; once it
+            // has run, the queue has room for the shutdown message.
+            while provider.force_flush().is_err() && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            provider.shutdown_with_timeout(
+                deadline.saturating_duration_since(std::time::Instant::now()),
+            )
+        });
+        // The SDK's batch processor ignores the timeout it is given and waits for every queued
+        // batch to be exported, each up to the export timeout: against a backend that accepts
+        // connections and never answers, that is minutes. The wait is bounded here instead;
+        // the blocking thread finishes on its own once the exports time out.
+        if tokio::time::timeout(timeout, stop).await.is_err() {
+            tracing::warn!(
+                ?timeout,
+                "the span exporter did not finish within the shutdown timeout; queued spans are counted lost"
+            );
+        }
         self.counters.snapshot()
     }
 }

@@ -1,0 +1,591 @@
+//! The lab survives what it simulates.
+//!
+//! - Backend faults: the OTLP endpoint is absent at start, comes up, is killed mid-run and
+//!   restarted. The services keep answering every request, lost spans are counted while the
+//!   backend is down, and export resumes into the restarted receiver. A backend that accepts
+//!   connections and never answers fills the bounded queue: spans are dropped and counted,
+//!   requests are not slowed down, and shutdown returns within its timeout.
+//! - Service faults: `tracelab svc` processes form a chain; the leaf is killed mid-run, the
+//!   caller keeps answering (502, recorded on its spans) and the other services stay up.
+//! - No loss at a graceful end: a high-rate `run_lab` of a 3-hop chain reports as many spans
+//!   received as exported, and none lost.
+
+use std::net::{SocketAddr, TcpListener as StdListener};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tracelab::run::{RunOptions, run_lab};
+use tracelab_receiver::{Receiver, ReceiverConfig, TraceStore};
+use tracelab_scenario::Scenario;
+use tracelab_services::{HostOptions, ServiceHost};
+use tracelab_telemetry::{BatchSettings, ExportConfig, ExportStats, OtlpProtocol};
+use tracelab_trace::{SpanKind, StatusCode};
+
+/// A 3-hop chain: front calls mid, mid calls leaf. Latencies are small so a request costs
+/// little more than its spans and its three HTTP hops.
+const CHAIN: &str = r#"
+# Test chain: three services, one route each.
+name: chain
+seed: 11
+services:
+  front:
+    routes:
+      /:
+        latency: {constant: 1}
+        steps:
+          - {call: mid, route: /mid}
+  mid:
+    routes:
+      /mid:
+        steps:
+          - {call: leaf, route: /leaf}
+  leaf:
+    routes:
+      /leaf:
+        latency: {constant: 1}
+load:
+  rate: 10
+  duration: 1s
+  entries:
+    - {service: front, route: /}
+"#;
+
+fn chain(rate: f64, duration: Duration) -> Scenario {
+    let mut scenario = tracelab_scenario::parse(CHAIN, "chain.yaml").expect("the chain parses");
+    scenario.load.rate = rate;
+    scenario.load.duration = duration;
+    scenario
+}
+
+/// A loopback port nobody listens on right now. Binding port 0 and closing the listener leaves
+/// a short race with other processes, which loopback tests accept.
+fn free_port() -> u16 {
+    StdListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+fn fixed_receiver_config() -> ReceiverConfig {
+    ReceiverConfig {
+        grpc_addr: SocketAddr::from(([127, 0, 0, 1], free_port())),
+        http_addr: SocketAddr::from(([127, 0, 0, 1], free_port())),
+        ..ReceiverConfig::ephemeral()
+    }
+}
+
+/// What a burst of requests saw.
+#[derive(Debug)]
+struct Burst {
+    ok: u64,
+    failed: u64,
+    /// The slowest request.
+    max_latency: Duration,
+    /// Requests per second over the burst.
+    rate: f64,
+}
+
+/// Sends `count` GET requests to `url` from `workers` concurrent loops (closed loop).
+async fn burst(client: &reqwest::Client, url: &str, count: u64, workers: u64) -> Burst {
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for w in 0..workers {
+        let client = client.clone();
+        let url = url.to_string();
+        let share = count / workers + u64::from(w < count % workers);
+        tasks.push(tokio::spawn(async move {
+            let (mut ok, mut failed, mut max) = (0u64, 0u64, Duration::ZERO);
+            for _ in 0..share {
+                let t = Instant::now();
+                match client.get(&url).send().await {
+                    Ok(r) if r.status().is_success() => ok += 1,
+                    _ => failed += 1,
+                }
+                max = max.max(t.elapsed());
+            }
+            (ok, failed, max)
+        }));
+    }
+    let mut out = Burst {
+        ok: 0,
+        failed: 0,
+        max_latency: Duration::ZERO,
+        rate: 0.0,
+    };
+    for t in tasks {
+        let (ok, failed, max) = t.await.expect("a request loop");
+        out.ok += ok;
+        out.failed += failed;
+        out.max_latency = out.max_latency.max(max);
+    }
+    out.rate = count as f64 / started.elapsed().as_secs_f64();
+    out
+}
+
+fn delta(after: ExportStats, before: ExportStats) -> ExportStats {
+    ExportStats {
+        ended: after.ended - before.ended,
+        exported: after.exported - before.exported,
+        failed: after.failed - before.failed,
+    }
+}
+
+/// Waits until `done` holds, polling; false after `timeout`.
+async fn eventually(timeout: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if done() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    done()
+}
+
+async fn backend_absent_killed_and_restarted(protocol: OtlpProtocol) {
+    let config = fixed_receiver_config();
+    let endpoint = match protocol {
+        OtlpProtocol::Grpc => format!("http://{}", config.grpc_addr),
+        OtlpProtocol::HttpProtobuf => format!("http://{}", config.http_addr),
+    };
+    let mut export = ExportConfig::new(endpoint, protocol);
+    export.batch = BatchSettings {
+        max_queue_size: 256,
+        max_export_batch_size: 64,
+        scheduled_delay: Duration::from_millis(50),
+        export_timeout: Duration::from_secs(2),
+    };
+    let host = ServiceHost::start(
+        Arc::new(chain(10.0, Duration::from_secs(1))),
+        &HostOptions {
+            export: Some(export),
+            ..HostOptions::default()
+        },
+    )
+    .await
+    .expect("services start");
+    let url = format!("{}/", host.peers().url("front").expect("front is hosted"));
+    let client = reqwest::Client::new();
+    let requests = 150;
+
+    // 1. No backend at all: every request is still answered, and the spans are counted lost.
+    let before = host.export_stats();
+    let absent = burst(&client, &url, requests, 4).await;
+    assert_eq!(absent.ok, requests, "backend absent: {absent:?}");
+    let settled = eventually(Duration::from_secs(10), || {
+        delta(host.export_stats(), before).failed > 0
+    })
+    .await;
+    let down = delta(host.export_stats(), before);
+    assert!(settled, "failed exports are counted: {down:?}");
+    assert!(
+        down.ended >= 5 * requests,
+        "every hop ended its spans: {down:?}"
+    );
+    assert_eq!(down.exported, 0, "nothing can be exported: {down:?}");
+
+    // 2. The backend comes up: export starts without restarting anything.
+    let store = Arc::new(TraceStore::new());
+    let receiver = Receiver::start(config.clone(), store.clone())
+        .await
+        .expect("the receiver starts on its fixed ports");
+    let before = host.export_stats();
+    let up = burst(&client, &url, requests, 4).await;
+    assert_eq!(up.ok, requests, "backend up: {up:?}");
+    assert!(
+        store
+            .wait_for_spans(5 * requests, Duration::from_secs(15))
+            .await,
+        "export starts once the backend is up: {} spans stored",
+        store.span_count()
+    );
+    let exported_up = delta(host.export_stats(), before);
+
+    // 3. The backend is killed mid-run: requests keep succeeding, failures are counted.
+    receiver.shutdown().await;
+    let before = host.export_stats();
+    let killed = burst(&client, &url, requests, 4).await;
+    assert_eq!(killed.ok, requests, "backend killed: {killed:?}");
+    let settled = eventually(Duration::from_secs(10), || {
+        delta(host.export_stats(), before).failed > 0
+    })
+    .await;
+    assert!(
+        settled,
+        "lost spans are counted after the kill: {:?}",
+        delta(host.export_stats(), before)
+    );
+
+    // 4. Restarted (a new, empty store): export resumes.
+    let restarted = Arc::new(TraceStore::new());
+    let receiver = Receiver::start(config, restarted.clone())
+        .await
+        .expect("the receiver restarts on the same ports");
+    let again = burst(&client, &url, requests, 4).await;
+    assert_eq!(again.ok, requests, "backend restarted: {again:?}");
+    assert!(
+        restarted
+            .wait_for_spans(5 * requests, Duration::from_secs(15))
+            .await,
+        "export resumes after the restart: {} spans stored",
+        restarted.span_count()
+    );
+
+    // The service kept its pace while the backend was away. The bound is loose because a
+    // shared CI machine is noisy; an exporter that blocked requests would miss it by far.
+    for (phase, b) in [
+        ("absent", &absent),
+        ("killed", &killed),
+        ("restarted", &again),
+    ] {
+        assert!(
+            b.rate >= 0.3 * up.rate,
+            "{phase}: {:.0} req/s against {:.0} req/s with the backend up",
+            b.rate,
+            up.rate
+        );
+    }
+    eprintln!(
+        "{protocol:?}: req/s absent {:.0}, up {:.0}, killed {:.0}, restarted {:.0}; \
+         exported while up {}",
+        absent.rate, up.rate, killed.rate, again.rate, exported_up.exported
+    );
+
+    let stats: ExportStats = host
+        .shutdown(Duration::from_secs(10))
+        .await
+        .into_iter()
+        .map(|(_, s)| s)
+        .sum();
+    receiver.shutdown().await;
+    assert!(stats.lost() > 0 && stats.exported > 0, "{stats:?}");
+    assert_eq!(
+        stats.exported,
+        store.span_count() + restarted.span_count(),
+        "every acknowledged span is in one of the two stores"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn grpc_backend_absent_killed_and_restarted() {
+    backend_absent_killed_and_restarted(OtlpProtocol::Grpc).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn http_backend_absent_killed_and_restarted() {
+    backend_absent_killed_and_restarted(OtlpProtocol::HttpProtobuf).await;
+}
+
+/// Accepts TCP connections and never answers: the worst backend, one that makes every export
+/// wait for its timeout.
+async fn black_hole() -> (SocketAddr, CancellationToken) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let stop = CancellationToken::new();
+    let until = stop.clone();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        loop {
+            tokio::select! {
+                _ = until.cancelled() => break,
+                accepted = listener.accept() => match accepted {
+                    // Keeping the socket open (and unread) is what makes the exporter wait.
+                    Ok((socket, _)) => held.push(socket),
+                    Err(_) => break,
+                },
+            }
+        }
+    });
+    (addr, stop)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_hung_backend_fills_the_bounded_queue_without_slowing_requests() {
+    let (addr, stop) = black_hole().await;
+    let queue = 64u64;
+    let batch = 16u64;
+    let mut export = ExportConfig::new(format!("http://{addr}"), OtlpProtocol::HttpProtobuf);
+    export.batch = BatchSettings {
+        max_queue_size: queue as usize,
+        max_export_batch_size: batch as usize,
+        scheduled_delay: Duration::from_millis(20),
+        export_timeout: Duration::from_secs(3),
+    };
+    let host = ServiceHost::start(
+        Arc::new(chain(10.0, Duration::from_secs(1))),
+        &HostOptions {
+            export: Some(export),
+            ..HostOptions::default()
+        },
+    )
+    .await
+    .expect("services start");
+    let url = format!("{}/", host.peers().url("front").expect("front is hosted"));
+    let client = reqwest::Client::new();
+    let requests = 300;
+    let hung = burst(&client, &url, requests, 4).await;
+    assert_eq!(hung.ok, requests, "{hung:?}");
+    // An exporter that blocked the request path would make requests wait for the export
+    // timeout (3 s).
+    assert!(
+        hung.max_latency < Duration::from_secs(2),
+        "no request waits for the exporter: {hung:?}"
+    );
+
+    // Every provider holds at most one queue and one batch in flight; the rest is dropped. The
+    // shutdown budget is shorter than one export timeout, so it must not wait for the queue to
+    // drain into the hung backend.
+    let started = Instant::now();
+    let per_service = host.shutdown(Duration::from_millis(500)).await;
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(3),
+        "shutdown honours its timeout against a hung backend: took {took:?}"
+    );
+    stop.cancel();
+    eprintln!("hung backend: {hung:?}; shutdown took {took:?}; {per_service:?}");
+    for (name, s) in per_service {
+        assert_eq!(
+            s.exported, 0,
+            "{name}: nothing reaches a hung backend: {s:?}"
+        );
+        // Spans the provider could be holding: the queue, the batch being built and the batch
+        // in flight. Everything beyond that was dropped rather than kept in memory.
+        let held_at_most = queue + 2 * batch;
+        assert!(
+            s.ended > held_at_most,
+            "{name}: the test overflows the queue: {s:?}"
+        );
+        assert!(
+            s.dropped() + s.failed >= s.ended - held_at_most,
+            "{name}: the queue stays bounded, overflow is dropped and counted: {s:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn shutdown_against_a_hung_backend_returns_within_its_timeout() {
+    let (addr, stop) = black_hole().await;
+    let mut export = ExportConfig::new(format!("http://{addr}"), OtlpProtocol::Grpc);
+    export.batch = BatchSettings {
+        max_queue_size: 4096,
+        max_export_batch_size: 16,
+        scheduled_delay: Duration::from_millis(20),
+        export_timeout: Duration::from_secs(5),
+    };
+    let host = ServiceHost::start(
+        Arc::new(chain(10.0, Duration::from_secs(1))),
+        &HostOptions {
+            export: Some(export),
+            ..HostOptions::default()
+        },
+    )
+    .await
+    .expect("services start");
+    let url = format!("{}/", host.peers().url("front").expect("front is hosted"));
+    let sent = burst(&reqwest::Client::new(), &url, 40, 2).await;
+    assert_eq!(sent.ok, 40, "{sent:?}");
+    // The queue now holds several batches, each of which would wait 5 s for the hung backend.
+    let started = Instant::now();
+    let per_service = host.shutdown(Duration::from_millis(500)).await;
+    let took = started.elapsed();
+    stop.cancel();
+    assert!(
+        took < Duration::from_secs(3),
+        "shutdown honours its timeout against a hung backend: took {took:?}, {per_service:?}"
+    );
+    for (name, s) in per_service {
+        assert_eq!(s.exported, 0, "{name}: {s:?}");
+        assert!(
+            s.lost() > 0,
+            "{name}: the stranded spans are counted lost: {s:?}"
+        );
+    }
+}
+
+/// A `tracelab svc` child process, killed on drop so a failing test leaves nothing behind.
+struct SvcProcess {
+    child: Child,
+    url: String,
+}
+
+impl Drop for SvcProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn spawn_svc(
+    file: &std::path::Path,
+    service: &str,
+    peers: &[(&str, &str)],
+    otlp: &str,
+) -> SvcProcess {
+    let port = free_port();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tracelab"));
+    command
+        .arg("svc")
+        .arg(file)
+        .args(["--service", service])
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", otlp)
+        .env("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
+        // Each process's admin API on its own free port (the default port is shared).
+        .env("TRACELAB_ADMIN_LISTEN", "127.0.0.1:0")
+        .env("RUST_LOG", "error")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    for (name, url) in peers {
+        command.args(["--peer", &format!("{name}={url}")]);
+    }
+    let child = command.spawn().expect("tracelab svc starts");
+    SvcProcess {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+    }
+}
+
+async fn wait_listening(svc: &SvcProcess) {
+    let addr = svc.url.trim_start_matches("http://").to_string();
+    let ok = eventually(Duration::from_secs(20), || {
+        std::net::TcpStream::connect(&addr).is_ok()
+    })
+    .await;
+    assert!(ok, "{} never started listening", svc.url);
+}
+
+/// Sends SIGTERM (what `docker stop` sends) and waits for the process to finish flushing.
+fn terminate(mut svc: SvcProcess) -> (std::process::ExitStatus, String) {
+    let pid = svc.child.id().to_string();
+    let sent = Command::new("kill").args(["-TERM", &pid]).status();
+    assert!(sent.is_ok_and(|s| s.success()), "SIGTERM sent to {pid}");
+    let mut stderr = String::new();
+    if let Some(mut pipe) = svc.child.stderr.take() {
+        use std::io::Read as _;
+        let _ = pipe.read_to_string(&mut stderr);
+    }
+    let status = svc.child.wait().expect("the service exits");
+    (status, stderr)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn killing_a_service_process_leaves_the_rest_serving() {
+    let dir = std::env::temp_dir().join(format!("tracelab-robustness-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let file = dir.join("chain.yaml");
+    std::fs::write(&file, CHAIN).expect("scenario file");
+
+    let store = Arc::new(TraceStore::new());
+    let receiver = Receiver::start(ReceiverConfig::ephemeral(), store.clone())
+        .await
+        .expect("receiver");
+    let otlp = receiver.grpc_endpoint();
+    let leaf = spawn_svc(&file, "leaf", &[], &otlp);
+    let mid = spawn_svc(&file, "mid", &[("leaf", &leaf.url)], &otlp);
+    let front = spawn_svc(&file, "front", &[("mid", &mid.url)], &otlp);
+    for svc in [&leaf, &mid, &front] {
+        wait_listening(svc).await;
+    }
+    let client = reqwest::Client::new();
+    let url = format!("{}/", front.url);
+
+    let before = burst(&client, &url, 40, 2).await;
+    assert_eq!(before.ok, 40, "the whole chain answers: {before:?}");
+
+    // The leaf dies abruptly (SIGKILL: no flush, no goodbye).
+    drop(leaf);
+    let mut statuses = std::collections::BTreeMap::<u16, u64>::new();
+    for _ in 0..40 {
+        let response = client.get(&url).send().await.expect("front still answers");
+        *statuses.entry(response.status().as_u16()).or_default() += 1;
+    }
+    assert_eq!(
+        statuses.get(&502).copied(),
+        Some(40),
+        "every request answers 502 while the leaf is gone: {statuses:?}"
+    );
+    // `mid` itself is still up and answers its own route with the downstream failure.
+    let mid_status = client
+        .get(format!("{}/mid", mid.url))
+        .send()
+        .await
+        .expect("mid still answers")
+        .status();
+    assert_eq!(mid_status.as_u16(), 502);
+
+    // Graceful stop of the survivors: they flush and report their counts.
+    for svc in [front, mid] {
+        let (status, stderr) = terminate(svc);
+        assert!(status.success(), "clean exit: {status:?}\n{stderr}");
+        assert!(
+            stderr.contains("lost 0"),
+            "a graceful stop loses no span: {stderr}"
+        );
+    }
+    // The failures are recorded on the survivors' spans: mid's CLIENT span to the dead leaf and
+    // front's SERVER span both carry an error status.
+    let ok = eventually(Duration::from_secs(10), || {
+        let spans = store.spans();
+        let failed_calls = spans
+            .iter()
+            .filter(|s| s.kind == SpanKind::Client && s.status.code == StatusCode::Error)
+            .count();
+        failed_calls >= 40
+    })
+    .await;
+    let errors = store
+        .spans()
+        .iter()
+        .filter(|s| s.status.code == StatusCode::Error)
+        .count();
+    assert!(
+        ok,
+        "the failed calls are on error spans: {errors} error spans"
+    );
+    receiver.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_graceful_end_at_full_capture_loses_no_span() {
+    let out = std::env::temp_dir().join(format!("tracelab-no-loss-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    let scenario = chain(400.0, Duration::from_secs(3));
+    let outcome = run_lab(
+        RunOptions {
+            scenario,
+            scenario_source: CHAIN.to_string(),
+            scenario_file: "chain.yaml".into(),
+            out: out.clone(),
+            protocol: OtlpProtocol::Grpc,
+            receiver: ReceiverConfig::ephemeral(),
+            progress: false,
+            settle_timeout: Duration::from_secs(30),
+        },
+        CancellationToken::new(),
+    )
+    .await
+    .expect("the run succeeds");
+    let report = &outcome.report;
+    let spans = &report.spans;
+    assert!(
+        report.requests.total >= 1_000,
+        "the run is high-rate: {} requests",
+        report.requests.total
+    );
+    // Load generator root + front SERVER/CLIENT + mid SERVER/CLIENT + leaf SERVER.
+    assert!(
+        spans.ended >= 6 * report.requests.total,
+        "every request's spans ended: {spans:?}"
+    );
+    assert_eq!(spans.lost, 0, "{spans:?}");
+    assert_eq!(spans.exported, spans.ended, "{spans:?}");
+    assert_eq!(spans.received, spans.exported, "{spans:?}");
+    assert_eq!(report.traces.broken, 0, "{:?}", report.traces);
+    let _ = std::fs::remove_dir_all(&out);
+}
