@@ -17,6 +17,9 @@
 //!   inserted right after the row on first use; it holds `<dl>` lists whose `<dt>`/`<dd>` pairs
 //!   are the span's timings, attributes, then each event and link;
 //! - the checkbox in `label.only-critical` of a section hides the rows off the critical path;
+//! - opening the page as `report.html#span=<16 hex>` (or changing the hash to that later) opens
+//!   that span's details, scrolls to its row and focuses it; every `.span-details` ends with
+//!   such a link (`a.permalink`), so a span can be shared by its address;
 //! - the report's sections are `section#summary`, `#timeline`, `#services`, `#graph`, `#errors`,
 //!   `#health`, `#sampling` (only with sampling rows) and `#traces`.
 
@@ -155,9 +158,28 @@ fn card(page: &mut String, label: &str, value: &str) {
 fn scalar(v: &Value) -> Option<String> {
     match v {
         Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
+        Value::Number(n) => Some(match n.as_f64() {
+            // Integers print as they are; other numbers are rounded so that a mean of
+            // 22.908480000000004 reads as 22.908.
+            Some(f) if n.is_f64() => readable_float(f),
+            _ => n.to_string(),
+        }),
         Value::Bool(b) => Some(b.to_string()),
         _ => None,
+    }
+}
+
+/// `f` with at most three decimals and no trailing zeros; tiny values in scientific notation.
+fn readable_float(f: f64) -> String {
+    if f != 0.0 && f.abs() < 0.001 {
+        return format!("{f:.2e}");
+    }
+    let text = format!("{f:.3}");
+    let text = text.trim_end_matches('0').trim_end_matches('.');
+    if text.is_empty() || text == "-" {
+        "0".to_string()
+    } else {
+        text.to_string()
     }
 }
 

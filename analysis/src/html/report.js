@@ -25,7 +25,7 @@
     return dl;
   }
 
-  function buildDetails(span) {
+  function buildDetails(span, spanId) {
     var box = el("div", null, "span-details");
     box.appendChild(list([
       ["kind", span.kind],
@@ -46,6 +46,9 @@
       box.appendChild(el("h4", "Link"));
       box.appendChild(list([["trace", link.trace_id], ["span", link.span_id]].concat(link.attributes)));
     });
+    var permalink = el("a", "link to this span", "permalink");
+    permalink.href = "#span=" + spanId;
+    box.appendChild(permalink);
     return box;
   }
 
@@ -60,7 +63,7 @@
       var trace = section && data.traces[section.getAttribute("data-trace-id")];
       var span = trace && trace.spans[Number(row.getAttribute("data-index"))];
       if (!span) return;
-      details = buildDetails(span);
+      details = buildDetails(span, row.getAttribute("data-span-id"));
       details.style.setProperty("--depth", row.style.getPropertyValue("--depth"));
       row.after(details);
     }
@@ -83,4 +86,25 @@
     if (!box) return;
     box.closest("section.trace").classList.toggle("only-critical", event.target.checked);
   });
+
+  // A link ending in `#span=<16 hex>` opens that span's details and scrolls to it, so a span
+  // can be shared by its address. The id is checked against a pattern before it reaches a
+  // selector, because the address is not ours to trust.
+  function openLinkedSpan() {
+    var match = /^#span=([0-9a-fA-F]{16})$/.exec(window.location.hash);
+    if (!match) return;
+    var row = document.querySelector('.span-row[data-span-id="' + match[1].toLowerCase() + '"]');
+    if (!row) return;
+    var section = row.closest("section.trace");
+    if (section && !row.classList.contains("critical")) {
+      section.classList.remove("only-critical");
+      var box = section.querySelector("label.only-critical input");
+      if (box) box.checked = false;
+    }
+    if (row.getAttribute("aria-expanded") !== "true") toggle(row);
+    row.scrollIntoView({ block: "center" });
+    row.focus({ preventScroll: true });
+  }
+  window.addEventListener("hashchange", openLinkedSpan);
+  openLinkedSpan();
 })();

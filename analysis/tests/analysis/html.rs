@@ -260,3 +260,30 @@ fn span_rows_carry_the_documented_hooks() {
     // The script toggles details built with dt/dd from the embedded data.
     assert!(page.contains("span-details") && page.contains("\"dt\"") && page.contains("\"dd\""));
 }
+
+#[test]
+fn summary_numbers_read_well() {
+    let traces = vec![trace(vec![span(4, 1, None, "a", "root", 0, 100)])];
+    let a = analyze(&traces, &AnalysisOptions::default());
+    let summary = json!({
+        "latency_ms": {"mean": 22.908480000000004, "p50": 15.5, "max": 77.0},
+        "requests": 50,
+        "rate": 0.0000125,
+    });
+    let mut input = HtmlReportInput::new("numbers", &a, &traces);
+    input.summary = Some(&summary);
+    let page = render_html(&input);
+    for (key, shown) in [
+        ("latency_ms.mean", "22.908"),
+        ("latency_ms.p50", "15.5"),
+        ("latency_ms.max", "77"),
+        ("requests", "50"),
+        ("rate", "1.25e-5"),
+    ] {
+        assert!(
+            page.contains(&format!("<dt>{key}</dt><dd>{shown}</dd>")),
+            "{key} shown as {shown}"
+        );
+    }
+    assert!(!page.contains("22.90848"));
+}

@@ -1,0 +1,475 @@
+//! `report.html` in a real browser: headless Chromium opens the report of a real run and we
+//! check that the page loads with no console message and no network request, shows one
+//! waterfall per trace the analysis picked, and that opening a span (through the page's
+//! `#span=<id>` deep link) shows its attributes. Screenshots are kept under
+//! `target/test-artifacts/` for a person to look at.
+//!
+//! Chromium comes from the system (`.ci/test` installs Debian's `chromium` when it is missing);
+//! `TRACELAB_CHROMIUM=/path/to/chrome` picks another binary. Without a browser this test fails
+//! rather than passing silently.
+//!
+//! How each property is observed, with nothing but command-line flags:
+//! - the DOM after the page's script ran: `--dump-dom`;
+//! - console messages: `--enable-logging=stderr` prints every one as a `…:CONSOLE(…)` line
+//!   (headless Chromium logs them all at INFO, whatever their level, so any such line counts;
+//!   the report has no reason to log anything);
+//! - network requests: every request goes to a proxy that is a local listener counting
+//!   connections, loopback included (`<-loopback>`); a `file://` page reaches it only when it
+//!   fetches something. Chromium's own update, sign-in and clock services bypass the proxy and
+//!   resolve to nothing, so they cannot be mistaken for the page's requests.
+//!
+//! A scratch page that logs, throws and fetches proves each detector can fail.
+
+use std::io::Read as _;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
+use tracelab::run::{RunOptions, run_lab};
+use tracelab_receiver::ReceiverConfig;
+use tracelab_telemetry::OtlpProtocol;
+use tracelab_trace::{SpanKind, TraceId};
+
+/// Hosts of Chromium's own background services (component updates, account sign-in, network
+/// time). They are sent around the proxy and made unresolvable, so that only the page's
+/// requests reach the proxy.
+const BROWSER_SERVICE_HOSTS: &[&str] = &[
+    "update.googleapis.com",
+    "accounts.google.com",
+    "clients2.google.com",
+    "clientservices.googleapis.com",
+    "safebrowsing.googleapis.com",
+    "content-autofill.googleapis.com",
+    "optimizationguide-pa.googleapis.com",
+    "redirector.gvt1.com",
+    "edgedl.me.gvt1.com",
+];
+
+/// How long one browser run may take before the test gives up on it.
+const BROWSER_TIMEOUT: Duration = Duration::from_secs(30);
+
+fn chromium() -> PathBuf {
+    if let Some(path) = std::env::var_os("TRACELAB_CHROMIUM") {
+        let path = PathBuf::from(path);
+        assert!(
+            path.is_file(),
+            "TRACELAB_CHROMIUM={} is not a file",
+            path.display()
+        );
+        return path;
+    }
+    let dirs: Vec<PathBuf> = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect())
+        .unwrap_or_default();
+    for name in [
+        "chromium",
+        "chromium-browser",
+        "google-chrome",
+        "google-chrome-stable",
+    ] {
+        if let Some(found) = dirs.iter().map(|d| d.join(name)).find(|p| p.is_file()) {
+            return found;
+        }
+    }
+    panic!(
+        "headless Chromium is needed to test report.html and was not found on PATH: run \
+         `.ci/test` (it installs Debian's `chromium` when missing) or set TRACELAB_CHROMIUM to \
+         a Chrome or Chromium binary"
+    );
+}
+
+/// A fake HTTP proxy: it records the first line of every connection (`GET http://…` or
+/// `CONNECT host:443`) and closes it.
+struct CountingProxy {
+    port: u16,
+    requests: Arc<Mutex<Vec<String>>>,
+}
+
+impl CountingProxy {
+    fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind proxy");
+        let port = listener.local_addr().unwrap().port();
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let seen = requests.clone();
+        // The thread lives until the test process ends; it only ever blocks in accept.
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+                let mut head = [0u8; 256];
+                let n = stream.read(&mut head).unwrap_or(0);
+                let text = String::from_utf8_lossy(&head[..n]);
+                let line = text.lines().next().unwrap_or("(nothing sent)").to_string();
+                seen.lock().unwrap().push(line);
+            }
+        });
+        CountingProxy { port, requests }
+    }
+
+    fn requests(&self) -> Vec<String> {
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+/// What one headless browser run left behind.
+struct BrowserRun {
+    /// The DOM after load (only with `--dump-dom`).
+    dom: String,
+    /// Chromium's log, console messages included.
+    log: String,
+}
+
+impl BrowserRun {
+    fn console_lines(&self) -> Vec<&str> {
+        self.log
+            .lines()
+            .filter(|l| l.contains(":CONSOLE") || l.contains("Uncaught"))
+            .collect()
+    }
+}
+
+fn scratch_dir(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
+        "report-browser-{name}-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Opens `url` in a fresh headless Chromium profile with every request sent to `proxy`.
+/// `action` is `--dump-dom` or `--screenshot=…`.
+fn browse(url: &str, action: &str, proxy: &CountingProxy, window: &str) -> BrowserRun {
+    let work = scratch_dir("chromium");
+    let stdout_path = work.join("stdout.html");
+    let stderr_path = work.join("stderr.log");
+    let bypass = BROWSER_SERVICE_HOSTS.join(";");
+    let unresolvable: Vec<String> = BROWSER_SERVICE_HOSTS
+        .iter()
+        .map(|h| format!("MAP {h} ~NOTFOUND"))
+        .collect();
+    let mut child = Command::new(chromium())
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-extensions",
+            "--no-first-run",
+            "--no-default-browser-check",
+            "--disable-sync",
+            "--disable-quic",
+            "--hide-scrollbars",
+            "--enable-logging=stderr",
+            "--v=0",
+        ])
+        .arg(format!("--window-size={window}"))
+        .arg(format!(
+            "--user-data-dir={}",
+            work.join("profile").display()
+        ))
+        .arg(format!("--proxy-server=http://127.0.0.1:{}", proxy.port))
+        .arg(format!("--proxy-bypass-list=<-loopback>;{bypass}"))
+        .arg(format!("--host-resolver-rules={}", unresolvable.join(", ")))
+        .arg(action)
+        .arg(url)
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&stdout_path).unwrap())
+        .stderr(std::fs::File::create(&stderr_path).unwrap())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", chromium().display()));
+    let deadline = Instant::now() + BROWSER_TIMEOUT;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "Chromium did not finish within {BROWSER_TIMEOUT:?}; its log: {}",
+                stderr_path.display()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let run = BrowserRun {
+        dom: std::fs::read_to_string(&stdout_path).unwrap_or_default(),
+        log: std::fs::read_to_string(&stderr_path).unwrap_or_default(),
+    };
+    assert!(status.success(), "Chromium failed ({status}): {}", run.log);
+    run
+}
+
+fn file_url(path: &Path) -> String {
+    let absolute = std::fs::canonicalize(path).expect("page exists");
+    format!("file://{}", absolute.display())
+}
+
+/// `target/test-artifacts`, where screenshots are kept after the test.
+fn artifacts_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .expect("CARGO_TARGET_TMPDIR is inside the target directory")
+        .join("test-artifacts");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn assert_png(path: &Path) {
+    let bytes = std::fs::read(path)
+        .unwrap_or_else(|e| panic!("screenshot {} missing: {e}", path.display()));
+    assert!(
+        bytes.starts_with(b"\x89PNG\r\n\x1a\n"),
+        "{} is not a PNG",
+        path.display()
+    );
+    // A blank page compresses to a few kilobytes; a rendered report is far larger.
+    assert!(
+        bytes.len() > 20_000,
+        "{} is suspiciously small ({} bytes)",
+        path.display(),
+        bytes.len()
+    );
+}
+
+/// The element starting at the first occurrence of `needle`, up to the end of its start tag.
+fn start_tag<'a>(dom: &'a str, needle: &str) -> Option<&'a str> {
+    let at = dom.find(needle)?;
+    let open = dom[..at].rfind('<')?;
+    let close = at + dom[at..].find('>')?;
+    Some(&dom[open..=close])
+}
+
+const SCENARIO: &str = r#"
+# A small shop whose database fails now and then: the report has slow and failed traces.
+name: browser-report
+seed: 5
+services:
+  web:
+    routes:
+      /:
+        latency: {constant: 1}
+        steps:
+          - {call: orders, route: /order}
+          - work: render
+            latency: {constant: 1}
+  orders:
+    routes:
+      /order:
+        latency: {uniform: {min_ms: 1, max_ms: 4}}
+        steps:
+          - {call: db, route: /query}
+  db:
+    routes:
+      /query:
+        latency: {exponential: {mean_ms: 3}}
+        errors: {rate: 0.3, status: 500}
+load:
+  rate: 25
+  duration: 2s
+  entries:
+    - {service: web, route: /}
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn report_html_in_headless_chromium() {
+    // Fail early, before the run, when there is no browser.
+    let _ = chromium();
+    let scenario =
+        tracelab_scenario::parse(SCENARIO, "browser-report.yaml").expect("valid scenario");
+    let outcome = run_lab(
+        RunOptions {
+            scenario,
+            scenario_source: SCENARIO.to_string(),
+            scenario_file: "browser-report.yaml".into(),
+            out: scratch_dir("run"),
+            protocol: OtlpProtocol::HttpProtobuf,
+            receiver: ReceiverConfig::ephemeral(),
+            progress: false,
+            settle_timeout: Duration::from_secs(15),
+        },
+        CancellationToken::new(),
+    )
+    .await
+    .expect("run succeeds");
+    let a = &outcome.analysis;
+    assert!(
+        !a.failing_traces.is_empty(),
+        "the scenario produces failures"
+    );
+    let report = outcome.dir.join("report.html");
+    let html = std::fs::read_to_string(&report).expect("report.html written by the run");
+    assert!(
+        html.contains("<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none';"),
+        "the page forbids itself every request"
+    );
+
+    // The waterfalls the analysis picked: the slowest traces and the failing ones, each once.
+    let mut expected: Vec<TraceId> = Vec::new();
+    for t in a.slowest_traces.iter().chain(&a.failing_traces) {
+        if !expected.contains(&t.trace_id) {
+            expected.push(t.trace_id);
+        }
+    }
+
+    // The span to open: the failing database call of the first failed trace.
+    let failing_id = a.failing_traces[0].trace_id;
+    let failing = outcome
+        .traces
+        .iter()
+        .find(|t| t.trace_id == failing_id)
+        .expect("failing trace received");
+    let db = failing
+        .spans
+        .iter()
+        .find(|s| s.kind == SpanKind::Server && s.service_name.as_ref() == "db" && s.is_error())
+        .expect("the failing trace holds the failed db span");
+    let span_id = db.span_id.to_hex();
+
+    let proxy = CountingProxy::start();
+    let url = format!("{}#span={span_id}", file_url(&report));
+    let run = browse(&url, "--dump-dom", &proxy, "1280,2400");
+    let dom = &run.dom;
+    assert!(
+        dom.contains("</html>"),
+        "a whole DOM was dumped: {dom:.200}"
+    );
+
+    // One waterfall per picked trace, in the order the analysis gave.
+    let sections: Vec<&str> = dom
+        .match_indices("<section class=\"trace")
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|(at, _)| start_tag(&dom[at..], "section").unwrap())
+        .collect();
+    assert_eq!(sections.len(), expected.len(), "one waterfall per trace");
+    for (tag, id) in sections.iter().zip(&expected) {
+        assert!(tag.contains(&format!("data-trace-id=\"{id}\"")), "{tag}");
+    }
+
+    // The deep link opened the db span: its row is expanded and its details list its
+    // attributes. Only that span is open.
+    let row = start_tag(dom, &format!("data-span-id=\"{span_id}\"")).expect("row of the span");
+    assert!(row.contains("aria-expanded=\"true\""), "{row}");
+    assert_eq!(
+        dom.matches("class=\"span-details\"").count(),
+        1,
+        "exactly the linked span is open"
+    );
+    let after_row = &dom[dom.find(row).unwrap() + row.len()..];
+    let details_at = after_row
+        .find("<div class=\"span-details\"")
+        .expect("details follow the row");
+    let details = &after_row[details_at..];
+    let details = &details[..details.find("class=\"span-row").unwrap_or(details.len())];
+    assert!(
+        after_row[..details_at].find("class=\"span-row").is_none(),
+        "the details sit right after their row"
+    );
+    for expected_pair in [
+        "<dt>http.route</dt><dd>/query</dd>",
+        "<dt>http.response.status_code</dt><dd>500</dd>",
+        "<dt>status</dt><dd>error",
+        "<dt>kind</dt><dd>SERVER</dd>",
+    ] {
+        assert!(
+            details.contains(expected_pair),
+            "span details show {expected_pair}: {details}"
+        );
+    }
+    assert!(
+        details.contains(&format!("href=\"#span={span_id}\"")),
+        "the details link to themselves"
+    );
+
+    assert_eq!(
+        run.console_lines(),
+        Vec::<&str>::new(),
+        "the page logs nothing to the console"
+    );
+
+    // Screenshots for people: the top of the report, and the opened span. Headless Chromium
+    // captures a scrolled page as blank, so the deep link is shown in a frame: the frame
+    // scrolls, the captured page does not.
+    let artifacts = artifacts_dir();
+    let top = artifacts.join("report.png");
+    let opened = artifacts.join("report-span.png");
+    let frame = outcome.dir.join("frame.html");
+    std::fs::write(
+        &frame,
+        format!(
+            "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>frame</title>\
+<style>html,body{{margin:0}}iframe{{border:0;width:100vw;height:100vh;display:block}}</style>\
+</head><body><iframe src=\"{url}\"></iframe></body></html>"
+        ),
+    )
+    .unwrap();
+    for (url, path, window) in [
+        (file_url(&report), &top, "1280,2400"),
+        (file_url(&frame), &opened, "1280,1400"),
+    ] {
+        let _ = std::fs::remove_file(path);
+        let run = browse(
+            &url,
+            &format!("--screenshot={}", path.display()),
+            &proxy,
+            window,
+        );
+        assert_eq!(run.console_lines(), Vec::<&str>::new());
+        assert_png(path);
+    }
+
+    // Give a request that was still on its way time to reach the proxy.
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(
+        proxy.requests(),
+        Vec::<String>::new(),
+        "the report made no network request"
+    );
+}
+
+/// The detectors above must be able to fail: a page that logs, throws and fetches trips all
+/// of them.
+#[test]
+fn detectors_catch_a_misbehaving_page() {
+    let dir = scratch_dir("negative");
+    let page = dir.join("misbehaving.html");
+    std::fs::write(
+        &page,
+        "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>scratch</title></head><body>\
+<p>scratch</p><img src=\"http://tracelab-test.invalid/pixel.png\" alt=\"\">\
+<script>console.error(\"deliberate console error\");\
+throw new Error(\"deliberate uncaught error\");</script></body></html>",
+    )
+    .unwrap();
+    let proxy = CountingProxy::start();
+    let run = browse(&file_url(&page), "--dump-dom", &proxy, "800,600");
+    let console = run.console_lines();
+    assert!(
+        console
+            .iter()
+            .any(|l| l.contains("deliberate console error")),
+        "console.error is caught: {}",
+        run.log
+    );
+    assert!(
+        console.iter().any(|l| l.contains("Uncaught")),
+        "an uncaught exception is caught: {}",
+        run.log
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    let requests = proxy.requests();
+    assert!(
+        requests.iter().any(|r| r.contains("tracelab-test.invalid")),
+        "the image request reached the proxy: {requests:?}"
+    );
+}
