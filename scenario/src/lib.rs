@@ -34,9 +34,9 @@ use std::collections::HashMap;
 pub use arrival::{ArrivalModel, Ramp, Spike, Stage};
 pub use diagnostic::{Diagnostic, Diagnostics};
 pub use fault::{Fault, FaultKind, Incident, LatencyFault, RandomIncidents};
-pub use resource::{Cache, Db, Publish, Retry};
 pub use latency::{LatencyModel, MAX_SAMPLE};
 pub use model::{Call, Entry, ErrorModel, Load, Parallel, Route, Scenario, Service, Step, Work};
+pub use resource::{Cache, Db, Publish, Retry};
 
 use node::Pos;
 

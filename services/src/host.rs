@@ -5,10 +5,10 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use opentelemetry_sdk::trace::Sampler;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tracelab_sampling::head::HeadSamplerConfig;
 use tracelab_scenario::Scenario;
 use tracelab_telemetry::{ExportConfig, ExportStats, ServiceIdentity, ServiceTelemetry};
 
@@ -56,6 +56,9 @@ pub struct HostOptions {
     /// Where `serve_one` serves the admin (fault) API; none when `None`. `ServiceHost`
     /// always serves it, on 127.0.0.1 with a free port per service.
     pub admin_listen: Option<SocketAddr>,
+    /// Head sampler of every service; `None` is `parentbased_always_on`: services follow the
+    /// decision of their caller, and the root (the load generator) decides.
+    pub sampler: Option<HeadSamplerConfig>,
 }
 
 impl Default for HostOptions {
@@ -65,6 +68,7 @@ impl Default for HostOptions {
             export: None,
             resource_attributes: Vec::new(),
             admin_listen: None,
+            sampler: None,
         }
     }
 }
@@ -106,9 +110,11 @@ fn telemetry_for(
         .unwrap_or_else(|| "0.0.0".to_string());
     let mut identity = ServiceIdentity::new(name, version);
     identity.extra = options.resource_attributes.clone();
-    // Services follow their caller's decision; the root decides (the load generator, or
-    // whoever calls an entry route without a traceparent).
-    let sampler = Sampler::ParentBased(Box::new(Sampler::AlwaysOn));
+    let sampler = options
+        .sampler
+        .clone()
+        .unwrap_or_else(follow_the_caller)
+        .build();
     Ok(match &options.export {
         Some(export) => ServiceTelemetry::new(&identity, export, sampler)?,
         None => ServiceTelemetry::without_export(&identity, sampler),
@@ -331,4 +337,13 @@ pub fn callees(scenario: &Scenario, name: &str) -> Vec<String> {
         }
     }
     out
+}
+
+/// `parentbased_always_on`: a service keeps what its caller kept, and keeps traces it starts.
+fn follow_the_caller() -> HeadSamplerConfig {
+    HeadSamplerConfig {
+        parent_based: true,
+        root: tracelab_sampling::head::RootSampler::AlwaysOn,
+        precision: 4,
+    }
 }

@@ -47,6 +47,25 @@ pub enum Command {
         #[arg(long)]
         quiet: bool,
     },
+    /// Replay a full-capture run through head and tail sampling strategies and score what each
+    /// keeps against the ground truth: errors, slow requests, incident traces, span volume.
+    Compare {
+        /// A run directory (ground truth from requests.jsonl and incidents.jsonl), or an OTLP
+        /// JSON file (scored on what the traces themselves show).
+        input: PathBuf,
+        /// The strategies file (see sampling/strategies.example.yaml).
+        #[arg(long)]
+        strategies: PathBuf,
+        /// What counts as slow: p99 (default), milliseconds, or a duration like 250ms.
+        #[arg(long, value_parser = crate::compare::parse_slow)]
+        slow: Option<tracelab_sampling::compare::SlowThreshold>,
+        /// Where to write sampling.json (default: into the run directory; none for a file).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Print the report as JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print deployment files for a scenario: a docker compose file or Kubernetes manifests.
     #[command(subcommand)]
     Render(crate::render::RenderTarget),
@@ -108,6 +127,10 @@ pub struct RunArgs {
     /// Print report.json to stdout instead of the terminal summary.
     #[arg(long)]
     pub json: bool,
+    /// After the run, compare these sampling strategies on its full capture (writes
+    /// sampling.json and adds the comparison to report.html).
+    #[arg(long, value_name = "FILE")]
+    pub strategies: Option<PathBuf>,
 }
 
 /// `tracelab svc`.
@@ -163,6 +186,13 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Run(args) => runtime()?.block_on(crate::run::run_command(args)),
         Command::Svc(args) => runtime()?.block_on(crate::svc::svc_command(args)),
         Command::Report { input, out, quiet } => crate::report::report_command(&input, out, quiet),
+        Command::Compare {
+            input,
+            strategies,
+            slow,
+            out,
+            json,
+        } => crate::compare::compare_command(&input, &strategies, slow, out, json),
         Command::Render(target) => {
             print!("{}", crate::render::render(&target)?);
             Ok(ExitCode::SUCCESS)

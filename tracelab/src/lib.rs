@@ -6,6 +6,7 @@
 //!
 //! Layout:
 //! - [`cli`]: the command line (clap) and the dispatch to each command.
+//! - [`compare`]: `tracelab compare`, the sampling lab's counterfactual comparison.
 //! - [`check`]: `tracelab check`, scenario validation for people.
 //! - [`run`]: `tracelab run`, the whole lab in one process on the embedded receiver.
 //! - [`svc`]: `tracelab svc`, one scenario service per process.
@@ -18,6 +19,7 @@
 
 pub mod check;
 pub mod cli;
+pub mod compare;
 pub mod logging;
 pub mod progress;
 pub mod render;

@@ -88,7 +88,8 @@ pub fn render(target: &RenderTarget) -> anyhow::Result<String> {
                 Some("scenario") => options.load_duration = None,
                 Some(d) => {
                     options.load_duration = Some(
-                        crate::cli::parse_duration(d).map_err(|e| anyhow::anyhow!("--duration: {e}"))?,
+                        crate::cli::parse_duration(d)
+                            .map_err(|e| anyhow::anyhow!("--duration: {e}"))?,
                     )
                 }
                 None => {}

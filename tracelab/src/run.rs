@@ -6,11 +6,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use opentelemetry_sdk::trace::Sampler;
 use tokio_util::sync::CancellationToken;
 use tracelab_loadgen::incidents::IncidentWindow;
 use tracelab_loadgen::{LoadOptions, LoadPlan};
 use tracelab_receiver::{Receiver, ReceiverConfig, SpanSink, TraceStore};
+use tracelab_sampling::head::HeadSamplerConfig;
 use tracelab_scenario::Scenario;
 use tracelab_services::{HostOptions, ServiceHost};
 use tracelab_telemetry::{ExportConfig, OtlpProtocol, ServiceIdentity, ServiceTelemetry};
@@ -83,10 +83,15 @@ pub async fn run_lab(
         },
     )
     .await?;
+    // The root of every trace decides, as an OpenTelemetry SDK would: from
+    // OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG, keeping everything by default.
+    let root_sampler = HeadSamplerConfig::from_env()
+        .context("OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG")?
+        .build();
     let loadgen = ServiceTelemetry::new(
         &ServiceIdentity::new("loadgen", env!("CARGO_PKG_VERSION")),
         &export,
-        Sampler::AlwaysOn,
+        root_sampler,
     )?;
     let plan =
         LoadPlan::from_scenario(&scenario, |name| host.peers().url(name).map(str::to_string))?;
@@ -263,6 +268,10 @@ pub async fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
         }
     });
     let outcome = run_lab(options, shutdown).await?;
+    let sampling = match &args.strategies {
+        Some(strategies) => Some(sampling_comparison(&outcome, strategies)?),
+        None => None,
+    };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&outcome.report)?);
     } else {
@@ -271,6 +280,9 @@ pub async fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
             "\n{}",
             crate::report::render_terminal(&outcome.analysis, &outcome.traces)
         );
+        if let Some(table) = &sampling {
+            print!("\n{table}");
+        }
         println!("\n  run directory: {}", outcome.dir.display());
     }
     Ok(if outcome.report.interrupted {
@@ -278,4 +290,39 @@ pub async fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Compares sampling strategies on a finished run: writes `sampling.json`, re-renders
+/// `report.html` with the comparison, and returns the table for the terminal.
+fn sampling_comparison(
+    outcome: &RunOutcome,
+    strategies: &std::path::Path,
+) -> anyhow::Result<String> {
+    let comparison = crate::compare::compare_input(&outcome.dir, strategies, None)?;
+    let dir = &outcome.dir;
+    std::fs::write(
+        dir.join(crate::compare::SAMPLING_FILE),
+        serde_json::to_vec_pretty(&comparison)?,
+    )
+    .with_context(|| {
+        format!(
+            "cannot write {}",
+            dir.join(crate::compare::SAMPLING_FILE).display()
+        )
+    })?;
+    let html = crate::report::render_run_html(
+        &outcome.report.scenario.name,
+        &outcome.analysis,
+        &outcome.traces,
+        Some(&serde_json::to_value(&outcome.report)?),
+        &crate::report::read_incidents(dir),
+        crate::report::read_sampling(dir).as_ref(),
+    );
+    std::fs::write(dir.join(rundir::HTML_REPORT_FILE), html).with_context(|| {
+        format!(
+            "cannot write {}",
+            dir.join(rundir::HTML_REPORT_FILE).display()
+        )
+    })?;
+    Ok(comparison.to_table())
 }

@@ -50,6 +50,10 @@ pub async fn svc_command(args: SvcArgs) -> anyhow::Result<ExitCode> {
             .map(|s| tracelab_telemetry::provider::parse_resource_attributes(&s))
             .unwrap_or_default(),
         admin_listen: Some(args.admin_listen),
+        sampler: Some(
+            tracelab_sampling::head::HeadSamplerConfig::from_env()
+                .context("OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG")?,
+        ),
     };
     let shutdown = CancellationToken::new();
     tokio::spawn(stop_on_signal(shutdown.clone()));

@@ -127,7 +127,10 @@ async fn every_lab_container_command_serves_and_exports() {
         .iter()
         .filter(|c| c.command.first().map(String::as_str) == Some("svc"))
         .collect();
-    assert!(services.len() >= 5, "the quickstart's services are in the compose file");
+    assert!(
+        services.len() >= 5,
+        "the quickstart's services are in the compose file"
+    );
 
     let store = Arc::new(TraceStore::new());
     let receiver = Receiver::start(ReceiverConfig::ephemeral(), store.clone())
@@ -240,7 +243,10 @@ async fn every_lab_container_command_serves_and_exports() {
     for trace in &traces {
         let shape = trace.shape();
         assert_eq!(shape.roots, 0, "the caller's span is not in the store");
-        assert_eq!(shape.orphans, 1, "only the entry span points outside the store");
+        assert_eq!(
+            shape.orphans, 1,
+            "only the entry span points outside the store"
+        );
     }
     receiver.shutdown().await;
 }
