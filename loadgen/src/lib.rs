@@ -17,6 +17,7 @@
 //! - `request`: one request's draws, span, send and record.
 //! - [`runner`]: scheduler or virtual users → request tasks → collector.
 //! - `convert`: the scenario's `load:` section into a plan.
+//! - [`spec`]: the command line's short form of an arrival model.
 
 mod convert;
 pub mod incidents;
@@ -25,6 +26,7 @@ pub mod record;
 mod request;
 pub mod runner;
 pub mod schedule;
+pub mod spec;
 pub mod stats;
 pub mod transport;
 
@@ -33,5 +35,6 @@ pub use record::{Outcome, RequestRecord};
 pub use request::SYNTHETIC_BAGGAGE;
 pub use runner::{LoadOptions, run, run_with};
 pub use schedule::{Arrival, Stage, StageShape};
+pub use spec::parse_arrival;
 pub use stats::{GroupSummary, LatencySummary, LoadSummary, ProgressSnapshot, SecondStats};
 pub use transport::{Answer, HttpTransport, Transport};

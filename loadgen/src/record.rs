@@ -83,6 +83,10 @@ pub struct RequestRecord {
     /// (waiting for a free connection or a busy scheduler).
     #[serde(default)]
     pub late_by_ms: f64,
+    /// Whether the root span was sampled (recorded and exported); absent when no span was
+    /// made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sampled: Option<bool>,
     /// Closed-loop virtual user that sent the request; absent in open loop.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<u32>,

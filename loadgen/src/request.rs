@@ -195,6 +195,7 @@ impl<T: Transport> Shared<T> {
             outcome: Outcome::Dropped,
             error: true,
             late_by_ms: 0.0,
+            sampled: None,
             user: ticket.user,
             baggage: baggage.into_iter().collect(),
         }
@@ -228,10 +229,11 @@ impl<T: Transport> Shared<T> {
                 .start_with_context(tracer, &cx);
             cx = cx.with_span(span);
         }
-        let trace_id = if self.telemetry.is_some() {
-            cx.span().span_context().trace_id().to_string()
+        let (trace_id, sampled) = if self.telemetry.is_some() {
+            let context = cx.span().span_context().clone();
+            (context.trace_id().to_string(), Some(context.is_sampled()))
         } else {
-            String::new()
+            (String::new(), None)
         };
         let mut headers = http::HeaderMap::new();
         self.propagator
@@ -283,6 +285,7 @@ impl<T: Transport> Shared<T> {
             outcome,
             error: outcome.is_error(),
             late_by_ms: ms(started.saturating_duration_since(ticket.scheduled)),
+            sampled,
             user: ticket.user,
             baggage: baggage.into_iter().collect(),
         }

@@ -34,6 +34,9 @@ pub enum Command {
     },
     /// Serve one service of a scenario in this process (for compose and Kubernetes).
     Svc(SvcArgs),
+    /// Drive a scenario's load into services running elsewhere (compose, Kubernetes); client
+    /// spans go to OTEL_EXPORTER_OTLP_ENDPOINT. Writes requests.jsonl and report.json.
+    Load(crate::load::LoadArgs),
     /// Analyse a run directory or an OTLP JSON file: critical path, services ranked by their
     /// share of it, waterfalls, and a self-contained report.html.
     Report {
@@ -104,6 +107,9 @@ pub struct RunArgs {
     /// Seed for every random choice (overrides the scenario).
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Load shape (overrides the scenario).
+    #[command(flatten)]
+    pub shape: crate::load::LoadShapeArgs,
     /// Run directory to write (default: runs/<scenario>-<UTC time>).
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -185,6 +191,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Run(args) => runtime()?.block_on(crate::run::run_command(args)),
         Command::Svc(args) => runtime()?.block_on(crate::svc::svc_command(args)),
+        Command::Load(args) => runtime()?.block_on(crate::load::load_command(args)),
         Command::Report { input, out, quiet } => crate::report::report_command(&input, out, quiet),
         Command::Compare {
             input,

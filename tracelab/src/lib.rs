@@ -10,6 +10,7 @@
 //! - [`check`]: `tracelab check`, scenario validation for people.
 //! - [`run`]: `tracelab run`, the whole lab in one process on the embedded receiver.
 //! - [`svc`]: `tracelab svc`, one scenario service per process.
+//! - [`load`]: `tracelab load`, the load alone, into services running elsewhere.
 //! - [`report`]: `tracelab report` and the analysis view of every run (waterfalls, HTML).
 //! - [`render`]: `tracelab render compose|k8s`, deployment files from a scenario.
 //! - [`rundir`]: the run directory and its files.
@@ -19,6 +20,7 @@
 
 pub mod check;
 pub mod cli;
+pub mod load;
 pub mod compare;
 pub mod logging;
 pub mod progress;

@@ -239,6 +239,7 @@ pub async fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
     if let Some(s) = args.seed {
         scenario.seed = s;
     }
+    args.shape.apply(&mut scenario.load);
     let out = args
         .out
         .clone()

@@ -30,6 +30,25 @@ pub struct RunReport {
     pub slowest_trace: Option<String>,
     /// True when the run was stopped early.
     pub interrupted: bool,
+    /// The load generator's statistics: driver, drops, late starts, per entry, per status
+    /// class, and the per-second timeline.
+    pub load: LoadSummary,
+    /// For `tracelab load`: where the spans went instead of the embedded receiver.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external: Option<ExternalSpans>,
+}
+
+/// Spans of a `tracelab load` run, which went to an external backend.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExternalSpans {
+    /// The OTLP URL the client spans were sent to; `None` when they were not exported.
+    pub endpoint: Option<String>,
+    /// The sampler of the client spans (`OTEL_TRACES_SAMPLER[:ARG]`).
+    pub sampler: String,
+    /// Entry services and their URLs.
+    pub targets: BTreeMap<String, String>,
+    /// Why the trace and span counts of this report are empty.
+    pub note: String,
 }
 
 /// Which scenario ran.
@@ -62,6 +81,8 @@ pub struct RequestsReport {
     pub per_entry: BTreeMap<String, u64>,
     /// Requests that started more than 1 ms late.
     pub late_starts: u64,
+    /// Requests dropped by the client (in-flight cap reached).
+    pub dropped: u64,
     /// Target rate.
     pub target_rate: f64,
     /// Achieved rate.
@@ -206,6 +227,7 @@ impl RunReport {
                     .collect(),
                 per_entry: input.load.per_entry.clone(),
                 late_starts: input.load.late_starts,
+                dropped: input.load.dropped,
                 target_rate: input.load.target_rate,
                 achieved_rate: input.load.achieved_rate,
             },
@@ -231,6 +253,8 @@ impl RunReport {
             services,
             slowest_trace,
             interrupted: input.load.interrupted,
+            load: input.load.clone(),
+            external: None,
         }
     }
 
@@ -264,6 +288,20 @@ impl RunReport {
             "  latency     p50 {:.1} ms   p90 {:.1} ms   p99 {:.1} ms   max {:.1} ms  (from the scheduled instant)",
             l.p50, l.p90, l.p99, l.max
         );
+        crate::load::render_load_stats(&self.load, &mut out);
+        if let Some(external) = &self.external {
+            let _ = writeln!(
+                out,
+                "\n  spans       client spans sent to {} (sampler {}); {}",
+                external
+                    .endpoint
+                    .as_deref()
+                    .unwrap_or("nowhere (no OTLP endpoint)"),
+                external.sampler,
+                external.note
+            );
+            return out;
+        }
         let t = &self.traces;
         let _ = writeln!(
             out,
