@@ -1,9 +1,19 @@
 //! `tracelab report` on OTLP JSON written by other programs: the OpenTelemetry project's own
-//! example document and a Collector file-exporter output (one request per line). The binary is
-//! run as a user would run it; see `tests/data/README.md` for where each file comes from.
+//! example document, a Collector file-exporter output (one request per line), and the spans
+//! the OpenTelemetry Python SDK sends to tracelab's receiver. The binary is run as a user would
+//! run it; see `tests/data/README.md` for where each file comes from.
+//!
+//! The Python test needs `python3` with `opentelemetry-sdk` and
+//! `opentelemetry-exporter-otlp-proto-http`; `.ci/test` installs them when missing, and the
+//! test fails with that advice when they are not there (`TRACELAB_PYTHON` picks the
+//! interpreter).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tracelab_receiver::{Receiver, ReceiverConfig, SpanSink, TraceStore};
 
 fn data(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -123,4 +133,99 @@ fn collector_file_exporter_output() {
     );
     assert!(!errors.contains("<td>frontend</td>"), "{errors}");
     assert!(html.contains("connection reset by peer"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spans_from_the_opentelemetry_python_sdk() {
+    let python = std::env::var("TRACELAB_PYTHON").unwrap_or_else(|_| "python3".to_string());
+    let probe = Command::new(&python)
+        .args([
+            "-c",
+            "import opentelemetry.sdk, opentelemetry.exporter.otlp.proto.http",
+        ])
+        .output();
+    assert!(
+        probe.as_ref().is_ok_and(|o| o.status.success()),
+        "this test needs {python} with the OpenTelemetry Python SDK: run `.ci/test` (it \
+         installs opentelemetry-sdk and opentelemetry-exporter-otlp-proto-http when missing) or \
+         `{python} -m pip install opentelemetry-sdk opentelemetry-exporter-otlp-proto-http`; {}",
+        match &probe {
+            Ok(o) => String::from_utf8_lossy(&o.stderr).to_string(),
+            Err(e) => e.to_string(),
+        }
+    );
+
+    // tracelab's receiver, writing what arrives as `tracelab run` does.
+    let dir = scratch_dir("python");
+    let file = dir.join("spans.otlp.jsonl");
+    let store = Arc::new(TraceStore::with_sink(
+        SpanSink::create(&file).expect("sink file"),
+    ));
+    let receiver = Receiver::start(ReceiverConfig::ephemeral(), store.clone())
+        .await
+        .expect("receiver starts");
+    let endpoint = format!("http://{}", receiver.http_addr());
+    let script = data("python_sdk_traces.py");
+    // The receiver serves on this runtime, so the producer waits on a blocking thread.
+    let producer = {
+        let (python, script) = (python.clone(), script.clone());
+        tokio::task::spawn_blocking(move || {
+            Command::new(&python).arg(&script).arg(&endpoint).output()
+        })
+        .await
+        .unwrap()
+        .expect("the Python producer runs")
+    };
+    assert!(
+        producer.status.success(),
+        "{} failed: {}",
+        script.display(),
+        String::from_utf8_lossy(&producer.stderr)
+    );
+    let said: serde_json::Value =
+        serde_json::from_slice(&producer.stdout).expect("the producer prints its trace ids");
+    let expected_spans = said["spans"].as_u64().expect("span count");
+    assert!(
+        store
+            .wait_for_spans(expected_spans, Duration::from_secs(10))
+            .await,
+        "only {} of {expected_spans} spans arrived",
+        store.span_count()
+    );
+    receiver.shutdown().await;
+    store.flush_sink().expect("sink flushed");
+
+    let html_path = dir.join("python.html");
+    let stdout = report(&[file.as_os_str(), "--out".as_ref(), html_path.as_os_str()]);
+    let slowest = said["slowest"].as_str().unwrap();
+    let failing = said["failing"].as_str().unwrap();
+    assert!(
+        stdout.contains(&format!("Slowest trace {slowest}")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("First failing trace {failing}")),
+        "{stdout}"
+    );
+    // The slow checkout waited on its payment.
+    let first_row = stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("1 "))
+        .expect("a ranked first service");
+    assert!(first_row.contains("py-payment"), "{stdout}");
+
+    let html = std::fs::read_to_string(&html_path).expect("report written");
+    let shown = waterfalls(&html);
+    assert_eq!(shown.len(), 5, "five traces, all worth a look: {shown:?}");
+    assert_eq!(shown[0], slowest);
+    let errors = html
+        .split("<section id=\"errors\">")
+        .nth(1)
+        .and_then(|s| s.split("</section>").next())
+        .expect("errors section");
+    assert!(
+        errors.contains("<td>py-payment</td><td>POST /charge</td><td class=\"num\">1</td>"),
+        "the failure is traced to the payment service: {errors}"
+    );
+    assert!(html.contains("card declined"));
 }
