@@ -215,6 +215,48 @@ async fn every_lab_container_command_serves_and_exports() {
         }
     }
 
+    // The load generator container: its own command line, for two seconds instead of 30 min.
+    let loadgen = containers
+        .iter()
+        .find(|c| c.command.first().map(String::as_str) == Some("load"))
+        .expect("the compose file runs the load generator");
+    let run_dir = std::env::temp_dir().join(format!(
+        "tracelab-compose-load-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    ));
+    let mut args = rewrite_args(&loadgen.command, &ports, &otlp);
+    if let Some(i) = args.iter().position(|a| a == "--duration") {
+        args[i + 1] = "2s".to_string();
+    }
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tracelab"));
+    cmd.args(&args).arg("--out").arg(&run_dir);
+    for (key, value) in &loadgen.environment {
+        let value = if key == "OTEL_EXPORTER_OTLP_ENDPOINT" {
+            rewrite_url(value, &ports, &otlp)
+        } else {
+            value.clone()
+        };
+        cmd.env(key, value);
+    }
+    let output = tokio::task::spawn_blocking(move || cmd.output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "tracelab load: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let records = std::fs::read_to_string(run_dir.join("requests.jsonl")).unwrap();
+    assert!(
+        records.lines().count() >= 20,
+        "the load generator sent its load"
+    );
+
     for (_, child) in &mut children.0 {
         terminate(child);
     }
@@ -237,16 +279,28 @@ async fn every_lab_container_command_serves_and_exports() {
         "OTEL_RESOURCE_ATTRIBUTES reached the resource: {:?}",
         span.resource
     );
-    // Each request we sent is one trace whose only missing parent is our made-up caller.
+    // Each request the test sent is one trace whose only missing parent is its made-up
+    // caller; each request of the load generator is one whole trace rooted in `loadgen`.
     let traces = store.traces();
-    assert_eq!(traces.len() as u32, sent);
-    for trace in &traces {
+    let (ours, generated): (Vec<_>, Vec<_>) = traces
+        .iter()
+        .partition(|t| t.spans.iter().all(|s| s.service_name.as_ref() != "loadgen"));
+    assert_eq!(ours.len() as u32, sent);
+    for trace in &ours {
         let shape = trace.shape();
         assert_eq!(shape.roots, 0, "the caller's span is not in the store");
         assert_eq!(
             shape.orphans, 1,
             "only the entry span points outside the store"
         );
+    }
+    assert_eq!(generated.len(), records.lines().count());
+    for trace in &generated {
+        assert!(
+            trace.shape().is_complete(),
+            "load generator traces are whole"
+        );
+        assert_eq!(trace.root().unwrap().service_name.as_ref(), "loadgen");
     }
     receiver.shutdown().await;
 }
