@@ -287,3 +287,58 @@ fn summary_numbers_read_well() {
     }
     assert!(!page.contains("22.90848"));
 }
+
+/// The quickstart's shape: a caller fanning out to three services, one of which is also called
+/// two columns away. No edge label may cover a node or another label.
+#[test]
+fn service_graph_labels_do_not_overlap() {
+    let traces = vec![trace(vec![
+        span(5, 1, None, "frontend", "GET /buy", 0, 100),
+        span(5, 2, Some(1), "checkout", "POST /checkout", 1, 99),
+        span(5, 3, Some(2), "cart", "GET /cart", 2, 10),
+        span(5, 4, Some(2), "payment", "POST /charge", 11, 80),
+        span(5, 5, Some(2), "catalog", "GET /product", 81, 90),
+        span(5, 6, Some(1), "catalog", "GET /products", 1, 5),
+        span(5, 7, Some(1), "recommendations", "GET /recommend", 1, 6),
+    ])];
+    let a = analyze(&traces, &AnalysisOptions::default());
+    let page = render_html(&HtmlReportInput::new("graph", &a, &traces));
+    let svg = page
+        .split("<section id=\"graph\">")
+        .nth(1)
+        .and_then(|s| s.split("</svg>").next())
+        .expect("graph svg");
+    let number = |tag: &str, attr: &str| -> f64 {
+        let at = tag.find(&format!(" {attr}=\"")).expect(attr) + attr.len() + 3;
+        tag[at..tag[at..].find('"').unwrap() + at].parse().unwrap()
+    };
+    // Boxes as (left, top, right, bottom): nodes from their rects, labels from their two
+    // lines of text (10 px, about 5.5 px per character).
+    let mut boxes: Vec<(String, [f64; 4])> = Vec::new();
+    for node in svg.split("<g class=\"node\"").skip(1) {
+        let rect = &node[node.find("<rect").unwrap()..];
+        let (x, y) = (number(rect, "x"), number(rect, "y"));
+        let (w, h) = (number(rect, "width"), number(rect, "height"));
+        boxes.push(("node".into(), [x, y, x + w, y + h]));
+    }
+    let mut edges = 0;
+    for edge in svg.split("<g class=\"edge").skip(1) {
+        let texts: Vec<&str> = edge.split("<text").skip(1).collect();
+        let first = texts[0];
+        let label = &first[first.find('>').unwrap() + 1..first.find("</text>").unwrap()];
+        let (x, y) = (number(first, "x"), number(first, "y"));
+        let half = label.chars().count() as f64 * 5.5 / 2.0;
+        boxes.push((label.to_string(), [x - half, y - 10.0, x + half, y + 12.0]));
+        edges += 1;
+    }
+    assert_eq!(edges, 6);
+    for (i, (a_name, a)) in boxes.iter().enumerate() {
+        for (b_name, b) in &boxes[i + 1..] {
+            let overlap = a[0] < b[2] && b[0] < a[2] && a[1] < b[3] && b[1] < a[3];
+            assert!(
+                !overlap,
+                "`{a_name}` {a:?} overlaps `{b_name}` {b:?} in\n{svg}"
+            );
+        }
+    }
+}
