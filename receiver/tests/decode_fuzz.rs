@@ -54,7 +54,8 @@ fn mutate(mut body: Vec<u8>, edits: &[(usize, u8)]) -> Vec<u8> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+    // The default reads PROPTEST_CASES (256 when unset), so bench/fuzz.sh can run millions.
+    #![proptest_config(ProptestConfig::default())]
 
     #[test]
     fn random_protobuf_bodies_never_panic(body in proptest::collection::vec(any::<u8>(), 0..512)) {

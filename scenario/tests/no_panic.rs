@@ -82,7 +82,10 @@ fn check_outcome(source: &str) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(512))]
+    // PROPTEST_CASES raises the count for long runs (bench/fuzz.sh); CI runs the default.
+    #![proptest_config(ProptestConfig::with_cases(
+        std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(512)
+    ))]
 
     #[test]
     fn random_text_never_panics(source in "\\PC{0,300}") {
