@@ -169,6 +169,26 @@ fn scalar(v: &Value) -> Option<String> {
     }
 }
 
+/// A nested summary value on one line, numbers rounded like [`scalar`]'s, keys and strings
+/// unquoted: `{count: 37, latency_ms: {p50: 21.871, p99: 137.599}}`.
+fn compact(v: &Value) -> String {
+    match v {
+        Value::Array(items) => {
+            let items: Vec<String> = items.iter().map(compact).collect();
+            format!("[{}]", items.join(", "))
+        }
+        Value::Object(fields) => {
+            let fields: Vec<String> = fields
+                .iter()
+                .map(|(k, v)| format!("{k}: {}", compact(v)))
+                .collect();
+            format!("{{{}}}", fields.join(", "))
+        }
+        Value::Null => "null".to_string(),
+        scalar_value => scalar(scalar_value).unwrap_or_default(),
+    }
+}
+
 /// `f` with at most three decimals and no trailing zeros; tiny values in scientific notation.
 fn readable_float(f: f64) -> String {
     if f != 0.0 && f.abs() < 0.001 {
@@ -208,9 +228,11 @@ fn summary_section(page: &mut String, a: &Analysis, summary: Option<&Value>) {
     card(page, "broken traces", &a.health.broken_traces.to_string());
     page.push_str("</div>\n");
     if let Some(Value::Object(fields)) = summary {
-        page.push_str("<h3>Run</h3>\n<dl class=\"kv\">");
+        // Closed by default: the cards above carry the headline numbers, and a run's own
+        // record (load statistics per entry, per status class, per second) is long.
+        page.push_str("<details class=\"run\"><summary>Run: everything the run recorded</summary>\n<dl class=\"kv\">");
         summary_fields(page, "", fields, 0);
-        page.push_str("</dl>\n");
+        page.push_str("</dl></details>\n");
     }
     page.push_str("</section>\n");
 }
@@ -225,7 +247,7 @@ fn summary_fields(page: &mut String, prefix: &str, fields: &Map<String, Value>, 
         match v {
             Value::Object(inner) if depth == 0 => summary_fields(page, &key, inner, 1),
             _ => {
-                let text = scalar(v).unwrap_or_else(|| v.to_string());
+                let text = scalar(v).unwrap_or_else(|| compact(v));
                 let _ = write!(page, "<dt>{}</dt><dd>{}</dd>", html(&key), html(&text));
             }
         }

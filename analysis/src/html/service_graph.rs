@@ -71,7 +71,17 @@ pub fn service_graph_svg(graph: &ServiceGraph, services: &[ServiceStats]) -> Str
     }
     let width = PAD * 2.0 + columns as f64 * NODE_W + (columns - 1) as f64 * COL_GAP;
     let tallest = rows_in.iter().max().copied().unwrap_or(1) as f64;
-    let height = PAD * 2.0 + tallest * NODE_H + (tallest - 1.0) * ROW_GAP + 60.0;
+    // Room below the nodes only when some edge loops back under them.
+    let loops_back = graph.edges.iter().any(|e| {
+        match (pos.get(e.caller.as_str()), pos.get(e.callee.as_str())) {
+            (Some(&(ax, _)), Some(&(bx, _))) => bx <= ax,
+            _ => false,
+        }
+    });
+    let height = PAD * 2.0
+        + tallest * NODE_H
+        + (tallest - 1.0) * ROW_GAP
+        + if loops_back { 60.0 } else { 0.0 };
     let max_calls = graph
         .edges
         .iter()

@@ -342,3 +342,28 @@ fn service_graph_labels_do_not_overlap() {
         }
     }
 }
+
+#[test]
+fn nested_summary_values_are_compact_and_rounded() {
+    let traces = vec![trace(vec![span(6, 1, None, "a", "root", 0, 100)])];
+    let a = analyze(&traces, &AnalysisOptions::default());
+    let summary = json!({
+        "load": {
+            "status_classes": {"2xx": {"count": 37, "latency_ms": {"mean": 32.688399999999994}}},
+            "timeline": [{"second": 0, "p99_ms": 137.5991}, {"second": 1, "p99_ms": null}],
+        },
+    });
+    let mut input = HtmlReportInput::new("nested", &a, &traces);
+    input.summary = Some(&summary);
+    let page = render_html(&input);
+    assert!(
+        page.contains(
+            "<dt>load.status_classes</dt><dd>{2xx: {count: 37, latency_ms: {mean: 32.688}}}</dd>"
+        ),
+        "{page}"
+    );
+    assert!(page.contains(
+        "<dt>load.timeline</dt><dd>[{p99_ms: 137.599, second: 0}, {p99_ms: null, second: 1}]</dd>"
+    ));
+    assert!(page.contains("<details class=\"run\">"));
+}
