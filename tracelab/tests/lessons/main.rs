@@ -1,0 +1,6 @@
+//! Incident timelines and the scenario library's lessons, each checked on a short real run:
+//! the effect a scenario's header promises must show in the traces and the ground truth.
+
+mod incidents;
+mod lab;
+mod library;
