@@ -96,6 +96,24 @@ pub async fn run_lab(
     let plan =
         LoadPlan::from_scenario(&scenario, |name| host.peers().url(name).map(str::to_string))?;
 
+    // Where each service and its admin (fault) API listen, so faults can be switched on by
+    // hand during the run (`curl -X POST <admin_url>/admin/faults -d '{...}'`).
+    let addresses: Vec<serde_json::Value> = host
+        .services()
+        .iter()
+        .map(|s| {
+            serde_json::json!({
+                "name": s.name,
+                "url": format!("http://{}", s.addr),
+                "admin_url": format!("http://{}", s.admin_addr),
+            })
+        })
+        .collect();
+    dir.write(
+        rundir::SERVICES_FILE,
+        serde_json::to_vec_pretty(&addresses)?.as_slice(),
+    )?;
+    tracing::info!(services = %serde_json::Value::from(addresses), "services and their admin APIs");
     // The incident player starts with the load, so an incident `at: 5s` starts 5 s into it.
     let incidents_stop = CancellationToken::new();
     let player = tokio::spawn(tracelab_loadgen::incidents::play(

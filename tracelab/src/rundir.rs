@@ -29,6 +29,9 @@ pub const REPORT_FILE: &str = "report.json";
 /// Every incident window of the run, one JSON object a line (`start_unix_nano`,
 /// `end_unix_nano`, `what`, `service`, `route`, `source`, `fault`).
 pub const INCIDENTS_FILE: &str = "incidents.jsonl";
+/// Where each service and its admin (fault) API listen during the run: a JSON list of
+/// `{name, url, admin_url}`, written before the load starts.
+pub const SERVICES_FILE: &str = "services.json";
 /// The self-contained HTML report.
 pub const HTML_REPORT_FILE: &str = "report.html";
 

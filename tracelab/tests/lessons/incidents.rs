@@ -88,3 +88,89 @@ async fn a_latency_incident_shows_in_the_timeline_inside_its_window_only() {
         }
     }
 }
+
+const HAND: &str = r#"
+# One service; a fault is switched on by hand during the run.
+name: by-hand
+seed: 12
+services:
+  shop:
+    routes:
+      /:
+        latency: {constant: 2}
+load:
+  rate: 20
+  duration: 4s
+  entries:
+    - {service: shop, route: /}
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_fault_switched_on_by_hand_is_recorded_too() {
+    let dir = std::env::temp_dir().join(format!("tracelab-by-hand-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let options = tracelab::run::RunOptions {
+        scenario: parse(HAND),
+        scenario_source: HAND.to_string(),
+        scenario_file: "by-hand.yaml".into(),
+        out: dir.clone(),
+        protocol: tracelab_telemetry::OtlpProtocol::Grpc,
+        receiver: tracelab_receiver::ReceiverConfig::ephemeral(),
+        progress: false,
+        settle_timeout: std::time::Duration::from_secs(15),
+    };
+    let running = tokio::spawn(tracelab::run::run_lab(
+        options,
+        tokio_util::sync::CancellationToken::new(),
+    ));
+    // The run directory says where the admin API is, before the load starts.
+    let services = dir.join("services.json");
+    let mut admin = None;
+    for _ in 0..100 {
+        if let Ok(text) = std::fs::read_to_string(&services)
+            && let Ok(list) = serde_json::from_str::<serde_json::Value>(&text)
+        {
+            admin = list[0]["admin_url"].as_str().map(str::to_owned);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let admin = format!("{}/admin/faults", admin.expect("services.json"));
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    let client = reqwest::Client::new();
+    let on = client
+        .post(&admin)
+        .body(r#"{"service": "shop", "kind": {"error": {"rate": 1.0, "status": 500}}}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(on.status().as_u16(), 201);
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    let off = client.delete(&admin).send().await.unwrap();
+    assert_eq!(off.status().as_u16(), 200);
+    let outcome = running.await.unwrap().expect("the run succeeds");
+
+    let text = std::fs::read_to_string(dir.join("incidents.jsonl")).unwrap();
+    let windows: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(windows.len(), 1, "{text}");
+    assert_eq!(windows[0]["source"], "api");
+    assert_eq!(windows[0]["what"], "error 500 (rate 1) on shop");
+    let start = windows[0]["start_unix_nano"].as_u64().unwrap();
+    let end = windows[0]["end_unix_nano"].as_u64().unwrap();
+    assert!((end - start) as f64 / 1e9 > 0.8 && (end - start) as f64 / 1e9 < 1.5);
+    // Exactly the requests inside the window failed.
+    let mut failed_inside = 0;
+    for span in outcome.traces.iter().flat_map(|t| t.spans.iter()) {
+        if span.service_name.as_ref() != "shop" {
+            continue;
+        }
+        let inside = span.start_unix_nano > start && span.start_unix_nano < end;
+        assert_eq!(span.is_error(), inside, "{span:?}");
+        failed_inside += usize::from(inside);
+    }
+    assert!(failed_inside >= 10);
+    let _ = std::fs::remove_dir_all(&dir);
+}
