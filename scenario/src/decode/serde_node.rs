@@ -74,3 +74,53 @@ fn to_json(node: &Node) -> serde_json::Value {
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    const BASE: &str = "services:\n  api:\n    routes:\n      /: {}\nload:\n  rate: 1\n  duration: 1s\n  entries:\n    - {service: api, route: /}\n";
+
+    #[test]
+    fn incidents_and_new_steps_decode() {
+        let text = format!(
+            "{BASE}incidents:\n  - at: 2s\n    duration: 1s\n    fault: {{service: api, kind: {{latency: {{add: 300ms}}}}}}\n"
+        );
+        let scenario = crate::parse(&text, "t.yaml").expect("valid");
+        assert_eq!(scenario.incidents.len(), 1);
+        assert_eq!(
+            scenario.incidents[0].fault.kind,
+            crate::FaultKind::Latency(crate::LatencyFault::Add(crate::LatencyModel::Constant {
+                ms: 300.0
+            }))
+        );
+    }
+
+    #[test]
+    fn a_bad_incident_is_reported_where_it_is() {
+        let text = format!(
+            "{BASE}incidents:\n  - at: 2s\n    duration: 1s\n    fault: {{service: api, kind: explode}}\n  - at: 2s\n    duration: 0s\n    fault: {{service: nope, route: /x, kind: hang}}\n"
+        );
+        let diagnostics = crate::parse(&text, "t.yaml").expect_err("two broken incidents");
+        let rendered: Vec<String> = diagnostics.iter().map(ToString::to_string).collect();
+        assert_eq!(rendered.len(), 3, "{rendered:?}");
+        assert!(
+            rendered[0].starts_with("t.yaml:11:5: incidents[0]"),
+            "{}",
+            rendered[0]
+        );
+        assert!(
+            rendered[0].contains("unknown variant `explode`"),
+            "{}",
+            rendered[0]
+        );
+        assert!(
+            rendered[1].contains("incidents[1].duration"),
+            "{}",
+            rendered[1]
+        );
+        assert!(
+            rendered[2].contains("incidents[1].fault.service: no service `nope`"),
+            "{}",
+            rendered[2]
+        );
+    }
+}
