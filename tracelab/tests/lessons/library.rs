@@ -335,3 +335,44 @@ async fn lock_contention_serialises_the_query() {
         assert!(pair[1] - pair[0] >= 295_000_000, "one query at a time");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn flagd_chaos_replays_its_seeded_timeline_and_errors_stay_inside_it() {
+    let source = library("flagd-chaos.yaml");
+    let mut scenario = parse(&source);
+    scenario.load.duration = Duration::from_secs(12);
+    let expected = scenario.incident_timeline(scenario.load.duration);
+    assert!(expected.len() >= 2, "{expected:?}");
+    let run = run(scenario, &source, "flagd-chaos").await;
+    assert_eq!(run.incidents.len(), expected.len(), "{:?}", run.incidents);
+    let mut windows = Vec::new();
+    for (window, incident) in run.incidents.iter().zip(&expected) {
+        assert_eq!(window["what"].as_str(), incident.what.as_deref());
+        assert_eq!(window["source"], "timeline");
+        let start = run.at(window["start_unix_nano"].as_u64().unwrap());
+        let end = run.at(window["end_unix_nano"].as_u64().unwrap());
+        assert!(
+            (start - incident.at.as_secs_f64()).abs() < 0.3,
+            "{start} vs {incident:?}"
+        );
+        windows.push((start, end));
+    }
+    // Every failed request started inside an error window (with a little edge).
+    let failed: Vec<_> = run
+        .requests
+        .iter()
+        .filter(|r| r["status"].as_u64() != Some(200))
+        .collect();
+    let error_incidents = expected
+        .iter()
+        .filter(|i| i.fault.kind_name() == "error")
+        .count();
+    assert_eq!(error_incidents > 0, !failed.is_empty(), "{expected:?}");
+    for request in failed {
+        let t = run.at(request["scheduled_unix_nano"].as_u64().unwrap());
+        assert!(
+            windows.iter().any(|(s, e)| t >= s - 0.3 && t <= e + 0.3),
+            "a failure at {t} s outside every window {windows:?}"
+        );
+    }
+}
