@@ -53,6 +53,8 @@ pub struct RunOutcome {
     pub dir: PathBuf,
     /// Every received trace.
     pub traces: Vec<Trace>,
+    /// Every incident window (also in `incidents.jsonl` and `report.json`).
+    pub incidents: Vec<IncidentWindow>,
 }
 
 /// Runs the lab: receiver, services, load, then the flush that makes sure every exported span
@@ -211,6 +213,7 @@ pub async fn run_lab(
         analysis,
         dir: options.out,
         traces,
+        incidents,
     })
 }
 
@@ -237,6 +240,24 @@ fn record_incidents(host: &ServiceHost, mut windows: Vec<IncidentWindow>) -> Vec
     }
     windows.sort_by_key(|w| w.start_unix_nano);
     windows
+}
+
+/// The incident windows, in seconds from the first one's start when there is no better
+/// anchor: the report's reader wants to see what was injected, and roughly when.
+fn print_incidents(outcome: &RunOutcome) {
+    if outcome.incidents.is_empty() {
+        return;
+    }
+    println!("\n  incidents ({}):", outcome.incidents.len());
+    let first = outcome.incidents[0].start_unix_nano;
+    for window in &outcome.incidents {
+        let from = window.start_unix_nano.saturating_sub(first) as f64 / 1e9;
+        let length = window.end_unix_nano.saturating_sub(window.start_unix_nano) as f64 / 1e9;
+        println!(
+            "    +{from:>6.1}s for {length:>5.1}s  {} ({})",
+            window.what, window.source
+        );
+    }
 }
 
 /// The `tracelab run` command: options from the command line, Ctrl-C handling, printing.
@@ -302,6 +323,7 @@ pub async fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
         if let Some(table) = &sampling {
             print!("\n{table}");
         }
+        print_incidents(&outcome);
         println!("\n  run directory: {}", outcome.dir.display());
     }
     Ok(if outcome.report.interrupted {
