@@ -35,8 +35,14 @@ pub fn parse(source: &str) -> Scenario {
     tracelab_scenario::parse(source, "lesson.yaml").unwrap_or_else(|d| panic!("{d}"))
 }
 
+/// How many labs run at once. Each lab is a dozen servers, a receiver and a load generator;
+/// timing lessons (a 5 ms route staying under 100 ms) need the machine not to be the
+/// bottleneck, and one at a time would make the suite needlessly slow.
+static LABS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(3);
+
 /// Runs `scenario` (from `source`) into a fresh run directory.
 pub async fn run(scenario: Scenario, source: &str, name: &str) -> Run {
+    let _turn = LABS.acquire().await.expect("the semaphore is never closed");
     let dir = std::env::temp_dir().join(format!(
         "tracelab-lesson-{name}-{}-{}",
         std::process::id(),
