@@ -136,12 +136,6 @@ async fn cascading_timeout_ranks_the_slow_leaf_first() {
     check_bottleneck("cascading-timeout.yaml", "bank", 6).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cache_failure_ranks_the_database_first() {
-    // "From 3 s to 6 s the cache fails ... every request misses and goes to the database".
-    check_bottleneck("cache-failure.yaml", "productdb", 6).await;
-}
-
 /// A leaf fails half of the time; each caller answers 502 when its call fails, so every failed
 /// request has error spans in three services. `api` also fails on its own, less often, before
 /// it calls anyone: a second, smaller origin the ranking must put second.
