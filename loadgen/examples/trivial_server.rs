@@ -8,7 +8,9 @@ use axum::Router;
 use axum::routing::get;
 
 fn main() -> std::io::Result<()> {
-    let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:0".to_string());
+    let addr = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:0".to_string());
     let threads = std::env::var("TRIVIAL_SERVER_THREADS")
         .ok()
         .and_then(|t| t.parse().ok())
