@@ -1,0 +1,260 @@
+//! Tracing overhead, Dapper-style: a 3-hop chain (front → mid → leaf) saturated by a
+//! closed-loop client, with head sampling at 1/1, 1/2, 1/4, 1/16, 1/1024 and with tracing off,
+//! the modes alternating in short windows within one run so that machine noise hits them all
+//! alike. Prints throughput and latency of each mode and their change against tracing off.
+//!
+//! Run with `bash bench/overhead.sh` (release build), or
+//! `cargo run --release -p tracelab --example overhead -- [ROUNDS] [WINDOW_SECONDS] [CLIENTS]`.
+//!
+//! The client is the root of every trace: it sends a `traceparent` whose sampled flag is set
+//! with probability 1/N, and the services follow it (parent-based sampling), as they follow the
+//! load generator in a lab run. "Off" is the same chain with no exporter and every request
+//! unsampled. The OTLP receiver runs in this process (on the same cores), as in `tracelab run`.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use tracelab_receiver::{Receiver, ReceiverConfig, TraceStore};
+use tracelab_services::{HostOptions, ServiceHost};
+use tracelab_telemetry::{ExportConfig, ExportStats, OtlpProtocol};
+
+const CHAIN: &str = r#"
+name: overhead-chain
+seed: 3
+services:
+  front:
+    routes:
+      /:
+        steps:
+          - {call: mid, route: /mid}
+  mid:
+    routes:
+      /mid:
+        steps:
+          - {call: leaf, route: /leaf}
+  leaf:
+    routes:
+      /leaf: {}
+load:
+  rate: 1
+  duration: 1s
+  entries:
+    - {service: front, route: /}
+"#;
+
+/// One sampling mode: `None` is tracing off.
+#[derive(Debug, Clone, Copy)]
+struct Mode {
+    one_in: Option<u64>,
+}
+
+impl Mode {
+    fn label(&self) -> String {
+        match self.one_in {
+            None => "off".to_string(),
+            Some(n) => format!("1/{n}"),
+        }
+    }
+}
+
+/// What one mode measured over all its windows.
+struct Tally {
+    requests: u64,
+    errors: u64,
+    busy: Duration,
+    latency_us: Histogram<u64>,
+}
+
+/// splitmix64, enough for trace ids and sampling draws.
+fn next(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+fn histogram() -> Histogram<u64> {
+    // Three significant digits, auto-resizing: cannot fail.
+    Histogram::new(3).unwrap_or_else(|_| unreachable!())
+}
+
+/// Drives `url` from `clients` closed loops for `span`; returns requests, errors and the
+/// latency histogram in microseconds.
+async fn window(
+    client: &reqwest::Client,
+    url: &str,
+    mode: Mode,
+    clients: u64,
+    span: Duration,
+    seed: u64,
+) -> (u64, u64, Histogram<u64>) {
+    let deadline = Instant::now() + span;
+    let errors = Arc::new(AtomicU64::new(0));
+    let mut loops = tokio::task::JoinSet::new();
+    for c in 0..clients {
+        let client = client.clone();
+        let url = url.to_string();
+        let errors = errors.clone();
+        loops.spawn(async move {
+            let mut rng = seed ^ (c + 1).wrapping_mul(0x5851_f42d_4c95_7f2d);
+            let mut latency = histogram();
+            let mut sent = 0u64;
+            while Instant::now() < deadline {
+                let sampled = mode
+                    .one_in
+                    .is_some_and(|n| next(&mut rng).is_multiple_of(n));
+                let traceparent = format!(
+                    "00-{:016x}{:016x}-{:016x}-{}",
+                    next(&mut rng),
+                    next(&mut rng),
+                    next(&mut rng) | 1,
+                    if sampled { "01" } else { "00" }
+                );
+                let t = Instant::now();
+                let ok = client
+                    .get(&url)
+                    .header("traceparent", traceparent)
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status().is_success());
+                let _ = latency.record(t.elapsed().as_micros() as u64);
+                sent += 1;
+                if !ok {
+                    errors.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            (sent, latency)
+        });
+    }
+    let mut total = 0;
+    let mut latency = histogram();
+    while let Some(Ok((sent, h))) = loops.join_next().await {
+        total += sent;
+        let _ = latency.add(h);
+    }
+    (total, errors.load(Ordering::Relaxed), latency)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let rounds: u64 = args.first().map(|s| s.parse()).transpose()?.unwrap_or(4);
+    let window_s: f64 = args.get(1).map(|s| s.parse()).transpose()?.unwrap_or(3.0);
+    let clients: u64 = args.get(2).map(|s| s.parse()).transpose()?.unwrap_or(16);
+    let modes =
+        [None, Some(1), Some(2), Some(4), Some(16), Some(1024)].map(|one_in| Mode { one_in });
+
+    let scenario = Arc::new(
+        tracelab_scenario::parse(CHAIN, "overhead.yaml").map_err(|d| anyhow::anyhow!("{d:?}"))?,
+    );
+    let store = Arc::new(TraceStore::new());
+    let receiver = Receiver::start(ReceiverConfig::ephemeral(), store.clone()).await?;
+    // One host per mode, all started up front: the modes then differ only in sampling.
+    let mut hosts = Vec::new();
+    for mode in &modes {
+        let export = mode
+            .one_in
+            .map(|_| ExportConfig::new(receiver.grpc_endpoint(), OtlpProtocol::Grpc));
+        let host = ServiceHost::start(
+            scenario.clone(),
+            &HostOptions {
+                export,
+                ..HostOptions::default()
+            },
+        )
+        .await?;
+        hosts.push(host);
+    }
+    let urls: Vec<String> = hosts
+        .iter()
+        .map(|h| format!("{}/", h.peers().url("front").unwrap_or_default()))
+        .collect();
+    let client = reqwest::Client::new();
+    let mut tallies: Vec<Tally> = modes
+        .iter()
+        .map(|_| Tally {
+            requests: 0,
+            errors: 0,
+            busy: Duration::ZERO,
+            latency_us: histogram(),
+        })
+        .collect();
+    // A warm-up window per mode: connections, allocator, the receiver's first growth.
+    for (i, mode) in modes.iter().enumerate() {
+        window(
+            &client,
+            &urls[i],
+            *mode,
+            clients,
+            Duration::from_millis(500),
+            1,
+        )
+        .await;
+    }
+    let span = Duration::from_secs_f64(window_s);
+    for round in 0..rounds {
+        for k in 0..modes.len() {
+            // Rotating the order each round keeps any drift from favouring one mode.
+            let i = (k + round as usize) % modes.len();
+            let started = Instant::now();
+            let seed = round * 7919 + i as u64;
+            let (n, errors, h) = window(&client, &urls[i], modes[i], clients, span, seed).await;
+            let t = &mut tallies[i];
+            t.busy += started.elapsed();
+            t.requests += n;
+            t.errors += errors;
+            let _ = t.latency_us.add(h);
+        }
+    }
+
+    let base = &tallies[0];
+    let base_rate = base.requests as f64 / base.busy.as_secs_f64();
+    let base_mean = base.latency_us.mean();
+    println!(
+        "3-hop chain, {clients} closed-loop clients, {rounds} rounds of {window_s} s windows per mode, receiver in process"
+    );
+    println!(
+        "{:<8} {:>10} {:>11} {:>12} {:>11} {:>10} {:>8}",
+        "sampling", "req/s", "Δ req/s", "mean lat ms", "Δ latency", "p99 ms", "errors"
+    );
+    for (mode, t) in modes.iter().zip(&tallies) {
+        let rate = t.requests as f64 / t.busy.as_secs_f64();
+        let mean = t.latency_us.mean();
+        println!(
+            "{:<8} {:>10.0} {:>+10.2}% {:>12.3} {:>+10.2}% {:>10.3} {:>8}",
+            mode.label(),
+            rate,
+            100.0 * (rate / base_rate - 1.0),
+            mean / 1000.0,
+            100.0 * (mean / base_mean - 1.0),
+            t.latency_us.value_at_quantile(0.99) as f64 / 1000.0,
+            t.errors
+        );
+    }
+    let full = &tallies[1];
+    let ratio = (full.requests as f64 / full.busy.as_secs_f64()) / base_rate;
+    println!(
+        "throughput at 1/1 = {ratio:.3} × tracing off (target >= 0.90): {}",
+        if ratio >= 0.90 { "met" } else { "NOT met" }
+    );
+    let mut stats = ExportStats::default();
+    for host in hosts {
+        let per_service = host.shutdown(Duration::from_secs(15)).await;
+        stats = stats + per_service.into_iter().map(|(_, s)| s).sum::<ExportStats>();
+    }
+    store
+        .wait_for_spans(stats.exported, Duration::from_secs(15))
+        .await;
+    println!(
+        "spans ended {}, exported {}, lost {}, received {}",
+        stats.ended,
+        stats.exported,
+        stats.lost(),
+        store.span_count()
+    );
+    receiver.shutdown().await;
+    Ok(())
+}
