@@ -10,7 +10,7 @@ use tracelab_receiver::ReceiverConfig;
 use tracelab_telemetry::OtlpProtocol;
 
 const SCENARIO: &str = r#"
-# Sampling lab test: errors at 2 %, and a latency tail (a fifth of the reads are slow).
+# Sampling lab test: errors at 2 %, a latency tail, and a one-second latency incident.
 name: sampling
 seed: 11
 services:
@@ -29,6 +29,11 @@ load:
   duration: 5s
   entries:
     - {service: api, route: /}
+incidents:
+  - at: 2s
+    duration: 1s
+    what: the store slows down
+    fault: {service: store, route: /read, kind: {latency: {add: 60ms}}}
 "#;
 
 const STRATEGIES: &str = r#"
@@ -148,6 +153,21 @@ async fn head_10pct_versus_tail_policy_on_the_same_traffic() {
     assert!(head.spans_kept > 0 && tail.spans_kept > head.spans_kept / 2);
     assert!(tail.traces_kept >= tail.errors.total + tail.slow.total / 2);
     assert!(head.bytes_kept > 0 && tail.bytes_kept > 0);
+    // The incident window is ground truth too. Requests inside it were slowed past the tail's
+    // latency threshold, so the tail keeps them — all but the few at the window's edges, sent
+    // while the fault was being switched on or off; the head keeps about 10 %.
+    assert!(
+        tail.incident.total >= 300,
+        "about 400 requests fall in the window"
+    );
+    assert!(
+        tail.incident.kept * 100 >= tail.incident.total * 98,
+        "tail kept {} of {} incident traces",
+        tail.incident.kept,
+        tail.incident.total
+    );
+    let (lo, hi) = binomial_interval_99(head.incident.total, 0.1);
+    assert!((lo..=hi).contains(&head.incident.kept));
 
     // The CLI command writes sampling.json into the run directory.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_tracelab"))
