@@ -20,8 +20,8 @@
 
 pub mod check;
 pub mod cli;
-pub mod load;
 pub mod compare;
+pub mod load;
 pub mod logging;
 pub mod progress;
 pub mod render;
