@@ -305,7 +305,7 @@ impl RunReport {
         let t = &self.traces;
         let _ = writeln!(
             out,
-            "  traces      {} received, {} complete ({:.1} %), {} broken",
+            "\n  traces      {} received, {} complete ({:.1} %), {} broken",
             t.received, t.complete, t.complete_percent, t.broken
         );
         let s = &self.spans;
