@@ -7,15 +7,59 @@ use tracelab_scenario::Scenario;
 
 /// Reads and validates one scenario file. Errors carry the file, line, column and field path.
 pub fn load_scenario(path: &Path) -> anyhow::Result<Scenario> {
+    read_scenario(path).map(|(_, scenario)| scenario)
+}
+
+/// Reads and validates one scenario file, returning its text too (the run directory keeps a
+/// copy of exactly what ran).
+pub fn read_scenario(path: &Path) -> anyhow::Result<(String, Scenario)> {
     let source = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read scenario file {}", path.display()))?;
-    tracelab_scenario::parse(&source, &path.display().to_string()).map_err(|diagnostics| {
-        anyhow::anyhow!(
-            "{} has {} problem(s):\n{diagnostics}",
-            path.display(),
-            diagnostics.0.len()
-        )
-    })
+    let scenario =
+        tracelab_scenario::parse(&source, &path.display().to_string()).map_err(|diagnostics| {
+            anyhow::anyhow!(
+                "{} has {} problem(s):\n{diagnostics}",
+                path.display(),
+                diagnostics.0.len()
+            )
+        })?;
+    Ok((source, scenario))
+}
+
+/// Command-line overrides of a scenario's seed and load, shared by `run` and `load`.
+#[derive(Debug, Clone, Copy)]
+pub struct Overrides<'a> {
+    /// `--duration`.
+    pub duration: Option<std::time::Duration>,
+    /// `--rate`.
+    pub rate: Option<f64>,
+    /// `--seed`.
+    pub seed: Option<u64>,
+    /// `--arrival`, `--users`, `--think`, `--connections`, `--max-in-flight`.
+    pub shape: &'a crate::load::LoadShapeArgs,
+}
+
+/// Reads a scenario and applies the command line's overrides to it.
+pub fn read_scenario_with(
+    path: &Path,
+    overrides: Overrides<'_>,
+) -> anyhow::Result<(String, Scenario)> {
+    let (source, mut scenario) = read_scenario(path)?;
+    if let Some(d) = overrides.duration {
+        scenario.load.duration = d;
+    }
+    if let Some(r) = overrides.rate {
+        anyhow::ensure!(
+            r.is_finite() && r > 0.0,
+            "--rate must be a positive number, got {r}"
+        );
+        scenario.load.rate = r;
+    }
+    if let Some(s) = overrides.seed {
+        scenario.seed = s;
+    }
+    overrides.shape.apply(&mut scenario.load);
+    Ok((source, scenario))
 }
 
 /// Checks every file; prints one line per valid file to stdout and every problem to stderr.

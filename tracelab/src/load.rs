@@ -317,23 +317,15 @@ pub fn resolve_targets(
 
 /// The `tracelab load` command.
 pub async fn load_command(args: LoadArgs) -> anyhow::Result<ExitCode> {
-    let source = std::fs::read_to_string(&args.file)
-        .with_context(|| format!("cannot read scenario file {}", args.file.display()))?;
-    let mut scenario = crate::check::load_scenario(&args.file)?;
-    if let Some(d) = args.duration {
-        scenario.load.duration = d;
-    }
-    if let Some(r) = args.rate {
-        anyhow::ensure!(
-            r.is_finite() && r > 0.0,
-            "--rate must be a positive number, got {r}"
-        );
-        scenario.load.rate = r;
-    }
-    if let Some(s) = args.seed {
-        scenario.seed = s;
-    }
-    args.shape.apply(&mut scenario.load);
+    let (source, scenario) = crate::check::read_scenario_with(
+        &args.file,
+        crate::check::Overrides {
+            duration: args.duration,
+            rate: args.rate,
+            seed: args.seed,
+            shape: &args.shape,
+        },
+    )?;
     let env = |k: &str| std::env::var(k).ok();
     let targets = resolve_targets(&scenario, &args.targets, env)?;
     let export = ExportConfig::from_lookup(env)?;
