@@ -14,7 +14,7 @@ use crate::attribution::{ErrorOrigin, OriginSpan, error_origin_index};
 use crate::critical_path::{CriticalPath, critical_path_with_tree, self_times_with_tree};
 use crate::graph::{GraphBuilder, ServiceGraph, ratio};
 use crate::health::TraceHealth;
-use crate::latency::{LatencyRecorder, LatencySummary, nearest_rank};
+use crate::latency::{LatencyRecorder, LatencySummary};
 use crate::timeline::{TimelineBuilder, TimelinePoint};
 use crate::tree::SpanTree;
 
@@ -247,78 +247,147 @@ struct ServiceTally {
     error_spans: u64,
 }
 
-/// What the first pass keeps of each trace for the second.
+/// What the first pass keeps of each trace for the report.
 pub(crate) struct TraceFacts {
     pub(crate) duration_ns: u64,
     pub(crate) start_unix_nano: u64,
     pub(crate) failed: bool,
+    /// Index of the span the failure most likely started at.
     pub(crate) origin: Option<usize>,
-    /// Critical-path nanoseconds per operation id.
+}
+
+/// Critical-path time per operation, summed over the traces of one duration bucket.
+///
+/// The share windows (typical, slowest) are only known once every trace has been seen, so the
+/// critical-path time has to be kept until then. Keeping it per trace would make memory grow
+/// with the run; keeping it per duration bucket bounds it by the spread of durations, and the
+/// buckets are fine enough (1/2048 of the duration) that a window edge moves by at most that.
+#[derive(Default)]
+struct BucketShares {
+    traces: u64,
+    /// (operation id, nanoseconds), one entry per operation seen in the bucket.
     critical_by_operation: Vec<(usize, u64)>,
 }
 
-/// Analyses `traces`: critical paths, per-service and per-operation statistics, critical-path
-/// shares, error origins, trace health, the service graph, the timeline and the traces worth
-/// opening.
-pub fn analyze(traces: &[Trace], options: &AnalysisOptions) -> Analysis {
-    let mut service_ids: HashMap<Arc<str>, usize> = HashMap::new();
-    let mut services: Vec<ServiceTally> = Vec::new();
-    let mut operation_ids: HashMap<(usize, String), usize> = HashMap::new();
-    let mut operations: Vec<OperationTally> = Vec::new();
-    let mut health = TraceHealth::default();
-    let mut graph = GraphBuilder::default();
-    let mut timeline = TimelineBuilder::default();
-    let mut facts: Vec<TraceFacts> = Vec::with_capacity(traces.len());
-    let mut all_timings = Vec::new();
-    let mut overview = Overview::default();
-    let mut first_start = u64::MAX;
+/// Significant bits a duration keeps in its bucket key: 11 bits, a relative width of 1/2048.
+const BUCKET_BITS: u32 = 11;
 
-    for trace in traces {
+/// The bucket of a duration: the duration with all but its top [`BUCKET_BITS`] bits cleared.
+fn duration_bucket(ns: u64) -> u64 {
+    let shift = (u64::BITS - ns.leading_zeros()).saturating_sub(BUCKET_BITS);
+    (ns >> shift) << shift
+}
+
+/// The largest duration in the bucket starting at `bucket`.
+fn bucket_end(bucket: u64) -> u64 {
+    let shift = (u64::BITS - bucket.leading_zeros()).saturating_sub(BUCKET_BITS);
+    bucket | ((1u64 << shift) - 1)
+}
+
+/// Analyses traces one at a time, keeping only what the report needs: tallies, histograms,
+/// critical-path time per duration bucket, and the few traces the report opens. Memory does
+/// not grow with the number of traces (unless [`AnalysisOptions::keep_all_timings`] is on),
+/// so a long run can be analysed while it is received. [`analyze`] is this over a slice.
+pub struct Analyzer {
+    options: AnalysisOptions,
+    service_ids: HashMap<Arc<str>, usize>,
+    services: Vec<ServiceTally>,
+    /// Per service id: operation name → operation id.
+    operation_ids: Vec<HashMap<String, usize>>,
+    operations: Vec<OperationTally>,
+    health: TraceHealth,
+    graph: GraphBuilder,
+    timeline: TimelineBuilder,
+    shares: HashMap<u64, BucketShares>,
+    durations: LatencyRecorder,
+    all_timings: Vec<TraceTimings>,
+    overview: Overview,
+    first_start: u64,
+    origins: selection::OriginTally,
+    selection: selection::Selection,
+}
+
+impl Analyzer {
+    /// An analyzer with nothing seen yet.
+    pub fn new(options: &AnalysisOptions) -> Self {
+        Analyzer {
+            options: options.clone(),
+            service_ids: HashMap::new(),
+            services: Vec::new(),
+            operation_ids: Vec::new(),
+            operations: Vec::new(),
+            health: TraceHealth::default(),
+            graph: GraphBuilder::default(),
+            timeline: TimelineBuilder::default(),
+            shares: HashMap::new(),
+            durations: LatencyRecorder::new(),
+            all_timings: Vec::new(),
+            overview: Overview::default(),
+            first_start: u64::MAX,
+            origins: selection::OriginTally::default(),
+            selection: selection::Selection::new(options.top_traces),
+        }
+    }
+
+    /// Traces seen so far.
+    pub fn traces(&self) -> u64 {
+        self.overview.traces
+    }
+
+    fn service_id(&mut self, name: &Arc<str>) -> usize {
+        if let Some(&id) = self.service_ids.get(name) {
+            return id;
+        }
+        self.services.push(ServiceTally {
+            name: name.clone(),
+            requests: 0,
+            errors: 0,
+            latency: LatencyRecorder::new(),
+            spans: 0,
+            error_spans: 0,
+        });
+        self.operation_ids.push(HashMap::new());
+        self.service_ids
+            .insert(name.clone(), self.services.len() - 1);
+        self.services.len() - 1
+    }
+
+    fn operation_id(&mut self, service: usize, name: &str) -> usize {
+        if let Some(&id) = self.operation_ids[service].get(name) {
+            return id;
+        }
+        self.operations.push(OperationTally {
+            service,
+            name: name.to_string(),
+            count: 0,
+            errors: 0,
+            latency: LatencyRecorder::new(),
+            self_time: LatencyRecorder::new(),
+            critical_p50_ns: 0,
+            critical_p99_ns: 0,
+        });
+        self.operation_ids[service].insert(name.to_string(), self.operations.len() - 1);
+        self.operations.len() - 1
+    }
+
+    /// Adds one trace.
+    pub fn add(&mut self, trace: &Trace) {
         let tree = SpanTree::new(trace);
         let spans = &trace.spans;
         let path = critical_path_with_tree(trace, &tree);
         let self_ns = self_times_with_tree(trace, &tree);
         let mut span_ops = Vec::with_capacity(spans.len());
         for (i, s) in spans.iter().enumerate() {
-            let service = *service_ids
-                .entry(s.service_name.clone())
-                .or_insert_with(|| {
-                    services.push(ServiceTally {
-                        name: s.service_name.clone(),
-                        requests: 0,
-                        errors: 0,
-                        latency: LatencyRecorder::new(),
-                        spans: 0,
-                        error_spans: 0,
-                    });
-                    services.len() - 1
-                });
-            let key = (service, s.name.clone());
-            let op = match operation_ids.get(&key) {
-                Some(&op) => op,
-                None => {
-                    operations.push(OperationTally {
-                        service,
-                        name: s.name.clone(),
-                        count: 0,
-                        errors: 0,
-                        latency: LatencyRecorder::new(),
-                        self_time: LatencyRecorder::new(),
-                        critical_p50_ns: 0,
-                        critical_p99_ns: 0,
-                    });
-                    operation_ids.insert(key, operations.len() - 1);
-                    operations.len() - 1
-                }
-            };
+            let service = self.service_id(&s.service_name);
+            let op = self.operation_id(service, &s.name);
             span_ops.push(op);
             let failed = s.is_error();
-            let o = &mut operations[op];
+            let o = &mut self.operations[op];
             o.count += 1;
             o.errors += u64::from(failed);
             o.latency.record(s.duration_nanos());
             o.self_time.record(self_ns[i]);
-            let svc = &mut services[service];
+            let svc = &mut self.services[service];
             svc.spans += 1;
             svc.error_spans += u64::from(failed);
             let entry = match tree.parent[i] {
@@ -333,159 +402,217 @@ pub fn analyze(traces: &[Trace], options: &AnalysisOptions) -> Analysis {
                 svc.errors += u64::from(failed);
                 svc.latency.record(s.duration_nanos());
             }
-            first_start = first_start.min(s.start_unix_nano);
-            overview.last_end_unix_nano = overview.last_end_unix_nano.max(s.end_unix_nano);
+            self.first_start = self.first_start.min(s.start_unix_nano);
+            self.overview.last_end_unix_nano =
+                self.overview.last_end_unix_nano.max(s.end_unix_nano);
         }
-        overview.spans += spans.len() as u64;
+        self.overview.traces += 1;
+        self.overview.spans += spans.len() as u64;
 
-        health.inspect(
+        self.health.inspect(
             trace,
             &tree,
-            options.run_end_unix_nano,
-            options.health_examples,
+            self.options.run_end_unix_nano,
+            self.options.health_examples,
         );
-        graph.add(trace, &tree);
+        self.graph.add(trace, &tree);
 
         let failed = trace.has_error();
+        self.overview.failed_traces += u64::from(failed);
         let origin = error_origin_index(trace, &tree);
-        let mut critical_by_operation: Vec<(usize, u64)> = Vec::new();
-        for seg in &path.segments {
-            let op = span_ops[seg.span_index];
-            match critical_by_operation.iter_mut().find(|(o, _)| *o == op) {
-                Some((_, ns)) => *ns += seg.duration_nanos(),
-                None => critical_by_operation.push((op, seg.duration_nanos())),
-            }
-        }
         let top = tree.primary_top(spans);
         let start_unix_nano = top.map(|t| spans[t].start_unix_nano).unwrap_or(0);
         let duration_ns = path.total_nanos();
+        self.durations.record(duration_ns);
         if top.is_some() {
-            timeline.add(start_unix_nano, duration_ns, failed);
+            self.timeline.add(start_unix_nano, duration_ns, failed);
         }
-        if options.keep_all_timings {
-            all_timings.push(timings_with_tree(trace, &tree));
+        if !path.segments.is_empty() {
+            let bucket = self.shares.entry(duration_bucket(duration_ns)).or_default();
+            bucket.traces += 1;
+            for seg in &path.segments {
+                let op = span_ops[seg.span_index];
+                match bucket
+                    .critical_by_operation
+                    .iter_mut()
+                    .find(|(o, _)| *o == op)
+                {
+                    Some((_, ns)) => *ns += seg.duration_nanos(),
+                    None => bucket
+                        .critical_by_operation
+                        .push((op, seg.duration_nanos())),
+                }
+            }
         }
-        facts.push(TraceFacts {
+        if self.options.keep_all_timings {
+            self.all_timings.push(timings_with_tree(trace, &tree));
+        }
+        let facts = TraceFacts {
             duration_ns,
             start_unix_nano,
             failed,
             origin,
-            critical_by_operation,
-        });
+        };
+        self.origins.add(trace, &facts);
+        self.selection.offer(trace, facts);
     }
 
-    // Second pass: the share windows need the distribution of all trace durations first.
-    let mut durations: Vec<u64> = facts.iter().map(|f| f.duration_ns).collect();
-    durations.sort_unstable();
-    let mut overview_latency = LatencyRecorder::new();
-    durations.iter().for_each(|&d| overview_latency.record(d));
-    let windows = ShareWindows {
-        p50_low_ns: nearest_rank(&durations, 0.45),
-        p50_high_ns: nearest_rank(&durations, 0.55),
-        p99_threshold_ns: nearest_rank(&durations, 0.99),
-        ..ShareWindows::default()
-    };
-    let mut windows = windows;
-    let (mut total_p50, mut total_p99) = (0u64, 0u64);
-    for f in facts.iter().filter(|f| !f.critical_by_operation.is_empty()) {
-        let typical = (windows.p50_low_ns..=windows.p50_high_ns).contains(&f.duration_ns);
-        let slow = f.duration_ns >= windows.p99_threshold_ns;
-        windows.p50_traces += u64::from(typical);
-        windows.p99_traces += u64::from(slow);
-        for &(op, ns) in &f.critical_by_operation {
-            if typical {
-                operations[op].critical_p50_ns += ns;
-                total_p50 += ns;
-            }
-            if slow {
-                operations[op].critical_p99_ns += ns;
-                total_p99 += ns;
+    /// The analysis, and the traces it singles out (slowest and failing, without repeats),
+    /// which are all a report needs to draw its waterfalls.
+    pub fn finish(self) -> (Analysis, Vec<Trace>) {
+        let Analyzer {
+            options,
+            services,
+            mut operations,
+            health,
+            graph,
+            timeline,
+            shares,
+            durations,
+            all_timings,
+            mut overview,
+            first_start,
+            origins,
+            selection,
+            ..
+        } = self;
+
+        // The share windows come from the distribution of trace durations, by bucket.
+        let mut buckets: Vec<(u64, BucketShares)> = shares.into_iter().collect();
+        buckets.sort_unstable_by_key(|(b, _)| *b);
+        let counted: u64 = buckets.iter().map(|(_, b)| b.traces).sum();
+        let bucket_at = |q: f64| -> Option<u64> {
+            let rank = ((q * counted as f64).ceil() as u64).clamp(1, counted.max(1));
+            let mut seen = 0;
+            buckets.iter().find_map(|(key, b)| {
+                seen += b.traces;
+                (seen >= rank).then_some(*key)
+            })
+        };
+        let (low, high, slow) = (bucket_at(0.45), bucket_at(0.55), bucket_at(0.99));
+        let mut windows = ShareWindows {
+            p50_low_ns: low.unwrap_or(0),
+            p50_high_ns: high.map(bucket_end).unwrap_or(0),
+            p99_threshold_ns: slow.unwrap_or(0),
+            ..ShareWindows::default()
+        };
+        let (mut total_p50, mut total_p99) = (0u64, 0u64);
+        for (key, b) in &buckets {
+            let typical = low.is_some_and(|l| *key >= l) && high.is_some_and(|h| *key <= h);
+            let is_slow = slow.is_some_and(|s| *key >= s);
+            windows.p50_traces += if typical { b.traces } else { 0 };
+            windows.p99_traces += if is_slow { b.traces } else { 0 };
+            for &(op, ns) in &b.critical_by_operation {
+                if typical {
+                    operations[op].critical_p50_ns += ns;
+                    total_p50 += ns;
+                }
+                if is_slow {
+                    operations[op].critical_p99_ns += ns;
+                    total_p99 += ns;
+                }
             }
         }
+        let share = |part: u64, whole: u64| ratio(part, whole);
+
+        let mut service_critical = vec![(0u64, 0u64); services.len()];
+        for o in &operations {
+            service_critical[o.service].0 += o.critical_p50_ns;
+            service_critical[o.service].1 += o.critical_p99_ns;
+        }
+        let mut service_stats: Vec<ServiceStats> = services
+            .iter()
+            .zip(&service_critical)
+            .map(|(s, &(c50, c99))| ServiceStats {
+                service: s.name.to_string(),
+                requests: s.requests,
+                errors: s.errors,
+                error_rate: ratio(s.errors, s.requests),
+                latency: s.latency.summary(),
+                spans: s.spans,
+                error_spans: s.error_spans,
+                critical_share_p50: share(c50, total_p50),
+                critical_share_p99: share(c99, total_p99),
+            })
+            .collect();
+        service_stats.sort_by(|a, b| {
+            b.critical_share_p99
+                .total_cmp(&a.critical_share_p99)
+                .then(b.critical_share_p50.total_cmp(&a.critical_share_p50))
+                .then(a.service.cmp(&b.service))
+        });
+        let mut operation_stats: Vec<OperationStats> = operations
+            .iter()
+            .map(|o| OperationStats {
+                service: services[o.service].name.to_string(),
+                operation: o.name.clone(),
+                count: o.count,
+                errors: o.errors,
+                error_rate: ratio(o.errors, o.count),
+                latency: o.latency.summary(),
+                self_time: o.self_time.summary(),
+                critical_share_p50: share(o.critical_p50_ns, total_p50),
+                critical_share_p99: share(o.critical_p99_ns, total_p99),
+            })
+            .collect();
+        operation_stats.sort_by(|a, b| {
+            b.critical_share_p99
+                .total_cmp(&a.critical_share_p99)
+                .then(b.critical_share_p50.total_cmp(&a.critical_share_p50))
+                .then((&a.service, &a.operation).cmp(&(&b.service, &b.operation)))
+        });
+
+        let (slowest, failing) = selection.pick();
+        let slowest_traces: Vec<TraceSummary> = slowest.iter().map(|c| c.summarize()).collect();
+        let failing_traces: Vec<TraceSummary> = failing.iter().map(|c| c.summarize()).collect();
+        let mut chosen: Vec<Arc<selection::Candidate>> = slowest;
+        for c in failing {
+            if !chosen.iter().any(|k| Arc::ptr_eq(k, &c)) {
+                chosen.push(c);
+            }
+        }
+        let trace_timings = if options.keep_all_timings {
+            all_timings
+        } else {
+            chosen.iter().map(|c| trace_timings(&c.trace)).collect()
+        };
+        let singled_out: Vec<Trace> = chosen
+            .into_iter()
+            .map(|c| Arc::try_unwrap(c).map_or_else(|c| c.trace.clone(), |c| c.trace))
+            .collect();
+
+        overview.services = services.len() as u64;
+        overview.duration = durations.summary();
+        overview.first_start_unix_nano = if first_start == u64::MAX {
+            0
+        } else {
+            first_start
+        };
+
+        let analysis = Analysis {
+            overview,
+            services: service_stats,
+            operations: operation_stats,
+            share_windows: windows,
+            error_origins: origins.finish(),
+            health,
+            graph: graph.finish(),
+            timeline: timeline.finish(),
+            slowest_traces,
+            failing_traces,
+            trace_timings,
+        };
+        (analysis, singled_out)
     }
-    let share = |part: u64, whole: u64| ratio(part, whole);
+}
 
-    let mut service_critical = vec![(0u64, 0u64); services.len()];
-    for o in &operations {
-        service_critical[o.service].0 += o.critical_p50_ns;
-        service_critical[o.service].1 += o.critical_p99_ns;
+/// Analyses `traces`: critical paths, per-service and per-operation statistics, critical-path
+/// shares, error origins, trace health, the service graph, the timeline and the traces worth
+/// opening.
+pub fn analyze(traces: &[Trace], options: &AnalysisOptions) -> Analysis {
+    let mut analyzer = Analyzer::new(options);
+    for trace in traces {
+        analyzer.add(trace);
     }
-    let mut service_stats: Vec<ServiceStats> = services
-        .iter()
-        .zip(&service_critical)
-        .map(|(s, &(c50, c99))| ServiceStats {
-            service: s.name.to_string(),
-            requests: s.requests,
-            errors: s.errors,
-            error_rate: ratio(s.errors, s.requests),
-            latency: s.latency.summary(),
-            spans: s.spans,
-            error_spans: s.error_spans,
-            critical_share_p50: share(c50, total_p50),
-            critical_share_p99: share(c99, total_p99),
-        })
-        .collect();
-    service_stats.sort_by(|a, b| {
-        b.critical_share_p99
-            .total_cmp(&a.critical_share_p99)
-            .then(b.critical_share_p50.total_cmp(&a.critical_share_p50))
-            .then(a.service.cmp(&b.service))
-    });
-    let mut operation_stats: Vec<OperationStats> = operations
-        .iter()
-        .map(|o| OperationStats {
-            service: services[o.service].name.to_string(),
-            operation: o.name.clone(),
-            count: o.count,
-            errors: o.errors,
-            error_rate: ratio(o.errors, o.count),
-            latency: o.latency.summary(),
-            self_time: o.self_time.summary(),
-            critical_share_p50: share(o.critical_p50_ns, total_p50),
-            critical_share_p99: share(o.critical_p99_ns, total_p99),
-        })
-        .collect();
-    operation_stats.sort_by(|a, b| {
-        b.critical_share_p99
-            .total_cmp(&a.critical_share_p99)
-            .then(b.critical_share_p50.total_cmp(&a.critical_share_p50))
-            .then((&a.service, &a.operation).cmp(&(&b.service, &b.operation)))
-    });
-
-    let error_origins = selection::tally_origins(traces, &facts);
-    let (slowest, failing) = selection::pick_traces(traces, &facts, options.top_traces);
-    let summarize = |i: usize| selection::summarize_trace(&traces[i], &facts[i]);
-    let slowest_traces: Vec<TraceSummary> = slowest.iter().map(|&i| summarize(i)).collect();
-    let failing_traces: Vec<TraceSummary> = failing.iter().map(|&i| summarize(i)).collect();
-    let trace_timings = if options.keep_all_timings {
-        all_timings
-    } else {
-        let mut chosen = slowest.clone();
-        chosen.extend(failing.iter().filter(|i| !slowest.contains(i)));
-        chosen.iter().map(|&i| trace_timings(&traces[i])).collect()
-    };
-
-    overview.traces = traces.len() as u64;
-    overview.failed_traces = facts.iter().filter(|f| f.failed).count() as u64;
-    overview.services = services.len() as u64;
-    overview.duration = overview_latency.summary();
-    overview.first_start_unix_nano = if first_start == u64::MAX {
-        0
-    } else {
-        first_start
-    };
-
-    Analysis {
-        overview,
-        services: service_stats,
-        operations: operation_stats,
-        share_windows: windows,
-        error_origins,
-        health,
-        graph: graph.finish(),
-        timeline: timeline.finish(),
-        slowest_traces,
-        failing_traces,
-        trace_timings,
-    }
+    analyzer.finish().0
 }

@@ -79,15 +79,6 @@ impl LatencyRecorder {
     }
 }
 
-/// Nearest-rank quantile of an ascending slice (0 for an empty one).
-pub(crate) fn nearest_rank(sorted: &[u64], quantile: f64) -> u64 {
-    if sorted.is_empty() {
-        return 0;
-    }
-    let rank = (quantile * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -104,14 +95,5 @@ mod tests {
         for (got, want) in [(s.p50_ns, 500e6), (s.p90_ns, 900e6), (s.p99_ns, 990e6)] {
             assert!((got as f64 - want).abs() / want < 0.001, "{got} vs {want}");
         }
-    }
-
-    #[test]
-    fn nearest_rank_picks_an_actual_sample() {
-        let v = [10, 20, 30, 40];
-        assert_eq!(nearest_rank(&v, 0.5), 20);
-        assert_eq!(nearest_rank(&v, 0.99), 40);
-        assert_eq!(nearest_rank(&v, 0.0), 10);
-        assert_eq!(nearest_rank(&[], 0.5), 0);
     }
 }

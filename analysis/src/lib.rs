@@ -32,8 +32,8 @@ pub mod tree;
 pub mod waterfall;
 
 pub use analysis::{
-    Analysis, AnalysisOptions, OperationStats, Overview, ServiceStats, ShareWindows, SpanTiming,
-    TraceSummary, TraceTimings, analyze, trace_timings,
+    Analysis, AnalysisOptions, Analyzer, OperationStats, Overview, ServiceStats, ShareWindows,
+    SpanTiming, TraceSummary, TraceTimings, analyze, trace_timings,
 };
 pub use attribution::{ErrorOrigin, OriginSpan, error_origin};
 pub use critical_path::{CriticalPath, CriticalSegment, critical_path, self_times};

@@ -1,107 +1,209 @@
-//! Choosing the traces a report opens, and counting where failures start.
+//! Choosing the traces a report opens, and counting where failures start, one trace at a time.
+//!
+//! Both keep a bounded amount: the `n` slowest traces, the `n` slowest failing traces and the
+//! slowest failing trace of each error origin, which is everything [`Selection::pick`] can
+//! choose from, so the choice is the same as if every trace had been kept.
 
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use tracelab_trace::Trace;
+use tracelab_trace::{Trace, TraceId};
 
 use super::{TraceFacts, TraceSummary};
 use crate::attribution::{ErrorOrigin, origin_span};
 use crate::tree::SpanTree;
 
-pub(super) fn tally_origins(traces: &[Trace], facts: &[TraceFacts]) -> Vec<ErrorOrigin> {
-    let mut by_key: HashMap<(Arc<str>, &str), ErrorOrigin> = HashMap::new();
-    for (trace, f) in traces.iter().zip(facts) {
-        let Some(i) = f.origin else { continue };
-        let s = &trace.spans[i];
-        let origin = by_key
-            .entry((s.service_name.clone(), s.name.as_str()))
-            .or_insert_with(|| ErrorOrigin {
-                service: s.service_name.to_string(),
-                operation: s.name.clone(),
-                traces: 0,
-                example_trace_ids: Vec::new(),
-            });
-        origin.traces += 1;
-        if origin.example_trace_ids.len() < 3 {
-            origin.example_trace_ids.push(trace.trace_id);
+/// How many example trace ids each error origin lists.
+const ORIGIN_EXAMPLES: usize = 3;
+
+/// Slowest first, then by trace id: the order traces are singled out in.
+type Rank = (Reverse<u64>, TraceId);
+
+/// Which operation a failure started at: (service, span name); ("", "") when unknown.
+type OriginKey = (Arc<str>, String);
+
+fn origin_key(trace: &Trace, facts: &TraceFacts) -> OriginKey {
+    match facts.origin {
+        Some(o) => {
+            let s = &trace.spans[o];
+            (s.service_name.clone(), s.name.clone())
         }
+        None => (Arc::from(""), String::new()),
     }
-    let mut origins: Vec<ErrorOrigin> = by_key.into_values().collect();
-    origins.sort_by(|a, b| {
-        b.traces
-            .cmp(&a.traces)
-            .then((&a.service, &a.operation).cmp(&(&b.service, &b.operation)))
-    });
-    origins
 }
 
-/// Indices of the slowest traces and of the failing traces to show.
-///
-/// Failing traces are taken slowest first, but one per distinct error origin before any origin
-/// repeats: ten examples of the same timeout teach less than one example of each failure.
-pub(super) fn pick_traces(
-    traces: &[Trace],
-    facts: &[TraceFacts],
-    n: usize,
-) -> (Vec<usize>, Vec<usize>) {
-    let mut by_duration: Vec<usize> = (0..traces.len())
-        .filter(|&i| !traces[i].spans.is_empty())
-        .collect();
-    by_duration.sort_by(|&a, &b| {
-        facts[b]
-            .duration_ns
-            .cmp(&facts[a].duration_ns)
-            .then(traces[a].trace_id.cmp(&traces[b].trace_id))
-    });
-    let slowest: Vec<usize> = by_duration.iter().copied().take(n).collect();
+/// Counts failed traces per origin operation, with the earliest few as examples.
+#[derive(Default)]
+pub(super) struct OriginTally {
+    by_key: HashMap<OriginKey, (u64, Vec<(u64, TraceId)>)>,
+}
 
-    let failed: Vec<usize> = by_duration
-        .iter()
-        .copied()
-        .filter(|&i| facts[i].failed)
-        .collect();
-    let mut failing = Vec::new();
-    let mut origins_seen: Vec<(&str, &str)> = Vec::new();
-    for &i in &failed {
-        if failing.len() >= n {
-            break;
+impl OriginTally {
+    pub(super) fn add(&mut self, trace: &Trace, facts: &TraceFacts) {
+        if facts.origin.is_none() {
+            return;
         }
-        let key = facts[i]
-            .origin
-            .map(|o| {
-                let s = &traces[i].spans[o];
-                (&*s.service_name, s.name.as_str())
+        let (count, examples) = self.by_key.entry(origin_key(trace, facts)).or_default();
+        *count += 1;
+        // The earliest traces, whatever order they are added in.
+        let start = trace.spans.first().map_or(0, |s| s.start_unix_nano);
+        let at = examples.partition_point(|e| *e < (start, trace.trace_id));
+        if at < ORIGIN_EXAMPLES {
+            examples.insert(at, (start, trace.trace_id));
+            examples.truncate(ORIGIN_EXAMPLES);
+        }
+    }
+
+    /// Origins, most frequent first.
+    pub(super) fn finish(self) -> Vec<ErrorOrigin> {
+        let mut origins: Vec<ErrorOrigin> = self
+            .by_key
+            .into_iter()
+            .map(|((service, operation), (traces, examples))| ErrorOrigin {
+                service: service.to_string(),
+                operation,
+                traces,
+                example_trace_ids: examples.into_iter().map(|(_, id)| id).collect(),
             })
-            .unwrap_or(("", ""));
-        if !origins_seen.contains(&key) {
-            origins_seen.push(key);
-            failing.push(i);
-        }
+            .collect();
+        origins.sort_by(|a, b| {
+            b.traces
+                .cmp(&a.traces)
+                .then((&a.service, &a.operation).cmp(&(&b.service, &b.operation)))
+        });
+        origins
     }
-    for &i in &failed {
-        if failing.len() >= n {
-            break;
-        }
-        if !failing.contains(&i) {
-            failing.push(i);
-        }
-    }
-    (slowest, failing)
 }
 
-pub(super) fn summarize_trace(trace: &Trace, facts: &TraceFacts) -> TraceSummary {
-    let tree = SpanTree::new(trace);
-    let top = tree.primary_top(&trace.spans).map(|t| &trace.spans[t]);
-    TraceSummary {
-        trace_id: trace.trace_id,
-        service: top.map(|s| s.service_name.to_string()).unwrap_or_default(),
-        operation: top.map(|s| s.name.clone()).unwrap_or_default(),
-        start_unix_nano: facts.start_unix_nano,
-        duration_ns: facts.duration_ns,
-        spans: trace.spans.len() as u64,
-        error_spans: trace.spans.iter().filter(|s| s.is_error()).count() as u64,
-        complete: trace.shape().is_complete(),
-        error_origin: facts.origin.map(|o| origin_span(trace, o)),
+/// A trace kept because it may be singled out.
+pub(super) struct Candidate {
+    pub(super) trace: Trace,
+    facts: TraceFacts,
+    origin: OriginKey,
+}
+
+impl Candidate {
+    fn rank(&self) -> Rank {
+        (Reverse(self.facts.duration_ns), self.trace.trace_id)
+    }
+
+    pub(super) fn summarize(&self) -> TraceSummary {
+        let trace = &self.trace;
+        let tree = SpanTree::new(trace);
+        let top = tree.primary_top(&trace.spans).map(|t| &trace.spans[t]);
+        TraceSummary {
+            trace_id: trace.trace_id,
+            service: top.map(|s| s.service_name.to_string()).unwrap_or_default(),
+            operation: top.map(|s| s.name.clone()).unwrap_or_default(),
+            start_unix_nano: self.facts.start_unix_nano,
+            duration_ns: self.facts.duration_ns,
+            spans: trace.spans.len() as u64,
+            error_spans: trace.spans.iter().filter(|s| s.is_error()).count() as u64,
+            complete: trace.shape().is_complete(),
+            error_origin: self.facts.origin.map(|o| origin_span(trace, o)),
+        }
+    }
+}
+
+/// The bounded set of traces the report may open.
+pub(super) struct Selection {
+    n: usize,
+    slowest: BTreeMap<Rank, Arc<Candidate>>,
+    slowest_failing: BTreeMap<Rank, Arc<Candidate>>,
+    slowest_per_origin: HashMap<OriginKey, Arc<Candidate>>,
+}
+
+/// Whether a trace of rank `rank` belongs among the `n` best of `kept`.
+fn qualifies(kept: &BTreeMap<Rank, Arc<Candidate>>, n: usize, rank: &Rank) -> bool {
+    n > 0 && (kept.len() < n || kept.last_key_value().is_some_and(|(worst, _)| rank < worst))
+}
+
+fn keep(kept: &mut BTreeMap<Rank, Arc<Candidate>>, n: usize, candidate: Arc<Candidate>) {
+    kept.insert(candidate.rank(), candidate);
+    while kept.len() > n {
+        kept.pop_last();
+    }
+}
+
+impl Selection {
+    pub(super) fn new(n: usize) -> Self {
+        Selection {
+            n,
+            slowest: BTreeMap::new(),
+            slowest_failing: BTreeMap::new(),
+            slowest_per_origin: HashMap::new(),
+        }
+    }
+
+    /// Considers one trace; it is copied only when it may be singled out.
+    pub(super) fn offer(&mut self, trace: &Trace, facts: TraceFacts) {
+        if trace.spans.is_empty() || self.n == 0 {
+            return;
+        }
+        let rank: Rank = (Reverse(facts.duration_ns), trace.trace_id);
+        let failed = facts.failed;
+        let origin = failed.then(|| origin_key(trace, &facts));
+        let to_slowest = qualifies(&self.slowest, self.n, &rank);
+        let to_failing = failed && qualifies(&self.slowest_failing, self.n, &rank);
+        let to_origin = origin.as_ref().is_some_and(|key| {
+            self.slowest_per_origin
+                .get(key)
+                .is_none_or(|kept| rank < kept.rank())
+        });
+        if !(to_slowest || to_failing || to_origin) {
+            return;
+        }
+        let candidate = Arc::new(Candidate {
+            trace: trace.clone(),
+            facts,
+            origin: origin
+                .clone()
+                .unwrap_or_else(|| (Arc::from(""), String::new())),
+        });
+        if to_slowest {
+            keep(&mut self.slowest, self.n, candidate.clone());
+        }
+        if to_failing {
+            keep(&mut self.slowest_failing, self.n, candidate.clone());
+        }
+        if let (true, Some(key)) = (to_origin, origin) {
+            self.slowest_per_origin.insert(key, candidate);
+        }
+    }
+
+    /// The slowest traces, and the failing traces to show.
+    ///
+    /// Failing traces are taken slowest first, but one per distinct error origin before any
+    /// origin repeats: ten examples of the same timeout teach less than one example of each
+    /// failure.
+    pub(super) fn pick(self) -> (Vec<Arc<Candidate>>, Vec<Arc<Candidate>>) {
+        let n = self.n;
+        let slowest: Vec<Arc<Candidate>> = self.slowest.into_values().collect();
+        let mut failed: BTreeMap<Rank, Arc<Candidate>> = self.slowest_failing;
+        for c in self.slowest_per_origin.into_values() {
+            failed.insert(c.rank(), c);
+        }
+        let failed: Vec<Arc<Candidate>> = failed.into_values().collect();
+        let mut failing: Vec<Arc<Candidate>> = Vec::new();
+        let mut origins_seen: Vec<&OriginKey> = Vec::new();
+        for c in &failed {
+            if failing.len() >= n {
+                break;
+            }
+            if !origins_seen.contains(&&c.origin) {
+                origins_seen.push(&c.origin);
+                failing.push(c.clone());
+            }
+        }
+        for c in &failed {
+            if failing.len() >= n {
+                break;
+            }
+            if !failing.iter().any(|f| Arc::ptr_eq(f, c)) {
+                failing.push(c.clone());
+            }
+        }
+        (slowest, failing)
     }
 }

@@ -6,4 +6,5 @@ mod critical_path;
 mod health;
 mod html;
 mod render;
+mod streaming;
 mod support;
