@@ -11,10 +11,13 @@
 //! - `grpc`: the OTLP/gRPC `TraceService`.
 //! - [`http`]: the OTLP/HTTP `POST /v1/traces` router (protobuf and JSON, optional gzip).
 //! - [`store`]: [`TraceStore`], its counters ([`ReceiverStats`]) and [`TraceHealth`].
+//! - `assembly`: the store's streaming mode, finished traces handed to a consumer
+//!   ([`AssemblyOptions`]).
 //! - [`sink`]: [`SpanSink`], the OTLP/JSON lines file of a run.
 //! - [`otlp_json`]: OTLP/JSON files in and out (run directories, Collector output, examples).
 //! - `convert`: OTLP wire types to and from the model.
 
+mod assembly;
 mod convert;
 mod grpc;
 pub mod http;
@@ -23,6 +26,7 @@ pub mod receiver;
 pub mod sink;
 pub mod store;
 
+pub use assembly::AssemblyOptions;
 pub use http::router;
 pub use otlp_json::DecodeError;
 pub use receiver::{DEFAULT_MAX_BODY_BYTES, Receiver, ReceiverConfig, ReceiverError};

@@ -1,7 +1,12 @@
-//! The trace store: every span the receiver accepted, in memory, with counters.
+//! The trace store: the spans the receiver accepted, with counters.
+//!
+//! By default it keeps every span in memory, which tests and small tools want. In streaming
+//! mode ([`TraceStore::streaming`]) it assembles spans into traces and hands each finished
+//! trace to a consumer instead (the `assembly` module), so memory stays bounded however long
+//! a run lasts; `tracelab run` uses that, with the spans themselves kept on disk by the sink.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use opentelemetry_proto::tonic::collector::trace::v1::{
@@ -11,6 +16,7 @@ use serde::Serialize;
 use tokio::sync::watch;
 use tracelab_trace::{Span, Trace, group_into_traces};
 
+use crate::assembly::{Assembly, AssemblyOptions};
 use crate::sink::SpanSink;
 use crate::{convert, otlp_json};
 
@@ -20,7 +26,10 @@ use crate::{convert, otlp_json};
 /// lock, which is far cheaper than the per-span work of decoding it, and readers take a
 /// snapshot. Counters are atomics so that stats never wait for that lock.
 pub struct TraceStore {
+    /// Every span, unless streaming.
     spans: Mutex<Vec<Span>>,
+    /// The open traces, when streaming.
+    assembly: Option<Arc<Assembly>>,
     /// Publishes the span count so that [`TraceStore::wait_for_spans`] wakes when it grows,
     /// instead of polling.
     span_count: watch::Sender<u64>,
@@ -102,6 +111,7 @@ impl TraceStore {
     pub fn new() -> Self {
         TraceStore {
             spans: Mutex::new(Vec::new()),
+            assembly: None,
             span_count: watch::Sender::new(0),
             counters: Counters::default(),
             sink: None,
@@ -114,6 +124,37 @@ impl TraceStore {
             sink: Some(sink),
             ..Self::new()
         }
+    }
+
+    /// A store that keeps no span itself: it assembles spans into traces and hands each
+    /// finished trace to `consumer` (on a thread of its own, one trace at a time), then forgets
+    /// it. [`TraceStore::finish_traces`] hands over the traces still open, at the end of a run.
+    /// Every accepted request is still appended to `sink`, if given.
+    pub fn streaming(
+        sink: Option<SpanSink>,
+        options: AssemblyOptions,
+        consumer: impl FnMut(Trace) + Send + 'static,
+    ) -> Self {
+        TraceStore {
+            sink,
+            assembly: Some(Assembly::start(options, Box::new(consumer))),
+            ..Self::new()
+        }
+    }
+
+    /// When streaming: hands every open trace to the consumer now, and returns once it has
+    /// consumed them (and any trace the timer was handing over). A no-op otherwise.
+    pub fn finish_traces(&self) {
+        if let Some(assembly) = &self.assembly {
+            assembly.finish_all();
+        }
+    }
+
+    /// When streaming: traces handed to the consumer so far, and traces still open.
+    pub fn assembled_traces(&self) -> Option<(u64, u64)> {
+        self.assembly
+            .as_ref()
+            .map(|a| (a.finished_traces(), a.open_traces()))
     }
 
     /// Stores spans as one accepted request (written to the sink as one line).
@@ -168,10 +209,14 @@ impl TraceStore {
         if spans.is_empty() {
             return;
         }
-        let mut stored = self.lock();
-        stored.extend(spans);
-        // Published under the lock so that the count readers see never goes backwards.
-        self.span_count.send_replace(stored.len() as u64);
+        let n = spans.len() as u64;
+        match &self.assembly {
+            Some(assembly) => assembly.add(spans),
+            None => self.lock().extend(spans),
+        }
+        // An increment under the channel's own lock: the count readers see never goes
+        // backwards, and it counts a batch only once the batch is stored.
+        self.span_count.send_modify(|count| *count += n);
     }
 
     fn lock(&self) -> MutexGuard<'_, Vec<Span>> {
@@ -184,12 +229,16 @@ impl TraceStore {
         *self.span_count.borrow()
     }
 
-    /// A copy of every stored span, in arrival order.
+    /// A copy of every stored span, in arrival order. When streaming: of the spans of the
+    /// traces still open.
     pub fn spans(&self) -> Vec<Span> {
-        self.lock().clone()
+        match &self.assembly {
+            Some(assembly) => assembly.open_spans(),
+            None => self.lock().clone(),
+        }
     }
 
-    /// The stored spans grouped into traces (see [`tracelab_trace::group_into_traces`]).
+    /// The stored spans (see [`TraceStore::spans`]) grouped into traces (see [`tracelab_trace::group_into_traces`]).
     pub fn traces(&self) -> Vec<Trace> {
         group_into_traces(self.spans())
     }

@@ -253,7 +253,7 @@ pub async fn run_load(
                 .unwrap_or_default(),
         },
         load: &load,
-        traces: &[],
+        traces: &crate::summary::TraceTotals::default(),
         health: Default::default(),
         export,
         receiver: Default::default(),

@@ -2,14 +2,15 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context as _;
 use tokio_util::sync::CancellationToken;
+use tracelab_analysis::{AnalysisOptions, Analyzer};
 use tracelab_loadgen::incidents::IncidentWindow;
 use tracelab_loadgen::{LoadOptions, LoadPlan};
-use tracelab_receiver::{Receiver, ReceiverConfig, SpanSink, TraceStore};
+use tracelab_receiver::{AssemblyOptions, Receiver, ReceiverConfig, SpanSink, TraceStore};
 use tracelab_sampling::head::HeadSamplerConfig;
 use tracelab_scenario::Scenario;
 use tracelab_services::{HostOptions, ServiceHost};
@@ -19,7 +20,7 @@ use tracelab_trace::Trace;
 use crate::cli::RunArgs;
 use crate::progress::Progress;
 use crate::rundir::{self, RunDir};
-use crate::summary::{RunReport, ScenarioInfo, SummaryInput};
+use crate::summary::{RunReport, ScenarioInfo, SummaryInput, TraceTotals};
 
 /// Everything `run_lab` needs.
 #[derive(Debug, Clone)]
@@ -40,6 +41,10 @@ pub struct RunOptions {
     pub progress: bool,
     /// How long to wait for spans still on their way after the load ends.
     pub settle_timeout: Duration,
+    /// Keep every received trace in [`RunOutcome::traces`]. Off, a run keeps only the traces
+    /// its report singles out, so its memory does not grow with its length; every span is in
+    /// `spans.otlp.jsonl` either way.
+    pub keep_traces: bool,
 }
 
 /// What a finished run produced.
@@ -51,7 +56,8 @@ pub struct RunOutcome {
     pub analysis: tracelab_analysis::Analysis,
     /// The run directory.
     pub dir: PathBuf,
-    /// Every received trace.
+    /// The traces the report singles out (slowest and failing), or every received trace with
+    /// [`RunOptions::keep_traces`], ordered by start.
     pub traces: Vec<Trace>,
     /// Every incident window (also in `incidents.jsonl` and `report.json`).
     pub incidents: Vec<IncidentWindow>,
@@ -68,7 +74,14 @@ pub async fn run_lab(
     dir.write(rundir::SCENARIO_FILE, options.scenario_source.as_bytes())?;
     let sink = SpanSink::create(&dir.file(rundir::SPANS_FILE))
         .with_context(|| format!("cannot create {}", dir.file(rundir::SPANS_FILE).display()))?;
-    let store = Arc::new(TraceStore::with_sink(sink));
+    // Traces are analysed as they finish arriving, not kept: see `RunTraces`.
+    let collected = Arc::new(Mutex::new(RunTraces::new(options.keep_traces)));
+    let consumer = collected.clone();
+    let store = Arc::new(TraceStore::streaming(
+        Some(sink),
+        AssemblyOptions::default(),
+        move |trace| lock(&consumer).add(trace),
+    ));
     let receiver = Receiver::start(options.receiver.clone(), store.clone()).await?;
     let endpoint = match options.protocol {
         OtlpProtocol::Grpc => receiver.grpc_endpoint(),
@@ -171,8 +184,21 @@ pub async fn run_lab(
     store
         .flush_sink()
         .context("cannot flush spans.otlp.jsonl")?;
+    store.finish_traces();
+    let RunTraces {
+        analyzer,
+        totals,
+        kept,
+    } = std::mem::replace(&mut *lock(&collected), RunTraces::new(false));
+    let (analysis, singled_out) = analyzer.finish();
+    let mut traces = kept.unwrap_or(singled_out);
+    traces.sort_by_key(|t| {
+        (
+            t.spans.first().map(|s| s.start_unix_nano).unwrap_or(0),
+            t.trace_id,
+        )
+    });
 
-    let traces = store.traces();
     let report = RunReport::build(SummaryInput {
         scenario: ScenarioInfo {
             name: scenario.name.clone(),
@@ -183,8 +209,8 @@ pub async fn run_lab(
             otlp_protocol: options.protocol.as_str().to_string(),
         },
         load: &load,
-        traces: &traces,
-        health: store.health(),
+        traces: &totals,
+        health: totals.health(),
         export: export_stats,
         receiver: store.stats(),
     });
@@ -198,7 +224,6 @@ pub async fn run_lab(
         rundir::REPORT_FILE,
         serde_json::to_vec_pretty(&report_json)?.as_slice(),
     )?;
-    let analysis = crate::report::analyze_run(&traces, None);
     let html = crate::report::render_run_html(
         &scenario.name,
         &analysis,
@@ -215,6 +240,37 @@ pub async fn run_lab(
         traces,
         incidents,
     })
+}
+
+/// What a run keeps of its traces: the analysis and summary tallies, fed one finished trace at
+/// a time by the store, and the traces themselves only when asked to.
+struct RunTraces {
+    analyzer: Analyzer,
+    totals: TraceTotals,
+    kept: Option<Vec<Trace>>,
+}
+
+impl RunTraces {
+    fn new(keep: bool) -> Self {
+        RunTraces {
+            analyzer: Analyzer::new(&AnalysisOptions::default()),
+            totals: TraceTotals::default(),
+            kept: keep.then(Vec::new),
+        }
+    }
+
+    fn add(&mut self, trace: Trace) {
+        self.analyzer.add(&trace);
+        self.totals.add(&trace);
+        if let Some(kept) = &mut self.kept {
+            kept.push(trace);
+        }
+    }
+}
+
+fn lock(traces: &Mutex<RunTraces>) -> std::sync::MutexGuard<'_, RunTraces> {
+    // A panic while adding one trace leaves the tallies of the others intact.
+    traces.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Every incident window of the run: the timeline's, as the player applied them, and the
@@ -288,6 +344,7 @@ pub async fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
         },
         progress: !args.no_progress,
         settle_timeout: Duration::from_secs(15),
+        keep_traces: false,
     };
     let shutdown = CancellationToken::new();
     let on_signal = shutdown.clone();

@@ -145,6 +145,76 @@ pub struct ServiceReport {
     pub mean_span_ms: f64,
 }
 
+/// Per-trace tallies for the summary, added one trace at a time so that a run never has to
+/// hold all of its traces.
+#[derive(Debug, Clone, Default)]
+pub struct TraceTotals {
+    /// Per service: spans, failed spans, total span time, SERVER spans, SERVER time.
+    per_service: BTreeMap<String, (u64, u64, u64, u64, u64)>,
+    traces: u64,
+    complete: u64,
+    spans: u64,
+    min_spans: u64,
+    max_spans: u64,
+    /// Duration and id of the slowest complete trace.
+    slowest: Option<(u64, String)>,
+}
+
+impl TraceTotals {
+    /// Adds one trace.
+    pub fn add(&mut self, trace: &Trace) {
+        for span in &trace.spans {
+            let e = match self.per_service.get_mut(&*span.service_name) {
+                Some(e) => e,
+                None => self
+                    .per_service
+                    .entry(span.service_name.to_string())
+                    .or_default(),
+            };
+            e.0 += 1;
+            e.1 += u64::from(span.is_error());
+            e.2 += span.duration_nanos();
+            if span.kind == tracelab_trace::SpanKind::Server {
+                e.3 += 1;
+                e.4 += span.duration_nanos();
+            }
+        }
+        let n = trace.spans.len() as u64;
+        self.min_spans = if self.traces == 0 {
+            n
+        } else {
+            self.min_spans.min(n)
+        };
+        self.max_spans = self.max_spans.max(n);
+        self.traces += 1;
+        self.spans += n;
+        if trace.shape().is_complete() {
+            self.complete += 1;
+            let duration = trace.duration_nanos();
+            if self.slowest.as_ref().is_none_or(|(d, _)| duration > *d) {
+                self.slowest = Some((duration, trace.trace_id.to_hex()));
+            }
+        }
+    }
+
+    /// Sums of a slice of traces.
+    pub fn of(traces: &[Trace]) -> Self {
+        let mut totals = TraceTotals::default();
+        traces.iter().for_each(|t| totals.add(t));
+        totals
+    }
+
+    /// How whole the traces were.
+    pub fn health(&self) -> TraceHealth {
+        TraceHealth {
+            traces: self.traces,
+            complete: self.complete,
+            broken: self.traces - self.complete,
+            spans: self.spans,
+        }
+    }
+}
+
 /// Everything the summary is computed from.
 #[derive(Debug)]
 pub struct SummaryInput<'a> {
@@ -152,8 +222,8 @@ pub struct SummaryInput<'a> {
     pub scenario: ScenarioInfo,
     /// Load generator totals.
     pub load: &'a LoadSummary,
-    /// All received traces.
-    pub traces: &'a [Trace],
+    /// Tallies of the received traces.
+    pub traces: &'a TraceTotals,
     /// Completeness counts.
     pub health: TraceHealth,
     /// Exporter counters, summed over services and the load generator.
@@ -165,26 +235,13 @@ pub struct SummaryInput<'a> {
 impl RunReport {
     /// Computes the report.
     pub fn build(input: SummaryInput<'_>) -> Self {
-        let mut per_service: BTreeMap<String, (u64, u64, u64, u64, u64)> = BTreeMap::new();
-        for trace in input.traces {
-            for span in &trace.spans {
-                let e = per_service
-                    .entry(span.service_name.to_string())
-                    .or_default();
-                e.0 += 1;
-                e.1 += u64::from(span.is_error());
-                e.2 += span.duration_nanos();
-                if span.kind == tracelab_trace::SpanKind::Server {
-                    e.3 += 1;
-                    e.4 += span.duration_nanos();
-                }
-            }
-        }
-        let services = per_service
-            .into_iter()
+        let totals = input.traces;
+        let services = totals
+            .per_service
+            .iter()
             .map(
-                |(name, (spans, errors, total_ns, servers, server_ns))| ServiceReport {
-                    name,
+                |(name, &(spans, errors, total_ns, servers, server_ns))| ServiceReport {
+                    name: name.clone(),
                     spans,
                     error_spans: errors,
                     mean_span_ms: ms(total_ns) / spans.max(1) as f64,
@@ -196,22 +253,16 @@ impl RunReport {
                 },
             )
             .collect();
-        let counts: Vec<u64> = input.traces.iter().map(|t| t.spans.len() as u64).collect();
-        let per_trace = if counts.is_empty() {
+        let per_trace = if totals.traces == 0 {
             PerTrace::default()
         } else {
             PerTrace {
-                mean: counts.iter().sum::<u64>() as f64 / counts.len() as f64,
-                min: counts.iter().copied().min().unwrap_or(0),
-                max: counts.iter().copied().max().unwrap_or(0),
+                mean: totals.spans as f64 / totals.traces as f64,
+                min: totals.min_spans,
+                max: totals.max_spans,
             }
         };
-        let slowest_trace = input
-            .traces
-            .iter()
-            .filter(|t| t.shape().is_complete())
-            .max_by_key(|t| t.duration_nanos())
-            .map(|t| t.trace_id.to_hex());
+        let slowest_trace = totals.slowest.as_ref().map(|(_, id)| id.clone());
         let h = input.health;
         RunReport {
             tracelab_version: env!("CARGO_PKG_VERSION"),

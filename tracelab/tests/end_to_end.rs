@@ -221,6 +221,7 @@ async fn run_topology(protocol: OtlpProtocol) {
             receiver: ReceiverConfig::ephemeral(),
             progress: false,
             settle_timeout: Duration::from_secs(15),
+            keep_traces: true,
         },
         CancellationToken::new(),
     )

@@ -83,6 +83,7 @@ async fn an_interrupted_run_leaves_a_complete_valid_run_directory() {
         },
         progress: false,
         settle_timeout: Duration::from_secs(10),
+        keep_traces: false,
     };
     let shutdown = CancellationToken::new();
     let stop = shutdown.clone();

@@ -296,6 +296,7 @@ async fn report_html_in_headless_chromium() {
             receiver: ReceiverConfig::ephemeral(),
             progress: false,
             settle_timeout: Duration::from_secs(15),
+            keep_traces: true,
         },
         CancellationToken::new(),
     )

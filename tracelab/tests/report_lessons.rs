@@ -49,6 +49,7 @@ async fn run(scenario: Scenario, source: &str, file: &str) -> RunOutcome {
             receiver: ReceiverConfig::ephemeral(),
             progress: false,
             settle_timeout: Duration::from_secs(15),
+            keep_traces: true,
         },
         CancellationToken::new(),
     )

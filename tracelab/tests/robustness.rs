@@ -566,6 +566,8 @@ async fn a_graceful_end_at_full_capture_loses_no_span() {
             receiver: ReceiverConfig::ephemeral(),
             progress: false,
             settle_timeout: Duration::from_secs(30),
+            // As `tracelab run` does: traces are analysed as they finish and not kept.
+            keep_traces: false,
         },
         CancellationToken::new(),
     )
@@ -587,5 +589,19 @@ async fn a_graceful_end_at_full_capture_loses_no_span() {
     assert_eq!(spans.exported, spans.ended, "{spans:?}");
     assert_eq!(spans.received, spans.exported, "{spans:?}");
     assert_eq!(report.traces.broken, 0, "{:?}", report.traces);
+    // Assembled one at a time, every request is still one whole trace, counted once.
+    assert_eq!(
+        report.traces.received, report.requests.total,
+        "{:?}",
+        report.traces
+    );
+    assert_eq!(outcome.analysis.overview.traces, report.requests.total);
+    assert_eq!(outcome.analysis.overview.spans, spans.received);
+    // Only the traces the report opens are kept in memory.
+    assert!(
+        !outcome.traces.is_empty() && outcome.traces.len() <= 10,
+        "{} traces kept",
+        outcome.traces.len()
+    );
     let _ = std::fs::remove_dir_all(&out);
 }

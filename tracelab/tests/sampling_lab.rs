@@ -55,6 +55,12 @@ strategies:
 
 /// The 99 % two-sided binomial interval for `n` trials at `p`, by the exact distribution.
 fn binomial_interval_99(n: u64, p: f64) -> (u64, u64) {
+    binomial_interval(n, p, 0.01)
+}
+
+/// The two-sided binomial interval for `n` trials at `p` that a count falls outside with
+/// probability at most `alpha`, by the exact distribution.
+fn binomial_interval(n: u64, p: f64, alpha: f64) -> (u64, u64) {
     let mut pmf = vec![0.0f64; n as usize + 1];
     // Log-space to stay finite for large n.
     let ln_fact: Vec<f64> = (0..=n)
@@ -75,7 +81,7 @@ fn binomial_interval_99(n: u64, p: f64) -> (u64, u64) {
     let mut acc = 0.0;
     for (k, m) in pmf.iter().enumerate() {
         acc += m;
-        if acc > 0.005 {
+        if acc > alpha / 2.0 {
             lo = k as u64;
             break;
         }
@@ -84,7 +90,7 @@ fn binomial_interval_99(n: u64, p: f64) -> (u64, u64) {
     let mut acc = 0.0;
     for (k, m) in pmf.iter().enumerate().rev() {
         acc += m;
-        if acc > 0.005 {
+        if acc > alpha / 2.0 {
             hi = k as u64;
             break;
         }
@@ -113,6 +119,7 @@ async fn head_10pct_versus_tail_policy_on_the_same_traffic() {
             receiver: ReceiverConfig::ephemeral(),
             progress: false,
             settle_timeout: Duration::from_secs(20),
+            keep_traces: true,
         },
         CancellationToken::new(),
     )
@@ -166,8 +173,15 @@ async fn head_10pct_versus_tail_policy_on_the_same_traffic() {
         tail.incident.kept,
         tail.incident.total
     );
-    let (lo, hi) = binomial_interval_99(head.incident.total, 0.1);
-    assert!((lo..=hi).contains(&head.incident.kept));
+    // Trace ids are random, so every interval check fails once in a while by chance; this one
+    // is not the criterion, so it uses 99.9 % to keep the test's false alarms rare.
+    let (lo, hi) = binomial_interval(head.incident.total, 0.1, 0.001);
+    assert!(
+        (lo..=hi).contains(&head.incident.kept),
+        "head kept {} of {} incident traces, outside [{lo}, {hi}]",
+        head.incident.kept,
+        head.incident.total
+    );
 
     // The CLI command writes sampling.json into the run directory.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_tracelab"))

@@ -118,6 +118,7 @@ async fn a_fault_switched_on_by_hand_is_recorded_too() {
         receiver: tracelab_receiver::ReceiverConfig::ephemeral(),
         progress: false,
         settle_timeout: std::time::Duration::from_secs(15),
+        keep_traces: true,
     };
     let running = tokio::spawn(tracelab::run::run_lab(
         options,

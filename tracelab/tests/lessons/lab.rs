@@ -58,6 +58,7 @@ pub async fn run(scenario: Scenario, source: &str, name: &str) -> Run {
             receiver: ReceiverConfig::ephemeral(),
             progress: false,
             settle_timeout: Duration::from_secs(15),
+            keep_traces: true,
         },
         CancellationToken::new(),
     )

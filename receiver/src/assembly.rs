@@ -1,0 +1,267 @@
+//! Trace assembly, the store's streaming mode: spans are grouped by trace as they arrive, and
+//! a trace is handed to a consumer once it is finished, then forgotten.
+//!
+//! Keeping every span of a run costs memory in proportion to the run (about 2 kB a span), so a
+//! long or fast run would grow without bound. A trace of the lab is finished when its root span
+//! has arrived and nothing of it has arrived for [`AssemblyOptions::quiet`]: the root is the
+//! outermost span, so it ends last, and every other span was queued for export before it.
+//! The quiet period covers exporters sending on different schedules. A trace whose root never
+//! arrives (the root was dropped, or the trace came from elsewhere) is finished
+//! [`AssemblyOptions::max_wait`] after its first span, and every trace still open is finished
+//! by [`Assembly::finish_all`] at the end of a run.
+//!
+//! A span of a trace that was already handed over starts a new, rootless piece of that trace,
+//! which the analysis reports as broken, so a lost parent is never silently merged.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::{Duration, Instant};
+
+use tracelab_trace::{Span, Trace, TraceId};
+
+/// When a trace counts as finished.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AssemblyOptions {
+    /// A trace whose root span has arrived is finished once nothing of it has arrived for this
+    /// long. Default 2 s, ten times the services' export interval.
+    pub quiet: Duration,
+    /// A trace is finished this long after its first span arrived, root or not. Default 60 s,
+    /// longer than any timeout a scenario is likely to hold a request for.
+    pub max_wait: Duration,
+}
+
+impl Default for AssemblyOptions {
+    fn default() -> Self {
+        AssemblyOptions {
+            quiet: Duration::from_secs(2),
+            max_wait: Duration::from_secs(60),
+        }
+    }
+}
+
+/// What receives finished traces.
+pub(crate) type Consumer = Box<dyn FnMut(Trace) + Send>;
+
+struct Pending {
+    spans: Vec<Span>,
+    has_root: bool,
+    first: Instant,
+    last: Instant,
+}
+
+/// The open traces and the consumer of finished ones.
+pub(crate) struct Assembly {
+    options: AssemblyOptions,
+    /// Locked only briefly: by every ingest, and by a finish to take out the finished traces.
+    pending: Mutex<HashMap<TraceId, Pending>>,
+    /// Locked for a whole hand-over, before `pending`, so that [`Assembly::finish_all`] returns
+    /// only once every trace taken out by the timer has been consumed too.
+    consumer: Mutex<Consumer>,
+    finished: AtomicU64,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Neither map nor consumer is left half-updated by a panic in a way that matters more
+    // than losing the trace being handed over, so a poisoned lock is still used.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Assembly {
+    /// Starts assembling, with a thread that finishes quiet traces.
+    pub(crate) fn start(options: AssemblyOptions, consumer: Consumer) -> Arc<Self> {
+        let assembly = Arc::new(Assembly {
+            options,
+            pending: Mutex::new(HashMap::new()),
+            consumer: Mutex::new(consumer),
+            finished: AtomicU64::new(0),
+        });
+        let weak = Arc::downgrade(&assembly);
+        let tick = (options.quiet.min(options.max_wait) / 4).max(Duration::from_millis(10));
+        // A plain thread, like the sink's: the store may outlive or precede a runtime, and the
+        // consumer does CPU work that should not hold up the servers' tasks.
+        let spawned = std::thread::Builder::new()
+            .name("tracelab-trace-assembly".into())
+            .spawn(move || finish_periodically(weak, tick));
+        if let Err(e) = spawned {
+            // Without the timer every trace is still finished by `finish_all`.
+            tracing::warn!(error = %e, "cannot start the trace assembly thread");
+        }
+        assembly
+    }
+
+    /// Adds arrived spans to their traces.
+    pub(crate) fn add(&self, spans: Vec<Span>) {
+        let now = Instant::now();
+        let mut pending = lock(&self.pending);
+        for s in spans {
+            let trace = pending.entry(s.trace_id).or_insert_with(|| Pending {
+                spans: Vec::new(),
+                has_root: false,
+                first: now,
+                last: now,
+            });
+            trace.has_root |= s.parent_span_id.is_none();
+            trace.last = now;
+            trace.spans.push(s);
+        }
+    }
+
+    /// Hands over the traces finished by `now`.
+    fn finish_ready(&self, now: Instant) {
+        let AssemblyOptions { quiet, max_wait } = self.options;
+        let mut consumer = lock(&self.consumer);
+        let ready: Vec<(TraceId, Pending)> = lock(&self.pending)
+            .extract_if(|_, p| {
+                (p.has_root && now.duration_since(p.last) >= quiet)
+                    || now.duration_since(p.first) >= max_wait
+            })
+            .collect();
+        self.hand_over(&mut consumer, ready);
+    }
+
+    /// Hands over every open trace, finished or not. The store stays usable: spans arriving
+    /// later start new traces.
+    pub(crate) fn finish_all(&self) {
+        let mut consumer = lock(&self.consumer);
+        let all: Vec<(TraceId, Pending)> = lock(&self.pending).drain().collect();
+        self.hand_over(&mut consumer, all);
+    }
+
+    fn hand_over(&self, consumer: &mut Consumer, mut traces: Vec<(TraceId, Pending)>) {
+        // In order of arrival, so that what the consumer sees does not depend on hashing.
+        traces.sort_by_key(|(id, p)| (p.first, *id));
+        self.finished
+            .fetch_add(traces.len() as u64, Ordering::Relaxed);
+        for (id, p) in traces {
+            consumer(Trace::new(id, p.spans));
+        }
+    }
+
+    /// Traces handed over so far.
+    pub(crate) fn finished_traces(&self) -> u64 {
+        self.finished.load(Ordering::Relaxed)
+    }
+
+    /// Traces still open.
+    pub(crate) fn open_traces(&self) -> u64 {
+        lock(&self.pending).len() as u64
+    }
+
+    /// A copy of the spans of the open traces.
+    pub(crate) fn open_spans(&self) -> Vec<Span> {
+        lock(&self.pending)
+            .values()
+            .flat_map(|p| p.spans.iter().cloned())
+            .collect()
+    }
+}
+
+fn finish_periodically(assembly: Weak<Assembly>, tick: Duration) {
+    loop {
+        std::thread::sleep(tick);
+        match assembly.upgrade() {
+            Some(a) => a.finish_ready(Instant::now()),
+            None => return,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use tracelab_trace::{SpanId, SpanKind, Status};
+
+    use super::*;
+
+    fn span(trace: u8, id: u8, parent: Option<u8>) -> Span {
+        Span {
+            trace_id: TraceId([trace; 16]),
+            span_id: SpanId([id; 8]),
+            parent_span_id: parent.map(|p| SpanId([p; 8])),
+            trace_state: String::new(),
+            flags: 1,
+            name: format!("op{id}"),
+            kind: SpanKind::Server,
+            start_unix_nano: u64::from(id),
+            end_unix_nano: u64::from(id) + 10,
+            attributes: vec![],
+            events: vec![],
+            links: vec![],
+            status: Status::default(),
+            service_name: Arc::from("svc"),
+            resource: Arc::new(vec![]),
+            scope_name: String::new(),
+        }
+    }
+
+    fn collecting(options: AssemblyOptions) -> (Arc<Assembly>, Arc<Mutex<Vec<Trace>>>) {
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let sink = got.clone();
+        let assembly = Assembly::start(
+            options,
+            Box::new(move |t| sink.lock().expect("not poisoned").push(t)),
+        );
+        (assembly, got)
+    }
+
+    #[test]
+    fn a_trace_is_finished_once_its_root_has_arrived_and_it_is_quiet() {
+        // No timer interference: the test drives `finish_ready` with its own clock.
+        let options = AssemblyOptions {
+            quiet: Duration::from_secs(3600),
+            max_wait: Duration::from_secs(7200),
+        };
+        let (assembly, got) = collecting(options);
+        assembly.add(vec![span(1, 2, Some(1)), span(2, 2, Some(1))]);
+        let t0 = Instant::now();
+        assembly.finish_ready(t0 + Duration::from_secs(4000));
+        assert!(got.lock().unwrap().is_empty(), "no root yet: not finished");
+        assembly.add(vec![span(1, 1, None)]);
+        assembly.finish_ready(Instant::now() + Duration::from_secs(60));
+        assert!(
+            got.lock().unwrap().is_empty(),
+            "root arrived, but not quiet yet"
+        );
+        assembly.finish_ready(Instant::now() + Duration::from_secs(3601));
+        {
+            let got = got.lock().unwrap();
+            assert_eq!(got.len(), 1);
+            assert_eq!(got[0].trace_id, TraceId([1; 16]));
+            assert_eq!(got[0].spans.len(), 2);
+            assert!(got[0].shape().is_complete());
+        }
+        assert_eq!((assembly.finished_traces(), assembly.open_traces()), (1, 1));
+        // The rootless trace goes after the longest wait, broken as it arrived.
+        assembly.finish_ready(Instant::now() + Duration::from_secs(7201));
+        assert_eq!(got.lock().unwrap().len(), 2);
+        assert!(!got.lock().unwrap()[1].shape().is_complete());
+        assert_eq!(assembly.open_traces(), 0);
+    }
+
+    #[test]
+    fn finish_all_hands_over_every_open_trace_and_the_timer_finishes_quiet_ones() {
+        let (assembly, got) = collecting(AssemblyOptions {
+            quiet: Duration::from_millis(40),
+            max_wait: Duration::from_secs(3600),
+        });
+        assembly.add(vec![span(1, 1, None), span(1, 2, Some(1))]);
+        assembly.add(vec![span(2, 2, Some(1))]);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while got.lock().unwrap().is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(
+            got.lock().unwrap().len(),
+            1,
+            "the timer finished the whole trace"
+        );
+        assert_eq!(assembly.open_spans().len(), 1);
+        assembly.finish_all();
+        let got = got.lock().unwrap();
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[1].trace_id, TraceId([2; 16]));
+        assert_eq!(assembly.open_traces(), 0);
+    }
+}
