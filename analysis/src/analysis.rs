@@ -93,6 +93,10 @@ pub struct Overview {
 }
 
 /// The traces critical-path shares are computed over.
+///
+/// Percentiles are taken over duration buckets at most 1/256 of a duration wide, so a window
+/// holds whole buckets: its edges may include a few traces within that margin of the exact
+/// percentile. The bounds reported are the shortest and longest durations actually inside.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
 pub struct ShareWindows {
     /// "Typical" requests: traces with a duration between the 45th and 55th percentile of all
@@ -260,28 +264,26 @@ pub(crate) struct TraceFacts {
 ///
 /// The share windows (typical, slowest) are only known once every trace has been seen, so the
 /// critical-path time has to be kept until then. Keeping it per trace would make memory grow
-/// with the run; keeping it per duration bucket bounds it by the spread of durations, and the
-/// buckets are fine enough (1/2048 of the duration) that a window edge moves by at most that.
+/// with the run; keeping it per duration bucket bounds it by the spread of durations (256
+/// buckets per doubling), and the buckets are fine enough (at most 1/256 of the duration) that
+/// a window edge moves by at most that.
 #[derive(Default)]
 struct BucketShares {
     traces: u64,
+    /// Shortest and longest trace in the bucket, so that window edges are real durations.
+    min_ns: u64,
+    max_ns: u64,
     /// (operation id, nanoseconds), one entry per operation seen in the bucket.
     critical_by_operation: Vec<(usize, u64)>,
 }
 
-/// Significant bits a duration keeps in its bucket key: 11 bits, a relative width of 1/2048.
-const BUCKET_BITS: u32 = 11;
+/// Significant bits a duration keeps in its bucket key: 9 bits, a relative width of 1/256.
+const BUCKET_BITS: u32 = 9;
 
 /// The bucket of a duration: the duration with all but its top [`BUCKET_BITS`] bits cleared.
 fn duration_bucket(ns: u64) -> u64 {
     let shift = (u64::BITS - ns.leading_zeros()).saturating_sub(BUCKET_BITS);
     (ns >> shift) << shift
-}
-
-/// The largest duration in the bucket starting at `bucket`.
-fn bucket_end(bucket: u64) -> u64 {
-    let shift = (u64::BITS - bucket.leading_zeros()).saturating_sub(BUCKET_BITS);
-    bucket | ((1u64 << shift) - 1)
 }
 
 /// Analyses traces one at a time, keeping only what the report needs: tallies, histograms,
@@ -428,8 +430,17 @@ impl Analyzer {
             self.timeline.add(start_unix_nano, duration_ns, failed);
         }
         if !path.segments.is_empty() {
-            let bucket = self.shares.entry(duration_bucket(duration_ns)).or_default();
+            let bucket = self
+                .shares
+                .entry(duration_bucket(duration_ns))
+                .or_insert_with(|| BucketShares {
+                    min_ns: duration_ns,
+                    max_ns: duration_ns,
+                    ..BucketShares::default()
+                });
             bucket.traces += 1;
+            bucket.min_ns = bucket.min_ns.min(duration_ns);
+            bucket.max_ns = bucket.max_ns.max(duration_ns);
             for seg in &path.segments {
                 let op = span_ops[seg.span_index];
                 match bucket
@@ -490,10 +501,14 @@ impl Analyzer {
             })
         };
         let (low, high, slow) = (bucket_at(0.45), bucket_at(0.55), bucket_at(0.99));
+        let edge = |key: Option<u64>, pick: fn(&BucketShares) -> u64| {
+            key.and_then(|k| buckets.iter().find(|(b, _)| *b == k))
+                .map_or(0, |(_, b)| pick(b))
+        };
         let mut windows = ShareWindows {
-            p50_low_ns: low.unwrap_or(0),
-            p50_high_ns: high.map(bucket_end).unwrap_or(0),
-            p99_threshold_ns: slow.unwrap_or(0),
+            p50_low_ns: edge(low, |b| b.min_ns),
+            p50_high_ns: edge(high, |b| b.max_ns),
+            p99_threshold_ns: edge(slow, |b| b.min_ns),
             ..ShareWindows::default()
         };
         let (mut total_p50, mut total_p99) = (0u64, 0u64);
