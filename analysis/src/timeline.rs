@@ -3,6 +3,11 @@
 //!
 //! A request is a trace, timed by the span its critical path starts from, and it belongs to the
 //! second in which that span started.
+//!
+//! Each second keeps a histogram only while it may still receive requests: once a request
+//! [`KEEP_OPEN_SECONDS`] later has been added, the second is reduced to its point. A request
+//! arriving for a reduced second (much later than every other) still counts, without moving
+//! its percentiles. Memory is then bounded however long the run.
 
 use std::collections::BTreeMap;
 
@@ -34,23 +39,59 @@ struct Second {
     max: u64,
 }
 
+/// How far behind the latest second a second stays open. Traces reach the analysis up to a
+/// minute after they start (the trace assembler's longest wait), so two minutes leaves margin.
+pub const KEEP_OPEN_SECONDS: u64 = 120;
+
 /// Accumulates requests into seconds.
 #[derive(Default)]
 pub(crate) struct TimelineBuilder {
-    seconds: BTreeMap<u64, Second>,
+    open: BTreeMap<u64, Second>,
+    closed: BTreeMap<u64, TimelinePoint>,
+}
+
+impl Second {
+    fn point(&self, second_unix: u64) -> TimelinePoint {
+        let q = |quantile: f64| {
+            self.histogram
+                .as_ref()
+                .filter(|h| !h.is_empty())
+                .map(|h| h.value_at_quantile(quantile).min(self.max))
+                .unwrap_or(0)
+        };
+        TimelinePoint {
+            second_unix,
+            requests: self.requests,
+            errors: self.errors,
+            p50_ns: q(0.5),
+            p99_ns: q(0.99),
+        }
+    }
 }
 
 impl TimelineBuilder {
     pub(crate) fn add(&mut self, start_unix_nano: u64, duration_ns: u64, failed: bool) {
-        let second = self
-            .seconds
-            .entry(start_unix_nano / 1_000_000_000)
-            .or_insert_with(|| Second {
-                requests: 0,
-                errors: 0,
-                histogram: Histogram::new(2).ok(),
-                max: 0,
-            });
+        let second_unix = start_unix_nano / 1_000_000_000;
+        if let Some(point) = self.closed.get_mut(&second_unix) {
+            point.requests += 1;
+            point.errors += u64::from(failed);
+            return;
+        }
+        // Reduce the seconds that fell too far behind this one.
+        let keep_from = second_unix.saturating_sub(KEEP_OPEN_SECONDS);
+        while let Some(entry) = self.open.first_entry() {
+            if *entry.key() >= keep_from {
+                break;
+            }
+            let (old, s) = entry.remove_entry();
+            self.closed.insert(old, s.point(old));
+        }
+        let second = self.open.entry(second_unix).or_insert_with(|| Second {
+            requests: 0,
+            errors: 0,
+            histogram: Histogram::new(2).ok(),
+            max: 0,
+        });
         second.requests += 1;
         second.errors += u64::from(failed);
         second.max = second.max.max(duration_ns);
@@ -62,24 +103,42 @@ impl TimelineBuilder {
     }
 
     pub(crate) fn finish(self) -> Vec<TimelinePoint> {
-        self.seconds
-            .into_iter()
-            .map(|(second_unix, s)| {
-                let q = |quantile: f64| {
-                    s.histogram
-                        .as_ref()
-                        .filter(|h| !h.is_empty())
-                        .map(|h| h.value_at_quantile(quantile).min(s.max))
-                        .unwrap_or(0)
-                };
-                TimelinePoint {
-                    second_unix,
-                    requests: s.requests,
-                    errors: s.errors,
-                    p50_ns: q(0.5),
-                    p99_ns: q(0.99),
-                }
-            })
-            .collect()
+        let mut points = self.closed;
+        points.extend(
+            self.open
+                .iter()
+                .map(|(&second, s)| (second, s.point(second))),
+        );
+        points.into_values().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: u64 = 1_000_000_000;
+
+    #[test]
+    fn old_seconds_are_reduced_and_late_requests_still_count() {
+        let mut b = TimelineBuilder::default();
+        let t0 = 1_700_000_000;
+        for i in 0..10 {
+            b.add(t0 * S, (i + 1) * 1_000_000, i == 9);
+        }
+        b.add((t0 + KEEP_OPEN_SECONDS + 1) * S, 5_000_000, false);
+        assert_eq!(b.open.len(), 1, "the first second was reduced");
+        assert!(b.closed.contains_key(&t0));
+        // A very late request for the reduced second counts, its percentiles stay.
+        b.add(t0 * S + 5, 900_000_000, true);
+        let points = b.finish();
+        assert_eq!(points.len(), 2);
+        let first = &points[0];
+        assert_eq!(
+            (first.second_unix, first.requests, first.errors),
+            (t0, 11, 2)
+        );
+        assert!(first.p99_ns <= 10_000_000, "{first:?}");
+        assert_eq!(points[1].second_unix, t0 + KEEP_OPEN_SECONDS + 1);
     }
 }
