@@ -1,8 +1,12 @@
 //! `tracelab compare`: replay a full-capture run through head and tail sampling strategies and
 //! score each against the ground truth (`requests.jsonl`, `incidents.jsonl`).
 
+use std::fs::File;
+use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, mpsc};
 
 use anyhow::Context as _;
 use tracelab_receiver::otlp_json;
@@ -34,62 +38,124 @@ pub fn parse_slow(s: &str) -> Result<SlowThreshold, String> {
         .map_err(|_| format!("{s:?}: expected p99, milliseconds (250) or a duration (250ms)"))
 }
 
-/// Reads an OTLP/JSON file as [`otlp_json::read_file`] does, decoding parts of it on every
-/// core: decoding is most of the time `compare` takes on a large run.
+/// Reads an OTLP/JSON file as [`otlp_json::read_file`] does, decoding blocks of it on every
+/// core while the next block is read: decoding is most of the time `compare` takes on a
+/// large run, and a few blocks in memory instead of the whole text keep a large capture
+/// hundreds of megabytes smaller.
 ///
-/// The text is cut only before a line that starts with `{`, where a document of a JSON Lines
-/// file starts. A cut inside a pretty-printed document or an array leaves a part that does
-/// not parse (it ends inside a value, or starts with a `,` or a `]`), and then the whole file
-/// is read again by the sequential reader, so what is accepted and every error message are
-/// exactly the sequential reader's.
+/// Blocks are cut only before a line that starts with `{`, where a document of a JSON Lines
+/// file starts. A cut inside a pretty-printed document or an array leaves a block that does
+/// not parse (it ends inside a value, or starts with a `,` or a `]`); then, as on any other
+/// failure, the sequential reader reads the whole file, so what is accepted and every error
+/// message are exactly its own.
 fn read_spans(path: &Path) -> Result<Vec<Span>, otlp_json::DecodeError> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let text = match std::fs::read_to_string(path) {
-        Ok(text) if threads > 1 => text,
-        _ => return otlp_json::read_file(path),
-    };
-    let parts = split_documents(&text, threads);
-    let decoded: Vec<_> = std::thread::scope(|scope| {
-        let workers: Vec<_> = parts
-            .iter()
-            .map(|part| scope.spawn(|| otlp_json::decode_lines(part)))
-            .collect();
-        workers.into_iter().map(|w| w.join()).collect()
-    });
-    let mut spans = Vec::new();
-    for part in decoded {
-        match part {
-            Ok(Ok(mut part)) if spans.is_empty() => spans = std::mem::take(&mut part),
-            Ok(Ok(part)) => spans.extend(part),
-            Ok(Err(_)) => return otlp_json::read_file(path),
-            Err(panic) => std::panic::resume_unwind(panic),
-        }
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if workers < 2 {
+        return otlp_json::read_file(path);
     }
-    Ok(spans)
+    match read_in_blocks(path, workers) {
+        Some(spans) => Ok(spans),
+        None => otlp_json::read_file(path),
+    }
 }
 
-/// Cuts `text` into at most `parts` pieces of similar size, each cut just before a line that
-/// starts with `{`.
-fn split_documents(text: &str, parts: usize) -> Vec<&str> {
-    let mut pieces = Vec::with_capacity(parts);
-    let mut rest = text;
-    for left in (2..=parts).rev() {
-        let want = rest.len() / left;
-        let cut = rest.as_bytes()[want..]
-            .windows(2)
-            .position(|w| w == b"\n{")
-            .map(|p| want + p + 1);
-        match cut {
-            Some(cut) => {
-                let (head, tail) = rest.split_at(cut);
-                pieces.push(head);
-                rest = tail;
+/// Bytes read at a time (a block is extended to the next document boundary).
+const BLOCK_BYTES: u64 = 8 << 20;
+
+/// Spans of every block in file order, or `None` when anything failed.
+fn read_in_blocks(path: &Path, workers: usize) -> Option<Vec<Span>> {
+    let mut file = File::open(path).ok()?;
+    // Bounded, so that the reader stays at most a few blocks ahead of the decoders.
+    let (send, blocks) = mpsc::sync_channel::<(usize, String)>(workers);
+    let blocks = Mutex::new(blocks);
+    // A decoder that failed keeps draining the channel (a reader blocked on a full channel
+    // with no one receiving would wait forever); the flag stops the reader early.
+    let failed = AtomicBool::new(false);
+    let (read_all, decoded) = std::thread::scope(|scope| {
+        let decoders: Vec<_> = (0..workers)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let next = match blocks.lock() {
+                            Ok(blocks) => blocks.recv(),
+                            Err(_) => return done,
+                        };
+                        let Ok((index, text)) = next else {
+                            return done;
+                        };
+                        match otlp_json::decode_lines(&text) {
+                            Ok(spans) => done.push((index, spans)),
+                            Err(_) => failed.store(true, Ordering::Relaxed),
+                        }
+                    }
+                })
+            })
+            .collect();
+        let read_all = feed_blocks(&mut file, &send, &failed);
+        drop(send);
+        let decoded: Vec<_> = decoders.into_iter().map(|d| d.join()).collect();
+        (read_all, decoded)
+    });
+    if !read_all || failed.load(Ordering::Relaxed) {
+        return None;
+    }
+    let mut parts: Vec<(usize, Vec<Span>)> = Vec::new();
+    for d in decoded {
+        parts.extend(d.ok()?);
+    }
+    parts.sort_by_key(|(index, _)| *index);
+    let mut spans = Vec::with_capacity(parts.iter().map(|(_, p)| p.len()).sum());
+    for (_, part) in parts {
+        spans.extend(part);
+    }
+    Some(spans)
+}
+
+/// Reads the file in blocks that end just before a line starting with `{` (or at the end of
+/// the file) and sends them in order; false when reading failed or a decoder did.
+fn feed_blocks(
+    file: &mut File,
+    send: &mpsc::SyncSender<(usize, String)>,
+    failed: &AtomicBool,
+) -> bool {
+    let mut carry: Vec<u8> = Vec::new();
+    let mut index = 0;
+    loop {
+        if failed.load(Ordering::Relaxed) {
+            return false;
+        }
+        let mut block = std::mem::take(&mut carry);
+        let Ok(read) = (&mut *file).take(BLOCK_BYTES).read_to_end(&mut block) else {
+            return false;
+        };
+        let end = read == 0;
+        let cut = if end {
+            block.len()
+        } else {
+            match block.windows(2).rposition(|w| w == b"\n{") {
+                Some(newline) => newline + 1,
+                // No boundary yet: the block is one document so far; read on.
+                None => {
+                    carry = block;
+                    continue;
+                }
             }
-            None => break,
+        };
+        carry = block.split_off(cut);
+        if !block.is_empty() {
+            let Ok(text) = String::from_utf8(block) else {
+                return false;
+            };
+            if send.send((index, text)).is_err() {
+                return false;
+            }
+            index += 1;
+        }
+        if end {
+            return true;
         }
     }
-    pieces.push(rest);
-    pieces
 }
 
 /// Runs the comparison over a run directory or an OTLP JSON file. A run directory supplies its
@@ -175,22 +241,4 @@ pub fn compare_command(
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn documents_are_cut_only_before_a_line_that_opens_one() {
-        let text = "{\"a\":\n 1}\n{\"b\": 2}\n{\"c\": 3}\n";
-        for parts in 1..6 {
-            let pieces = split_documents(text, parts);
-            assert_eq!(pieces.concat(), text);
-            assert!(pieces.len() <= parts.max(1));
-            assert!(pieces[1..].iter().all(|p| p.starts_with('{')), "{pieces:?}");
-        }
-        assert_eq!(split_documents("", 2).concat(), "");
-        assert_eq!(split_documents("[{},\n{}]", 2).concat(), "[{},\n{}]");
-    }
 }
