@@ -53,7 +53,7 @@ fn read_spans(path: &Path) -> Result<Vec<Span>, otlp_json::DecodeError> {
     if workers < 2 {
         return otlp_json::read_file(path);
     }
-    match read_in_blocks(path, workers) {
+    match read_in_blocks(path, workers, BLOCK_BYTES) {
         Some(spans) => Ok(spans),
         None => otlp_json::read_file(path),
     }
@@ -63,7 +63,7 @@ fn read_spans(path: &Path) -> Result<Vec<Span>, otlp_json::DecodeError> {
 const BLOCK_BYTES: u64 = 8 << 20;
 
 /// Spans of every block in file order, or `None` when anything failed.
-fn read_in_blocks(path: &Path, workers: usize) -> Option<Vec<Span>> {
+fn read_in_blocks(path: &Path, workers: usize, block_bytes: u64) -> Option<Vec<Span>> {
     let mut file = File::open(path).ok()?;
     // Bounded, so that the reader stays at most a few blocks ahead of the decoders.
     let (send, blocks) = mpsc::sync_channel::<(usize, String)>(workers);
@@ -92,7 +92,7 @@ fn read_in_blocks(path: &Path, workers: usize) -> Option<Vec<Span>> {
                 })
             })
             .collect();
-        let read_all = feed_blocks(&mut file, &send, &failed);
+        let read_all = feed_blocks(&mut file, block_bytes, &send, &failed);
         drop(send);
         let decoded: Vec<_> = decoders.into_iter().map(|d| d.join()).collect();
         (read_all, decoded)
@@ -116,6 +116,7 @@ fn read_in_blocks(path: &Path, workers: usize) -> Option<Vec<Span>> {
 /// the file) and sends them in order; false when reading failed or a decoder did.
 fn feed_blocks(
     file: &mut File,
+    block_bytes: u64,
     send: &mpsc::SyncSender<(usize, String)>,
     failed: &AtomicBool,
 ) -> bool {
@@ -126,7 +127,7 @@ fn feed_blocks(
             return false;
         }
         let mut block = std::mem::take(&mut carry);
-        let Ok(read) = (&mut *file).take(BLOCK_BYTES).read_to_end(&mut block) else {
+        let Ok(read) = (&mut *file).take(block_bytes).read_to_end(&mut block) else {
             return false;
         };
         let end = read == 0;
@@ -241,4 +242,57 @@ pub fn compare_command(
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LINE: &str = r#"{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"a"}}]},"scopeSpans":[{"spans":[{"traceId":"01010101010101010101010101010101","spanId":"0202020202020202","name":"x"},{"traceId":"03030303030303030303030303030303","spanId":"0404040404040404","name":"y"}]}]}]}"#;
+
+    fn file(name: &str, text: &str) -> PathBuf {
+        let path =
+            std::env::temp_dir().join(format!("tracelab-compare-{}-{name}", std::process::id()));
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    #[test]
+    fn blocks_read_what_the_sequential_reader_reads() {
+        let lines: Vec<String> = (0..40)
+            .map(|i| LINE.replace("\"x\"", &format!("\"x{i}\"")))
+            .collect();
+        let jsonl = file("lines.jsonl", &(lines.join("\n") + "\n"));
+        let sequential = otlp_json::read_file(&jsonl).unwrap();
+        assert_eq!(sequential.len(), 80);
+        // Tiny blocks: many blocks, and documents longer than a block.
+        for block_bytes in [64, 1000, 1 << 20] {
+            assert_eq!(
+                read_in_blocks(&jsonl, 2, block_bytes).as_ref(),
+                Some(&sequential),
+                "{block_bytes}"
+            );
+        }
+        assert_eq!(read_spans(&jsonl).unwrap(), sequential);
+        let _ = std::fs::remove_file(&jsonl);
+    }
+
+    #[test]
+    fn other_layouts_and_errors_are_the_sequential_readers() {
+        let value: serde_json::Value = serde_json::from_str(LINE).unwrap();
+        let pretty = serde_json::to_string_pretty(&value).unwrap();
+        let array = format!("[\n{LINE},\n{LINE}\n]\n");
+        let broken = format!("{LINE}\n{{\"resourceSpans\": [}}\n{LINE}\n");
+        for (name, text) in [("pretty", pretty), ("array", array), ("broken", broken)] {
+            let path = file(name, &text);
+            let got = read_spans(&path).map_err(|e| e.to_string());
+            let want = otlp_json::read_file(&path).map_err(|e| e.to_string());
+            assert_eq!(got, want, "{name}");
+            if name == "broken" {
+                assert!(got.is_err());
+                assert_eq!(read_in_blocks(&path, 2, 64), None);
+            }
+            let _ = std::fs::remove_file(&path);
+        }
+    }
 }
