@@ -49,7 +49,10 @@ enum SpanTest {
 
 /// The tests' results on the last resource seen. Resources are shared by every span of an
 /// export batch (one `Arc`), and spans are tested in input order, where a batch's spans are
-/// neighbours, so remembering one resource saves nearly every resource look-up.
+/// neighbours, so remembering one resource saves nearly every resource look-up. The
+/// resource is recognised by its address, which is only compared, never followed; a memo
+/// lives for one pass over spans borrowed for all of it, so no resource it remembers can be
+/// freed and its address reused meanwhile.
 #[derive(Debug, Default)]
 pub(crate) struct ResourceMemo {
     resource: Option<*const Vec<Attribute>>,
