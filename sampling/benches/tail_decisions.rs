@@ -1,6 +1,6 @@
 //! Tail decisions per second: 10-span traces under five policies (status code, latency,
 //! probabilistic, string attribute, numeric attribute), through the buffer simulation
-//! (attribute slots, ring, decision queue, decisions), with and without the arrival sort.
+//! (span tests, ring, decision queue, decisions), with and without the arrival sort.
 //!
 //! Run with `cargo bench -p tracelab-sampling --bench tail_decisions`; criterion reports
 //! the throughput in traces (= decisions) per second.

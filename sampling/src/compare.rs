@@ -17,6 +17,8 @@ pub mod report;
 pub mod strategies;
 
 use std::collections::HashMap;
+use std::ops::Range;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tracelab_trace::{Span, TraceId};
 
@@ -45,9 +47,11 @@ pub struct CompareInput {
     pub slow_threshold: SlowThreshold,
 }
 
-/// One trace of the capture with its ground truth.
+/// One trace of the capture with its ground truth. Traces are indexed by their number in
+/// the [`ArrivalOrder`].
 struct TraceFacts {
-    spans: Vec<u32>,
+    /// Its spans, as a range of [`Traces::members`].
+    spans: Range<usize>,
     /// The span that decides for parent-based head sampling.
     root: u32,
     max_end: u64,
@@ -56,19 +60,60 @@ struct TraceFacts {
     incident: bool,
 }
 
+/// Every trace of the capture.
+struct Traces {
+    /// Span indices, grouped by trace and in input order within a trace.
+    members: Vec<u32>,
+    facts: Vec<TraceFacts>,
+}
+
+impl Traces {
+    fn spans(&self, t: &TraceFacts) -> &[u32] {
+        &self.members[t.spans.clone()]
+    }
+}
+
 /// Runs every strategy over the same capture.
+///
+/// Strategies are independent replays of the same shared, read-only capture, so they run
+/// on as many threads as the machine offers (at most one per strategy); the report keeps
+/// the strategies' order.
 pub fn compare(input: &CompareInput, strategies: &[Strategy]) -> ComparisonReport {
-    let spans = &input.spans;
-    let arrivals = ArrivalOrder::new(spans);
-    let bytes = arrivals.bytes();
-    let (traces, run) = ground_truth(input, bytes);
-    let reports = strategies
-        .iter()
-        .map(|s| evaluate(s, &arrivals, &traces, &run))
-        .collect();
+    let arrivals = ArrivalOrder::new(&input.spans);
+    let (traces, run) = ground_truth(input, &arrivals);
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(strategies.len());
+    let next = AtomicUsize::new(0);
+    let work = || {
+        let mut done = Vec::new();
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let Some(strategy) = strategies.get(i) else {
+                return done;
+            };
+            done.push((i, evaluate(strategy, &arrivals, &traces, &run)));
+        }
+    };
+    let mut reports: Vec<(usize, StrategyReport)> = if threads > 1 {
+        std::thread::scope(|scope| {
+            let helpers: Vec<_> = (1..threads).map(|_| scope.spawn(work)).collect();
+            let mut all = work();
+            for helper in helpers {
+                match helper.join() {
+                    Ok(done) => all.extend(done),
+                    Err(panic) => std::panic::resume_unwind(panic),
+                }
+            }
+            all
+        })
+    } else {
+        work()
+    };
+    reports.sort_by_key(|(i, _)| *i);
     ComparisonReport {
         run,
-        strategies: reports,
+        strategies: reports.into_iter().map(|(_, r)| r).collect(),
     }
 }
 
@@ -80,16 +125,23 @@ fn nearest_rank(sorted: &[f64], q: f64) -> Option<f64> {
     Some(sorted[rank - 1])
 }
 
-fn ground_truth(input: &CompareInput, bytes: &[u64]) -> (Vec<TraceFacts>, RunSummary) {
+fn ground_truth(input: &CompareInput, arrivals: &ArrivalOrder<'_>) -> (Traces, RunSummary) {
     let spans = &input.spans;
-    let mut index: HashMap<TraceId, usize> = HashMap::new();
-    let mut grouped: Vec<(TraceId, Vec<u32>)> = Vec::new();
-    for (i, s) in spans.iter().enumerate() {
-        let slot = *index.entry(s.trace_id).or_insert_with(|| {
-            grouped.push((s.trace_id, Vec::new()));
-            grouped.len() - 1
-        });
-        grouped[slot].1.push(i as u32);
+    let trace_of = arrivals.trace_of();
+    let trace_ids = arrivals.trace_ids();
+    // Group span indices by trace number (counting sort: numbers follow first appearance).
+    let mut offsets = vec![0usize; trace_ids.len() + 1];
+    for &t in trace_of {
+        offsets[t as usize + 1] += 1;
+    }
+    for t in 0..trace_ids.len() {
+        offsets[t + 1] += offsets[t];
+    }
+    let mut fill = offsets.clone();
+    let mut members = vec![0u32; spans.len()];
+    for (i, &t) in trace_of.iter().enumerate() {
+        members[fill[t as usize]] = i as u32;
+        fill[t as usize] += 1;
     }
     let requests: HashMap<TraceId, &GroundTruthRequest> = input
         .requests
@@ -97,11 +149,16 @@ fn ground_truth(input: &CompareInput, bytes: &[u64]) -> (Vec<TraceFacts>, RunSum
         .flatten()
         .map(|r| (r.trace_id, r))
         .collect();
-    let requests_without_spans = requests.keys().filter(|id| !index.contains_key(id)).count();
+    let requests_without_spans = requests
+        .keys()
+        .filter(|id| arrivals.trace_number(id).is_none())
+        .count();
     // Per trace: (error, latency ms, start instant), from the request when there is one.
-    let facts: Vec<(bool, f64, u64, u64, u32)> = grouped
+    let facts: Vec<(bool, f64, u64, u64, u32)> = trace_ids
         .iter()
-        .map(|(id, idx)| {
+        .enumerate()
+        .map(|(t, id)| {
+            let idx = &members[offsets[t]..offsets[t + 1]];
             let min_start = idx.iter().map(|&i| spans[i as usize].start_unix_nano).min();
             let max_end = idx.iter().map(|&i| spans[i as usize].end_unix_nano).max();
             let (min_start, max_end) = (min_start.unwrap_or(0), max_end.unwrap_or(0));
@@ -136,25 +193,23 @@ fn ground_truth(input: &CompareInput, bytes: &[u64]) -> (Vec<TraceFacts>, RunSum
             nearest_rank(&lat, 0.99).unwrap_or(0.0)
         }
     };
-    let traces: Vec<TraceFacts> = grouped
-        .into_iter()
-        .zip(&facts)
-        .map(
-            |((_, idx), &(error, latency, start, max_end, root))| TraceFacts {
-                spans: idx,
-                root,
-                max_end,
-                error,
-                slow: latency > threshold_ms,
-                incident: input.incidents.iter().any(|w| w.contains(start)),
-            },
-        )
+    let traces: Vec<TraceFacts> = facts
+        .iter()
+        .enumerate()
+        .map(|(t, &(error, latency, start, max_end, root))| TraceFacts {
+            spans: offsets[t]..offsets[t + 1],
+            root,
+            max_end,
+            error,
+            slow: latency > threshold_ms,
+            incident: input.incidents.iter().any(|w| w.contains(start)),
+        })
         .collect();
     let count = |f: &dyn Fn(&TraceFacts) -> bool| traces.iter().filter(|t| f(t)).count() as u64;
     let run = RunSummary {
         traces: traces.len() as u64,
         spans: spans.len() as u64,
-        bytes: bytes.iter().sum(),
+        bytes: arrivals.bytes().iter().sum(),
         ground_truth: if input.requests.is_some() {
             "requests.jsonl".to_string()
         } else {
@@ -169,34 +224,53 @@ fn ground_truth(input: &CompareInput, bytes: &[u64]) -> (Vec<TraceFacts>, RunSum
         incident_windows: input.incidents.len() as u64,
         requests_without_spans: requests_without_spans as u64,
     };
-    (traces, run)
+    (
+        Traces {
+            members,
+            facts: traces,
+        },
+        run,
+    )
 }
 
 /// Which spans a head sampler keeps, replayed in start order.
 fn head_mask(
     config: &crate::head::HeadSamplerConfig,
     spans: &[Span],
-    traces: &[TraceFacts],
+    traces: &Traces,
 ) -> Vec<bool> {
     let mut decider = config.decider();
     let mut kept = vec![false; spans.len()];
     if decider.parent_based() {
-        let mut roots: Vec<usize> = (0..traces.len()).collect();
-        roots.sort_by_key(|&t| spans[traces[t].root as usize].start_unix_nano);
-        for t in roots {
-            let root = &spans[traces[t].root as usize];
+        // Sorting (start, trace) pairs gives the order of a stable sort by start, without
+        // reading a span for every comparison.
+        let facts = &traces.facts;
+        let mut roots: Vec<(u64, u32)> = facts
+            .iter()
+            .enumerate()
+            .map(|(t, f)| (spans[f.root as usize].start_unix_nano, t as u32))
+            .collect();
+        roots.sort_unstable();
+        for (_, t) in roots {
+            let t = t as usize;
+            let root = &spans[facts[t].root as usize];
             // The root inherits only `rv` from its caller's context; any `th` it recorded
             // was written by the sampler that actually ran, which is not the one replayed.
             let ot = OtTraceState::from_tracestate_header(&root.trace_state);
             let d = decider.decide_independent(&root.trace_id.0, &ot, root.start_unix_nano);
-            for &i in &traces[t].spans {
+            for &i in traces.spans(&facts[t]) {
                 kept[i as usize] = d.sampled;
             }
         }
     } else {
-        let mut order: Vec<usize> = (0..spans.len()).collect();
-        order.sort_by_key(|&i| (spans[i].start_unix_nano, i));
-        for i in order {
+        let mut order: Vec<(u64, u32)> = spans
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.start_unix_nano, i as u32))
+            .collect();
+        order.sort_unstable();
+        for (_, i) in order {
+            let i = i as usize;
             let s = &spans[i];
             let ot = OtTraceState::from_tracestate_header(&s.trace_state);
             kept[i] = decider
@@ -210,7 +284,7 @@ fn head_mask(
 fn evaluate(
     strategy: &Strategy,
     arrivals: &ArrivalOrder<'_>,
-    traces: &[TraceFacts],
+    traces: &Traces,
     run: &RunSummary,
 ) -> StrategyReport {
     let spans = arrivals.spans();
@@ -222,17 +296,12 @@ fn evaluate(
         Some(tail) => {
             let mut sampler = TailSampler::new(&tail.config);
             let outcome = sampler.simulate_prepared(arrivals, head_kept.as_deref());
-            let mut trace_end: HashMap<TraceId, u64> = HashMap::new();
-            for t in traces {
-                if let Some(&first) = t.spans.first() {
-                    trace_end.insert(spans[first as usize].trace_id, t.max_end);
-                }
-            }
             let mut delays: Vec<f64> = outcome
                 .decisions
                 .iter()
                 .filter_map(|d| {
-                    trace_end.get(&d.trace_id).map(|&end| {
+                    let t = arrivals.trace_number(&d.trace_id)?;
+                    traces.facts.get(t as usize).map(|f| f.max_end).map(|end| {
                         // Subtract as integers: absolute nanosecond instants do not fit
                         // an f64 mantissa.
                         (i128::from(d.decided_at_nanos) - i128::from(end)) as f64 / 1e6
@@ -252,8 +321,12 @@ fn evaluate(
     };
     let (mut traces_kept, mut fragments) = (0u64, 0u64);
     let mut tallies = [[0u64; 3]; 4]; // [error, slow, incident, interesting] × [total, kept, whole]
-    for t in traces {
-        let n = t.spans.iter().filter(|&&i| kept[i as usize]).count();
+    for t in &traces.facts {
+        let n = traces
+            .spans(t)
+            .iter()
+            .filter(|&&i| kept[i as usize])
+            .count();
         let any = n > 0;
         let whole = n == t.spans.len();
         traces_kept += u64::from(any);

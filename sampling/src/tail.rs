@@ -11,7 +11,7 @@
 //! - `raw`: the YAML shapes, with locations.
 //! - `duration`: Go durations (`10s`, `1m30s`).
 //! - [`policy`]: the policy evaluators and the final-decision rule.
-//! - `cache`: decision caches (LRU) and the trace-id hasher.
+//! - `cache`: decision caches (LRU) and the map type for trace ids.
 //! - `validate`: raw YAML to the validated configuration.
 //! - [`engine`]: the buffer simulation.
 

@@ -1,14 +1,21 @@
 //! `tracelab compare`: replay a full-capture run through head and tail sampling strategies and
 //! score each against the ground truth (`requests.jsonl`, `incidents.jsonl`).
 
+use std::fs::File;
+use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, mpsc};
 
 use anyhow::Context as _;
+use tracelab_receiver::otlp_json;
 use tracelab_sampling::compare::{
-    CompareInput, ComparisonReport, SlowThreshold, compare, read_incidents_jsonl,
+    CompareInput, ComparisonReport, SlowThreshold, Strategy, compare, read_incidents_jsonl,
     read_requests_jsonl, read_strategies_file,
 };
+
+use tracelab_trace::Span;
 
 use crate::rundir;
 
@@ -31,6 +38,127 @@ pub fn parse_slow(s: &str) -> Result<SlowThreshold, String> {
         .map_err(|_| format!("{s:?}: expected p99, milliseconds (250) or a duration (250ms)"))
 }
 
+/// Reads an OTLP/JSON file as [`otlp_json::read_file`] does, decoding blocks of it on every
+/// core while the next block is read: decoding is most of the time `compare` takes on a
+/// large run, and a few blocks in memory instead of the whole text keep a large capture
+/// hundreds of megabytes smaller.
+///
+/// Blocks are cut only before a line that starts with `{`, where a document of a JSON Lines
+/// file starts. A cut inside a pretty-printed document or an array leaves a block that does
+/// not parse (it ends inside a value, or starts with a `,` or a `]`); then, as on any other
+/// failure, the sequential reader reads the whole file, so what is accepted and every error
+/// message are exactly its own.
+fn read_spans(path: &Path) -> Result<Vec<Span>, otlp_json::DecodeError> {
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if workers < 2 {
+        return otlp_json::read_file(path);
+    }
+    match read_in_blocks(path, workers, BLOCK_BYTES) {
+        Some(spans) => Ok(spans),
+        None => otlp_json::read_file(path),
+    }
+}
+
+/// Bytes read at a time (a block is extended to the next document boundary).
+const BLOCK_BYTES: u64 = 8 << 20;
+
+/// Spans of every block in file order, or `None` when anything failed.
+fn read_in_blocks(path: &Path, workers: usize, block_bytes: u64) -> Option<Vec<Span>> {
+    let mut file = File::open(path).ok()?;
+    // Bounded, so that the reader stays at most a few blocks ahead of the decoders.
+    let (send, blocks) = mpsc::sync_channel::<(usize, String)>(workers);
+    let blocks = Mutex::new(blocks);
+    // A decoder that failed keeps draining the channel (a reader blocked on a full channel
+    // with no one receiving would wait forever); the flag stops the reader early.
+    let failed = AtomicBool::new(false);
+    let (read_all, decoded) = std::thread::scope(|scope| {
+        let decoders: Vec<_> = (0..workers)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let next = match blocks.lock() {
+                            Ok(blocks) => blocks.recv(),
+                            Err(_) => return done,
+                        };
+                        let Ok((index, text)) = next else {
+                            return done;
+                        };
+                        match otlp_json::decode_lines(&text) {
+                            Ok(spans) => done.push((index, spans)),
+                            Err(_) => failed.store(true, Ordering::Relaxed),
+                        }
+                    }
+                })
+            })
+            .collect();
+        let read_all = feed_blocks(&mut file, block_bytes, &send, &failed);
+        drop(send);
+        let decoded: Vec<_> = decoders.into_iter().map(|d| d.join()).collect();
+        (read_all, decoded)
+    });
+    if !read_all || failed.load(Ordering::Relaxed) {
+        return None;
+    }
+    let mut parts: Vec<(usize, Vec<Span>)> = Vec::new();
+    for d in decoded {
+        parts.extend(d.ok()?);
+    }
+    parts.sort_by_key(|(index, _)| *index);
+    let mut spans = Vec::with_capacity(parts.iter().map(|(_, p)| p.len()).sum());
+    for (_, part) in parts {
+        spans.extend(part);
+    }
+    Some(spans)
+}
+
+/// Reads the file in blocks that end just before a line starting with `{` (or at the end of
+/// the file) and sends them in order; false when reading failed or a decoder did.
+fn feed_blocks(
+    file: &mut File,
+    block_bytes: u64,
+    send: &mpsc::SyncSender<(usize, String)>,
+    failed: &AtomicBool,
+) -> bool {
+    let mut carry: Vec<u8> = Vec::new();
+    let mut index = 0;
+    loop {
+        if failed.load(Ordering::Relaxed) {
+            return false;
+        }
+        let mut block = std::mem::take(&mut carry);
+        let Ok(read) = (&mut *file).take(block_bytes).read_to_end(&mut block) else {
+            return false;
+        };
+        let end = read == 0;
+        let cut = if end {
+            block.len()
+        } else {
+            match block.windows(2).rposition(|w| w == b"\n{") {
+                Some(newline) => newline + 1,
+                // No boundary yet: the block is one document so far; read on.
+                None => {
+                    carry = block;
+                    continue;
+                }
+            }
+        };
+        carry = block.split_off(cut);
+        if !block.is_empty() {
+            let Ok(text) = String::from_utf8(block) else {
+                return false;
+            };
+            if send.send((index, text)).is_err() {
+                return false;
+            }
+            index += 1;
+        }
+        if end {
+            return true;
+        }
+    }
+}
+
 /// Runs the comparison over a run directory or an OTLP JSON file. A run directory supplies its
 /// ground truth; a bare file is scored on what its traces show (error status, durations).
 pub fn compare_input(
@@ -38,13 +166,23 @@ pub fn compare_input(
     strategies_path: &Path,
     slow: Option<SlowThreshold>,
 ) -> anyhow::Result<ComparisonReport> {
+    let (input, strategies) = read_input(input, strategies_path, slow)?;
+    Ok(compare(&input, &strategies))
+}
+
+/// Reads what a comparison needs: the capture with its ground truth, and the strategies.
+fn read_input(
+    input: &Path,
+    strategies_path: &Path,
+    slow: Option<SlowThreshold>,
+) -> anyhow::Result<(CompareInput, Vec<Strategy>)> {
     let strategies = read_strategies_file(strategies_path).map_err(|e| anyhow::anyhow!("{e}"))?;
     let (spans_file, dir) = if input.is_dir() {
         (input.join(rundir::SPANS_FILE), Some(input))
     } else {
         (input.to_path_buf(), None)
     };
-    let spans = tracelab_receiver::otlp_json::read_file(&spans_file)
+    let spans = read_spans(&spans_file)
         .with_context(|| format!("cannot read spans from {}", spans_file.display()))?;
     let requests = match dir.map(|d| d.join(rundir::REQUESTS_FILE)) {
         Some(p) if p.exists() => {
@@ -65,14 +203,14 @@ pub fn compare_input(
     let slow_threshold = slow
         .or(strategies.slow_threshold)
         .unwrap_or(SlowThreshold::P99);
-    Ok(compare(
-        &CompareInput {
+    Ok((
+        CompareInput {
             spans,
             requests,
             incidents,
             slow_threshold,
         },
-        &strategies.strategies,
+        strategies.strategies,
     ))
 }
 
@@ -85,7 +223,11 @@ pub fn compare_command(
     out: Option<PathBuf>,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
-    let report = compare_input(input, strategies, slow)?;
+    let (capture, strategies) = read_input(input, strategies, slow)?;
+    let report = compare(&capture, &strategies);
+    // The process ends right after this command: freeing a large capture span by span (tens
+    // of millions of allocations for a million spans) would take longer than the comparison.
+    std::mem::forget(capture);
     let target = out.or_else(|| input.is_dir().then(|| input.join(SAMPLING_FILE)));
     if let Some(target) = &target {
         std::fs::write(target, serde_json::to_vec_pretty(&report)?)
@@ -100,4 +242,57 @@ pub fn compare_command(
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LINE: &str = r#"{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"a"}}]},"scopeSpans":[{"spans":[{"traceId":"01010101010101010101010101010101","spanId":"0202020202020202","name":"x"},{"traceId":"03030303030303030303030303030303","spanId":"0404040404040404","name":"y"}]}]}]}"#;
+
+    fn file(name: &str, text: &str) -> PathBuf {
+        let path =
+            std::env::temp_dir().join(format!("tracelab-compare-{}-{name}", std::process::id()));
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    #[test]
+    fn blocks_read_what_the_sequential_reader_reads() {
+        let lines: Vec<String> = (0..40)
+            .map(|i| LINE.replace("\"x\"", &format!("\"x{i}\"")))
+            .collect();
+        let jsonl = file("lines.jsonl", &(lines.join("\n") + "\n"));
+        let sequential = otlp_json::read_file(&jsonl).unwrap();
+        assert_eq!(sequential.len(), 80);
+        // Tiny blocks: many blocks, and documents longer than a block.
+        for block_bytes in [64, 1000, 1 << 20] {
+            assert_eq!(
+                read_in_blocks(&jsonl, 2, block_bytes).as_ref(),
+                Some(&sequential),
+                "{block_bytes}"
+            );
+        }
+        assert_eq!(read_spans(&jsonl).unwrap(), sequential);
+        let _ = std::fs::remove_file(&jsonl);
+    }
+
+    #[test]
+    fn other_layouts_and_errors_are_the_sequential_readers() {
+        let value: serde_json::Value = serde_json::from_str(LINE).unwrap();
+        let pretty = serde_json::to_string_pretty(&value).unwrap();
+        let array = format!("[\n{LINE},\n{LINE}\n]\n");
+        let broken = format!("{LINE}\n{{\"resourceSpans\": [}}\n{LINE}\n");
+        for (name, text) in [("pretty", pretty), ("array", array), ("broken", broken)] {
+            let path = file(name, &text);
+            let got = read_spans(&path).map_err(|e| e.to_string());
+            let want = otlp_json::read_file(&path).map_err(|e| e.to_string());
+            assert_eq!(got, want, "{name}");
+            if name == "broken" {
+                assert!(got.is_err());
+                assert_eq!(read_in_blocks(&path, 2, 64), None);
+            }
+            let _ = std::fs::remove_file(&path);
+        }
+    }
 }

@@ -1,95 +1,120 @@
-//! The decision caches: least-recently-used sets of trace ids, and a fast hasher for ids.
+//! The decision caches (least-recently-used sets of traces) and the map type for trace ids.
 
 use std::collections::{HashMap, VecDeque};
-use std::hash::{BuildHasherDefault, Hasher};
 
 use tracelab_trace::TraceId;
 
-/// Trace ids are already random, so hashing them with SipHash buys nothing but time; this
-/// folds the bytes with one multiply per word.
-#[derive(Default, Clone, Copy)]
-pub(crate) struct IdHasher(u64);
+/// A map keyed by trace id. Ids are already random, so SipHash's protection against chosen
+/// keys buys nothing but time; foldhash's fixed-seed hasher is a few multiplies per id.
+pub(crate) type IdMap<V> = HashMap<TraceId, V, foldhash::fast::FixedState>;
 
-impl Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
+/// What an [`LruSet`] can hold: a trace id, or the dense number the engine gives each trace
+/// of a replay (its recency stamps are then a plain vector, with no hashing at all).
+pub(crate) trait LruKey: Copy {
+    /// Recency stamp per key; 0 means absent.
+    type Stamps: Default;
+    fn stamp(stamps: &Self::Stamps, key: &Self) -> u64;
+    /// Sets the stamp (0 removes the key) and returns the previous one.
+    fn set(stamps: &mut Self::Stamps, key: Self, stamp: u64) -> u64;
+}
+
+impl LruKey for TraceId {
+    type Stamps = IdMap<u64>;
+
+    fn stamp(stamps: &IdMap<u64>, key: &TraceId) -> u64 {
+        stamps.get(key).copied().unwrap_or(0)
     }
 
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut word = [0u8; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
-            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word))
-                .wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    fn set(stamps: &mut IdMap<u64>, key: TraceId, stamp: u64) -> u64 {
+        if stamp == 0 {
+            stamps.remove(&key).unwrap_or(0)
+        } else {
+            stamps.insert(key, stamp).unwrap_or(0)
         }
     }
 }
 
-pub(crate) type IdMap<V> = HashMap<TraceId, V, BuildHasherDefault<IdHasher>>;
+impl LruKey for u32 {
+    type Stamps = Vec<u64>;
+
+    #[inline]
+    fn stamp(stamps: &Vec<u64>, key: &u32) -> u64 {
+        stamps.get(*key as usize).copied().unwrap_or(0)
+    }
+
+    #[inline]
+    fn set(stamps: &mut Vec<u64>, key: u32, stamp: u64) -> u64 {
+        let i = key as usize;
+        if i >= stamps.len() {
+            stamps.resize(i + 1, 0);
+        }
+        std::mem::replace(&mut stamps[i], stamp)
+    }
+}
 
 /// An LRU set with a fixed capacity (0 = disabled), like the Collector's decision caches.
 ///
-/// Recency is tracked with a queue of (id, stamp) pairs; a `get` re-queues the id with a
+/// Recency is tracked with a queue of (key, stamp) pairs; a `get` re-queues the key with a
 /// new stamp and the stale pair is skipped when it reaches the front.
-pub(crate) struct LruSet {
+pub(crate) struct LruSet<K: LruKey> {
     capacity: usize,
-    stamps: IdMap<u64>,
-    order: VecDeque<(TraceId, u64)>,
+    stamps: K::Stamps,
+    len: usize,
+    order: VecDeque<(K, u64)>,
     next_stamp: u64,
 }
 
-impl LruSet {
+impl<K: LruKey> LruSet<K> {
     pub fn new(capacity: u64) -> Self {
         LruSet {
             capacity: usize::try_from(capacity).unwrap_or(usize::MAX),
-            stamps: IdMap::default(),
+            stamps: K::Stamps::default(),
+            len: 0,
             order: VecDeque::new(),
             next_stamp: 0,
         }
     }
 
-    /// True (and refreshed) when the id is cached.
-    pub fn get(&mut self, id: &TraceId) -> bool {
-        if self.capacity == 0 {
+    /// True (and refreshed) when the key is cached.
+    #[inline]
+    pub fn get(&mut self, key: &K) -> bool {
+        if self.capacity == 0 || K::stamp(&self.stamps, key) == 0 {
             return false;
         }
-        match self.stamps.get_mut(id) {
-            Some(stamp) => {
-                self.next_stamp += 1;
-                *stamp = self.next_stamp;
-                self.order.push_back((*id, self.next_stamp));
-                self.compact();
-                true
-            }
-            None => false,
-        }
+        self.next_stamp += 1;
+        K::set(&mut self.stamps, *key, self.next_stamp);
+        self.order.push_back((*key, self.next_stamp));
+        self.compact();
+        true
     }
 
-    /// Adds the id, evicting the least recently used one when full.
-    pub fn put(&mut self, id: TraceId) {
+    /// Adds the key, evicting the least recently used one when full.
+    pub fn put(&mut self, key: K) {
         if self.capacity == 0 {
             return;
         }
         self.next_stamp += 1;
-        if self.stamps.insert(id, self.next_stamp).is_none() {
-            while self.stamps.len() > self.capacity {
+        if K::set(&mut self.stamps, key, self.next_stamp) == 0 {
+            self.len += 1;
+            while self.len > self.capacity {
                 let Some((old, stamp)) = self.order.pop_front() else {
                     break;
                 };
-                if self.stamps.get(&old) == Some(&stamp) {
-                    self.stamps.remove(&old);
+                if K::stamp(&self.stamps, &old) == stamp {
+                    K::set(&mut self.stamps, old, 0);
+                    self.len -= 1;
                 }
             }
         }
-        self.order.push_back((id, self.next_stamp));
+        self.order.push_back((key, self.next_stamp));
         self.compact();
     }
 
     /// Drops stale queue entries once they outnumber live ones, so the queue stays bounded.
     fn compact(&mut self) {
-        if self.order.len() > 2 * self.stamps.len() + 16 {
+        if self.order.len() > 2 * self.len + 16 {
             let stamps = &self.stamps;
-            self.order.retain(|(id, s)| stamps.get(id) == Some(s));
+            self.order.retain(|(key, s)| K::stamp(stamps, key) == *s);
         }
     }
 }

@@ -7,6 +7,11 @@
 //! only the decision caches remember it, and without them a late span opens a new buffer
 //! and the trace is decided again on whatever arrives. That is the Collector's processor,
 //! except that it decides on a one-second tick, so its decisions come up to a second later.
+//!
+//! The replay keeps no map keyed by trace id: [`ArrivalOrder`] numbers the traces once, and
+//! the buffer's state lives in vectors indexed by trace and by buffer. A span's place in a
+//! buffer is recorded, not copied into a list, and whether it was kept is read off its
+//! buffer's decision once the replay is over.
 
 use std::collections::VecDeque;
 
@@ -15,31 +20,81 @@ use tracelab_trace::{Span, TraceId};
 
 use super::cache::{IdMap, LruSet};
 use super::config::TailSamplingConfig;
-use super::policy::{Evaluator, SpanTable, TraceView, decide, status_bit};
+use super::policy::{Evaluator, ResourceMemo, SpanTests, TraceView, decide, status_bit};
 use crate::size::estimated_span_bytes;
 
-/// Spans sorted by arrival (end time), with their estimated sizes: the part of a replay
-/// that does not depend on the policies, computed once and shared by every strategy.
+/// Spans sorted by arrival (end time), with their estimated sizes and their traces
+/// numbered: the part of a replay that does not depend on the policies, computed once and
+/// shared by every strategy.
+///
+/// Traces are numbered `0..` in order of their first span in the input, so the engine keeps
+/// its per-trace state in plain vectors instead of maps keyed by id.
 #[derive(Debug, Clone)]
 pub struct ArrivalOrder<'a> {
     spans: &'a [Span],
-    order: Vec<u32>,
     bytes: Vec<u64>,
+    /// Per input span, its trace's number.
+    trace_of: Vec<u32>,
+    /// Per trace number, its id.
+    trace_ids: Vec<TraceId>,
+    numbers: IdMap<u32>,
+    /// What the engine reads of each span, in arrival order.
+    arrivals: Vec<Arrival>,
+}
+
+/// One span as the buffer sees it, copied out of the span so that replaying walks one
+/// compact array.
+#[derive(Debug, Clone, Copy)]
+struct Arrival {
+    end: u64,
+    start: u64,
+    bytes: u64,
+    span: u32,
+    trace: u32,
+    status_bit: u8,
+    sampled_flag: bool,
 }
 
 impl<'a> ArrivalOrder<'a> {
     /// Sorts the spans by end time (ties by start time, then input order).
     pub fn new(spans: &'a [Span]) -> Self {
-        let mut keyed: Vec<(u64, u64, u32)> = spans
+        let mut numbers = IdMap::with_capacity_and_hasher(spans.len() / 4, Default::default());
+        let mut trace_ids = Vec::new();
+        let mut trace_of = Vec::with_capacity(spans.len());
+        let mut bytes = Vec::with_capacity(spans.len());
+        // One pass over the spans in memory order, then a sort of the compact records: the
+        // sort moves 40-byte records instead of reading spans in arrival order, which would
+        // be a cache miss each.
+        let mut arrivals: Vec<Arrival> = spans
             .iter()
             .enumerate()
-            .map(|(i, s)| (s.end_unix_nano, s.start_unix_nano, i as u32))
+            .map(|(i, s)| {
+                let trace = *numbers.entry(s.trace_id).or_insert_with(|| {
+                    trace_ids.push(s.trace_id);
+                    trace_ids.len() as u32 - 1
+                });
+                trace_of.push(trace);
+                let size = estimated_span_bytes(s);
+                bytes.push(size);
+                Arrival {
+                    end: s.end_unix_nano,
+                    start: s.start_unix_nano,
+                    bytes: size,
+                    span: i as u32,
+                    trace,
+                    status_bit: status_bit(s.status.code),
+                    sampled_flag: s.flags & 1 == 1,
+                }
+            })
             .collect();
-        keyed.sort_unstable();
+        arrivals.sort_unstable_by_key(|a| (a.end, a.start, a.span));
         ArrivalOrder {
             spans,
-            order: keyed.into_iter().map(|(_, _, i)| i).collect(),
-            bytes: spans.iter().map(estimated_span_bytes).collect(),
+            bytes,
+            trace_of,
+            trace_ids,
+            numbers,
+            arrivals,
         }
     }
 
@@ -52,6 +107,21 @@ impl<'a> ArrivalOrder<'a> {
     pub fn bytes(&self) -> &[u64] {
         &self.bytes
     }
+
+    /// The number of each span's trace, in input order.
+    pub fn trace_of(&self) -> &[u32] {
+        &self.trace_of
+    }
+
+    /// Every trace id, by number.
+    pub fn trace_ids(&self) -> &[TraceId] {
+        &self.trace_ids
+    }
+
+    /// The number of a trace, if any span has its id.
+    pub fn trace_number(&self, id: &TraceId) -> Option<u32> {
+        self.numbers.get(id).copied()
+    }
 }
 
 /// A tail sampler: compiled policies with their state.
@@ -59,7 +129,7 @@ impl<'a> ArrivalOrder<'a> {
 pub struct TailSampler {
     config: TailSamplingConfig,
     evaluators: Vec<Evaluator>,
-    keys: Vec<String>,
+    tests: SpanTests,
 }
 
 /// What the buffer did besides deciding: the effects that make tail sampling lose data.
@@ -114,16 +184,16 @@ pub struct TailOutcome {
 impl TailSampler {
     /// Compiles the policies of a validated configuration.
     pub fn new(config: &TailSamplingConfig) -> Self {
-        let mut keys = Vec::new();
+        let mut tests = SpanTests::default();
         let evaluators = config
             .policies
             .iter()
-            .map(|p| Evaluator::compile(p, &mut keys))
+            .map(|p| Evaluator::compile(p, &mut tests))
             .collect();
         TailSampler {
             config: config.clone(),
             evaluators,
-            keys,
+            tests,
         }
     }
 
@@ -138,14 +208,22 @@ impl TailSampler {
         let Some(first) = spans.first() else {
             return false;
         };
-        let idx: Vec<u32> = (0..spans.len() as u32).collect();
-        let bytes: Vec<u64> = spans.iter().map(estimated_span_bytes).collect();
-        let table = SpanTable::new(spans, &self.keys, &idx, &bytes);
-        let mut p = Pending::default();
-        for (i, s) in spans.iter().enumerate() {
-            p.add(i as u32, s, table.bytes[i]);
+        let mut trace = Buffer::default();
+        let mut hits = vec![0; self.tests.words()];
+        let mut memo = ResourceMemo::default();
+        for s in spans {
+            trace.add(&Arrival {
+                end: s.end_unix_nano,
+                start: s.start_unix_nano,
+                bytes: estimated_span_bytes(s),
+                span: 0,
+                trace: 0,
+                status_bit: status_bit(s.status.code),
+                sampled_flag: s.flags & 1 == 1,
+            });
+            self.tests.run(s, &mut memo, &mut hits);
         }
-        let view = p.view(&first.trace_id.0, &table, now_nanos, &idx);
+        let view = trace.view(&first.trace_id.0, &hits, now_nanos);
         decide(
             &mut self.evaluators,
             &view,
@@ -172,56 +250,90 @@ impl TailSampler {
         selected: Option<&[bool]>,
     ) -> TailOutcome {
         let spans = prepared.spans;
-        let order: Vec<u32> = match selected {
-            Some(sel) => prepared
-                .order
-                .iter()
-                .copied()
-                .filter(|&i| sel.get(i as usize).copied().unwrap_or(false))
-                .collect(),
-            None => prepared.order.clone(),
-        };
-        let table = SpanTable::new(spans, &self.keys, &order, &prepared.bytes);
-        let expected_traces = order
-            .len()
-            .min(usize::try_from(self.config.num_traces).unwrap_or(usize::MAX))
-            .min(1 << 20);
+        let is_selected =
+            |i: usize| selected.is_none_or(|sel| sel.get(i).copied().unwrap_or(false));
+        // The span tests run in input order: spans are read one after the other, and the
+        // spans of one export batch, which share a resource, are neighbours.
+        let words = self.tests.words();
+        let mut span_hits = vec![0u64; spans.len() * words];
+        if words > 0 {
+            let mut memo = ResourceMemo::default();
+            for ((i, s), hits) in spans.iter().enumerate().zip(span_hits.chunks_mut(words)) {
+                if is_selected(i) {
+                    self.tests.run(s, &mut memo, hits);
+                }
+            }
+        }
+        let traces = prepared.trace_ids.len();
+        let ring_size = usize::try_from(self.config.num_traces).unwrap_or(usize::MAX);
         let mut run = Run {
             wait: self.config.decision_wait_nanos,
-            ring_size: usize::try_from(self.config.num_traces).unwrap_or(usize::MAX),
+            ring_size,
             sample_on_first_match: self.config.sample_on_first_match,
-            table,
-            // Sized up front: growing these maps while replaying would rehash them
-            // repeatedly, and that costs more than the decisions.
-            slots: IdMap::with_capacity_and_hasher(expected_traces, Default::default()),
-            ring: VecDeque::with_capacity(expected_traces),
-            due: VecDeque::with_capacity(expected_traces),
+            words,
+            trace_ids: &prepared.trace_ids,
+            span_hits: &span_hits,
+            current: vec![NONE; traces],
+            ever_decided: vec![false; traces],
+            buffers: Vec::with_capacity(traces),
+            hits: Vec::with_capacity(traces * words),
+            ring: VecDeque::with_capacity(ring_size.min(traces)),
+            due: VecDeque::with_capacity(ring_size.min(traces)),
             sampled_cache: LruSet::new(self.config.sampled_cache_size),
             non_sampled_cache: LruSet::new(self.config.non_sampled_cache_size),
-            ever_decided: IdMap::with_capacity_and_hasher(order.len() / 4, Default::default()),
-            pool: Vec::new(),
-            next_generation: 0,
+            span_buffer: vec![NONE; spans.len()],
             kept: vec![false; spans.len()],
             effects: BufferEffects::default(),
-            decisions: Vec::with_capacity(order.len() / 4),
+            decisions: Vec::with_capacity(traces),
         };
-        for &i in &order {
-            let now = spans[i as usize].end_unix_nano;
-            run.fire_due(now, &mut self.evaluators);
-            run.ingest(i, now);
+        for a in &prepared.arrivals {
+            if !is_selected(a.span as usize) {
+                continue;
+            }
+            run.fire_due(a.end, &mut self.evaluators);
+            run.ingest(a);
         }
         run.fire_due(u64::MAX, &mut self.evaluators);
+        // Spans that went into a buffer follow its decision; an evicted buffer was never
+        // decided, and its spans are lost.
+        let Run {
+            mut kept,
+            span_buffer,
+            buffers,
+            effects,
+            decisions,
+            ..
+        } = run;
+        for (k, &b) in kept.iter_mut().zip(&span_buffer) {
+            if b != NONE && buffers[b as usize].state == State::Sampled {
+                *k = true;
+            }
+        }
         TailOutcome {
-            kept: run.kept,
-            effects: run.effects,
-            decisions: run.decisions,
+            kept,
+            effects,
+            decisions,
         }
     }
 }
 
-#[derive(Default)]
-struct Pending {
-    spans: Vec<u32>,
+/// "No buffer" in the per-trace and per-span buffer numbers.
+const NONE: u32 = u32::MAX;
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+enum State {
+    #[default]
+    Pending,
+    Sampled,
+    NotSampled,
+}
+
+/// One buffer: a trace's spans between its first arrival and its decision (or eviction).
+/// A trace whose spans keep arriving after it left the ring gets a new buffer.
+#[derive(Debug, Default)]
+struct Buffer {
+    trace: u32,
+    spans: u32,
     first_arrival: u64,
     min_start: u64,
     max_end: u64,
@@ -230,70 +342,66 @@ struct Pending {
     sampled_flag: bool,
     /// The trace had been decided before this buffer opened: its spans are late.
     after_decision: bool,
+    state: State,
 }
 
-impl Pending {
-    fn add(&mut self, i: u32, s: &Span, bytes: u64) {
-        if self.spans.is_empty() {
-            self.min_start = s.start_unix_nano;
-            self.max_end = s.end_unix_nano;
+impl Buffer {
+    #[inline]
+    fn add(&mut self, a: &Arrival) {
+        if self.spans == 0 {
+            self.min_start = a.start;
+            self.max_end = a.end;
         } else {
-            self.min_start = self.min_start.min(s.start_unix_nano);
-            self.max_end = self.max_end.max(s.end_unix_nano);
+            self.min_start = self.min_start.min(a.start);
+            self.max_end = self.max_end.max(a.end);
         }
-        self.spans.push(i);
-        self.bytes += bytes;
-        self.status_mask |= status_bit(s.status.code);
-        self.sampled_flag |= s.flags & 1 == 1;
+        self.spans += 1;
+        self.bytes += a.bytes;
+        self.status_mask |= a.status_bit;
+        self.sampled_flag |= a.sampled_flag;
     }
 
-    fn view<'t, 'a>(
-        &self,
-        trace_id: &'t [u8; 16],
-        table: &'t SpanTable<'a>,
-        now: u64,
-        spans: &'t [u32],
-    ) -> TraceView<'t, 'a> {
+    fn view<'t>(&self, trace_id: &'t [u8; 16], hits: &'t [u64], now: u64) -> TraceView<'t> {
         TraceView {
             trace_id,
-            spans,
-            table,
+            spans: self.spans,
             min_start: self.min_start,
             max_end: self.max_end,
             bytes: self.bytes,
             status_mask: self.status_mask,
             any_sampled_flag: self.sampled_flag,
+            hits,
             now,
         }
     }
 }
 
-enum SlotState {
-    Pending(Pending),
-    Decided(bool),
-}
-
-struct Slot {
-    generation: u64,
-    state: SlotState,
-}
-
-struct Run<'a> {
+/// One replay. Buffers are numbered in the order they open; a trace's current buffer is
+/// `current[trace]`, and a ring or deadline entry whose buffer is no longer current is stale
+/// (the trace was evicted, and maybe reopened since).
+struct Run<'p> {
     wait: u64,
     ring_size: usize,
     sample_on_first_match: bool,
-    table: SpanTable<'a>,
-    slots: IdMap<Slot>,
-    /// Insertion order of the traces in memory; its length never exceeds `ring_size`.
-    ring: VecDeque<(TraceId, u64)>,
+    /// Words of span-test bits per span and per buffer.
+    words: usize,
+    trace_ids: &'p [TraceId],
+    /// Per input span, the span-test bits.
+    span_hits: &'p [u64],
+    /// Per trace, its buffer in memory, or `NONE`.
+    current: Vec<u32>,
+    ever_decided: Vec<bool>,
+    buffers: Vec<Buffer>,
+    /// Per buffer, the OR of its spans' test bits.
+    hits: Vec<u64>,
+    /// Buffers in memory, in insertion order; never longer than `ring_size`.
+    ring: VecDeque<u32>,
     /// Decision deadlines in time order (constant wait, so arrival order is deadline order).
-    due: VecDeque<(u64, TraceId, u64)>,
-    sampled_cache: LruSet,
-    non_sampled_cache: LruSet,
-    ever_decided: IdMap<()>,
-    /// Span lists of decided traces, reused so a decision allocates nothing.
-    pool: Vec<Vec<u32>>,
-    next_generation: u64,
+    due: VecDeque<(u64, u32)>,
+    sampled_cache: LruSet<u32>,
+    non_sampled_cache: LruSet<u32>,
+    /// Per input span, the buffer it went into, or `NONE`.
+    span_buffer: Vec<u32>,
     kept: Vec<bool>,
     effects: BufferEffects,
     decisions: Vec<TailDecision>,
@@ -301,129 +409,128 @@ struct Run<'a> {
 
 impl Run<'_> {
     fn fire_due(&mut self, now: u64, evaluators: &mut [Evaluator]) {
-        while let Some(&(deadline, id, generation)) = self.due.front() {
+        while let Some(&(deadline, b)) = self.due.front() {
             if deadline > now {
                 break;
             }
             self.due.pop_front();
-            self.decide(id, generation, deadline, evaluators);
+            self.decide(b, deadline, evaluators);
         }
     }
 
-    fn decide(&mut self, id: TraceId, generation: u64, at: u64, evaluators: &mut [Evaluator]) {
-        let Some(slot) = self.slots.get_mut(&id) else {
-            return;
-        };
-        if slot.generation != generation {
+    fn decide(&mut self, b: u32, at: u64, evaluators: &mut [Evaluator]) {
+        let buffer = &self.buffers[b as usize];
+        let trace = buffer.trace as usize;
+        if self.current[trace] != b || buffer.state != State::Pending {
             return;
         }
-        let SlotState::Pending(p) = std::mem::replace(&mut slot.state, SlotState::Decided(false))
-        else {
-            return;
-        };
-        let view = p.view(&id.0, &self.table, at, &p.spans);
+        let hits = &self.hits[b as usize * self.words..(b as usize + 1) * self.words];
+        let id = &self.trace_ids[trace];
+        let view = buffer.view(&id.0, hits, at);
         let sampled = decide(evaluators, &view, self.sample_on_first_match);
-        slot.state = SlotState::Decided(sampled);
-        for &i in &p.spans {
-            self.kept[i as usize] = sampled;
-        }
+        let buffer = &mut self.buffers[b as usize];
+        buffer.state = if sampled {
+            State::Sampled
+        } else {
+            State::NotSampled
+        };
         self.effects.decisions += 1;
         if sampled {
             self.effects.sampled_decisions += 1;
-            self.sampled_cache.put(id);
+            self.sampled_cache.put(trace as u32);
         } else {
-            self.non_sampled_cache.put(id);
+            self.non_sampled_cache.put(trace as u32);
         }
-        if self.ever_decided.insert(id, ()).is_some() {
+        if std::mem::replace(&mut self.ever_decided[trace], true) {
             self.effects.traces_decided_more_than_once += 1;
         }
         self.decisions.push(TailDecision {
-            trace_id: id,
-            first_arrival_nanos: p.first_arrival,
+            trace_id: *id,
+            first_arrival_nanos: buffer.first_arrival,
             decided_at_nanos: at,
             sampled,
-            spans: p.spans.len() as u32,
+            spans: buffer.spans,
         });
-        let mut spans = p.spans;
-        spans.clear();
-        self.pool.push(spans);
     }
 
-    fn ingest(&mut self, i: u32, now: u64) {
-        let span = &self.table.spans[i as usize];
-        let id = span.trace_id;
-        let bytes = self.table.bytes[i as usize];
-        if self.sampled_cache.get(&id) {
-            self.kept[i as usize] = true;
+    fn ingest(&mut self, a: &Arrival) {
+        let trace = a.trace as usize;
+        let span = a.span as usize;
+        if self.sampled_cache.get(&a.trace) {
+            self.kept[span] = true;
             self.effects.late_spans += 1;
             self.effects.late_spans_followed_cached_decision += 1;
             return;
         }
-        if self.non_sampled_cache.get(&id) {
+        if self.non_sampled_cache.get(&a.trace) {
             self.effects.late_spans += 1;
             self.effects.late_spans_followed_cached_decision += 1;
             return;
         }
-        if let Some(slot) = self.slots.get_mut(&id) {
-            match &mut slot.state {
-                SlotState::Pending(p) => {
-                    p.add(i, span, bytes);
-                    if p.after_decision {
+        let b = self.current[trace];
+        if b != NONE {
+            match self.buffers[b as usize].state {
+                State::Pending => {
+                    self.add(b, a);
+                    if self.buffers[b as usize].after_decision {
                         self.effects.late_spans += 1;
                         self.effects.late_spans_decided_again += 1;
                     }
                 }
-                SlotState::Decided(sampled) => {
-                    self.kept[i as usize] = *sampled;
+                decided => {
+                    self.kept[span] = decided == State::Sampled;
                     self.effects.late_spans += 1;
                     self.effects.late_spans_followed_buffered_decision += 1;
                 }
             }
             return;
         }
-        let after_decision = self.ever_decided.contains_key(&id);
+        let after_decision = self.ever_decided[trace];
         if after_decision {
             self.effects.late_spans += 1;
             self.effects.late_spans_decided_again += 1;
         }
         while self.ring.len() >= self.ring_size {
-            let Some((old, generation)) = self.ring.pop_front() else {
+            let Some(old) = self.ring.pop_front() else {
                 break;
             };
-            if self
-                .slots
-                .get(&old)
-                .is_some_and(|s| s.generation == generation)
-                && let Some(Slot {
-                    state: SlotState::Pending(p),
-                    ..
-                }) = self.slots.remove(&old)
-            {
-                self.effects.traces_evicted_undecided += 1;
-                self.effects.spans_evicted_undecided += p.spans.len() as u64;
-                let mut spans = p.spans;
-                spans.clear();
-                self.pool.push(spans);
+            let evicted = &self.buffers[old as usize];
+            let old_trace = evicted.trace as usize;
+            if self.current[old_trace] == old {
+                // Whether decided or not, the trace leaves memory; only an undecided one
+                // loses its spans.
+                self.current[old_trace] = NONE;
+                if evicted.state == State::Pending {
+                    self.effects.traces_evicted_undecided += 1;
+                    self.effects.spans_evicted_undecided += u64::from(evicted.spans);
+                }
             }
         }
-        let generation = self.next_generation;
-        self.next_generation += 1;
-        let mut p = Pending {
-            spans: self.pool.pop().unwrap_or_default(),
-            first_arrival: now,
+        let b = self.buffers.len() as u32;
+        self.buffers.push(Buffer {
+            trace: a.trace,
+            first_arrival: a.end,
             after_decision,
-            ..Pending::default()
-        };
-        p.add(i, span, bytes);
-        self.slots.insert(
-            id,
-            Slot {
-                generation,
-                state: SlotState::Pending(p),
-            },
-        );
-        self.ring.push_back((id, generation));
-        self.due
-            .push_back((now.saturating_add(self.wait), id, generation));
+            ..Buffer::default()
+        });
+        self.hits.resize(self.hits.len() + self.words, 0);
+        self.add(b, a);
+        self.current[trace] = b;
+        self.ring.push_back(b);
+        self.due.push_back((a.end.saturating_add(self.wait), b));
+    }
+
+    /// Adds a span to a pending buffer.
+    #[inline]
+    fn add(&mut self, b: u32, a: &Arrival) {
+        self.buffers[b as usize].add(a);
+        self.span_buffer[a.span as usize] = b;
+        if self.words > 0 {
+            let span = a.span as usize * self.words;
+            let into = b as usize * self.words;
+            for w in 0..self.words {
+                self.hits[into + w] |= self.span_hits[span + w];
+            }
+        }
     }
 }

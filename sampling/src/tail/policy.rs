@@ -1,11 +1,16 @@
 //! Policy evaluation, as the Collector's `tail_sampling` evaluators decide.
 //!
-//! Attribute keys are resolved once per span when the span enters the engine (a
-//! [`SpanTable`] slot per key), so evaluating a policy never compares attribute names; regular
-//! expressions were compiled when the configuration was read; rate limiters keep their state
-//! here between decisions.
+//! The attribute and trace-state policies ask whether *any* span of a trace passes a test
+//! that looks at that span alone. Each span is therefore tested once, when it enters the
+//! engine ([`SpanTests`]), and a buffered trace keeps one bit per test, the OR over its
+//! spans: deciding never looks at a span again, which is what keeps a decision cheap when
+//! the spans themselves are far apart in memory. Attribute keys are resolved to a table of
+//! distinct keys when the policies are compiled; regular expressions were compiled when the
+//! configuration was read; rate limiters keep their state here between decisions.
 
-use tracelab_trace::{AttrValue, Span, StatusCode};
+use std::sync::Arc;
+
+use tracelab_trace::{AttrValue, Attribute, Span, StatusCode};
 
 use super::config::{Policy, PolicyRule};
 use crate::head::TokenBucket;
@@ -26,57 +31,137 @@ pub enum Vote {
     Dropped,
 }
 
-/// Every span of a run with its attribute lookups done once.
-pub(crate) struct SpanTable<'a> {
-    pub spans: &'a [Span],
-    /// `slots[i * keys * 2 + k * 2]` is span `i`'s own value for key `k`, `+ 1` its
-    /// resource's value.
-    slots: Vec<Option<&'a AttrValue>>,
-    keys: usize,
-    pub bytes: &'a [u64],
+/// The per-span tests of a sampler's attribute and trace-state policies, one bit each.
+#[derive(Debug, Default)]
+pub(crate) struct SpanTests {
+    /// The distinct attribute keys the tests read.
+    keys: Vec<String>,
+    tests: Vec<SpanTest>,
 }
 
-impl<'a> SpanTable<'a> {
-    /// Resolves `keys` for the spans that will be replayed (`order`); the others keep
-    /// empty slots. `bytes` holds every span's estimated size.
-    pub fn new(spans: &'a [Span], keys: &[String], order: &[u32], bytes: &'a [u64]) -> Self {
-        let mut slots = Vec::new();
-        if !keys.is_empty() {
-            slots.resize(spans.len() * keys.len() * 2, None);
-            for &i in order {
-                let s = &spans[i as usize];
-                let base = i as usize * keys.len() * 2;
-                for (k, key) in keys.iter().enumerate() {
-                    slots[base + k * 2] = s
-                        .attributes
-                        .iter()
-                        .find(|a| a.key == *key)
-                        .map(|a| &a.value);
-                    slots[base + k * 2 + 1] = s
-                        .resource
-                        .iter()
-                        .find(|a| same(&a.key, key))
-                        .map(|a| &a.value);
-                }
+#[derive(Debug)]
+enum SpanTest {
+    String { key: usize, matcher: StringMatcher },
+    Numeric { key: usize, min: i64, max: i64 },
+    Bool { key: usize, value: bool },
+    TraceState { key: String, values: Vec<String> },
+}
+
+/// The tests' results on the last resource seen. Resources are shared by every span of an
+/// export batch (one `Arc`), and spans are tested in input order, where a batch's spans are
+/// neighbours, so remembering one resource saves nearly every resource look-up. The
+/// resource is recognised by its address, which is only compared, never followed; a memo
+/// lives for one pass over spans borrowed for all of it, so no resource it remembers can be
+/// freed and its address reused meanwhile.
+#[derive(Debug, Default)]
+pub(crate) struct ResourceMemo {
+    resource: Option<*const Vec<Attribute>>,
+    bits: Vec<u64>,
+}
+
+impl SpanTests {
+    fn key(&mut self, key: &str) -> usize {
+        match self.keys.iter().position(|k| k == key) {
+            Some(i) => i,
+            None => {
+                self.keys.push(key.to_string());
+                self.keys.len() - 1
             }
         }
-        SpanTable {
-            spans,
-            slots,
-            keys: keys.len(),
-            bytes,
+    }
+
+    fn add(&mut self, test: SpanTest) -> usize {
+        self.tests.push(test);
+        self.tests.len() - 1
+    }
+
+    /// 64-bit words of test bits per span and per trace (0 when there are no tests).
+    pub fn words(&self) -> usize {
+        self.tests.len().div_ceil(64)
+    }
+
+    /// ORs into `out` (of [`Self::words`] words) the bit of every test the span passes.
+    pub fn run(&self, span: &Span, memo: &mut ResourceMemo, out: &mut [u64]) {
+        if self.tests.is_empty() {
+            return;
+        }
+        let resource = Arc::as_ptr(&span.resource);
+        if memo.resource != Some(resource) {
+            memo.resource = Some(resource);
+            memo.bits.clear();
+            memo.bits.resize(self.words(), 0);
+            self.run_on_resource(&span.resource, &mut memo.bits);
+        }
+        for (w, bits) in out.iter_mut().zip(&memo.bits) {
+            *w |= bits;
+        }
+        // `find` keeps the first attribute of a key, as pdata's `Get` does.
+        let lookup = |key: usize| {
+            let key = &self.keys[key];
+            span.attributes
+                .iter()
+                .find(|a| same(&a.key, key))
+                .map(|a| &a.value)
+        };
+        for (bit, test) in self.tests.iter().enumerate() {
+            let pass = match test {
+                // pdata reads a non-string value as ""; spans (not resources) skip the
+                // empty string.
+                SpanTest::String { key, matcher } => lookup(*key).is_some_and(|v| {
+                    let s = v.as_str().unwrap_or("");
+                    !s.is_empty() && matcher.matches(s)
+                }),
+                SpanTest::Numeric { key, min, max } => {
+                    lookup(*key).is_some_and(|v| in_range(v, *min, *max))
+                }
+                SpanTest::Bool { key, value } => lookup(*key).is_some_and(|v| is(v, *value)),
+                SpanTest::TraceState { key, values } => span
+                    .trace_state
+                    .split(',')
+                    .filter_map(|m| m.trim().split_once('='))
+                    .any(|(k, v)| k == key && values.iter().any(|x| x == v)),
+            };
+            if pass {
+                out[bit / 64] |= 1 << (bit % 64);
+            }
         }
     }
 
-    #[inline]
-    fn span_value(&self, span: u32, key: usize) -> Option<&'a AttrValue> {
-        self.slots[(span as usize * self.keys + key) * 2]
+    fn run_on_resource(&self, resource: &[Attribute], out: &mut [u64]) {
+        let lookup = |key: usize| {
+            let key = &self.keys[key];
+            resource
+                .iter()
+                .find(|a| same(&a.key, key))
+                .map(|a| &a.value)
+        };
+        for (bit, test) in self.tests.iter().enumerate() {
+            let pass = match test {
+                SpanTest::String { key, matcher } => {
+                    lookup(*key).is_some_and(|v| matcher.matches(v.as_str().unwrap_or("")))
+                }
+                SpanTest::Numeric { key, min, max } => {
+                    lookup(*key).is_some_and(|v| in_range(v, *min, *max))
+                }
+                SpanTest::Bool { key, value } => lookup(*key).is_some_and(|v| is(v, *value)),
+                SpanTest::TraceState { .. } => false,
+            };
+            if pass {
+                out[bit / 64] |= 1 << (bit % 64);
+            }
+        }
     }
+}
 
-    #[inline]
-    fn resource_value(&self, span: u32, key: usize) -> Option<&'a AttrValue> {
-        self.slots[(span as usize * self.keys + key) * 2 + 1]
-    }
+/// pdata's `Int()` reads any non-integer value as 0.
+fn in_range(v: &AttrValue, min: i64, max: i64) -> bool {
+    let x = v.as_i64().unwrap_or(0);
+    x >= min && x <= max
+}
+
+/// pdata's `Bool()` reads any non-boolean value as false.
+fn is(v: &AttrValue, value: bool) -> bool {
+    v.as_bool().unwrap_or(false) == value
 }
 
 /// String equality written out so it inlines: attribute keys and values are short, and a
@@ -87,16 +172,25 @@ fn same(a: &str, b: &str) -> bool {
 }
 
 /// What the evaluators see of one buffered trace.
-pub(crate) struct TraceView<'t, 'a> {
+pub(crate) struct TraceView<'t> {
     pub trace_id: &'t [u8; 16],
-    pub spans: &'t [u32],
-    pub table: &'t SpanTable<'a>,
+    /// Spans in the buffer.
+    pub spans: u32,
     pub min_start: u64,
     pub max_end: u64,
     pub bytes: u64,
     pub status_mask: u8,
     pub any_sampled_flag: bool,
+    /// Bit `b` is set when some span of the buffer passed span test `b`.
+    pub hits: &'t [u64],
     pub now: u64,
+}
+
+impl TraceView<'_> {
+    #[inline]
+    fn hit(&self, bit: usize) -> bool {
+        self.hits[bit / 64] & (1 << (bit % 64)) != 0
+    }
 }
 
 pub(crate) fn status_bit(code: StatusCode) -> u8 {
@@ -128,25 +222,10 @@ pub(crate) enum Evaluator {
         min: i64,
         max: i64,
     },
-    StringAttr {
-        slot: usize,
-        matcher: StringMatcher,
+    /// An attribute or trace-state policy: does any span pass span test `bit`?
+    AnySpan {
+        bit: usize,
         invert: bool,
-    },
-    NumericAttr {
-        slot: usize,
-        min: i64,
-        max: i64,
-        invert: bool,
-    },
-    BoolAttr {
-        slot: usize,
-        value: bool,
-        invert: bool,
-    },
-    TraceState {
-        key: String,
-        values: Vec<String>,
     },
     TraceFlags,
     And(Vec<Evaluator>),
@@ -233,19 +312,8 @@ pub fn collector_probability_threshold(ratio: f64) -> u64 {
     }
 }
 
-/// Interns attribute keys to table slots.
-pub(crate) fn slot_for(keys: &mut Vec<String>, key: &str) -> usize {
-    match keys.iter().position(|k| k == key) {
-        Some(i) => i,
-        None => {
-            keys.push(key.to_string());
-            keys.len() - 1
-        }
-    }
-}
-
 impl Evaluator {
-    pub fn compile(policy: &Policy, keys: &mut Vec<String>) -> Evaluator {
+    pub fn compile(policy: &Policy, tests: &mut SpanTests) -> Evaluator {
         match &policy.rule {
             PolicyRule::AlwaysSample => Evaluator::AlwaysSample,
             PolicyRule::Latency {
@@ -287,44 +355,57 @@ impl Evaluator {
                 values,
                 regexes,
                 invert_match,
-            } => Evaluator::StringAttr {
-                slot: slot_for(keys, key),
-                matcher: match regexes {
+            } => {
+                let key = tests.key(key);
+                let matcher = match regexes {
                     Some(r) => StringMatcher::Regex(r.clone()),
                     None => StringMatcher::Exact(values.clone()),
-                },
-                invert: *invert_match,
-            },
+                };
+                Evaluator::AnySpan {
+                    bit: tests.add(SpanTest::String { key, matcher }),
+                    invert: *invert_match,
+                }
+            }
             PolicyRule::NumericAttribute {
                 key,
                 min_value,
                 max_value,
                 invert_match,
-            } => Evaluator::NumericAttr {
-                slot: slot_for(keys, key),
-                min: *min_value,
-                max: *max_value,
-                invert: *invert_match,
-            },
+            } => {
+                let key = tests.key(key);
+                Evaluator::AnySpan {
+                    bit: tests.add(SpanTest::Numeric {
+                        key,
+                        min: *min_value,
+                        max: *max_value,
+                    }),
+                    invert: *invert_match,
+                }
+            }
             PolicyRule::BooleanAttribute {
                 key,
                 value,
                 invert_match,
-            } => Evaluator::BoolAttr {
-                slot: slot_for(keys, key),
-                value: *value,
-                invert: *invert_match,
-            },
-            PolicyRule::TraceState { key, values } => Evaluator::TraceState {
-                key: key.clone(),
-                values: values.clone(),
+            } => {
+                let key = tests.key(key);
+                Evaluator::AnySpan {
+                    bit: tests.add(SpanTest::Bool { key, value: *value }),
+                    invert: *invert_match,
+                }
+            }
+            PolicyRule::TraceState { key, values } => Evaluator::AnySpan {
+                bit: tests.add(SpanTest::TraceState {
+                    key: key.clone(),
+                    values: values.clone(),
+                }),
+                invert: false,
             },
             PolicyRule::TraceFlags => Evaluator::TraceFlags,
             PolicyRule::And(subs) => {
-                Evaluator::And(subs.iter().map(|p| Evaluator::compile(p, keys)).collect())
+                Evaluator::And(subs.iter().map(|p| Evaluator::compile(p, tests)).collect())
             }
             PolicyRule::Drop(subs) => {
-                Evaluator::Drop(subs.iter().map(|p| Evaluator::compile(p, keys)).collect())
+                Evaluator::Drop(subs.iter().map(|p| Evaluator::compile(p, tests)).collect())
             }
             PolicyRule::Composite {
                 max_total_spans_per_second,
@@ -333,14 +414,14 @@ impl Evaluator {
                 max_total: *max_total_spans_per_second,
                 subs: sub_policies
                     .iter()
-                    .map(|(p, sps)| (Evaluator::compile(p, keys), *sps, 0))
+                    .map(|(p, sps)| (Evaluator::compile(p, tests), *sps, 0))
                     .collect(),
                 current_second: u64::MAX,
             }),
         }
     }
 
-    pub fn evaluate(&mut self, t: &TraceView<'_, '_>) -> Vote {
+    pub fn evaluate(&mut self, t: &TraceView<'_>) -> Vote {
         let yes = |b: bool| if b { Vote::Sampled } else { Vote::NotSampled };
         match self {
             Evaluator::AlwaysSample => Vote::Sampled,
@@ -356,68 +437,13 @@ impl Evaluator {
             Evaluator::Probabilistic { salted, threshold } => {
                 yes(fnv1a(*salted, t.trace_id) <= *threshold)
             }
-            Evaluator::RateLimiting(bucket) => yes(bucket.try_take(t.now, t.spans.len() as f64)),
+            Evaluator::RateLimiting(bucket) => yes(bucket.try_take(t.now, f64::from(t.spans))),
             Evaluator::BytesLimiting(bucket) => yes(bucket.try_take(t.now, t.bytes as f64)),
             Evaluator::SpanCount { min, max } => {
-                let n = t.spans.len() as i64;
+                let n = i64::from(t.spans);
                 yes(n >= *min && (*max == 0 || n <= *max))
             }
-            Evaluator::StringAttr {
-                slot,
-                matcher,
-                invert,
-            } => {
-                let hit = t.spans.iter().any(|&i| {
-                    // pdata reads a non-string value as "", for resources and spans alike;
-                    // spans (not resources) skip the empty string.
-                    let res = t
-                        .table
-                        .resource_value(i, *slot)
-                        .is_some_and(|v| matcher.matches(v.as_str().unwrap_or("")));
-                    res || t.table.span_value(i, *slot).is_some_and(|v| {
-                        let s = v.as_str().unwrap_or("");
-                        !s.is_empty() && matcher.matches(s)
-                    })
-                });
-                inverted(hit, *invert)
-            }
-            Evaluator::NumericAttr {
-                slot,
-                min,
-                max,
-                invert,
-            } => {
-                // pdata's Int() reads any non-integer value as 0.
-                let in_range = |v: &AttrValue| {
-                    let x = v.as_i64().unwrap_or(0);
-                    x >= *min && x <= *max
-                };
-                let hit = t.spans.iter().any(|&i| {
-                    t.table.resource_value(i, *slot).is_some_and(in_range)
-                        || t.table.span_value(i, *slot).is_some_and(in_range)
-                });
-                inverted(hit, *invert)
-            }
-            Evaluator::BoolAttr {
-                slot,
-                value,
-                invert,
-            } => {
-                // pdata's Bool() reads any non-boolean value as false.
-                let is = |v: &AttrValue| v.as_bool().unwrap_or(false) == *value;
-                let hit = t.spans.iter().any(|&i| {
-                    t.table.resource_value(i, *slot).is_some_and(is)
-                        || t.table.span_value(i, *slot).is_some_and(is)
-                });
-                inverted(hit, *invert)
-            }
-            Evaluator::TraceState { key, values } => yes(t.spans.iter().any(|&i| {
-                t.table.spans[i as usize]
-                    .trace_state
-                    .split(',')
-                    .filter_map(|m| m.trim().split_once('='))
-                    .any(|(k, v)| k == key && values.iter().any(|x| x == v))
-            })),
+            Evaluator::AnySpan { bit, invert } => inverted(t.hit(*bit), *invert),
             Evaluator::TraceFlags => yes(t.any_sampled_flag),
             Evaluator::And(subs) => {
                 for s in subs.iter_mut() {
@@ -443,7 +469,7 @@ impl Evaluator {
                         sub.2 = 0;
                     }
                 }
-                let n = t.spans.len() as i64;
+                let n = i64::from(t.spans);
                 for (eval, allocated, sampled) in c.subs.iter_mut() {
                     if matches!(eval.evaluate(t), Vote::Sampled | Vote::InvertSampled) {
                         let next = *sampled + n;
@@ -475,7 +501,7 @@ fn inverted(hit: bool, invert: bool) -> Vote {
 /// under `sample_on_first_match` (later stateful policies then spend no tokens).
 pub(crate) fn decide(
     evaluators: &mut [Evaluator],
-    t: &TraceView<'_, '_>,
+    t: &TraceView<'_>,
     sample_on_first_match: bool,
 ) -> bool {
     let (mut dropped, mut inv_not, mut sampled, mut inv_sampled, mut not_sampled) =
