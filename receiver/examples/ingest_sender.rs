@@ -2,8 +2,8 @@
 //! five attributes, nine span attributes, one event on every eighth span, fresh ids in every
 //! batch) sent to `ingest_receiver` over OTLP/gRPC, then over OTLP/HTTP (protobuf), with a few
 //! requests in flight, as several exporters would. It prints spans per second for each
-//! transport and the receiver's resident memory per stored span, read from
-//! `/proc/<pid>/status`.
+//! transport, the same per second of the receiver's own CPU time (what one core ingests when the
+//! machine is shared), and the receiver's resident memory per stored span, read from `/proc`.
 //!
 //! Run with `bash bench/receiver-ingest.sh`. By hand:
 //! `cargo run --release -p tracelab-receiver --example ingest_sender -- RECEIVER_PID http://127.0.0.1:14317 http://127.0.0.1:14318/v1/traces [BATCHES] [IN_FLIGHT]`
@@ -153,6 +153,25 @@ fn rss_bytes(pid: &str) -> Result<u64, Error> {
     Ok(kib * 1024)
 }
 
+/// CPU time the receiver's threads have used, in nanoseconds (the first field of each
+/// thread's `schedstat`). On a shared machine the receiver does not get its core to itself,
+/// so spans per second of its CPU time is the figure that says what one core can ingest.
+fn cpu_nanos(pid: &str) -> Result<u64, Error> {
+    let mut total = 0;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))? {
+        let path = task?.path().join("schedstat");
+        // A thread may end between the listing and the read; it no longer counts.
+        if let Ok(text) = std::fs::read_to_string(path) {
+            total += text
+                .split_whitespace()
+                .next()
+                .ok_or("empty schedstat")?
+                .parse::<u64>()?;
+        }
+    }
+    Ok(total)
+}
+
 #[derive(Clone, Copy)]
 enum Transport {
     Grpc,
@@ -238,14 +257,19 @@ async fn main() -> Result<(), Error> {
         ("OTLP/gRPC", Transport::Grpc),
         ("OTLP/HTTP", Transport::Http),
     ] {
+        let cpu_before = cpu_nanos(pid)?;
         let took = send(transport, grpc, http, seed, batches, in_flight).await?;
+        let cpu = Duration::from_nanos(cpu_nanos(pid)?.saturating_sub(cpu_before));
         seed += batches;
         let spans = batches * BATCH as u64;
         stored += spans;
         println!(
-            "{name:<10} {spans} spans in {:.2} s: {:.0} spans/s",
+            "{name:<10} {spans} spans in {:.2} s: {:.0} spans/s; receiver CPU {:.2} s: {:.0} spans per CPU-second ({:.2} µs a span)",
             took.as_secs_f64(),
-            spans as f64 / took.as_secs_f64()
+            spans as f64 / took.as_secs_f64(),
+            cpu.as_secs_f64(),
+            spans as f64 / cpu.as_secs_f64(),
+            cpu.as_secs_f64() * 1e6 / spans as f64
         );
     }
     let rss = rss_bytes(pid)?;

@@ -228,7 +228,13 @@ fn status_code_to_wire(code: StatusCode) -> i32 {
 }
 
 fn attributes_from_wire(attrs: Vec<KeyValue>) -> Vec<Attribute> {
-    attrs.into_iter().map(attribute_from_wire).collect()
+    let mut attributes: Vec<Attribute> = attrs.into_iter().map(attribute_from_wire).collect();
+    // The collect reuses the wire vector's buffer: 64-byte elements in a capacity that doubled
+    // while decoding, so about twice the memory the 56-byte attributes need, held for as long
+    // as the span is stored. Giving the slack back (a shrink in place) is cheaper than the page
+    // faults of keeping it: it takes about a quarter off the memory of a stored span.
+    attributes.shrink_to_fit();
+    attributes
 }
 
 fn attribute_from_wire(kv: KeyValue) -> Attribute {

@@ -163,7 +163,11 @@ impl Decoder for RequestDecoder {
 
     fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Decoded>, Status> {
         let encoded_len = src.remaining();
-        match ExportTraceServiceRequest::decode(src) {
+        // The message is one contiguous buffer; taking it out (a split, not a copy) lets prost
+        // read from a plain slice, which is markedly cheaper per field than going through
+        // `DecodeBuf`'s `Buf` implementation.
+        let message = src.copy_to_bytes(encoded_len);
+        match ExportTraceServiceRequest::decode(message.as_ref()) {
             Ok(request) => Ok(Some(Decoded {
                 request,
                 encoded_len,

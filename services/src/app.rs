@@ -17,6 +17,7 @@ use tracelab_telemetry::ServiceTelemetry;
 use crate::faults::FaultTable;
 use crate::peers::Peers;
 use crate::pool::{Locks, WorkerPool};
+use crate::span_values::SpanValues;
 
 /// Path of the W3C trace-context test-harness endpoint.
 pub const CONFORMANCE_PATH: &str = "/conformance/trace-context";
@@ -49,6 +50,8 @@ pub struct ServiceState {
     pub workers: WorkerPool,
     /// The named locks of `lock:` steps.
     pub locks: Locks,
+    /// Attribute values every request repeats, built once (see [`crate::span_values`]).
+    pub span_values: SpanValues,
 }
 
 impl ServiceState {
@@ -60,8 +63,11 @@ impl ServiceState {
         peers: Peers,
         listen: std::net::SocketAddr,
     ) -> Self {
+        let name = name.into();
+        let listen_host = listen.ip().to_string();
+        let span_values = SpanValues::new(&scenario, &name, &peers, &listen_host);
         ServiceState {
-            name: name.into(),
+            name,
             scenario,
             telemetry,
             peers,
@@ -70,11 +76,12 @@ impl ServiceState {
                 .build()
                 .unwrap_or_default(),
             propagator: lab_propagator(),
-            listen_host: listen.ip().to_string(),
+            listen_host,
             listen_port: listen.port(),
             faults: Arc::new(FaultTable::new()),
             workers: WorkerPool::new(),
             locks: Locks::default(),
+            span_values,
         }
     }
 

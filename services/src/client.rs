@@ -10,6 +10,7 @@ use crate::app::ServiceState;
 use crate::faults::Effects;
 use crate::origin::{ORIGIN_HEADER, Origin};
 use crate::semconv as sc;
+use crate::span_values::CallValues;
 
 /// How a downstream call ended, from the caller's point of view.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,28 +73,34 @@ async fn send(
     resend: u32,
 ) -> (CallResult, bool) {
     let tracer = state.telemetry.tracer();
-    let method = state
-        .scenario
-        .route(&call.service, &call.route)
-        .map(|r| r.method.clone())
-        .unwrap_or_else(|| "GET".to_string());
-    let Some(base) = state.peers.url(&call.service) else {
-        // Validation makes this unreachable for `tracelab run`; in `svc` mode start-up checks
-        // the peers. Still a failed call, never a panic.
-        let reason = format!("no address for service `{}`", call.service);
-        return (CallResult::Failed(reason), false);
+    let built;
+    let values = match state.span_values.call(&call.service, &call.route) {
+        Some(values) => values,
+        None => match CallValues::new(&state.scenario, &state.peers, call) {
+            Some(values) => {
+                built = values;
+                &built
+            }
+            None => {
+                // Validation makes this unreachable for `tracelab run`; in `svc` mode start-up
+                // checks the peers. Still a failed call, never a panic.
+                let reason = format!("no address for service `{}`", call.service);
+                return (CallResult::Failed(reason), false);
+            }
+        },
     };
-    let url = format!("{base}{}", call.route);
-    let (host, port) = host_and_port(base);
-    let mut attributes = vec![
-        KeyValue::new(sc::HTTP_REQUEST_METHOD, method.clone()),
-        KeyValue::new(sc::URL_FULL, url.clone()),
-        KeyValue::new(sc::URL_TEMPLATE, call.route.clone()),
-        KeyValue::new(sc::SERVER_ADDRESS, host),
-        KeyValue::new(sc::SERVER_PORT, i64::from(port)),
-        KeyValue::new(sc::PEER_SERVICE, call.service.clone()),
+    // Room for what the span gets later (status code, error type), so that recording them
+    // does not grow the vector again.
+    let mut attributes = Vec::with_capacity(10);
+    attributes.extend([
+        KeyValue::new(sc::HTTP_REQUEST_METHOD, values.method.clone()),
+        KeyValue::new(sc::URL_FULL, values.url_full.clone()),
+        KeyValue::new(sc::URL_TEMPLATE, values.url_template.clone()),
+        KeyValue::new(sc::SERVER_ADDRESS, values.server_address.clone()),
+        KeyValue::new(sc::SERVER_PORT, values.server_port),
+        KeyValue::new(sc::PEER_SERVICE, values.peer_service.clone()),
         KeyValue::new(sc::TRACELAB_STEP, step as i64),
-    ];
+    ]);
     if resend > 0 {
         attributes.push(KeyValue::new(
             sc::HTTP_REQUEST_RESEND_COUNT,
@@ -109,7 +116,7 @@ async fn send(
         cx.clone()
     };
     let span = tracer
-        .span_builder(format!("{method} {}", call.route))
+        .span_builder(values.span_name.clone())
         .with_kind(SpanKind::Client)
         .with_start_time(effects.now())
         .with_attributes(attributes)
@@ -121,8 +128,12 @@ async fn send(
     if let Some(value) = origin.header_value().and_then(|v| v.parse().ok()) {
         headers.insert(ORIGIN_HEADER, value);
     }
-    let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap_or(reqwest::Method::GET);
-    let mut request = state.client.request(method, &url).headers(headers);
+    let method = values.http_method.clone();
+    let request = match &values.url {
+        Some(url) => state.client.request(method, url.clone()),
+        None => state.client.request(method, values.url_text.as_str()),
+    };
+    let mut request = request.headers(headers);
     if let Some(timeout) = call.timeout {
         // reqwest drops the connection when the timeout fires, which cancels the callee's
         // handler: the downstream work really stops, as with a real client timeout.
@@ -170,16 +181,4 @@ async fn send(
     };
     cx.span().end_with_timestamp(effects.now());
     (result, retryable)
-}
-
-/// Splits `http://host:port` into its host and port (80 when absent).
-fn host_and_port(base: &str) -> (String, u16) {
-    let rest = base
-        .strip_prefix("http://")
-        .or_else(|| base.strip_prefix("https://"))
-        .unwrap_or(base);
-    match rest.rsplit_once(':') {
-        Some((host, port)) => (host.to_string(), port.parse().unwrap_or(80)),
-        None => (rest.to_string(), 80),
-    }
 }

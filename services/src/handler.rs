@@ -13,6 +13,7 @@ use crate::faults::Effects;
 use crate::origin::Origin;
 use crate::queue;
 use crate::semconv as sc;
+use crate::span_values::RouteValues;
 use crate::steps::{self, StepsOutcome};
 
 /// Handles one request to `route` (at `path`) of this service.
@@ -49,15 +50,26 @@ pub async fn handle(
     let effects = state.faults.effects(path, &baggage, &mut fault_rng);
 
     let tracer = state.telemetry.tracer();
-    let mut attributes = vec![
-        KeyValue::new(sc::HTTP_REQUEST_METHOD, route.method.clone()),
-        KeyValue::new(sc::HTTP_ROUTE, path.to_string()),
-        KeyValue::new(sc::URL_PATH, path.to_string()),
+    let route_values = match state.span_values.route(path) {
+        Some(values) => values.clone(),
+        None => RouteValues {
+            span_name: format!("{} {path}", route.method),
+            method: route.method.clone().into(),
+            path: path.to_string().into(),
+        },
+    };
+    // Room for what a sampled span gets later (status code, error type), so that recording
+    // them does not grow the vector again.
+    let mut attributes = Vec::with_capacity(12 + baggage.len());
+    attributes.extend([
+        KeyValue::new(sc::HTTP_REQUEST_METHOD, route_values.method),
+        KeyValue::new(sc::HTTP_ROUTE, route_values.path.clone()),
+        KeyValue::new(sc::URL_PATH, route_values.path),
         KeyValue::new(sc::URL_SCHEME, "http"),
-        KeyValue::new(sc::SERVER_ADDRESS, state.listen_host.clone()),
+        KeyValue::new(sc::SERVER_ADDRESS, state.span_values.server_address.clone()),
         KeyValue::new(sc::SERVER_PORT, i64::from(state.listen_port)),
         KeyValue::new(sc::NETWORK_PROTOCOL_VERSION, "1.1"),
-    ];
+    ]);
     if let Some(value) = origin.header_value() {
         attributes.push(KeyValue::new(sc::TRACELAB_ORIGIN, value));
     }
@@ -70,7 +82,7 @@ pub async fn handle(
         attributes.push(KeyValue::new(format!("baggage.{key}"), value.clone()));
     }
     let mut builder = tracer
-        .span_builder(format!("{} {path}", route.method))
+        .span_builder(route_values.span_name)
         .with_kind(SpanKind::Server)
         .with_start_time(effects.now());
     if let Some(message) = &message {

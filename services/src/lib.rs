@@ -21,6 +21,7 @@
 //! - [`peers`]: where the other services live.
 //! - [`host`]: serving one service (`tracelab svc`) or a whole scenario (`tracelab run`).
 //! - [`semconv`]: the OpenTelemetry semantic-convention attribute names we emit.
+//! - [`span_values`]: the attribute values every request repeats, built once per service.
 
 pub mod admin;
 pub mod app;
@@ -35,6 +36,7 @@ pub mod peers;
 pub mod pool;
 pub mod queue;
 pub mod semconv;
+pub mod span_values;
 pub mod steps;
 
 pub use app::{ServiceState, app};

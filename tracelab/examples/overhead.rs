@@ -1,7 +1,9 @@
 //! Tracing overhead, Dapper-style: a 3-hop chain (front → mid → leaf) saturated by a
 //! closed-loop client, with head sampling at 1/1, 1/2, 1/4, 1/16, 1/1024 and with tracing off,
 //! the modes alternating in short windows within one run so that machine noise hits them all
-//! alike. Prints throughput and latency of each mode and their change against tracing off.
+//! alike. Prints throughput, latency and the process's CPU time per request of each mode and
+//! their change against tracing off. (Spans are exported up to 200 ms after they end, so a
+//! small part of one window's export and receive work lands in the next window's CPU time.)
 //!
 //! Run with `bash bench/overhead.sh` (release build), or
 //! `cargo run --release -p tracelab --example overhead -- [ROUNDS] [WINDOW_SECONDS] [CLIENTS]`.
@@ -64,7 +66,25 @@ struct Tally {
     requests: u64,
     errors: u64,
     busy: Duration,
+    /// CPU time this process used during the mode's windows (services, client, receiver).
+    cpu: Duration,
     latency_us: Histogram<u64>,
+}
+
+/// CPU time this process's threads have used so far, from each thread's `schedstat` (Linux);
+/// zero elsewhere. Throughput depends on how much of the two cores other programs leave us;
+/// CPU time per request does not, so it shows the cost of tracing on a shared machine too.
+fn process_cpu() -> Duration {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return Duration::ZERO;
+    };
+    let nanos = tasks
+        .filter_map(|task| {
+            let text = std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok()?;
+            text.split_whitespace().next()?.parse::<u64>().ok()
+        })
+        .sum();
+    Duration::from_nanos(nanos)
 }
 
 /// splitmix64, enough for trace ids and sampling draws.
@@ -179,6 +199,7 @@ async fn main() -> anyhow::Result<()> {
             requests: 0,
             errors: 0,
             busy: Duration::ZERO,
+            cpu: Duration::ZERO,
             latency_us: histogram(),
         })
         .collect();
@@ -200,10 +221,12 @@ async fn main() -> anyhow::Result<()> {
             // Rotating the order each round keeps any drift from favouring one mode.
             let i = (k + round as usize) % modes.len();
             let started = Instant::now();
+            let cpu_before = process_cpu();
             let seed = round * 7919 + i as u64;
             let (n, errors, h) = window(&client, &urls[i], modes[i], clients, span, seed).await;
             let t = &mut tallies[i];
             t.busy += started.elapsed();
+            t.cpu += process_cpu().saturating_sub(cpu_before);
             t.requests += n;
             t.errors += errors;
             let _ = t.latency_us.add(h);
@@ -213,25 +236,38 @@ async fn main() -> anyhow::Result<()> {
     let base = &tallies[0];
     let base_rate = base.requests as f64 / base.busy.as_secs_f64();
     let base_mean = base.latency_us.mean();
+    let cpu_per_request = |t: &Tally| t.cpu.as_secs_f64() * 1e6 / t.requests.max(1) as f64;
+    let base_cpu = cpu_per_request(base);
     println!(
         "3-hop chain, {clients} closed-loop clients, {rounds} rounds of {window_s} s windows per mode, receiver in process"
     );
     println!(
-        "{:<8} {:>10} {:>11} {:>12} {:>11} {:>10} {:>8}",
-        "sampling", "req/s", "Δ req/s", "mean lat ms", "Δ latency", "p99 ms", "errors"
+        "{:<8} {:>10} {:>11} {:>12} {:>11} {:>10} {:>8} {:>11} {:>9}",
+        "sampling",
+        "req/s",
+        "Δ req/s",
+        "mean lat ms",
+        "Δ latency",
+        "p99 ms",
+        "errors",
+        "CPU µs/req",
+        "Δ CPU"
     );
     for (mode, t) in modes.iter().zip(&tallies) {
         let rate = t.requests as f64 / t.busy.as_secs_f64();
         let mean = t.latency_us.mean();
+        let cpu = cpu_per_request(t);
         println!(
-            "{:<8} {:>10.0} {:>+10.2}% {:>12.3} {:>+10.2}% {:>10.3} {:>8}",
+            "{:<8} {:>10.0} {:>+10.2}% {:>12.3} {:>+10.2}% {:>10.3} {:>8} {:>11.1} {:>+8.2}%",
             mode.label(),
             rate,
             100.0 * (rate / base_rate - 1.0),
             mean / 1000.0,
             100.0 * (mean / base_mean - 1.0),
             t.latency_us.value_at_quantile(0.99) as f64 / 1000.0,
-            t.errors
+            t.errors,
+            cpu,
+            100.0 * (cpu / base_cpu - 1.0)
         );
     }
     let full = &tallies[1];

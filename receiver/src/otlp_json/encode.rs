@@ -174,14 +174,14 @@ impl Serialize for Span<'_> {
         entry_unless_default(&mut map, "flags", &sp.flags, sp.flags == 0)?;
         map.serialize_entry("name", &sp.name)?;
         entry_unless_default(&mut map, "kind", &sp.kind, sp.kind == 0)?;
-        let start = sp.start_time_unix_nano.to_string();
+        let start = Decimal(sp.start_time_unix_nano);
         entry_unless_default(
             &mut map,
             "startTimeUnixNano",
             &start,
             sp.start_time_unix_nano == 0,
         )?;
-        let end = sp.end_time_unix_nano.to_string();
+        let end = Decimal(sp.end_time_unix_nano);
         entry_unless_default(
             &mut map,
             "endTimeUnixNano",
@@ -209,7 +209,7 @@ impl Serialize for Event<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let e = self.0;
         let mut map = s.serialize_map(None)?;
-        let time = e.time_unix_nano.to_string();
+        let time = Decimal(e.time_unix_nano);
         entry_unless_default(&mut map, "timeUnixNano", &time, e.time_unix_nano == 0)?;
         map.serialize_entry("name", &e.name)?;
         let attrs = Attributes(&e.attributes);
@@ -273,9 +273,7 @@ impl Serialize for Value<'_> {
         match self.0.and_then(|v| v.value.as_ref()) {
             Some(any_value::Value::StringValue(v)) => map.serialize_entry("stringValue", v)?,
             Some(any_value::Value::BoolValue(v)) => map.serialize_entry("boolValue", v)?,
-            Some(any_value::Value::IntValue(v)) => {
-                map.serialize_entry("intValue", &v.to_string())?
-            }
+            Some(any_value::Value::IntValue(v)) => map.serialize_entry("intValue", &Decimal(*v))?,
             Some(any_value::Value::DoubleValue(v)) => {
                 map.serialize_entry("doubleValue", &Double(*v))?
             }
@@ -316,7 +314,25 @@ impl Serialize for Values<'_> {
 
 impl Serialize for Hex<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        // Every span has two or three ids: they are spelled on the stack rather than in a
+        // String each. Only an id longer than any OTLP defines takes the allocating path.
+        let mut digits = [0u8; 2 * 16];
+        let len = 2 * self.0.len();
+        if let Some(out) = digits.get_mut(..len)
+            && hex::encode_to_slice(self.0, out).is_ok()
+        {
+            return s.serialize_str(std::str::from_utf8(out).unwrap_or_default());
+        }
         s.serialize_str(&hex::encode(self.0))
+    }
+}
+
+/// A 64-bit integer as a JSON string, as proto3 JSON writes them, formatted on the stack.
+struct Decimal<T>(T);
+
+impl<T: itoa::Integer + Copy> Serialize for Decimal<T> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(itoa::Buffer::new().format(self.0))
     }
 }
 

@@ -1,0 +1,164 @@
+//! The attribute values a service's spans repeat on every request, built once per service.
+//!
+//! An attribute that holds a `String` costs an allocation when the span is built and another
+//! each time the SDK copies the span: the OTLP/gRPC exporter clones every batch before encoding
+//! it, so that it can retry. Values that are the same for every request to a route or every
+//! call to a peer route (method, route, server address, peer, URL) are built here once as
+//! shared strings, so a span and each copy of it only increment a reference count. Together
+//! with the parsed URL and method of each call, this keeps per-request work out of the
+//! request path whether or not the request is sampled.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use opentelemetry::{StringValue, Value};
+use tracelab_scenario::{Call, Scenario};
+
+use crate::peers::Peers;
+
+/// Shared attribute values for the routes of one service and the calls they make.
+#[derive(Debug)]
+pub struct SpanValues {
+    /// `server.address` of every SERVER span.
+    pub server_address: Value,
+    routes: HashMap<String, RouteValues>,
+    /// By called service, then called route.
+    calls: HashMap<String, HashMap<String, CallValues>>,
+}
+
+/// What every SERVER span of one route repeats.
+#[derive(Debug, Clone)]
+pub struct RouteValues {
+    /// The span name, `METHOD /path`.
+    pub span_name: String,
+    /// `http.request.method`.
+    pub method: Value,
+    /// `http.route` and `url.path` (scenario routes are plain paths, so both are the path).
+    pub path: Value,
+}
+
+/// What every CLIENT span of one call repeats, and the request it sends.
+#[derive(Debug, Clone)]
+pub struct CallValues {
+    /// The span name, `METHOD /route`.
+    pub span_name: String,
+    /// `http.request.method`, as a string attribute.
+    pub method: Value,
+    /// The request method.
+    pub http_method: reqwest::Method,
+    /// The request URL as text.
+    pub url_text: String,
+    /// The request URL, parsed once; `None` if it does not parse, in which case the request
+    /// is sent with the text and fails as any bad URL does.
+    pub url: Option<reqwest::Url>,
+    /// `url.full`.
+    pub url_full: Value,
+    /// `url.template`: the called route.
+    pub url_template: Value,
+    /// `server.address`: the peer's host.
+    pub server_address: Value,
+    /// `server.port`: the peer's port.
+    pub server_port: i64,
+    /// `peer.service`.
+    pub peer_service: Value,
+}
+
+fn shared(s: &str) -> Value {
+    Value::String(StringValue::from(Arc::<str>::from(s)))
+}
+
+impl SpanValues {
+    /// The values of `service`'s routes, and of every call they make to a peer with an address.
+    pub fn new(scenario: &Scenario, service: &str, peers: &Peers, listen_host: &str) -> Self {
+        let mut values = SpanValues {
+            server_address: shared(listen_host),
+            routes: HashMap::new(),
+            calls: HashMap::new(),
+        };
+        let Some(spec) = scenario.services.get(service) else {
+            return values;
+        };
+        for (path, route) in &spec.routes {
+            values.routes.insert(
+                path.clone(),
+                RouteValues {
+                    span_name: format!("{} {path}", route.method),
+                    method: shared(&route.method),
+                    path: shared(path),
+                },
+            );
+            for call in route.steps.iter().flat_map(|step| step.calls()) {
+                if values.call(&call.service, &call.route).is_some() {
+                    continue;
+                }
+                if let Some(call_values) = CallValues::new(scenario, peers, call) {
+                    values
+                        .calls
+                        .entry(call.service.clone())
+                        .or_default()
+                        .insert(call.route.clone(), call_values);
+                }
+            }
+        }
+        values
+    }
+
+    /// The values of the route at `path`.
+    pub fn route(&self, path: &str) -> Option<&RouteValues> {
+        self.routes.get(path)
+    }
+
+    /// The values of a call to `service`'s `route`.
+    pub fn call(&self, service: &str, route: &str) -> Option<&CallValues> {
+        self.calls.get(service)?.get(route)
+    }
+}
+
+impl CallValues {
+    /// The values of `call`; `None` when the peer has no address.
+    pub fn new(scenario: &Scenario, peers: &Peers, call: &Call) -> Option<Self> {
+        let method = scenario
+            .route(&call.service, &call.route)
+            .map_or("GET", |r| r.method.as_str());
+        let base = peers.url(&call.service)?;
+        let url_text = format!("{base}{}", call.route);
+        let url = reqwest::Url::parse(&url_text).ok();
+        let (host, port) = host_and_port(base);
+        Some(CallValues {
+            span_name: format!("{method} {}", call.route),
+            method: shared(method),
+            http_method: reqwest::Method::from_bytes(method.as_bytes())
+                .unwrap_or(reqwest::Method::GET),
+            url,
+            url_full: shared(&url_text),
+            url_text,
+            url_template: shared(&call.route),
+            server_address: shared(host),
+            server_port: i64::from(port),
+            peer_service: shared(&call.service),
+        })
+    }
+}
+
+/// Splits `http://host:port` into its host and port (80 when absent).
+fn host_and_port(base: &str) -> (&str, u16) {
+    let rest = base
+        .strip_prefix("http://")
+        .or_else(|| base.strip_prefix("https://"))
+        .unwrap_or(base);
+    match rest.rsplit_once(':') {
+        Some((host, port)) => (host, port.parse().unwrap_or(80)),
+        None => (rest, 80),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_and_port_default_to_80() {
+        assert_eq!(host_and_port("http://10.0.0.1:8081"), ("10.0.0.1", 8081));
+        assert_eq!(host_and_port("http://payment"), ("payment", 80));
+    }
+}
