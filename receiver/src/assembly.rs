@@ -171,30 +171,8 @@ fn finish_periodically(assembly: Weak<Assembly>, tick: Duration) {
 mod tests {
     use std::sync::Arc;
 
-    use tracelab_trace::{SpanId, SpanKind, Status};
-
     use super::*;
-
-    fn span(trace: u8, id: u8, parent: Option<u8>) -> Span {
-        Span {
-            trace_id: TraceId([trace; 16]),
-            span_id: SpanId([id; 8]),
-            parent_span_id: parent.map(|p| SpanId([p; 8])),
-            trace_state: String::new(),
-            flags: 1,
-            name: format!("op{id}"),
-            kind: SpanKind::Server,
-            start_unix_nano: u64::from(id),
-            end_unix_nano: u64::from(id) + 10,
-            attributes: vec![],
-            events: vec![],
-            links: vec![],
-            status: Status::default(),
-            service_name: Arc::from("svc"),
-            resource: Arc::new(vec![]),
-            scope_name: String::new(),
-        }
-    }
+    use crate::store::tests::span;
 
     fn collecting(options: AssemblyOptions) -> (Arc<Assembly>, Arc<Mutex<Vec<Trace>>>) {
         let got = Arc::new(Mutex::new(Vec::new()));

@@ -305,14 +305,15 @@ impl std::fmt::Debug for TraceStore {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::sync::Arc;
 
     use tracelab_trace::{SpanId, SpanKind, Status, TraceId};
 
     use super::*;
 
-    fn span(trace: u8, id: u8, parent: Option<u8>) -> Span {
+    /// A span of trace `trace`, id `id`, under `parent` (the crate's tests share it).
+    pub(crate) fn span(trace: u8, id: u8, parent: Option<u8>) -> Span {
         Span {
             trace_id: TraceId([trace; 16]),
             span_id: SpanId([id; 8]),
