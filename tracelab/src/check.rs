@@ -27,22 +27,26 @@ pub fn read_scenario(path: &Path) -> anyhow::Result<(String, Scenario)> {
 }
 
 /// Command-line overrides of a scenario's seed and load, shared by `run` and `load`.
-#[derive(Debug, Clone, Copy)]
-pub struct Overrides<'a> {
-    /// `--duration`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Overrides {
+    /// How long to send load (overrides the scenario), e.g. 30s, 2m.
+    #[arg(long, value_parser = crate::cli::parse_duration)]
     pub duration: Option<std::time::Duration>,
-    /// `--rate`.
+    /// Requests per second (overrides the scenario).
+    #[arg(long)]
     pub rate: Option<f64>,
-    /// `--seed`.
+    /// Seed of the schedule and every random draw (overrides the scenario).
+    #[arg(long)]
     pub seed: Option<u64>,
-    /// `--arrival`, `--users`, `--think`, `--connections`, `--max-in-flight`.
-    pub shape: &'a crate::load::LoadShapeArgs,
+    /// Load shape (overrides the scenario).
+    #[command(flatten)]
+    pub shape: crate::load::LoadShapeArgs,
 }
 
 /// Reads a scenario and applies the command line's overrides to it.
 pub fn read_scenario_with(
     path: &Path,
-    overrides: Overrides<'_>,
+    overrides: &Overrides,
 ) -> anyhow::Result<(String, Scenario)> {
     let (source, mut scenario) = read_scenario(path)?;
     if let Some(d) = overrides.duration {

@@ -98,18 +98,9 @@ impl From<ProtocolArg> for OtlpProtocol {
 pub struct RunArgs {
     /// The scenario file.
     pub file: PathBuf,
-    /// How long to send load (overrides the scenario), e.g. 30s, 2m.
-    #[arg(long, value_parser = parse_duration)]
-    pub duration: Option<Duration>,
-    /// Requests per second (overrides the scenario).
-    #[arg(long)]
-    pub rate: Option<f64>,
-    /// Seed for every random choice (overrides the scenario).
-    #[arg(long)]
-    pub seed: Option<u64>,
-    /// Load shape (overrides the scenario).
+    /// Seed and load overrides.
     #[command(flatten)]
-    pub shape: crate::load::LoadShapeArgs,
+    pub overrides: crate::check::Overrides,
     /// Run directory to write (default: runs/<scenario>-<UTC time>).
     #[arg(long)]
     pub out: Option<PathBuf>,

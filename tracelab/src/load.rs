@@ -90,18 +90,9 @@ pub struct LoadArgs {
     /// here are read from TRACELAB_TARGET_<NAME> (upper case, `-` as `_`).
     #[arg(long = "target", value_name = "NAME=URL")]
     pub targets: Vec<String>,
-    /// How long to send load (overrides the scenario), e.g. 30s, 30m.
-    #[arg(long, value_parser = parse_duration)]
-    pub duration: Option<Duration>,
-    /// Requests per second (overrides the scenario).
-    #[arg(long)]
-    pub rate: Option<f64>,
-    /// Seed of the schedule and every draw (overrides the scenario).
-    #[arg(long)]
-    pub seed: Option<u64>,
-    /// Load shape.
+    /// Seed and load overrides.
     #[command(flatten)]
-    pub shape: LoadShapeArgs,
+    pub overrides: crate::check::Overrides,
     /// Run directory to write (default: runs/<scenario>-<UTC time>).
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -317,15 +308,7 @@ pub fn resolve_targets(
 
 /// The `tracelab load` command.
 pub async fn load_command(args: LoadArgs) -> anyhow::Result<ExitCode> {
-    let (source, scenario) = crate::check::read_scenario_with(
-        &args.file,
-        crate::check::Overrides {
-            duration: args.duration,
-            rate: args.rate,
-            seed: args.seed,
-            shape: &args.shape,
-        },
-    )?;
+    let (source, scenario) = crate::check::read_scenario_with(&args.file, &args.overrides)?;
     let env = |k: &str| std::env::var(k).ok();
     let targets = resolve_targets(&scenario, &args.targets, env)?;
     let export = ExportConfig::from_lookup(env)?;

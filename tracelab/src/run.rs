@@ -318,15 +318,7 @@ fn print_incidents(outcome: &RunOutcome) {
 
 /// The `tracelab run` command: options from the command line, Ctrl-C handling, printing.
 pub async fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let (source, scenario) = crate::check::read_scenario_with(
-        &args.file,
-        crate::check::Overrides {
-            duration: args.duration,
-            rate: args.rate,
-            seed: args.seed,
-            shape: &args.shape,
-        },
-    )?;
+    let (source, scenario) = crate::check::read_scenario_with(&args.file, &args.overrides)?;
     let out = args
         .out
         .clone()
