@@ -26,32 +26,7 @@ use tracelab_trace::{SpanKind, StatusCode};
 
 /// A 3-hop chain: front calls mid, mid calls leaf. Latencies are small so a request costs
 /// little more than its spans and its three HTTP hops.
-const CHAIN: &str = r#"
-# Test chain: three services, one route each.
-name: chain
-seed: 11
-services:
-  front:
-    routes:
-      /:
-        latency: {constant: 1}
-        steps:
-          - {call: mid, route: /mid}
-  mid:
-    routes:
-      /mid:
-        steps:
-          - {call: leaf, route: /leaf}
-  leaf:
-    routes:
-      /leaf:
-        latency: {constant: 1}
-load:
-  rate: 10
-  duration: 1s
-  entries:
-    - {service: front, route: /}
-"#;
+const CHAIN: &str = include_str!("data/chain.yaml");
 
 fn chain(rate: f64, duration: Duration) -> Scenario {
     let mut scenario = tracelab_scenario::parse(CHAIN, "chain.yaml").expect("the chain parses");

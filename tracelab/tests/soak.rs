@@ -12,31 +12,10 @@ use tracelab::run::{RunOptions, run_lab};
 use tracelab_receiver::ReceiverConfig;
 use tracelab_telemetry::OtlpProtocol;
 
-const CHAIN: &str = r#"
-name: soak
-seed: 5
-services:
-  front:
-    routes:
-      /:
-        latency: {constant: 1}
-        steps:
-          - {call: mid, route: /mid}
-  mid:
-    routes:
-      /mid:
-        steps:
-          - {call: leaf, route: /leaf}
-  leaf:
-    routes:
-      /leaf:
-        latency: {constant: 1}
-load:
-  rate: 300
-  duration: 30s
-  entries:
-    - {service: front, route: /}
-"#;
+/// The robustness tests' three-service chain, at 300 req/s for 30 s.
+const CHAIN: &str = include_str!("data/chain.yaml");
+const RATE: f64 = 300.0;
+const LOAD: Duration = Duration::from_secs(30);
 
 /// This process's resident set, in KiB.
 fn rss_kib() -> u64 {
@@ -55,7 +34,9 @@ fn rss_kib() -> u64 {
 async fn memory_levels_off_during_a_steady_full_capture_run() {
     let out = std::env::temp_dir().join(format!("tracelab-soak-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&out);
-    let scenario = tracelab_scenario::parse(CHAIN, "soak.yaml").expect("the chain parses");
+    let mut scenario = tracelab_scenario::parse(CHAIN, "chain.yaml").expect("the chain parses");
+    scenario.load.rate = RATE;
+    scenario.load.duration = LOAD;
     let load_seconds = scenario.load.duration.as_secs_f64();
 
     let started = Instant::now();
@@ -73,7 +54,7 @@ async fn memory_levels_off_during_a_steady_full_capture_run() {
         RunOptions {
             scenario,
             scenario_source: CHAIN.to_string(),
-            scenario_file: "soak.yaml".into(),
+            scenario_file: "chain.yaml".into(),
             out: out.clone(),
             protocol: OtlpProtocol::Grpc,
             receiver: ReceiverConfig::ephemeral(),
