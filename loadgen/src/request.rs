@@ -8,13 +8,12 @@ use opentelemetry::baggage::BaggageExt;
 use opentelemetry::propagation::{TextMapCompositePropagator, TextMapPropagator};
 use opentelemetry::trace::{SpanKind, Status, TraceContextExt, Tracer};
 use opentelemetry::{Context, KeyValue};
-use rand::SeedableRng;
-use rand::rngs::StdRng;
 use rand_distr::Distribution;
 use rand_distr::weighted::WeightedIndex;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::time::Instant;
 use tracelab_propagation::HeaderInjector;
+use tracelab_scenario::seed;
 use tracelab_telemetry::ServiceTelemetry;
 
 use crate::plan::{EntryTarget, LoadPlan, PlanError};
@@ -138,9 +137,7 @@ impl<T: Transport> Shared<T> {
     /// The entry and baggage of request `sequence`, from its own generator: the draws of a
     /// request do not depend on which requests were sent before it or in which order.
     fn draw(&self, sequence: u64) -> (usize, Vec<(String, String)>) {
-        let mut rng = StdRng::seed_from_u64(
-            self.seed ^ 0x6c6f_6164_6765_6e00 ^ sequence.wrapping_mul(0x9e37_79b9_7f4a_7c15),
-        );
+        let mut rng = seed::rng(self.seed, &[b"loadgen/request", &sequence.to_le_bytes()]);
         let entry = self.entry_choice.sample(&mut rng);
         let mut baggage: Vec<(String, String)> = self
             .baggage

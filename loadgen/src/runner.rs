@@ -10,12 +10,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use rand::SeedableRng;
-use rand::rngs::StdRng;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use tracelab_scenario::LatencyModel;
+use tracelab_scenario::{LatencyModel, seed};
 use tracelab_telemetry::ServiceTelemetry;
 
 use crate::plan::{Driver, LoadPlan};
@@ -211,7 +209,7 @@ async fn closed_loop<T: Transport>(
         let think = think.clone();
         let sequence = sequence.clone();
         tasks.spawn(async move {
-            let mut rng = StdRng::seed_from_u64(seed ^ 0x7573_6572_0000_0000 ^ u64::from(user));
+            let mut rng = seed::rng(seed, &[b"loadgen/think", &user.to_le_bytes()]);
             loop {
                 let scheduled = Instant::now();
                 if scheduled >= end || shutdown.is_cancelled() {

@@ -11,9 +11,8 @@
 
 use std::time::Duration;
 
-use rand::SeedableRng;
-use rand::rngs::StdRng;
 use rand_distr::{Distribution, Exp1};
+use tracelab_scenario::seed::{self, DrawRng};
 
 /// How a list of stages moves from one rate to the next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -115,7 +114,9 @@ impl Arrival {
     /// The schedule of a run of `duration`, drawn from `seed` when the model is random.
     pub fn schedule(&self, duration: Duration, seed: u64) -> Schedule {
         let process = match self {
-            Arrival::Poisson { .. } => Process::Poisson(Box::new(StdRng::seed_from_u64(seed))),
+            Arrival::Poisson { .. } => {
+                Process::Poisson(Box::new(seed::rng(seed, &[b"loadgen/arrivals"])))
+            }
             _ => Process::Even,
         };
         Schedule::new(self.profile(duration), process)
@@ -285,7 +286,7 @@ enum Process {
     /// Targets 0, 1, 2, …
     Even,
     /// Targets with unit-exponential gaps.
-    Poisson(Box<StdRng>),
+    Poisson(Box<DrawRng>),
 }
 
 /// The scheduled offsets of a run, in order, from the start of the run.

@@ -11,8 +11,7 @@
 
 use std::time::Duration;
 
-use rand::rngs::SmallRng;
-use rand::{Rng, SeedableRng};
+use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::latency::LatencyModel;
@@ -268,7 +267,7 @@ impl RandomIncidents {
     /// The incidents drawn for a run of `length`, in time order, without overlaps. The same
     /// seed always gives the same timeline.
     pub fn timeline(&self, scenario_seed: u64, length: Duration) -> Vec<Incident> {
-        let mut rng = SmallRng::seed_from_u64(self.seed.unwrap_or(scenario_seed));
+        let mut rng = crate::seed::rng(self.seed.unwrap_or(scenario_seed), &[b"random_incidents"]);
         let mut out = Vec::new();
         let mut at = Duration::ZERO;
         if self.faults.is_empty() || self.interval.is_zero() || self.hold.is_zero() {

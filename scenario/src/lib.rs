@@ -12,6 +12,7 @@
 //! - [`resource`]: retries, database, cache and queue steps.
 //! - [`arrival`]: the arrival models of the `load:` section.
 //! - [`diagnostic`]: `Diagnostic` and `Diagnostics`, how problems are reported.
+//! - [`seed`]: the named random streams every draw of a run comes from.
 //! - `node`: the YAML document as a tree of located nodes.
 //! - `decode`: the tree checked against the schema and turned into a `Scenario`.
 //! - `validate`: references, call cycles and value ranges.
@@ -23,6 +24,7 @@ pub mod fault;
 pub mod latency;
 pub mod model;
 pub mod resource;
+pub mod seed;
 
 mod decode;
 mod duration;

@@ -10,8 +10,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rand::Rng;
-use rand::rngs::SmallRng;
 use serde::{Deserialize, Serialize};
+use tracelab_scenario::seed::DrawRng;
 use tracelab_scenario::{Fault, FaultKind, LatencyFault, LatencyModel};
 
 /// A fault switched on, with its id for `DELETE /admin/faults/{id}`.
@@ -147,12 +147,7 @@ impl FaultTable {
     /// What the active faults do to one request to `route` with `baggage`. The draws come
     /// from `rng`, one per fault with a fraction below 1 and one per error fault, in the
     /// order the faults were switched on.
-    pub fn effects(
-        &self,
-        route: &str,
-        baggage: &[(String, String)],
-        rng: &mut SmallRng,
-    ) -> Effects {
+    pub fn effects(&self, route: &str, baggage: &[(String, String)], rng: &mut DrawRng) -> Effects {
         let active = lock(&self.active).clone();
         let mut effects = Effects::default();
         for entry in &active {
@@ -250,7 +245,7 @@ impl Effects {
 
     /// The route's own latency after a latency fault; `base` is the draw from the route's
     /// model, and any further draw comes from `rng`.
-    pub fn own_latency(&self, base: Duration, rng: &mut SmallRng) -> Duration {
+    pub fn own_latency(&self, base: Duration, rng: &mut DrawRng) -> Duration {
         match &self.latency {
             None => base,
             Some(LatencyFault::Add(model)) => base + sample(model, rng),
@@ -267,7 +262,7 @@ impl Effects {
     }
 }
 
-fn sample(model: &LatencyModel, rng: &mut SmallRng) -> Duration {
+fn sample(model: &LatencyModel, rng: &mut DrawRng) -> Duration {
     model.sample(rng)
 }
 
@@ -330,7 +325,7 @@ mod tests {
         let decide = |seed: u64| -> Vec<Option<u16>> {
             (0..64)
                 .map(|i| {
-                    let mut rng = SmallRng::seed_from_u64(seed + i);
+                    let mut rng = DrawRng::seed_from_u64(seed + i);
                     table.effects("/", &[], &mut rng).error
                 })
                 .collect()

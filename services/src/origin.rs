@@ -10,7 +10,7 @@
 
 use http::HeaderMap;
 use rand::SeedableRng;
-use rand::rngs::SmallRng;
+use tracelab_scenario::seed::{self, DrawRng};
 
 /// The header name.
 pub const ORIGIN_HEADER: &str = "tracelab-origin";
@@ -93,9 +93,9 @@ impl Origin {
 
     /// The RNG for this request in `service`/`route`. Requests without a sequence get an
     /// unseeded RNG: they were not scheduled by the scenario, so there is nothing to replay.
-    pub fn rng(&self, seed: u64, service: &str, route: &str) -> SmallRng {
+    pub fn rng(&self, seed: u64, service: &str, route: &str) -> DrawRng {
         match self.sequence {
-            Some(seq) => SmallRng::seed_from_u64(derive_seed(
+            Some(seq) => seed::rng(
                 seed,
                 &[
                     service.as_bytes(),
@@ -103,34 +103,10 @@ impl Origin {
                     &seq.to_le_bytes(),
                     self.path.as_bytes(),
                 ],
-            )),
-            None => SmallRng::from_rng(&mut rand::rng()),
+            ),
+            None => DrawRng::from_rng(&mut rand::rng()),
         }
     }
-}
-
-/// Mixes a seed with some byte strings into a new seed: FNV-1a over the parts (with a separator
-/// so `["ab","c"]` and `["a","bc"]` differ), finished with SplitMix64 so nearby inputs give
-/// unrelated seeds. Written out rather than using `std::hash` because std's hasher may change
-/// between Rust releases, and seeds must replay across builds.
-pub fn derive_seed(seed: u64, parts: &[&[u8]]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ seed;
-    for part in parts {
-        for &b in *part {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-        h ^= 0xff;
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    splitmix64(h)
-}
-
-fn splitmix64(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
 }
 
 #[cfg(test)]
@@ -174,14 +150,5 @@ mod tests {
             draws(&a, "/x"),
             draws(&Origin::root(6).child(1, 0, 0), "/x")
         );
-    }
-
-    #[test]
-    fn derive_seed_separates_parts() {
-        assert_ne!(
-            derive_seed(1, &[b"ab", b"c"]),
-            derive_seed(1, &[b"a", b"bc"])
-        );
-        assert_ne!(derive_seed(1, &[b"a"]), derive_seed(2, &[b"a"]));
     }
 }

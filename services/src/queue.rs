@@ -11,8 +11,8 @@ use std::time::SystemTime;
 use axum::http::HeaderMap;
 use opentelemetry::trace::{Link, SpanBuilder, SpanContext, SpanKind, TraceContextExt, Tracer};
 use opentelemetry::{Context, KeyValue};
-use rand::rngs::SmallRng;
 use tracelab_scenario::Publish;
+use tracelab_scenario::seed::DrawRng;
 
 use crate::app::ServiceState;
 use crate::faults::{Effects, unix_nanos};
@@ -91,7 +91,7 @@ pub fn publish(
     publish: &Publish,
     step: usize,
     origin: &Origin,
-    rng: &mut SmallRng,
+    rng: &mut DrawRng,
     effects: &Effects,
 ) {
     let tracer = state.telemetry.tracer();

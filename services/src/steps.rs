@@ -9,8 +9,8 @@ use futures::future::join_all;
 use opentelemetry::trace::TraceContextExt;
 use opentelemetry::{Context, KeyValue};
 use rand::Rng;
-use rand::rngs::SmallRng;
 use tokio::sync::Semaphore;
+use tracelab_scenario::seed::DrawRng;
 use tracelab_scenario::{Call, Route, Step};
 
 use crate::app::ServiceState;
@@ -37,7 +37,7 @@ pub async fn run(
     route: &Route,
     cx: &Context,
     origin: &Origin,
-    rng: &mut SmallRng,
+    rng: &mut DrawRng,
     effects: &Effects,
 ) -> StepsOutcome {
     for (index, step) in route.steps.iter().enumerate() {
@@ -97,7 +97,7 @@ pub async fn run(
 
 /// Draws whether a call with a probability below 1 happens; a skipped call leaves an event on
 /// the SERVER span, so a student can see *why* one trace has fewer spans than another.
-fn takes_place(call: &Call, step: usize, cx: &Context, rng: &mut SmallRng) -> bool {
+fn takes_place(call: &Call, step: usize, cx: &Context, rng: &mut DrawRng) -> bool {
     if call.probability >= 1.0 {
         return true;
     }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use opentelemetry::trace::{SpanKind, TraceContextExt, Tracer};
 use opentelemetry::{Context, KeyValue};
 use rand::Rng;
-use rand::rngs::SmallRng;
+use tracelab_scenario::seed::DrawRng;
 use tracelab_scenario::{Cache, Db, Work};
 
 use crate::app::ServiceState;
@@ -19,7 +19,7 @@ pub(super) async fn work(
     cx: &Context,
     step: usize,
     work: &Work,
-    rng: &mut SmallRng,
+    rng: &mut DrawRng,
     effects: &Effects,
 ) {
     let tracer = state.telemetry.tracer();
@@ -54,7 +54,7 @@ pub(super) async fn db(
     cx: &Context,
     step: usize,
     db: &Db,
-    rng: &mut SmallRng,
+    rng: &mut DrawRng,
     effects: &Effects,
 ) {
     let tracer = state.telemetry.tracer();
@@ -100,7 +100,7 @@ pub(super) async fn cache(
     step: usize,
     cache: &Cache,
     origin: &crate::origin::Origin,
-    rng: &mut SmallRng,
+    rng: &mut DrawRng,
     effects: &Effects,
 ) -> Result<(), String> {
     let tracer = state.telemetry.tracer();
