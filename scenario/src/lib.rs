@@ -13,6 +13,7 @@
 //! - [`arrival`]: the arrival models of the `load:` section.
 //! - [`diagnostic`]: `Diagnostic` and `Diagnostics`, how problems are reported.
 //! - [`seed`]: the named random streams every draw of a run comes from.
+//! - [`topology`]: worst cases read off the call graph (spans and open calls per request).
 //! - `node`: the YAML document as a tree of located nodes.
 //! - `decode`: the tree checked against the schema and turned into a `Scenario`.
 //! - `validate`: references, call cycles and value ranges.
@@ -25,11 +26,14 @@ pub mod latency;
 pub mod model;
 pub mod resource;
 pub mod seed;
+pub mod topology;
 
 mod decode;
 mod duration;
 mod node;
 mod validate;
+
+pub use validate::limits;
 
 use std::collections::HashMap;
 

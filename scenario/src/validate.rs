@@ -8,6 +8,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+pub mod limits;
 mod resource;
 
 use crate::decode::{index, join};
@@ -134,6 +135,7 @@ impl Rules {
         self.cycles(scenario);
         self.load(scenario);
         self.incidents(scenario);
+        self.limits(scenario);
     }
 
     fn step(&mut self, scenario: &Scenario, step: &Step, path: &str) {

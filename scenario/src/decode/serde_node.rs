@@ -77,7 +77,7 @@ fn to_json(node: &Node) -> serde_json::Value {
 
 #[cfg(test)]
 mod tests {
-    const BASE: &str = "services:\n  api:\n    routes:\n      /: {}\nload:\n  rate: 1\n  duration: 1s\n  entries:\n    - {service: api, route: /}\n";
+    const BASE: &str = "services:\n  api:\n    routes:\n      /: {}\nload:\n  rate: 1\n  duration: 10s\n  entries:\n    - {service: api, route: /}\n";
 
     #[test]
     fn incidents_and_new_steps_decode() {
