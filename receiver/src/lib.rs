@@ -16,9 +16,11 @@
 //! - [`sink`]: [`SpanSink`], the OTLP/JSON lines file of a run.
 //! - [`otlp_json`]: OTLP/JSON files in and out (run directories, Collector output, examples).
 //! - `convert`: OTLP wire types to and from the model.
+//! - [`forward`]: copies of every accepted request to other OTLP endpoints (`--forward`).
 
 mod assembly;
 mod convert;
+pub mod forward;
 mod grpc;
 pub mod http;
 pub mod otlp_json;
@@ -27,8 +29,11 @@ pub mod sink;
 pub mod store;
 
 pub use assembly::AssemblyOptions;
+pub use forward::{ForwardProtocol, ForwardStats, ForwardTarget, Forwarder};
 pub use http::router;
 pub use otlp_json::DecodeError;
-pub use receiver::{DEFAULT_MAX_BODY_BYTES, Receiver, ReceiverConfig, ReceiverError};
+pub use receiver::{
+    BoundReceiver, DEFAULT_MAX_BODY_BYTES, Receiver, ReceiverConfig, ReceiverError,
+};
 pub use sink::SpanSink;
 pub use store::{ReceiverStats, TraceHealth, TraceStore};

@@ -95,6 +95,34 @@ pub struct Receiver {
     servers: Vec<JoinHandle<()>>,
 }
 
+/// Both listeners bound, nothing served yet: a caller can bind first, so that a port in use
+/// fails before anything else is set up, and serve once the store exists.
+#[derive(Debug)]
+pub struct BoundReceiver {
+    grpc_listener: TcpListener,
+    http_listener: TcpListener,
+    grpc_addr: SocketAddr,
+    http_addr: SocketAddr,
+    max_body_bytes: usize,
+}
+
+impl BoundReceiver {
+    /// The bound OTLP/gRPC address.
+    pub fn grpc_addr(&self) -> SocketAddr {
+        self.grpc_addr
+    }
+
+    /// The bound OTLP/HTTP address.
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http_addr
+    }
+
+    /// Serves both listeners into `store`.
+    pub fn serve(self, store: Arc<TraceStore>) -> Receiver {
+        Receiver::serve(self, store)
+    }
+}
+
 impl Receiver {
     /// Binds both addresses, then serves them on the current tokio runtime. Nothing is served
     /// unless both binds succeed.
@@ -102,6 +130,11 @@ impl Receiver {
         config: ReceiverConfig,
         store: Arc<TraceStore>,
     ) -> Result<Receiver, ReceiverError> {
+        Ok(Self::bind(&config).await?.serve(store))
+    }
+
+    /// Binds both addresses without serving them yet.
+    pub async fn bind(config: &ReceiverConfig) -> Result<BoundReceiver, ReceiverError> {
         let bind_error = |protocol, flag, addr| {
             move |source| ReceiverError::Bind {
                 protocol,
@@ -126,7 +159,28 @@ impl Receiver {
             "--otlp-http",
             config.http_addr,
         ))?;
+        Ok(BoundReceiver {
+            grpc_listener,
+            http_listener,
+            grpc_addr,
+            http_addr,
+            max_body_bytes: config.max_body_bytes,
+        })
+    }
 
+    fn serve(bound: BoundReceiver, store: Arc<TraceStore>) -> Receiver {
+        let BoundReceiver {
+            grpc_listener,
+            http_listener,
+            grpc_addr,
+            http_addr,
+            max_body_bytes,
+        } = bound;
+        let config = ReceiverConfig {
+            grpc_addr,
+            http_addr,
+            max_body_bytes,
+        };
         let stop = CancellationToken::new();
         let grpc_service = grpc::service(Arc::clone(&store), config.max_body_bytes);
         let incoming = TcpIncoming::from(grpc_listener).with_nodelay(Some(true));
@@ -153,12 +207,12 @@ impl Receiver {
         });
 
         tracing::info!(%grpc_addr, %http_addr, "OTLP receiver listening");
-        Ok(Receiver {
+        Receiver {
             grpc_addr,
             http_addr,
             stop,
             servers: vec![grpc_server, http_server],
-        })
+        }
     }
 
     /// The bound OTLP/gRPC address (with the real port when 0 was asked for).

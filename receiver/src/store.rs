@@ -35,6 +35,8 @@ pub struct TraceStore {
     span_count: watch::Sender<u64>,
     counters: Counters,
     sink: Option<SpanSink>,
+    /// Copies of every accepted request for the `--forward` endpoints, once set.
+    forwarder: std::sync::OnceLock<Arc<crate::forward::Forwarder>>,
 }
 
 #[derive(Default)]
@@ -115,6 +117,7 @@ impl TraceStore {
             span_count: watch::Sender::new(0),
             counters: Counters::default(),
             sink: None,
+            forwarder: std::sync::OnceLock::new(),
         }
     }
 
@@ -140,6 +143,12 @@ impl TraceStore {
             assembly: Some(Assembly::start(options, Box::new(consumer))),
             ..Self::new()
         }
+    }
+
+    /// Sends a copy of every request accepted from now on to `forwarder`'s endpoints. Set once;
+    /// a second call is ignored.
+    pub fn forward_to(&self, forwarder: Arc<crate::forward::Forwarder>) {
+        let _ = self.forwarder.set(forwarder);
     }
 
     /// When streaming: hands every open trace to the consumer now, and returns once it has
@@ -176,6 +185,9 @@ impl TraceStore {
         encoded_len: usize,
     ) -> Option<ExportTracePartialSuccess> {
         let rejected = convert::drop_invalid_spans(&mut request);
+        if let Some(forwarder) = self.forwarder.get() {
+            forwarder.offer(&request);
+        }
         if let Some(sink) = &self.sink {
             sink.append_line(&otlp_json::encode_wire_request(&request));
         }
