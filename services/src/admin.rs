@@ -37,6 +37,8 @@ pub struct AdminState {
     pub scenario: Arc<Scenario>,
     /// The service's faults.
     pub faults: Arc<FaultTable>,
+    /// How far its injected waits overran their draws (`GET /admin/timing`).
+    pub timing: Arc<tracelab_timer::OverrunRecorder>,
 }
 
 /// Why an admin request was refused. Clients get a short message; nothing else.
@@ -73,8 +75,24 @@ pub fn admin_app(state: AdminState) -> Router {
             get(list).post(add).put(replace).delete(clear),
         )
         .route("/admin/faults/history", get(history))
+        .route("/admin/timing", get(timing))
         .route("/admin/faults/{id}", delete(remove))
         .with_state(state)
+}
+
+/// The service's injected-latency error so far, in microseconds: how far its waits overran
+/// what the scenario drew (`count`, `p50_us`, `p99_us`, `max_us`, `mean_us`).
+async fn timing(State(state): State<AdminState>) -> Response {
+    let o = state.timing.summary();
+    axum::Json(serde_json::json!({
+        "service": state.service,
+        "count": o.count,
+        "p50_us": o.p50_us,
+        "p99_us": o.p99_us,
+        "max_us": o.max_us,
+        "mean_us": o.mean_us,
+    }))
+    .into_response()
 }
 
 async fn list(State(state): State<AdminState>) -> Response {

@@ -52,6 +52,8 @@ pub struct ServiceState {
     pub locks: Locks,
     /// Attribute values every request repeats, built once (see [`crate::span_values`]).
     pub span_values: SpanValues,
+    /// How far this service's injected waits overran what was drawn (see [`crate::wait`]).
+    pub timing: Arc<tracelab_timer::OverrunRecorder>,
 }
 
 impl ServiceState {
@@ -82,6 +84,7 @@ impl ServiceState {
             workers: WorkerPool::new(),
             locks: Locks::default(),
             span_values,
+            timing: Arc::default(),
         }
     }
 

@@ -109,7 +109,10 @@ pub async fn handle(
     }
 
     let own = effects.own_latency(route.latency.sample(&mut rng), &mut fault_rng);
-    tokio::time::sleep(own).await;
+    if !own.is_zero() {
+        cx.span().set_attribute(crate::wait::drawn(own));
+    }
+    crate::wait::injected(&state.timing, own).await;
 
     let injected = route
         .errors

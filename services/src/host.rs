@@ -86,6 +86,8 @@ pub struct HostedService {
     pub admin_addr: SocketAddr,
     /// Its faults, for tests and tools in the same process.
     pub faults: Arc<FaultTable>,
+    /// How far its injected waits overran what was drawn.
+    pub timing: Arc<tracelab_timer::OverrunRecorder>,
 }
 
 /// All services of a scenario, served from this process.
@@ -168,6 +170,7 @@ impl ServiceHost {
                 shutdown.clone(),
             )));
             let faults = state.faults.clone();
+            let timing = state.timing.clone();
             tasks.push(tokio::spawn(serve(listener, state, shutdown.clone())));
             services.push(HostedService {
                 name,
@@ -175,6 +178,7 @@ impl ServiceHost {
                 telemetry,
                 admin_addr,
                 faults,
+                timing,
             });
         }
         Ok(ServiceHost {
@@ -193,6 +197,15 @@ impl ServiceHost {
     /// The hosted services.
     pub fn services(&self) -> &[HostedService] {
         &self.services
+    }
+
+    /// How far the injected waits of every service overran their draws, together.
+    pub fn timing(&self) -> tracelab_timer::Overrun {
+        let mut all = tracelab_timer::nanos_histogram();
+        for service in &self.services {
+            let _ = all.add(service.timing.histogram());
+        }
+        tracelab_timer::summarize(&all)
     }
 
     /// Export counters of every service, summed.
@@ -239,6 +252,7 @@ fn admin_state(state: &ServiceState) -> AdminState {
         service: state.name.clone(),
         scenario: state.scenario.clone(),
         faults: state.faults.clone(),
+        timing: state.timing.clone(),
     }
 }
 

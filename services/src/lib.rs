@@ -1,7 +1,7 @@
 //! The simulated microservices.
 //!
 //! Each scenario service is a real axum HTTP server. A request to one of its routes becomes a
-//! SERVER span; the route's latency is a timed wait; its steps run in order (downstream calls
+//! SERVER span; the route's latency is a precisely timed wait; its steps run in order (downstream calls
 //! through reqwest, each in its own CLIENT span, parallel groups, local work); injected errors
 //! answer with the configured HTTP status and mark the span as failed. Faults injected by the
 //! scenario are data on the normal response path, never Rust errors.
@@ -22,6 +22,7 @@
 //! - [`host`]: serving one service (`tracelab svc`) or a whole scenario (`tracelab run`).
 //! - [`semconv`]: the OpenTelemetry semantic-convention attribute names we emit.
 //! - [`span_values`]: the attribute values every request repeats, built once per service.
+//! - [`wait`]: injected waits, on the precise timer, with their overrun recorded.
 
 pub mod admin;
 pub mod app;
@@ -38,6 +39,7 @@ pub mod queue;
 pub mod semconv;
 pub mod span_values;
 pub mod steps;
+pub mod wait;
 
 pub use app::{ServiceState, app};
 pub use host::{HostError, HostOptions, HostedService, ServiceHost, serve_one};

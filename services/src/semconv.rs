@@ -58,3 +58,7 @@ pub const TRACELAB_CACHE_HIT: &str = "tracelab.cache.hit";
 pub const TRACELAB_WORK_CPU: &str = "tracelab.work.cpu";
 /// Ground truth: the time a queued message waited before processing, in ms.
 pub const TRACELAB_CONSUMER_LAG_MS: &str = "tracelab.consumer.lag_ms";
+/// What was drawn for a span whose duration comes from the scenario's latency model, in
+/// milliseconds (the route's own latency on a SERVER span; the step's on work, db and cache
+/// spans): the truth the span's duration is compared against.
+pub const TRACELAB_LATENCY_DRAWN_MS: &str = "tracelab.latency.drawn_ms";

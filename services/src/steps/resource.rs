@@ -24,7 +24,10 @@ pub(super) async fn work(
 ) {
     let tracer = state.telemetry.tracer();
     let delay = work.latency.sample(rng);
-    let mut attributes = vec![KeyValue::new(sc::TRACELAB_STEP, step as i64)];
+    let mut attributes = vec![
+        KeyValue::new(sc::TRACELAB_STEP, step as i64),
+        crate::wait::drawn(delay),
+    ];
     if work.cpu {
         attributes.push(KeyValue::new(sc::TRACELAB_WORK_CPU, true));
     }
@@ -41,9 +44,9 @@ pub(super) async fn work(
         None => None,
     };
     if work.cpu {
-        burn(delay).await;
+        burn(&state.timing, delay).await;
     } else {
-        tokio::time::sleep(delay).await;
+        crate::wait::injected(&state.timing, delay).await;
     }
     cx.span().end_with_timestamp(effects.now());
 }
@@ -68,6 +71,7 @@ pub(super) async fn db(
             KeyValue::new(sc::DB_SYSTEM_NAME, db.system.clone()),
             KeyValue::new(sc::DB_OPERATION_NAME, db.operation.clone()),
             KeyValue::new(sc::TRACELAB_STEP, step as i64),
+            crate::wait::drawn(delay),
         ];
         if let Some(collection) = &db.collection {
             attributes.push(KeyValue::new(sc::DB_COLLECTION_NAME, collection.clone()));
@@ -87,7 +91,7 @@ pub(super) async fn db(
             Some(lock) => Some(held(&cx, lock).await),
             None => None,
         };
-        tokio::time::sleep(delay).await;
+        crate::wait::injected(&state.timing, delay).await;
         drop(guard);
         cx.span().end_with_timestamp(effects.now());
     }
@@ -117,10 +121,11 @@ pub(super) async fn cache(
         .with_attributes([
             KeyValue::new(sc::TRACELAB_STEP, step as i64),
             KeyValue::new(sc::TRACELAB_CACHE_HIT, hit),
+            crate::wait::drawn(delay),
         ])
         .start_with_context(tracer, cx);
     let cx = cx.with_span(span);
-    tokio::time::sleep(delay).await;
+    crate::wait::injected(&state.timing, delay).await;
     let result = if hit {
         Ok(())
     } else {
@@ -148,8 +153,13 @@ async fn held<'l>(
 }
 
 /// Burns CPU for `duration` on a blocking thread, so the async workers stay free and the
-/// time shows up as CPU use rather than as waiting.
-async fn burn(duration: Duration) {
+/// time shows up as CPU use rather than as waiting. The wait for a blocking thread counts
+/// against the overrun, as a busy machine would make it.
+async fn burn(timing: &tracelab_timer::OverrunRecorder, duration: Duration) {
+    if duration.is_zero() {
+        return;
+    }
+    let target = tokio::time::Instant::now() + duration;
     let _ = tokio::task::spawn_blocking(move || {
         let start = std::time::Instant::now();
         let mut x: u64 = 0;
@@ -159,4 +169,5 @@ async fn burn(duration: Duration) {
         x
     })
     .await;
+    timing.record(target, tokio::time::Instant::now());
 }
