@@ -80,6 +80,10 @@ pub struct Overview {
     pub traces: u64,
     /// Spans analysed.
     pub spans: u64,
+    /// The fewest spans one trace had (0 with no traces).
+    pub min_spans_per_trace: u64,
+    /// The most spans one trace had.
+    pub max_spans_per_trace: u64,
     /// Traces with at least one failing span.
     pub failed_traces: u64,
     /// Distinct services.
@@ -408,8 +412,15 @@ impl Analyzer {
             self.overview.last_end_unix_nano =
                 self.overview.last_end_unix_nano.max(s.end_unix_nano);
         }
+        let count = spans.len() as u64;
+        self.overview.min_spans_per_trace = if self.overview.traces == 0 {
+            count
+        } else {
+            self.overview.min_spans_per_trace.min(count)
+        };
+        self.overview.max_spans_per_trace = self.overview.max_spans_per_trace.max(count);
         self.overview.traces += 1;
-        self.overview.spans += spans.len() as u64;
+        self.overview.spans += count;
 
         self.health.inspect(
             trace,
