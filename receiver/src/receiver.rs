@@ -196,15 +196,12 @@ impl Receiver {
         });
 
         let app = http::router(store, config.max_body_bytes);
-        let http_stop = stop.clone().cancelled_owned();
-        let http_server = tokio::spawn(async move {
-            let served = axum::serve(http_listener, app)
-                .with_graceful_shutdown(http_stop)
-                .await;
-            if let Err(e) = served {
-                tracing::error!(error = %e, "the OTLP/HTTP receiver stopped");
-            }
-        });
+        let http_server = tokio::spawn(tracelab_net::serve(
+            http_listener,
+            app,
+            tracelab_net::Limits::default(),
+            stop.clone(),
+        ));
 
         tracing::info!(%grpc_addr, %http_addr, "OTLP receiver listening");
         Receiver {

@@ -54,6 +54,8 @@ pub struct ServiceState {
     pub span_values: SpanValues,
     /// How far this service's injected waits overran what was drawn (see [`crate::wait`]).
     pub timing: Arc<tracelab_timer::OverrunRecorder>,
+    /// What injected waits wait on: the precise timer, unless a comparison asks for tokio's.
+    pub timer: tracelab_timer::Timer,
 }
 
 impl ServiceState {
@@ -85,6 +87,7 @@ impl ServiceState {
             locks: Locks::default(),
             span_values,
             timing: Arc::default(),
+            timer: tracelab_timer::Timer::default(),
         }
     }
 

@@ -58,7 +58,7 @@ pub async fn call(
         let full = retry.backoff_before(attempt);
         let jitter = retry.jitter.clamp(0.0, 1.0);
         let wait = full.mul_f64(1.0 - jitter * rng.random::<f64>());
-        crate::wait::injected(&state.timing, wait).await;
+        crate::wait::injected(state.timer, &state.timing, wait).await;
     }
 }
 

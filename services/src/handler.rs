@@ -112,7 +112,7 @@ pub async fn handle(
     if !own.is_zero() {
         cx.span().set_attribute(crate::wait::drawn(own));
     }
-    crate::wait::injected(&state.timing, own).await;
+    crate::wait::injected(state.timer, &state.timing, own).await;
 
     let injected = route
         .errors

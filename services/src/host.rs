@@ -8,6 +8,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tracelab_net::Limits;
 use tracelab_sampling::head::HeadSamplerConfig;
 use tracelab_scenario::Scenario;
 use tracelab_telemetry::{ExportConfig, ExportStats, ServiceIdentity, ServiceTelemetry};
@@ -59,6 +60,9 @@ pub struct HostOptions {
     /// Head sampler of every service; `None` is `parentbased_always_on`: services follow the
     /// decision of their caller, and the root (the load generator) decides.
     pub sampler: Option<HeadSamplerConfig>,
+    /// What injected waits wait on. Precise by default; tokio's millisecond wheel only to show
+    /// what it costs (the lab's fidelity tests compare the two).
+    pub timer: tracelab_timer::Mode,
 }
 
 impl Default for HostOptions {
@@ -69,6 +73,7 @@ impl Default for HostOptions {
             resource_attributes: Vec::new(),
             admin_listen: None,
             sampler: None,
+            timer: tracelab_timer::Mode::Precise,
         }
     }
 }
@@ -154,13 +159,15 @@ impl ServiceHost {
         let mut tasks = Vec::new();
         for (name, listener, addr) in listeners {
             let telemetry = telemetry_for(&scenario, &name, options)?;
-            let state = Arc::new(ServiceState::new(
+            let mut state = ServiceState::new(
                 name.clone(),
                 scenario.clone(),
                 telemetry.clone(),
                 peers.clone(),
                 addr,
-            ));
+            );
+            state.timer = tracelab_timer::Timer::new(options.timer);
+            let state = Arc::new(state);
             let admin_bind = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0);
             let admin = bind(&name, admin_bind).await?;
             let admin_addr = local_addr(&name, &admin, admin_bind)?;
@@ -227,24 +234,12 @@ impl ServiceHost {
 }
 
 async fn serve(listener: TcpListener, state: Arc<ServiceState>, shutdown: CancellationToken) {
-    let name = state.name.clone();
     let listener = FaultyListener::new(listener, state.faults.clone());
-    let result = axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await;
-    if let Err(e) = result {
-        tracing::error!(service = %name, error = %e, "server stopped");
-    }
+    tracelab_net::serve(listener, app(state), Limits::default(), shutdown).await;
 }
 
 async fn serve_admin(listener: TcpListener, state: AdminState, shutdown: CancellationToken) {
-    let name = state.service.clone();
-    let result = axum::serve(listener, admin_app(state))
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await;
-    if let Err(e) = result {
-        tracing::error!(service = %name, error = %e, "admin server stopped");
-    }
+    tracelab_net::serve(listener, admin_app(state), Limits::default(), shutdown).await;
 }
 
 fn admin_state(state: &ServiceState) -> AdminState {

@@ -30,30 +30,25 @@ impl FaultyListener {
     }
 }
 
-impl axum::serve::Listener for FaultyListener {
+impl tracelab_net::Accept for FaultyListener {
     type Io = FaultyStream;
-    type Addr = SocketAddr;
 
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+    async fn accept(&mut self) -> io::Result<(Self::Io, SocketAddr)> {
         loop {
-            let (stream, addr) = axum::serve::Listener::accept(&mut self.inner).await;
+            let (stream, addr) = self.inner.accept().await?;
             if self.faults.is_down() {
                 drop(stream);
                 continue;
             }
             let _ = stream.set_nodelay(true);
-            return (
+            return Ok((
                 FaultyStream {
                     inner: stream,
                     faults: self.faults.clone(),
                 },
                 addr,
-            );
+            ));
         }
-    }
-
-    fn local_addr(&self) -> io::Result<Self::Addr> {
-        self.inner.local_addr()
     }
 }
 

@@ -145,10 +145,11 @@ pub fn publish(
     let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap_or(reqwest::Method::POST);
     let client = state.client.clone();
     let timing = state.timing.clone();
+    let timer = state.timer;
     // Detached on purpose: the producer's request does not wait for the consumer, which is
     // the whole point of a queue.
     tokio::spawn(async move {
-        crate::wait::injected(&timing, lag).await;
+        crate::wait::injected(timer, &timing, lag).await;
         if let Err(error) = client.request(method, &url).headers(headers).send().await {
             tracing::debug!(%url, %error, "message delivery failed");
         }

@@ -10,17 +10,17 @@ use std::time::Duration;
 
 use opentelemetry::KeyValue;
 use tokio::time::Instant;
-use tracelab_timer::OverrunRecorder;
+use tracelab_timer::{OverrunRecorder, Timer};
 
 use crate::semconv as sc;
 
-/// Waits `drawn`, precisely, and records the overrun. A zero draw returns at once.
-pub async fn injected(timing: &OverrunRecorder, drawn: Duration) {
+/// Waits `drawn` on `timer`, and records the overrun. A zero draw returns at once.
+pub async fn injected(timer: Timer, timing: &OverrunRecorder, drawn: Duration) {
     if drawn.is_zero() {
         return;
     }
     let target = Instant::now() + drawn;
-    tracelab_timer::sleep_until(target).await;
+    timer.sleep_until(target).await;
     timing.record(target, Instant::now());
 }
 

@@ -117,8 +117,13 @@ impl TimerThread {
                 continue;
             };
             let remaining = next.saturating_duration_since(now);
-            let early = wake_ups.lead();
-            if remaining <= early && spin.allows(now) {
+            // Without budget to spin, the thread sleeps all the way to the deadline.
+            let early = if spin.allows(now) {
+                wake_ups.lead()
+            } else {
+                Duration::ZERO
+            };
+            if remaining <= early {
                 // Closer than the kernel can wake this thread reliably: wait out the rest
                 // on the CPU, yielding so that other threads of this core still run.
                 drop(queue);
@@ -198,6 +203,7 @@ impl SpinBudget {
             Some(start) if now.saturating_duration_since(start) < Self::WINDOW => {
                 self.spent < Self::SHARE
             }
+            // A new window: the budget starts again.
             _ => {
                 self.window_start = Some(now);
                 self.spent = Duration::ZERO;

@@ -46,7 +46,7 @@ pub(super) async fn work(
     if work.cpu {
         burn(&state.timing, delay).await;
     } else {
-        crate::wait::injected(&state.timing, delay).await;
+        crate::wait::injected(state.timer, &state.timing, delay).await;
     }
     cx.span().end_with_timestamp(effects.now());
 }
@@ -91,7 +91,7 @@ pub(super) async fn db(
             Some(lock) => Some(held(&cx, lock).await),
             None => None,
         };
-        crate::wait::injected(&state.timing, delay).await;
+        crate::wait::injected(state.timer, &state.timing, delay).await;
         drop(guard);
         cx.span().end_with_timestamp(effects.now());
     }
@@ -125,7 +125,7 @@ pub(super) async fn cache(
         ])
         .start_with_context(tracer, cx);
     let cx = cx.with_span(span);
-    crate::wait::injected(&state.timing, delay).await;
+    crate::wait::injected(state.timer, &state.timing, delay).await;
     let result = if hit {
         Ok(())
     } else {
