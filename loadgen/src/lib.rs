@@ -3,38 +3,49 @@
 //! It is the root of every trace: each request starts a CLIENT span in the `loadgen` service,
 //! carries W3C context to the entry route, and is recorded as ground truth in
 //! `requests.jsonl`. Its shape follows the honest-latency design of wrk2 and oha: a scheduler
-//! emits the *scheduled* instant of every request, a task per request measures its latency from
-//! that scheduled instant (so a stalled target cannot hide its stall — no coordinated omission),
-//! and a single collector aggregates into HDR histograms and writes the records.
+//! releases every request at its *scheduled* instant (waiting on a precise timer, not tokio's
+//! millisecond wheel), workers that each own one HTTP/1 connection send them and measure their
+//! latency from that scheduled instant (so a stalled target cannot hide its stall — no
+//! coordinated omission), and a single collector aggregates batches of compact samples into HDR
+//! histograms and writes the records.
 //!
 //! Layout:
 //! - [`incidents`]: the incident player, switching faults on and off through the admin API.
 //! - [`plan`]: what to send — entry routes, baggage, the driver (open or closed loop), caps.
 //! - [`schedule`]: when to send — the open-loop arrival models as scheduled offsets.
-//! - [`record`]: one request's ground-truth record and outcome.
+//! - [`record`]: one request's ground-truth record (a line of `requests.jsonl`) and outcome.
 //! - [`stats`]: the collector's HDR histograms, the per-second timeline, the summary.
-//! - [`transport`]: how a request reaches its target (HTTP, or a simulated one in tests).
-//! - `request`: one request's draws, span, send and record.
-//! - [`runner`]: scheduler or virtual users → request tasks → collector.
+//! - [`transport`]: connections to targets (hyper's HTTP/1 client, or a simulated one in
+//!   tests).
+//! - `request`: what a run prepares once, and one request's draws, span, headers and send.
+//! - `sample`: a finished request as workers hand it over, and its record line.
+//! - `dispatch`: released tickets → per-target pools of connection workers → batches of
+//!   samples for the collector.
+//! - [`runner`]: scheduler or virtual users → workers → collector.
 //! - `convert`: the scenario's `load:` section into a plan.
 //! - [`spec`]: the command line's short form of an arrival model.
 
 mod convert;
+mod dispatch;
 pub mod incidents;
 pub mod plan;
 pub mod record;
 mod request;
 pub mod runner;
+mod sample;
 pub mod schedule;
 pub mod spec;
 pub mod stats;
 pub mod transport;
 
-pub use plan::{BaggageSet, Driver, EntryTarget, LoadPlan, PlanError};
+pub use plan::{BaggageSet, Driver, EntryTarget, LoadPlan, PlanError, Target};
 pub use record::{Outcome, RequestRecord};
 pub use request::SYNTHETIC_BAGGAGE;
 pub use runner::{LoadOptions, run, run_with};
 pub use schedule::{Arrival, Stage, StageShape};
 pub use spec::parse_arrival;
-pub use stats::{GroupSummary, LatencySummary, LoadSummary, ProgressSnapshot, SecondStats};
-pub use transport::{Answer, HttpTransport, Transport};
+pub use stats::{
+    ConnectionSummary, GroupSummary, LatencySummary, LoadSummary, ProgressSnapshot, ScheduleError,
+    SecondStats,
+};
+pub use transport::{Answer, Connection, HttpConnection, HttpTransport, Outgoing, Transport};

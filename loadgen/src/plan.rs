@@ -42,6 +42,43 @@ impl EntryTarget {
     }
 }
 
+/// Where requests go: one `host:port`, which gets its own pool of connections.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// `host:port`, also the `Host` header.
+    pub authority: String,
+}
+
+impl Target {
+    /// The target of an `http://host:port/path` URL, and the path to request there.
+    pub fn of_url(url: &str) -> Result<(Target, http::Uri), PlanError> {
+        let invalid = || PlanError::Invalid(format!("`{url}` is not an http://HOST:PORT/PATH URL"));
+        let uri: http::Uri = url.parse().map_err(|_| invalid())?;
+        if uri.scheme_str() != Some("http") {
+            return Err(PlanError::Invalid(format!(
+                "`{url}`: only http:// targets are supported (the lab speaks plain HTTP/1.1)"
+            )));
+        }
+        let authority = uri.authority().ok_or_else(invalid)?;
+        let host_port = match authority.port_u16() {
+            Some(_) => authority.as_str().to_string(),
+            None => format!("{}:80", authority.host()),
+        };
+        let path = uri
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or("/")
+            .parse()
+            .map_err(|_| invalid())?;
+        Ok((
+            Target {
+                authority: host_port,
+            },
+            path,
+        ))
+    }
+}
+
 /// One baggage key and the weighted values it is drawn from, e.g. `tenant: {acme: 0.1,
 /// globex: 0.9}`.
 #[derive(Debug, Clone, PartialEq)]
@@ -87,8 +124,6 @@ impl Driver {
 /// Requests in flight (sending or waiting for a connection) allowed by default; beyond it a
 /// request is dropped by the client.
 pub const DEFAULT_MAX_IN_FLIGHT: usize = 10_000;
-/// Requests sent at once by default (connections, for HTTP/1).
-pub const DEFAULT_CONNECTIONS: usize = 256;
 
 /// The load to send.
 #[derive(Debug, Clone, PartialEq)]
@@ -103,8 +138,9 @@ pub struct LoadPlan {
     pub entries: Vec<EntryTarget>,
     /// Baggage drawn per request (every request also carries `synthetic_request=true`).
     pub baggage: Vec<BaggageSet>,
-    /// Requests sent at once; further due requests wait for one to finish and start late.
-    /// `None`: the number of users in closed loop, [`DEFAULT_CONNECTIONS`] in open loop.
+    /// Connections open at once at most; further due requests wait for one to finish and
+    /// start late. `None`: as many as the schedule needs, within the run's file-descriptor
+    /// budget (`LoadOptions::connection_budget`); in closed loop each user has its own.
     pub connections: Option<usize>,
     /// Cap on requests in flight, waiting ones included; a due request beyond it is dropped
     /// by the client (and recorded as such).
@@ -154,15 +190,6 @@ impl LoadPlan {
         };
         plan.validate()?;
         Ok(plan)
-    }
-
-    /// Requests sent at once.
-    pub fn effective_connections(&self) -> usize {
-        match (self.connections, &self.driver) {
-            (Some(c), _) => c.max(1),
-            (None, Driver::Closed { users, .. }) => (*users as usize).max(1),
-            (None, Driver::Open(_)) => DEFAULT_CONNECTIONS,
-        }
     }
 
     /// The mean target rate over the run (0 in closed loop, which has no target).

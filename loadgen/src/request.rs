@@ -1,28 +1,32 @@
-//! One request: its draws (entry, baggage), its root span, its send, its record.
+//! One request: its draws (entry, baggage), its root span, its headers, its send, its sample.
+//!
+//! Everything a request repeats — the entry's method, path and `Host` value, each baggage
+//! member's wire form, the label of its entry — is built once per run in [`Prepared`], so a
+//! request allocates only what is its own (the trace context and the baggage header).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use opentelemetry::baggage::BaggageExt;
-use opentelemetry::propagation::{TextMapCompositePropagator, TextMapPropagator};
+use http::HeaderValue;
+use http::header::{HOST, HeaderName};
+use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry::trace::{SpanKind, Status, TraceContextExt, Tracer};
 use opentelemetry::{Context, KeyValue};
 use rand_distr::Distribution;
 use rand_distr::weighted::WeightedIndex;
-use tokio::sync::{Semaphore, mpsc};
 use tokio::time::Instant;
 use tracelab_propagation::HeaderInjector;
 use tracelab_scenario::seed;
 use tracelab_telemetry::ServiceTelemetry;
 
-use crate::plan::{EntryTarget, LoadPlan, PlanError};
-use crate::record::{Outcome, RequestRecord};
-use crate::transport::{Answer, Transport};
+use crate::plan::{LoadPlan, PlanError, Target};
+use crate::record::Outcome;
+use crate::sample::Sample;
+use crate::transport::{Answer, Connection, Outgoing, Transport};
 
 /// Header carrying the request's sequence number to the services (see `tracelab-services`'
 /// `origin` module): it seeds every random draw downstream.
-const ORIGIN_HEADER: &str = "tracelab-origin";
+const ORIGIN_HEADER: HeaderName = HeaderName::from_static("tracelab-origin");
 
 /// The baggage every generated request carries, so that faults and analyses can tell
 /// generated traffic from any other.
@@ -56,190 +60,234 @@ impl Clock {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Ticket {
     pub(crate) sequence: u64,
+    /// The entry drawn for it (an index into the plan's entries).
+    pub(crate) entry: u16,
+    /// When it was due: its latency is measured from here.
     pub(crate) scheduled: Instant,
+    /// When the scheduler released it; the gap to `scheduled` is the scheduler's own error.
+    pub(crate) released: Instant,
+    /// Whether every connection of its target was busy and none could be added when it was
+    /// released: a wait for a connection follows.
+    pub(crate) queued_at_cap: bool,
+    /// The closed-loop user that sends it; `None` in open loop.
     pub(crate) user: Option<u32>,
 }
 
-/// One baggage key with its weighted values, ready to draw from.
+/// One entry, ready to send.
+#[derive(Debug)]
+pub(crate) struct PreparedEntry {
+    pub(crate) target: usize,
+    method: http::Method,
+    path: http::Uri,
+    host: HeaderValue,
+    span_name: String,
+    pub(crate) label: String,
+    url: String,
+    route: String,
+    service: String,
+}
+
+/// One baggage key with its weighted values, each also in its wire form `key=value`.
 #[derive(Debug)]
 struct BaggageDraw {
     key: String,
     values: Vec<String>,
+    members: Vec<String>,
     choice: WeightedIndex<f64>,
 }
 
-/// What every request of a run shares.
+/// What every request of a run shares, built once.
 #[derive(Debug)]
-pub(crate) struct Shared<T> {
-    pub(crate) transport: Arc<T>,
-    pub(crate) telemetry: Option<ServiceTelemetry>,
-    propagator: TextMapCompositePropagator,
-    pub(crate) clock: Clock,
-    timeout: Duration,
-    seed: u64,
-    entries: Vec<EntryTarget>,
-    labels: Vec<String>,
+pub(crate) struct Prepared {
+    pub(crate) entries: Vec<PreparedEntry>,
+    pub(crate) targets: Vec<Target>,
     entry_choice: WeightedIndex<f64>,
     baggage: Vec<BaggageDraw>,
-    /// Requests being sent at once. Without this cap a stalled target would collect an
-    /// unbounded number of sockets; with it, due requests wait for a connection, start late,
-    /// and that wait shows in their latency, as a user's would.
-    connections: Semaphore,
-    /// Requests due but not finished (waiting for a connection or being sent), checked
-    /// against `max_in_flight` to drop rather than queue without bound.
-    in_flight: AtomicUsize,
-    max_in_flight: usize,
-    /// Records on their way to the collector. The channel closes when the last holder of
-    /// `Shared` is gone, which is how the collector knows every request is accounted for.
-    pub(crate) records: mpsc::UnboundedSender<RequestRecord>,
+    seed: u64,
+    pub(crate) timeout: Duration,
+    pub(crate) clock: Clock,
+    telemetry: Option<ServiceTelemetry>,
+    /// The trace-context propagator only: baggage is written directly from the prepared
+    /// members, which is the same header without a per-request `Context` of baggage.
+    propagator: tracelab_propagation::W3cTraceContextPropagator,
 }
 
-impl<T: Transport> Shared<T> {
+impl Prepared {
     pub(crate) fn new(
         plan: &LoadPlan,
-        transport: Arc<T>,
         telemetry: Option<ServiceTelemetry>,
         timeout: Duration,
-        records: mpsc::UnboundedSender<RequestRecord>,
     ) -> Result<Self, PlanError> {
         let invalid = |e: rand_distr::weighted::Error| PlanError::Invalid(e.to_string());
         let entry_choice =
             WeightedIndex::new(plan.entries.iter().map(|e| e.weight)).map_err(invalid)?;
+        let mut targets: Vec<Target> = Vec::new();
+        let mut entries = Vec::new();
+        for entry in &plan.entries {
+            let (target, path) = Target::of_url(&entry.url)?;
+            let index = match targets.iter().position(|t| t.authority == target.authority) {
+                Some(index) => index,
+                None => {
+                    targets.push(target);
+                    targets.len() - 1
+                }
+            };
+            entries.push(PreparedEntry {
+                target: index,
+                method: http::Method::from_bytes(entry.method.as_bytes()).map_err(|_| {
+                    PlanError::Invalid(format!("`{}` is not an HTTP method", entry.method))
+                })?,
+                path,
+                host: HeaderValue::from_str(&targets[index].authority)
+                    .map_err(|_| PlanError::Invalid(format!("bad host in `{}`", entry.url)))?,
+                span_name: format!("{} {}", entry.method, entry.route),
+                label: entry.label(),
+                url: entry.url.clone(),
+                route: entry.route.clone(),
+                service: entry.service.clone(),
+            });
+        }
         let mut baggage = Vec::new();
         for set in &plan.baggage {
             baggage.push(BaggageDraw {
                 key: set.key.clone(),
                 values: set.values.iter().map(|(v, _)| v.clone()).collect(),
+                members: set
+                    .values
+                    .iter()
+                    .map(|(v, _)| {
+                        format!(
+                            "{}={}",
+                            set.key,
+                            tracelab_propagation::baggage::encode_value(v)
+                        )
+                    })
+                    .collect(),
                 choice: WeightedIndex::new(set.values.iter().map(|(_, w)| *w)).map_err(invalid)?,
             });
         }
-        Ok(Shared {
-            transport,
-            telemetry,
-            propagator: TextMapCompositePropagator::new(vec![
-                Box::new(tracelab_propagation::W3cTraceContextPropagator::default()),
-                Box::new(tracelab_propagation::W3cBaggagePropagator::default()),
-            ]),
-            clock: Clock::now(),
-            timeout,
-            seed: plan.seed,
-            labels: plan.entries.iter().map(EntryTarget::label).collect(),
-            entries: plan.entries.clone(),
+        Ok(Prepared {
+            entries,
+            targets,
             entry_choice,
             baggage,
-            connections: Semaphore::new(plan.effective_connections().min(Semaphore::MAX_PERMITS)),
-            in_flight: AtomicUsize::new(0),
-            max_in_flight: plan.max_in_flight,
-            records,
+            seed: plan.seed,
+            timeout,
+            clock: Clock::now(),
+            telemetry,
+            propagator: Default::default(),
         })
     }
 
-    /// The entry and baggage of request `sequence`, from its own generator: the draws of a
-    /// request do not depend on which requests were sent before it or in which order.
-    fn draw(&self, sequence: u64) -> (usize, Vec<(String, String)>) {
-        let mut rng = seed::rng(self.seed, &[b"loadgen/request", &sequence.to_le_bytes()]);
-        let entry = self.entry_choice.sample(&mut rng);
-        let mut baggage: Vec<(String, String)> = self
-            .baggage
+    /// The random stream of request `sequence`: the draws of a request do not depend on which
+    /// requests were sent before it or in which order.
+    fn draws(&self, sequence: u64) -> seed::DrawRng {
+        seed::rng(self.seed, &[b"loadgen/request", &sequence.to_le_bytes()])
+    }
+
+    /// The entry of request `sequence` (the first draw of its stream).
+    pub(crate) fn entry_of(&self, sequence: u64) -> u16 {
+        let mut rng = self.draws(sequence);
+        self.entry_choice.sample(&mut rng) as u16
+    }
+
+    /// The baggage choices of request `sequence` (the draws after its entry), as indices into
+    /// each key's values.
+    pub(crate) fn baggage_of(&self, sequence: u64) -> Vec<u16> {
+        let mut rng = self.draws(sequence);
+        let _entry = self.entry_choice.sample(&mut rng);
+        self.baggage
             .iter()
-            .map(|b| (b.key.clone(), b.values[b.choice.sample(&mut rng)].clone()))
-            .collect();
-        baggage.push((
-            SYNTHETIC_BAGGAGE.0.to_string(),
-            SYNTHETIC_BAGGAGE.1.to_string(),
-        ));
-        (entry, baggage)
+            .map(|b| b.choice.sample(&mut rng) as u16)
+            .collect()
     }
 
-    /// Sends the request of `ticket` unless the in-flight cap is reached, in which case it is
-    /// recorded as dropped; either way exactly one record reaches the collector.
-    pub(crate) async fn dispatch(self: &Arc<Self>, ticket: Ticket, spawn: bool) {
-        if self.in_flight.fetch_add(1, Ordering::AcqRel) >= self.max_in_flight {
-            self.in_flight.fetch_sub(1, Ordering::AcqRel);
-            let _ = self.records.send(self.dropped(ticket));
-            return;
+    /// The `baggage` header of a request with these choices.
+    fn baggage_header(&self, choices: &[u16]) -> Option<HeaderValue> {
+        let mut header = String::with_capacity(64);
+        for (draw, choice) in self.baggage.iter().zip(choices) {
+            header.push_str(&draw.members[usize::from(*choice)]);
+            header.push(',');
         }
-        if spawn {
-            let shared = self.clone();
-            tokio::spawn(async move {
-                let record = shared.execute(ticket).await;
-                shared.in_flight.fetch_sub(1, Ordering::AcqRel);
-                let _ = shared.records.send(record);
-            });
-        } else {
-            let record = self.execute(ticket).await;
-            self.in_flight.fetch_sub(1, Ordering::AcqRel);
-            let _ = self.records.send(record);
-        }
+        header.push_str(SYNTHETIC_BAGGAGE.0);
+        header.push('=');
+        header.push_str(SYNTHETIC_BAGGAGE.1);
+        HeaderValue::from_str(&header).ok()
     }
 
-    fn dropped(&self, ticket: Ticket) -> RequestRecord {
-        let (entry, baggage) = self.draw(ticket.sequence);
+    /// A request dropped at the in-flight cap: never sent, recorded at its scheduled instant.
+    pub(crate) fn dropped(&self, ticket: &Ticket) -> Sample {
         let at = self.clock.unix_nano(ticket.scheduled);
-        let e = &self.entries[entry];
-        RequestRecord {
+        Sample {
             sequence: ticket.sequence,
-            trace_id: String::new(),
-            entry: self.labels[entry].clone(),
-            service: e.service.clone(),
-            route: e.route.clone(),
+            entry: ticket.entry,
             scheduled_unix_nano: at,
+            released_unix_nano: at,
             start_unix_nano: at,
             end_unix_nano: at,
-            latency_ms: 0.0,
-            service_time_ms: 0.0,
             status: None,
             outcome: Outcome::Dropped,
-            error: true,
-            late_by_ms: 0.0,
+            trace_id: None,
             sampled: None,
             user: ticket.user,
-            baggage: baggage.into_iter().collect(),
+            baggage: self.baggage_of(ticket.sequence),
+            queued_at_cap: false,
         }
     }
 
-    async fn execute(&self, ticket: Ticket) -> RequestRecord {
-        let (entry_index, baggage) = self.draw(ticket.sequence);
-        let entry = &self.entries[entry_index];
-        // Waiting for a connection is part of the latency: it is measured from `scheduled`.
-        let _permit = self.connections.acquire().await.ok();
+    /// Sends the request of `ticket` over `connection` (opening one to its target when there
+    /// is none or it broke) and returns its sample.
+    pub(crate) async fn execute<T: Transport>(
+        &self,
+        transport: &Arc<T>,
+        ticket: Ticket,
+        connection: &mut Option<T::Connection>,
+    ) -> Sample {
         let started = Instant::now();
+        let entry = &self.entries[usize::from(ticket.entry)];
+        let baggage = self.baggage_of(ticket.sequence);
 
-        let mut cx = Context::new().with_baggage(
-            baggage
-                .iter()
-                .map(|(k, v)| KeyValue::new(k.clone(), v.clone()))
-                .collect::<Vec<_>>(),
-        );
-        if let Some(telemetry) = &self.telemetry {
+        let mut headers = http::HeaderMap::with_capacity(6);
+        headers.insert(HOST, entry.host.clone());
+        let cx = self.telemetry.as_ref().map(|telemetry| {
             let tracer = telemetry.tracer();
             let span = tracer
-                .span_builder(format!("{} {}", entry.method, entry.route))
+                .span_builder(entry.span_name.clone())
                 .with_kind(SpanKind::Client)
                 .with_attributes([
-                    KeyValue::new("http.request.method", entry.method.clone()),
+                    KeyValue::new("http.request.method", entry.method.to_string()),
                     KeyValue::new("url.full", entry.url.clone()),
                     KeyValue::new("url.template", entry.route.clone()),
                     KeyValue::new("peer.service", entry.service.clone()),
                     KeyValue::new("tracelab.sequence", ticket.sequence as i64),
                 ])
-                .start_with_context(tracer, &cx);
-            cx = cx.with_span(span);
+                .start(tracer);
+            let cx = Context::new().with_span(span);
+            self.propagator
+                .inject_context(&cx, &mut HeaderInjector(&mut headers));
+            cx
+        });
+        if let Some(value) = self.baggage_header(&baggage) {
+            headers.insert(tracelab_propagation::BAGGAGE_HEADER, value);
         }
-        let (trace_id, sampled) = if self.telemetry.is_some() {
-            let context = cx.span().span_context().clone();
-            (context.trace_id().to_string(), Some(context.is_sampled()))
-        } else {
-            (String::new(), None)
-        };
-        let mut headers = http::HeaderMap::new();
-        self.propagator
-            .inject_context(&cx, &mut HeaderInjector(&mut headers));
-        if let Ok(v) = format!("{}:", ticket.sequence).parse() {
-            headers.insert(ORIGIN_HEADER, v);
+        if let Ok(value) = HeaderValue::from_str(&format!("{}:", ticket.sequence)) {
+            headers.insert(ORIGIN_HEADER, value);
         }
 
-        let answer = self.transport.send(entry, headers, self.timeout).await;
+        let answer = match connection {
+            Some(open) if open.is_usable() => send(open, entry, headers, self.timeout).await,
+            _ => match transport.connect(&self.targets[entry.target]).await {
+                Ok(mut open) => {
+                    let answer = send(&mut open, entry, headers, self.timeout).await;
+                    *connection = Some(open);
+                    answer
+                }
+                Err(answer) => {
+                    *connection = None;
+                    answer
+                }
+            },
+        };
         let ended = Instant::now();
         let (status, outcome) = match answer {
             Answer::Status(code) if code >= 400 => (Some(code), Outcome::HttpError),
@@ -248,47 +296,76 @@ impl<T: Transport> Shared<T> {
             Answer::ConnectError => (None, Outcome::ConnectError),
             Answer::RequestError => (None, Outcome::RequestError),
         };
-        if self.telemetry.is_some() {
-            let span = cx.span();
-            if let Some(code) = status {
-                span.set_attribute(KeyValue::new("http.response.status_code", i64::from(code)));
+        let (trace_id, sampled) = match &cx {
+            Some(cx) => {
+                let span = cx.span();
+                if let Some(code) = status {
+                    span.set_attribute(KeyValue::new("http.response.status_code", i64::from(code)));
+                }
+                if outcome.is_error() {
+                    let kind = match (outcome, status) {
+                        (Outcome::HttpError, Some(code)) => code.to_string(),
+                        (Outcome::Timeout, _) => "timeout".to_string(),
+                        (Outcome::ConnectError, _) => "connection_failed".to_string(),
+                        _ => "request_failed".to_string(),
+                    };
+                    span.set_attribute(KeyValue::new("error.type", kind.clone()));
+                    span.set_status(Status::error(kind));
+                }
+                span.end();
+                let context = span.span_context();
+                (
+                    Some(context.trace_id().to_bytes()),
+                    Some(context.is_sampled()),
+                )
             }
-            if outcome.is_error() {
-                let kind = match (outcome, status) {
-                    (Outcome::HttpError, Some(code)) => code.to_string(),
-                    (Outcome::Timeout, _) => "timeout".to_string(),
-                    (Outcome::ConnectError, _) => "connection_failed".to_string(),
-                    _ => "request_failed".to_string(),
-                };
-                span.set_attribute(KeyValue::new("error.type", kind.clone()));
-                span.set_status(Status::error(kind));
-            }
-            span.end();
-        }
-
+            None => (None, None),
+        };
         let clock = self.clock;
-        RequestRecord {
+        Sample {
             sequence: ticket.sequence,
-            trace_id,
-            entry: self.labels[entry_index].clone(),
-            service: entry.service.clone(),
-            route: entry.route.clone(),
+            entry: ticket.entry,
             scheduled_unix_nano: clock.unix_nano(ticket.scheduled),
+            released_unix_nano: clock.unix_nano(ticket.released),
             start_unix_nano: clock.unix_nano(started),
             end_unix_nano: clock.unix_nano(ended),
-            latency_ms: ms(ended.saturating_duration_since(ticket.scheduled)),
-            service_time_ms: ms(ended.saturating_duration_since(started)),
             status,
             outcome,
-            error: outcome.is_error(),
-            late_by_ms: ms(started.saturating_duration_since(ticket.scheduled)),
+            trace_id,
             sampled,
             user: ticket.user,
-            baggage: baggage.into_iter().collect(),
+            baggage,
+            queued_at_cap: ticket.queued_at_cap,
         }
+    }
+
+    /// The service and route of an entry, for records.
+    pub(crate) fn entry_names(&self, entry: u16) -> (&str, &str) {
+        let e = &self.entries[usize::from(entry)];
+        (&e.service, &e.route)
+    }
+
+    /// The key and value of a baggage choice, for records.
+    pub(crate) fn baggage_member(&self, key: usize, choice: u16) -> (&str, &str) {
+        let draw = &self.baggage[key];
+        (&draw.key, &draw.values[usize::from(choice)])
     }
 }
 
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
+async fn send<C: Connection>(
+    connection: &mut C,
+    entry: &PreparedEntry,
+    headers: http::HeaderMap,
+    timeout: Duration,
+) -> Answer {
+    connection
+        .send(
+            Outgoing {
+                method: &entry.method,
+                path: &entry.path,
+                headers,
+            },
+            timeout,
+        )
+        .await
 }

@@ -1,9 +1,10 @@
-//! Scheduler (or virtual users) → request tasks → one collector.
+//! Scheduler (or virtual users) → connection workers → one collector.
 //!
-//! Both drivers hand [`Ticket`]s to the same dispatch: the open loop at the instants of its
-//! arrival schedule, whatever the target answers; the closed loop from each virtual user
-//! after its previous answer and a think time. Everything downstream — the in-flight cap,
-//! the connection limit, the span, the record, the collector — is shared.
+//! The open loop releases each request at its scheduled instant to the pool of its target,
+//! whatever the target answers; the closed loop's virtual users send their next request after
+//! the previous answer and a think time. Either way a worker owning one connection sends the
+//! request, measures it from its *scheduled* instant, and hands a compact sample to the one
+//! collector, which aggregates and writes `requests.jsonl`.
 
 use std::io::Write;
 use std::sync::Arc;
@@ -15,10 +16,12 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracelab_scenario::{LatencyModel, seed};
 use tracelab_telemetry::ServiceTelemetry;
+use tracelab_timer::{Mode, Overrun, Timer};
 
+use crate::dispatch::Dispatch;
 use crate::plan::{Driver, LoadPlan};
-use crate::record::RequestRecord;
-use crate::request::{Shared, Ticket};
+use crate::request::Prepared;
+use crate::sample::Sample;
 use crate::schedule::{Arrival, RateProfile};
 use crate::stats::{Collector, LoadSummary, ProgressSnapshot};
 use crate::transport::{HttpTransport, Transport};
@@ -30,6 +33,12 @@ pub struct LoadOptions {
     pub request_timeout: Duration,
     /// After a stop (end of schedule or Ctrl-C), how long in-flight requests may still take.
     pub drain_timeout: Duration,
+    /// The most connections the open loop may open when the plan sets no limit: what the
+    /// process's file-descriptor budget allows (see `tracelab`'s `fdlimit`).
+    pub connection_budget: usize,
+    /// How the scheduler and think times wait: precisely, or on tokio's clock only (for tests
+    /// under `tokio::time::pause()`).
+    pub timer: Mode,
 }
 
 impl Default for LoadOptions {
@@ -37,6 +46,8 @@ impl Default for LoadOptions {
         LoadOptions {
             request_timeout: Duration::from_secs(30),
             drain_timeout: Duration::from_secs(30),
+            connection_budget: 10_000,
+            timer: Mode::Precise,
         }
     }
 }
@@ -52,9 +63,8 @@ pub async fn run(
     shutdown: CancellationToken,
     on_progress: &mut (dyn FnMut(&ProgressSnapshot) + Send),
 ) -> std::io::Result<LoadSummary> {
-    let transport = Arc::new(HttpTransport::new(plan.effective_connections())?);
     run_with(
-        transport,
+        Arc::new(HttpTransport),
         plan,
         telemetry,
         options,
@@ -67,10 +77,11 @@ pub async fn run(
 
 /// Sends `plan`'s load through `transport`. Records go to `records` (one JSON line each,
 /// flushed at least every second so an interrupted run keeps what it measured) and into the
-/// returned summary. `on_progress` is called about once a second.
+/// returned summary. `on_progress` is called about once a second. A record that cannot be
+/// written (a full disk) is counted in the summary, never a reason to stop sending.
 ///
-/// Cancelling `shutdown` stops the schedule; requests in flight are still awaited (at most
-/// `options.drain_timeout`) and recorded.
+/// Cancelling `shutdown` stops the schedule; requests already due are still sent and awaited
+/// (at most `options.drain_timeout`) and recorded.
 pub async fn run_with<T: Transport>(
     transport: Arc<T>,
     plan: &LoadPlan,
@@ -81,18 +92,28 @@ pub async fn run_with<T: Transport>(
     on_progress: &mut (dyn FnMut(&ProgressSnapshot) + Send),
 ) -> std::io::Result<LoadSummary> {
     plan.validate().map_err(std::io::Error::other)?;
-    let (tx, mut rx) = mpsc::unbounded_channel::<RequestRecord>();
-    let shared = Arc::new(
-        Shared::new(
-            plan,
-            transport,
-            telemetry.cloned(),
-            options.request_timeout,
-            tx,
-        )
-        .map_err(std::io::Error::other)?,
+    let timer = Timer::new(options.timer);
+    // How late a precise wait ends on this machine now: a request that starts later than that
+    // waited for something (a connection, a busy client), anything less is timer noise.
+    let precision = match options.timer {
+        Mode::Precise => tracelab_timer::measure_precision(200).await,
+        Mode::Tokio => Overrun::default(),
+    };
+    let late_threshold = late_threshold(options.timer, &precision);
+    let prepared = Arc::new(
+        Prepared::new(plan, telemetry.cloned(), options.request_timeout)
+            .map_err(std::io::Error::other)?,
     );
-    let clock = shared.clock;
+    let (samples, mut incoming) = mpsc::channel::<Vec<Sample>>(1024);
+    let cap = plan.connections.unwrap_or(options.connection_budget);
+    let dispatch = Arc::new(Dispatch::new(
+        prepared.clone(),
+        transport,
+        cap,
+        plan.max_in_flight,
+        samples,
+    ));
+    let clock = prepared.clock;
     let start = clock.origin;
     let (driver, target): (tokio::task::JoinHandle<()>, Option<RateProfile>) = match &plan.driver {
         Driver::Open(arrival) => (
@@ -100,7 +121,8 @@ pub async fn run_with<T: Transport>(
                 arrival.clone(),
                 plan.duration,
                 plan.seed,
-                shared,
+                dispatch.clone(),
+                timer,
                 shutdown.clone(),
             )),
             Some(arrival.profile(plan.duration)),
@@ -111,34 +133,53 @@ pub async fn run_with<T: Transport>(
                 think.clone(),
                 plan.duration,
                 plan.seed,
-                shared,
+                dispatch.clone(),
+                timer,
                 shutdown.clone(),
             )),
             None,
         ),
     };
+    // Only the workers and the driver hold the dispatch from here: the samples channel closes
+    // when the last of them is done.
+    let facts = dispatch.facts();
+    drop(dispatch);
 
     let mut collector = Collector::new(
         plan.driver.describe(),
         clock.origin_unix_nano,
         target,
         plan.mean_rate(),
+        late_threshold,
+        prepared.clone(),
     );
+    let mut lines: Vec<u8> = Vec::with_capacity(64 * 1024);
+    let mut write_failures: u64 = 0;
     let mut tick = tokio::time::interval_at(start + Duration::from_secs(1), Duration::from_secs(1));
     let mut drain_deadline: Option<Instant> = None;
+    let mut unfinished = 0;
     loop {
         let deadline = drain_deadline;
         tokio::select! {
-            received = rx.recv() => match received {
-                Some(record) => {
-                    collector.add(&record);
-                    serde_json::to_writer(&mut *records, &record).map_err(std::io::Error::other)?;
-                    records.write_all(b"\n")?;
+            received = incoming.recv() => match received {
+                Some(batch) => {
+                    for sample in &batch {
+                        collector.add(sample);
+                        if sample.write_line(&prepared, &mut lines).is_err() {
+                            write_failures += 1;
+                        }
+                    }
+                    if records.write_all(&lines).is_err() {
+                        write_failures += batch.len() as u64;
+                    }
+                    lines.clear();
                 }
                 None => break,
             },
             _ = tick.tick() => {
-                records.flush()?;
+                if records.flush().is_err() {
+                    write_failures += 1;
+                }
                 collector.tick(start.elapsed());
                 on_progress(&collector.snapshot(start.elapsed()));
             }
@@ -146,91 +187,127 @@ pub async fn run_with<T: Transport>(
                 drain_deadline = Some(Instant::now() + options.drain_timeout);
             }
             _ = async { tokio::time::sleep_until(deadline.unwrap_or_else(Instant::now)).await }, if deadline.is_some() => {
-                tracing::warn!("stopped waiting for requests still in flight after the drain timeout");
+                unfinished = facts.in_flight();
+                tracing::warn!(unfinished, "stopped waiting for requests still in flight after the drain timeout");
                 break;
             }
         }
     }
     driver.abort();
-    records.flush()?;
+    if records.flush().is_err() {
+        write_failures += 1;
+    }
+    if write_failures > 0 {
+        tracing::warn!(
+            failures = write_failures,
+            "some request records could not be written to requests.jsonl; the summary still counts them"
+        );
+    }
     let elapsed = start.elapsed();
-    let summary = collector.summary(elapsed, shutdown.is_cancelled());
+    let mut summary = collector.summary(elapsed, shutdown.is_cancelled());
+    summary.timer_precision_us = precision.p99_us;
+    summary.unfinished = unfinished as u64;
+    summary.record_write_failures = write_failures;
+    summary.unrecorded = facts.unrecorded();
+    summary.connections.peak = facts.peak_connections() as u64;
+    summary.connections.limit = match &plan.driver {
+        Driver::Open(_) => cap as u64,
+        Driver::Closed { users, .. } => u64::from(*users),
+    };
+    summary.finish_connection_warning();
     on_progress(&collector.snapshot(elapsed));
     Ok(summary)
 }
 
-/// Emits every scheduled request at its instant. A request task is spawned at the scheduled
-/// instant and measures from it, so if this loop falls behind, the delay shows in the latency.
+/// What counts as a late start: beyond the 99.9th percentile of the timer's measured lateness
+/// (at least 50 µs, the hand-over from the scheduler to a worker); on tokio's clock, its
+/// millisecond tick.
+fn late_threshold(mode: Mode, precision: &Overrun) -> Duration {
+    match mode {
+        Mode::Tokio => Duration::from_millis(1),
+        Mode::Precise => {
+            let us = (precision.p99_us * 2.0).max(50.0) + 50.0;
+            Duration::from_secs_f64(us / 1e6)
+        }
+    }
+}
+
+/// Releases every scheduled request at its instant. If this loop falls behind, the delay shows
+/// in the latency of the requests it releases late, which is measured from their schedule.
 async fn open_loop<T: Transport>(
     arrival: Arrival,
     duration: Duration,
     seed: u64,
-    shared: Arc<Shared<T>>,
+    dispatch: Arc<Dispatch<T>>,
+    timer: Timer,
     shutdown: CancellationToken,
 ) {
-    let start = shared.clock.origin;
+    let start = dispatch.prepared.clock.origin;
+    let mut drops = Vec::new();
     for (sequence, offset) in arrival.schedule(duration, seed).enumerate() {
         let scheduled = start + offset;
-        // A request already due is dispatched without a timer: at high rates the scheduler
-        // is often behind by a few microseconds, and a timer per request would cost more.
+        // A request already due is released without a timer: at high rates the scheduler is
+        // often behind by a few microseconds, and a wait per request would cost more.
         if scheduled > Instant::now() {
+            dispatch.offer_drops(&mut drops);
             tokio::select! {
-                _ = tokio::time::sleep_until(scheduled) => {}
-                _ = shutdown.cancelled() => return,
+                _ = timer.sleep_until(scheduled) => {}
+                _ = shutdown.cancelled() => break,
             }
         } else if shutdown.is_cancelled() {
-            return;
+            break;
         }
-        let ticket = Ticket {
-            sequence: sequence as u64,
-            scheduled,
-            user: None,
-        };
-        shared.dispatch(ticket, true).await;
+        dispatch.release(sequence as u64, scheduled, &mut drops);
     }
+    dispatch.close();
+    dispatch.finish_drops(drops).await;
 }
 
 /// Runs `users` virtual users until the duration is over: each sends, waits for the answer,
-/// thinks, and sends again.
+/// thinks, and sends again, over connections of its own.
 async fn closed_loop<T: Transport>(
     users: u32,
     think: LatencyModel,
     duration: Duration,
     seed: u64,
-    shared: Arc<Shared<T>>,
+    dispatch: Arc<Dispatch<T>>,
+    timer: Timer,
     shutdown: CancellationToken,
 ) {
-    let end = shared.clock.origin + duration;
+    let end = dispatch.prepared.clock.origin + duration;
     let sequence = Arc::new(AtomicU64::new(0));
+    dispatch.count_users(users as usize);
+    let targets = dispatch.prepared.targets.len();
     let mut tasks = tokio::task::JoinSet::new();
     for user in 0..users {
-        let shared = shared.clone();
+        let dispatch = dispatch.clone();
         let shutdown = shutdown.clone();
         let think = think.clone();
         let sequence = sequence.clone();
         tasks.spawn(async move {
             let mut rng = seed::rng(seed, &[b"loadgen/think", &user.to_le_bytes()]);
+            let mut connections: Vec<Option<T::Connection>> = (0..targets).map(|_| None).collect();
+            let mut batch = dispatch.batch();
             loop {
-                let scheduled = Instant::now();
-                if scheduled >= end || shutdown.is_cancelled() {
-                    return;
+                if Instant::now() >= end || shutdown.is_cancelled() {
+                    break;
                 }
-                let ticket = Ticket {
-                    sequence: sequence.fetch_add(1, Ordering::Relaxed),
-                    scheduled,
-                    user: Some(user),
-                };
-                shared.dispatch(ticket, false).await;
+                let next = sequence.fetch_add(1, Ordering::Relaxed);
+                dispatch
+                    .send_as_user(user, next, &mut connections, &mut batch)
+                    .await;
                 let pause = think.sample(&mut rng);
                 if !pause.is_zero() {
+                    batch.flush().await;
                     tokio::select! {
-                        _ = tokio::time::sleep(pause) => {}
-                        _ = shutdown.cancelled() => return,
+                        _ = timer.sleep(pause) => {}
+                        _ = shutdown.cancelled() => break,
                     }
                 }
             }
+            batch.flush().await;
         });
     }
-    drop(shared);
+    drop(dispatch);
     while tasks.join_next().await.is_some() {}
 }

@@ -10,7 +10,11 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
-use crate::record::{Outcome, RequestRecord};
+use std::sync::Arc;
+
+use crate::record::Outcome;
+use crate::request::Prepared;
+use crate::sample::Sample;
 use crate::schedule::RateProfile;
 
 pub use timeline::SecondStats;
@@ -65,6 +69,36 @@ pub struct GroupSummary {
     pub latency_ms: LatencySummary,
 }
 
+/// How precisely the scheduler released requests at their scheduled instants, in
+/// microseconds (open loop only; the release is when a request was handed to a connection).
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
+pub struct ScheduleError {
+    /// Median lateness of a release.
+    pub p50_us: f64,
+    /// 99th percentile.
+    pub p99_us: f64,
+    /// Largest.
+    pub max_us: f64,
+}
+
+/// The connections the load went over.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct ConnectionSummary {
+    /// The most that could be open at once: `--connections`, or what the file-descriptor
+    /// budget allows; the number of users in a closed loop.
+    pub limit: u64,
+    /// The most that were open at once.
+    pub peak: u64,
+    /// Requests that found every connection busy at the limit and waited for one, starting
+    /// late (beyond the late-start threshold).
+    pub waited: u64,
+    /// `waited` as a percentage of the requests sent.
+    pub waited_percent: f64,
+    /// Set when the limit shaped the run: what happened and what to do.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
+}
+
 /// What the load generator sent and saw.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LoadSummary {
@@ -80,28 +114,67 @@ pub struct LoadSummary {
     pub dropped: u64,
     /// Requests per outcome.
     pub outcomes: BTreeMap<Outcome, u64>,
-    /// Requests per entry label.
-    pub per_entry: BTreeMap<String, u64>,
     /// Latency from the scheduled instant, over every sent request.
     pub latency_ms: LatencySummary,
     /// Per entry label: counts and latency.
     pub entries: BTreeMap<String, GroupSummary>,
     /// Per status class (`2xx`, `5xx`, `timeout`, `dropped`, …): counts and latency.
     pub status_classes: BTreeMap<String, GroupSummary>,
-    /// Requests that started more than 1 ms after their scheduled instant.
+    /// Requests that started later than `late_threshold_ms` after their scheduled instant.
     pub late_starts: u64,
+    /// What counts as late: beyond the timer's measured precision on this machine (see
+    /// `timer_precision_us`), so that a late start means the request waited for something.
+    pub late_threshold_ms: f64,
     /// How late the late starts were.
     pub late_by_ms: LatencySummary,
+    /// How precisely the open loop released requests at their scheduled instants.
+    pub schedule_error_us: ScheduleError,
+    /// The 99th percentile of a precise wait's lateness, measured at the start of the run.
+    pub timer_precision_us: f64,
+    /// The connections used, and whether their limit shaped the run.
+    pub connections: ConnectionSummary,
     /// Mean target rate (requests per second; 0 in closed loop).
     pub target_rate: f64,
-    /// Requests sent per second of wall time.
+    /// Requests sent per second of the send window.
     pub achieved_rate: f64,
+    /// The send window: from the start to the last request sent (at least the planned
+    /// duration when the run was not interrupted), in seconds. Requests still finishing after
+    /// it do not dilute the achieved rate.
+    pub send_window_s: f64,
     /// Wall time from the first scheduled instant to the last answer.
     pub elapsed_s: f64,
     /// Per second of the run, by the second each request ended in.
     pub timeline: Vec<SecondStats>,
-    /// True when the run was stopped early (Ctrl-C).
+    /// True when the run was stopped early (a signal).
     pub interrupted: bool,
+    /// Requests still in flight when the drain timeout ended the wait for them: sent, never
+    /// recorded.
+    pub unfinished: u64,
+    /// Dropped requests only counted, not recorded, because the collector was far behind.
+    pub unrecorded: u64,
+    /// Records that could not be written to `requests.jsonl` (a full disk); they are still in
+    /// every count of this summary.
+    pub record_write_failures: u64,
+}
+
+impl LoadSummary {
+    /// Sets `connections.warning` when requests waited for a connection at the limit.
+    pub fn finish_connection_warning(&mut self) {
+        let c = &mut self.connections;
+        c.waited_percent = if self.sent == 0 {
+            0.0
+        } else {
+            100.0 * c.waited as f64 / self.sent as f64
+        };
+        if c.waited > 0 && c.waited_percent >= 1.0 {
+            c.warning = Some(format!(
+                "all {} connections were busy when {} requests ({:.1} %) were due; they waited \
+                 and started late (up to {:.1} ms): raise --connections, or the open-file limit \
+                 that sets the default",
+                c.limit, c.waited, c.waited_percent, self.late_by_ms.max
+            ));
+        }
+    }
 }
 
 /// A cheap view of a run in progress, for the live progress line.
@@ -119,9 +192,6 @@ pub struct ProgressSnapshot {
     pub last_second: Option<SecondStats>,
 }
 
-/// Starts more than this late count as late.
-const LATE_START: Duration = Duration::from_millis(1);
-
 /// A histogram of microseconds from 1 µs to 1 hour at three significant digits.
 pub(crate) fn latency_histogram() -> Histogram<u64> {
     // These bounds are valid, so construction cannot fail; the fallback is auto-resizing.
@@ -132,8 +202,8 @@ pub(crate) fn latency_histogram() -> Histogram<u64> {
     })
 }
 
-fn micros(ms: f64) -> u64 {
-    (ms * 1000.0).round().max(1.0) as u64
+fn micros_of_ns(ns: u64) -> u64 {
+    ((ns + 500) / 1000).max(1)
 }
 
 /// One slice's running totals.
@@ -153,11 +223,12 @@ impl Group {
         }
     }
 
-    fn add(&mut self, r: &RequestRecord) {
+    fn add(&mut self, s: &Sample) {
         self.count += 1;
-        self.errors += u64::from(r.error);
-        if r.outcome != Outcome::Dropped {
-            self.latency_us.saturating_record(micros(r.latency_ms));
+        self.errors += u64::from(s.outcome.is_error());
+        if s.outcome != Outcome::Dropped {
+            self.latency_us
+                .saturating_record(micros_of_ns(s.latency_ns()));
         }
     }
 
@@ -172,82 +243,99 @@ impl Group {
 
 /// The collector's running totals.
 #[derive(Debug)]
-pub struct Collector {
+pub(crate) struct Collector {
     driver: String,
     origin_unix_nano: u64,
+    prepared: Arc<Prepared>,
     overall: Group,
     dropped: u64,
+    late_threshold_ns: u64,
     late_starts: u64,
     late_us: Histogram<u64>,
+    schedule_error_us: Histogram<u64>,
+    waited_at_cap: u64,
     outcomes: BTreeMap<Outcome, u64>,
-    entries: BTreeMap<String, Group>,
+    entries: Vec<Group>,
     classes: BTreeMap<&'static str, Group>,
     timeline: Timeline,
     target_rate: f64,
+    planned_s: f64,
+    last_start_unix_nano: u64,
 }
 
 impl Collector {
     /// Empty totals for a run starting at `origin_unix_nano`. `target` is the open-loop rate
     /// profile, which gives each second its target; `None` in closed loop.
-    pub fn new(
+    pub(crate) fn new(
         driver: String,
         origin_unix_nano: u64,
         target: Option<RateProfile>,
         target_rate: f64,
+        late_threshold: Duration,
+        prepared: Arc<Prepared>,
     ) -> Self {
         Collector {
             driver,
             origin_unix_nano,
             overall: Group::new(),
             dropped: 0,
+            late_threshold_ns: late_threshold.as_nanos() as u64,
             late_starts: 0,
             late_us: latency_histogram(),
+            schedule_error_us: latency_histogram(),
+            waited_at_cap: 0,
             outcomes: BTreeMap::new(),
-            entries: BTreeMap::new(),
+            entries: prepared.entries.iter().map(|_| Group::new()).collect(),
             classes: BTreeMap::new(),
+            planned_s: target.as_ref().map(|p| p.length_s()).unwrap_or(0.0),
             timeline: Timeline::new(target),
             target_rate,
+            last_start_unix_nano: origin_unix_nano,
+            prepared,
         }
     }
 
-    /// Adds one record.
-    pub fn add(&mut self, r: &RequestRecord) {
-        self.overall.add(r);
-        if r.outcome == Outcome::Dropped {
+    /// Adds one sample.
+    pub(crate) fn add(&mut self, s: &Sample) {
+        self.overall.add(s);
+        let dropped = s.outcome == Outcome::Dropped;
+        if dropped {
             self.dropped += 1;
+        } else {
+            self.last_start_unix_nano = self.last_start_unix_nano.max(s.start_unix_nano);
+            self.schedule_error_us
+                .saturating_record(micros_of_ns(s.schedule_error_ns()));
         }
-        let late_ns = r.start_unix_nano.saturating_sub(r.scheduled_unix_nano);
-        let late = late_ns > LATE_START.as_nanos() as u64;
+        let late_ns = s.late_ns();
+        let late = !dropped && late_ns > self.late_threshold_ns;
         if late {
             self.late_starts += 1;
-            self.late_us.saturating_record((late_ns / 1000).max(1));
-        }
-        *self.outcomes.entry(r.outcome).or_default() += 1;
-        match self.entries.get_mut(&r.entry) {
-            Some(group) => group.add(r),
-            None => {
-                let mut group = Group::new();
-                group.add(r);
-                self.entries.insert(r.entry.clone(), group);
+            self.late_us.saturating_record(micros_of_ns(late_ns));
+            if s.queued_at_cap {
+                self.waited_at_cap += 1;
             }
         }
+        *self.outcomes.entry(s.outcome).or_default() += 1;
+        if let Some(group) = self.entries.get_mut(usize::from(s.entry)) {
+            group.add(s);
+        }
         self.classes
-            .entry(r.outcome.class(r.status))
+            .entry(s.outcome.class(s.status))
             .or_insert_with(Group::new)
-            .add(r);
-        let second = r.end_unix_nano.saturating_sub(self.origin_unix_nano) / 1_000_000_000;
-        self.timeline.add(second, r, late);
+            .add(s);
+        let second = s.end_unix_nano.saturating_sub(self.origin_unix_nano) / 1_000_000_000;
+        self.timeline.add(second, s, late);
     }
 
     /// Closes the seconds that ended before `elapsed` minus one second of slack (records of
     /// a second may still be on their way just after it ends).
-    pub fn tick(&mut self, elapsed: Duration) {
+    pub(crate) fn tick(&mut self, elapsed: Duration) {
         self.timeline
             .close_before(elapsed.as_secs().saturating_sub(1));
     }
 
     /// The cheap view for the progress line.
-    pub fn snapshot(&self, elapsed: Duration) -> ProgressSnapshot {
+    pub(crate) fn snapshot(&self, elapsed: Duration) -> ProgressSnapshot {
         ProgressSnapshot {
             elapsed_s: elapsed.as_secs_f64(),
             total: self.overall.count,
@@ -258,10 +346,20 @@ impl Collector {
     }
 
     /// The summary; closes every second.
-    pub fn summary(&mut self, elapsed: Duration, interrupted: bool) -> LoadSummary {
+    pub(crate) fn summary(&mut self, elapsed: Duration, interrupted: bool) -> LoadSummary {
         self.timeline.close_all(elapsed.as_secs_f64().ceil() as u64);
         let secs = elapsed.as_secs_f64();
         let sent = self.overall.count - self.dropped;
+        let last_start_s = self
+            .last_start_unix_nano
+            .saturating_sub(self.origin_unix_nano) as f64
+            / 1e9;
+        let send_window_s = if interrupted {
+            last_start_s
+        } else {
+            last_start_s.max(self.planned_s)
+        };
+        let schedule = LatencySummary::of(&self.schedule_error_us);
         LoadSummary {
             driver: self.driver.clone(),
             total: self.overall.count,
@@ -269,16 +367,13 @@ impl Collector {
             errors: self.overall.errors,
             dropped: self.dropped,
             outcomes: self.outcomes.clone(),
-            per_entry: self
-                .entries
-                .iter()
-                .map(|(k, g)| (k.clone(), g.count))
-                .collect(),
             latency_ms: LatencySummary::of(&self.overall.latency_us),
             entries: self
                 .entries
                 .iter()
-                .map(|(k, g)| (k.clone(), g.summary()))
+                .enumerate()
+                .filter(|(_, g)| g.count > 0)
+                .map(|(i, g)| (self.prepared.entries[i].label.clone(), g.summary()))
                 .collect(),
             status_classes: self
                 .classes
@@ -286,12 +381,31 @@ impl Collector {
                 .map(|(k, g)| ((*k).to_string(), g.summary()))
                 .collect(),
             late_starts: self.late_starts,
+            late_threshold_ms: self.late_threshold_ns as f64 / 1e6,
             late_by_ms: LatencySummary::of(&self.late_us),
+            schedule_error_us: ScheduleError {
+                p50_us: schedule.p50 * 1000.0,
+                p99_us: schedule.p99 * 1000.0,
+                max_us: schedule.max * 1000.0,
+            },
+            timer_precision_us: 0.0,
+            connections: ConnectionSummary {
+                waited: self.waited_at_cap,
+                ..ConnectionSummary::default()
+            },
             target_rate: self.target_rate,
-            achieved_rate: if secs > 0.0 { sent as f64 / secs } else { 0.0 },
+            achieved_rate: if send_window_s > 0.0 {
+                sent as f64 / send_window_s
+            } else {
+                0.0
+            },
+            send_window_s,
             elapsed_s: secs,
             timeline: self.timeline.rows().to_vec(),
             interrupted,
+            unfinished: 0,
+            unrecorded: 0,
+            record_write_failures: 0,
         }
     }
 }

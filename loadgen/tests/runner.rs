@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 use tracelab_loadgen::{
-    Answer, Arrival, BaggageSet, Driver, EntryTarget, LoadOptions, LoadPlan, LoadSummary, Outcome,
-    RequestRecord, Transport,
+    Answer, Arrival, BaggageSet, Connection, Driver, EntryTarget, LoadOptions, LoadPlan,
+    LoadSummary, Outcome, Outgoing, RequestRecord, Target, Transport,
 };
 use tracelab_scenario::LatencyModel;
 
@@ -23,14 +23,34 @@ struct Simulated {
     sent: AtomicUsize,
 }
 
-impl Transport for Simulated {
-    async fn send(&self, _: &EntryTarget, _: http::HeaderMap, _: Duration) -> Answer {
-        let now = self.current.fetch_add(1, Ordering::SeqCst) + 1;
-        self.max.fetch_max(now, Ordering::SeqCst);
-        self.sent.fetch_add(1, Ordering::SeqCst);
-        tokio::time::sleep(self.delay).await;
-        self.current.fetch_sub(1, Ordering::SeqCst);
+/// A connection of [`Simulated`].
+struct SimulatedConnection(Arc<Simulated>);
+
+/// The transport under test, shared with the test so it can read the counters.
+#[derive(Clone)]
+struct Shared(Arc<Simulated>);
+
+impl Transport for Shared {
+    type Connection = SimulatedConnection;
+
+    async fn connect(&self, _: &Target) -> Result<SimulatedConnection, Answer> {
+        Ok(SimulatedConnection(self.0.clone()))
+    }
+}
+
+impl Connection for SimulatedConnection {
+    async fn send(&mut self, _: Outgoing<'_>, _: Duration) -> Answer {
+        let sim = &self.0;
+        let now = sim.current.fetch_add(1, Ordering::SeqCst) + 1;
+        sim.max.fetch_max(now, Ordering::SeqCst);
+        sim.sent.fetch_add(1, Ordering::SeqCst);
+        tokio::time::sleep(sim.delay).await;
+        sim.current.fetch_sub(1, Ordering::SeqCst);
         Answer::Status(200)
+    }
+
+    fn is_usable(&self) -> bool {
+        true
     }
 }
 
@@ -50,8 +70,8 @@ fn plan(driver: Driver, duration: Duration) -> LoadPlan {
         duration,
         driver,
         entries: vec![
-            entry("http://sim", "/a", 3.0),
-            entry("http://sim", "/b", 1.0),
+            entry("http://sim:80", "/a", 3.0),
+            entry("http://sim:80", "/b", 1.0),
         ],
         baggage: vec![BaggageSet {
             key: "tenant".into(),
@@ -69,10 +89,13 @@ async fn run_sim(
 ) -> (LoadSummary, Vec<RequestRecord>) {
     let mut out = Vec::new();
     let summary = tracelab_loadgen::run_with(
-        transport,
+        Arc::new(Shared(transport)),
         plan,
         None,
-        &LoadOptions::default(),
+        &LoadOptions {
+            timer: tracelab_timer::Mode::Tokio,
+            ..LoadOptions::default()
+        },
         &mut out,
         shutdown,
         &mut |_| {},
@@ -122,7 +145,7 @@ async fn open_loop_sends_exactly_the_schedule_at_the_target_rate() {
     let mut sequences: Vec<u64> = records.iter().map(|r| r.sequence).collect();
     sequences.sort_unstable();
     assert_eq!(sequences, (0..5000).collect::<Vec<_>>());
-    let a = summary.per_entry["front GET /a"] as f64 / 5000.0;
+    let a = summary.entries["front GET /a"].count as f64 / 5000.0;
     assert!((a - 0.75).abs() < 0.03, "share of /a {a}");
     let acme = records
         .iter()

@@ -93,9 +93,9 @@ impl From<ProtocolArg> for OtlpProtocol {
     }
 }
 
-/// `tracelab run`.
+/// What `run` and `load` share: they are the same load session with another backend.
 #[derive(Debug, Args)]
-pub struct RunArgs {
+pub struct SessionArgs {
     /// The scenario file.
     pub file: PathBuf,
     /// Seed and load overrides.
@@ -107,6 +107,20 @@ pub struct RunArgs {
     /// No live progress line.
     #[arg(long)]
     pub no_progress: bool,
+    /// Client timeout of one request.
+    #[arg(long, value_parser = parse_duration, default_value = "30s")]
+    pub timeout: Duration,
+    /// Print report.json to stdout instead of the terminal summary.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `tracelab run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// What every load session takes: the scenario, overrides, run directory, output.
+    #[command(flatten)]
+    pub session: SessionArgs,
     /// How the services export to the embedded receiver.
     #[arg(
         long,
@@ -116,14 +130,18 @@ pub struct RunArgs {
     )]
     pub otlp_protocol: ProtocolArg,
     /// Address of the embedded receiver's OTLP/gRPC listener (port 0 picks a free port).
-    #[arg(long, default_value = "127.0.0.1:4317")]
-    pub otlp_grpc: SocketAddr,
-    /// Address of the embedded receiver's OTLP/HTTP listener (port 0 picks a free port).
-    #[arg(long, default_value = "127.0.0.1:4318")]
-    pub otlp_http: SocketAddr,
-    /// Print report.json to stdout instead of the terminal summary.
+    /// Default 127.0.0.1:4317, or a free port when that is taken (say, by a local Collector).
     #[arg(long)]
-    pub json: bool,
+    pub otlp_grpc: Option<SocketAddr>,
+    /// Address of the embedded receiver's OTLP/HTTP listener (port 0 picks a free port).
+    /// Default 127.0.0.1:4318, or a free port when that is taken.
+    #[arg(long)]
+    pub otlp_http: Option<SocketAddr>,
+    /// Also send a copy of every span to this OTLP endpoint (repeatable), e.g. a Collector:
+    /// http://127.0.0.1:4317 (gRPC) or http://127.0.0.1:4318/v1/traces (HTTP). The
+    /// completeness check stays on the embedded copy.
+    #[arg(long, value_name = "URL")]
+    pub forward: Vec<String>,
     /// After the run, compare these sampling strategies on its full capture (writes
     /// sampling.json and adds the comparison to report.html).
     #[arg(long, value_name = "FILE")]

@@ -8,19 +8,24 @@
 //! - [`cli`]: the command line (clap) and the dispatch to each command.
 //! - [`compare`]: `tracelab compare`, the sampling lab's counterfactual comparison.
 //! - [`check`]: `tracelab check`, scenario validation for people.
-//! - [`run`]: `tracelab run`, the whole lab in one process on the embedded receiver.
+//! - [`session`]: one load session — backend, run directory, signals, root sampler, load,
+//!   incidents, report — which `run` and `load` both are.
+//! - [`run`]: `tracelab run`, a session with the whole lab in one process.
+//! - [`load`]: `tracelab load`, a session into services running elsewhere.
 //! - [`svc`]: `tracelab svc`, one scenario service per process.
-//! - [`load`]: `tracelab load`, the load alone, into services running elsewhere.
+//! - [`signals`]: SIGINT and SIGTERM, the same for every command.
+//! - [`fdlimit`]: the open-file budget that sizes the load's connections.
 //! - [`report`]: `tracelab report` and the analysis view of every run (waterfalls, HTML).
 //! - [`render`]: `tracelab render compose|k8s`, deployment files from a scenario.
 //! - [`rundir`]: the run directory and its files.
-//! - [`summary`]: the end-of-run summary, in the terminal and as `report.json`.
+//! - [`summary`]: the report model, in the terminal and as `report.json`.
 //! - [`progress`]: the live progress line.
 //! - [`logging`]: diagnostics to stderr.
 
 pub mod check;
 pub mod cli;
 pub mod compare;
+pub mod fdlimit;
 pub mod load;
 pub mod logging;
 pub mod progress;
@@ -28,5 +33,7 @@ pub mod render;
 pub mod report;
 pub mod run;
 pub mod rundir;
+pub mod session;
+pub mod signals;
 pub mod summary;
 pub mod svc;

@@ -1,28 +1,28 @@
-//! `tracelab run`: the whole lab in one process, on the embedded receiver.
+//! `tracelab run`: the whole lab in one process, on the embedded receiver — a load session
+//! ([`crate::session`]) with the lab as its backend.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context as _;
 use tokio_util::sync::CancellationToken;
-use tracelab_analysis::{AnalysisOptions, Analyzer};
+use tracelab_analysis::Analysis;
 use tracelab_loadgen::incidents::IncidentWindow;
-use tracelab_loadgen::{LoadOptions, LoadPlan};
-use tracelab_receiver::{AssemblyOptions, Receiver, ReceiverConfig, SpanSink, TraceStore};
+use tracelab_receiver::{ForwardProtocol, ForwardTarget, ReceiverConfig};
 use tracelab_sampling::head::HeadSamplerConfig;
 use tracelab_scenario::Scenario;
-use tracelab_services::{HostOptions, ServiceHost};
-use tracelab_telemetry::{ExportConfig, OtlpProtocol, ServiceIdentity, ServiceTelemetry};
+use tracelab_telemetry::OtlpProtocol;
 use tracelab_trace::Trace;
 
 use crate::cli::RunArgs;
-use crate::progress::Progress;
 use crate::rundir::{self, RunDir};
-use crate::summary::{RunReport, ScenarioInfo, SummaryInput, TraceTotals};
+use crate::session::{Backend, LabOptions, SessionOptions, SessionOutcome};
+use crate::signals::Signals;
+use crate::summary::RunReport;
 
-/// Everything `run_lab` needs.
+/// What [`run_lab`] needs: a lab session with the defaults of `tracelab run` for the rest
+/// (root sampler from `OTEL_TRACES_SAMPLER`, no forwarding).
 #[derive(Debug, Clone)]
 pub struct RunOptions {
     /// The scenario, with command-line overrides applied.
@@ -50,10 +50,10 @@ pub struct RunOptions {
 /// What a finished run produced.
 #[derive(Debug)]
 pub struct RunOutcome {
-    /// The summary (also in `report.json`).
+    /// The report (also in `report.json`).
     pub report: RunReport,
     /// The trace analysis (also in `report.html`).
-    pub analysis: tracelab_analysis::Analysis,
+    pub analysis: Analysis,
     /// The run directory.
     pub dir: PathBuf,
     /// The traces the report singles out (slowest and failing), or every received trace with
@@ -63,251 +63,66 @@ pub struct RunOutcome {
     pub incidents: Vec<IncidentWindow>,
 }
 
+impl RunOptions {
+    /// The session these options describe.
+    pub fn session(self) -> anyhow::Result<SessionOptions> {
+        Ok(SessionOptions {
+            scenario: self.scenario,
+            scenario_source: self.scenario_source,
+            scenario_file: self.scenario_file,
+            out: self.out,
+            progress: self.progress,
+            backend: Backend::Lab(LabOptions {
+                protocol: self.protocol,
+                receiver: self.receiver,
+                receiver_addresses_given: true,
+                keep_traces: self.keep_traces,
+                forward: Vec::new(),
+                timer: tracelab_timer::Mode::Precise,
+            }),
+            sampler: HeadSamplerConfig::from_env()
+                .context("OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG")?,
+            no_tracing: false,
+            request_timeout: Duration::from_secs(30),
+            settle_timeout: self.settle_timeout,
+            fd_limit: None,
+        })
+    }
+}
+
 /// Runs the lab: receiver, services, load, then the flush that makes sure every exported span
-/// has arrived, then the summary. Cancelling `shutdown` (Ctrl-C) stops the load early; the rest
-/// still happens, so the run directory is complete and marked as interrupted.
+/// has arrived, then the report. Cancelling `shutdown` stops the load early; the rest still
+/// happens, so the run directory is complete and marked as interrupted.
 pub async fn run_lab(
     options: RunOptions,
     shutdown: CancellationToken,
 ) -> anyhow::Result<RunOutcome> {
-    let dir = RunDir::create(&options.out)?;
-    dir.write(rundir::SCENARIO_FILE, options.scenario_source.as_bytes())?;
-    let sink = SpanSink::create(&dir.file(rundir::SPANS_FILE))
-        .with_context(|| format!("cannot create {}", dir.file(rundir::SPANS_FILE).display()))?;
-    // Traces are analysed as they finish arriving, not kept: see `RunTraces`.
-    let collected = Arc::new(Mutex::new(RunTraces::new(options.keep_traces)));
-    let consumer = collected.clone();
-    let store = Arc::new(TraceStore::streaming(
-        Some(sink),
-        AssemblyOptions::default(),
-        move |trace| lock(&consumer).add(trace),
-    ));
-    let receiver = Receiver::start(options.receiver.clone(), store.clone()).await?;
-    let endpoint = match options.protocol {
-        OtlpProtocol::Grpc => receiver.grpc_endpoint(),
-        OtlpProtocol::HttpProtobuf => format!("http://{}", receiver.http_addr()),
-    };
-    let export = ExportConfig::new(endpoint, options.protocol);
+    let outcome = crate::session::run(options.session()?, &Signals::manual(shutdown)).await?;
+    lab_outcome(outcome)
+}
 
-    let scenario = Arc::new(options.scenario.clone());
-    let host = ServiceHost::start(
-        scenario.clone(),
-        &HostOptions {
-            export: Some(export.clone()),
-            ..HostOptions::default()
-        },
-    )
-    .await?;
-    // The root of every trace decides, as an OpenTelemetry SDK would: from
-    // OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG, keeping everything by default.
-    let root_sampler = HeadSamplerConfig::from_env()
-        .context("OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG")?
-        .build();
-    let loadgen = ServiceTelemetry::new(
-        &ServiceIdentity::new("loadgen", env!("CARGO_PKG_VERSION")),
-        &export,
-        root_sampler,
-    )?;
-    let plan =
-        LoadPlan::from_scenario(&scenario, |name| host.peers().url(name).map(str::to_string))?;
-
-    // Where each service and its admin (fault) API listen, so faults can be switched on by
-    // hand during the run (`curl -X POST <admin_url>/admin/faults -d '{...}'`).
-    let addresses: Vec<serde_json::Value> = host
-        .services()
-        .iter()
-        .map(|s| {
-            serde_json::json!({
-                "name": s.name,
-                "url": format!("http://{}", s.addr),
-                "admin_url": format!("http://{}", s.admin_addr),
-            })
-        })
-        .collect();
-    dir.write(
-        rundir::SERVICES_FILE,
-        serde_json::to_vec_pretty(&addresses)?.as_slice(),
-    )?;
-    tracing::info!(services = %serde_json::Value::from(addresses), "services and their admin APIs");
-    // The incident player starts with the load, so an incident `at: 5s` starts 5 s into it.
-    let incidents_stop = CancellationToken::new();
-    let player = tokio::spawn(tracelab_loadgen::incidents::play(
-        scenario.incident_timeline(plan.duration),
-        host.services()
-            .iter()
-            .map(|s| (s.name.clone(), format!("http://{}", s.admin_addr)))
-            .collect(),
-        tokio::time::Instant::now(),
-        incidents_stop.clone(),
-    ));
-    let progress = Progress::new(plan.duration, !options.progress);
-    let mut requests = dir.requests_writer()?;
-    let load = tracelab_loadgen::run(
-        &plan,
-        Some(&loadgen),
-        &LoadOptions::default(),
-        &mut requests,
-        shutdown.clone(),
-        &mut |s| progress.update(s),
-    )
-    .await
-    .context("while sending load")?;
-    progress.finish();
-    incidents_stop.cancel();
-    let incidents = record_incidents(&host, player.await.unwrap_or_default());
-    let mut lines = Vec::new();
-    for window in &incidents {
-        serde_json::to_writer(&mut lines, window)?;
-        lines.push(b'\n');
+fn lab_outcome(outcome: SessionOutcome) -> anyhow::Result<RunOutcome> {
+    for problem in &outcome.unwritten {
+        tracing::warn!("{problem}");
     }
-    dir.write(rundir::INCIDENTS_FILE, &lines)?;
-
-    // Flush every exporter, then wait until the receiver holds every span they delivered.
-    let mut export_stats: tracelab_telemetry::ExportStats = host
-        .shutdown(options.settle_timeout)
-        .await
-        .into_iter()
-        .map(|(_, s)| s)
-        .sum();
-    export_stats = export_stats + loadgen.shutdown(options.settle_timeout).await;
-    if !store
-        .wait_for_spans(export_stats.exported, options.settle_timeout)
-        .await
-    {
-        tracing::warn!(
-            expected = export_stats.exported,
-            received = store.span_count(),
-            "not every exported span arrived before the settle timeout"
-        );
-    }
-    receiver.shutdown().await;
-    store
-        .flush_sink()
-        .context("cannot flush spans.otlp.jsonl")?;
-    store.finish_traces();
-    let RunTraces {
-        analyzer,
-        totals,
-        kept,
-    } = std::mem::replace(&mut *lock(&collected), RunTraces::new(false));
-    let (analysis, singled_out) = analyzer.finish();
-    let mut traces = kept.unwrap_or(singled_out);
-    traces.sort_by_key(|t| {
-        (
-            t.spans.first().map(|s| s.start_unix_nano).unwrap_or(0),
-            t.trace_id,
-        )
-    });
-
-    let report = RunReport::build(SummaryInput {
-        scenario: ScenarioInfo {
-            name: scenario.name.clone(),
-            file: options.scenario_file.clone(),
-            seed: scenario.seed,
-            rate: plan.mean_rate(),
-            duration_s: plan.duration.as_secs_f64(),
-            otlp_protocol: options.protocol.as_str().to_string(),
-        },
-        load: &load,
-        traces: &totals,
-        health: totals.health(),
-        export: export_stats,
-        receiver: store.stats(),
-    });
-    // The incident windows go into report.json beside the summary, so one file says what was
-    // injected and what the traffic saw.
-    let mut report_json = serde_json::to_value(&report)?;
-    if let Some(object) = report_json.as_object_mut() {
-        object.insert("incidents".into(), serde_json::to_value(&incidents)?);
-    }
-    dir.write(
-        rundir::REPORT_FILE,
-        serde_json::to_vec_pretty(&report_json)?.as_slice(),
-    )?;
-    let html = crate::report::render_run_html(
-        &scenario.name,
-        &analysis,
-        &traces,
-        Some(&serde_json::to_value(&report)?),
-        &crate::report::read_incidents(dir.path()),
-        crate::report::read_sampling(dir.path()).as_ref(),
-    );
-    dir.write(rundir::HTML_REPORT_FILE, html.as_bytes())?;
     Ok(RunOutcome {
-        report,
-        analysis,
-        dir: options.out,
-        traces,
-        incidents,
+        incidents: outcome.report.incidents.clone(),
+        analysis: outcome.analysis.context("the lab's analysis is missing")?,
+        report: outcome.report,
+        dir: outcome.dir,
+        traces: outcome.traces,
     })
 }
 
-/// What a run keeps of its traces: the analysis and summary tallies, fed one finished trace at
-/// a time by the store, and the traces themselves only when asked to.
-struct RunTraces {
-    analyzer: Analyzer,
-    totals: TraceTotals,
-    kept: Option<Vec<Trace>>,
-}
-
-impl RunTraces {
-    fn new(keep: bool) -> Self {
-        RunTraces {
-            analyzer: Analyzer::new(&AnalysisOptions::default()),
-            totals: TraceTotals::default(),
-            kept: keep.then(Vec::new),
-        }
-    }
-
-    fn add(&mut self, trace: Trace) {
-        self.analyzer.add(&trace);
-        self.totals.add(&trace);
-        if let Some(kept) = &mut self.kept {
-            kept.push(trace);
-        }
-    }
-}
-
-fn lock(traces: &Mutex<RunTraces>) -> std::sync::MutexGuard<'_, RunTraces> {
-    // A panic while adding one trace leaves the tallies of the others intact.
-    traces.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// Every incident window of the run: the timeline's, as the player applied them, and the
-/// faults switched on by hand through an admin API (from each service's fault history). A
-/// fault still on when the load ends gets the end of the load as its end.
-fn record_incidents(host: &ServiceHost, mut windows: Vec<IncidentWindow>) -> Vec<IncidentWindow> {
-    let now = tracelab_services::faults::unix_nanos(std::time::SystemTime::now());
-    for service in host.services() {
-        for window in service.faults.history() {
-            if window.source == "timeline" {
-                continue;
-            }
-            windows.push(IncidentWindow {
-                start_unix_nano: window.start_unix_nano,
-                end_unix_nano: window.end_unix_nano.unwrap_or(now),
-                what: window.what,
-                service: window.service,
-                route: window.route,
-                source: window.source,
-                fault: window.fault,
-            });
-        }
-    }
-    windows.sort_by_key(|w| w.start_unix_nano);
-    windows
-}
-
-/// The incident windows, in seconds from the first one's start when there is no better
-/// anchor: the report's reader wants to see what was injected, and roughly when.
-fn print_incidents(outcome: &RunOutcome) {
-    if outcome.incidents.is_empty() {
+/// The incident windows, in seconds from the first one's start: the report's reader wants to
+/// see what was injected, and roughly when.
+fn print_incidents(incidents: &[IncidentWindow]) {
+    let Some(first) = incidents.first() else {
         return;
-    }
-    println!("\n  incidents ({}):", outcome.incidents.len());
-    let first = outcome.incidents[0].start_unix_nano;
-    for window in &outcome.incidents {
-        let from = window.start_unix_nano.saturating_sub(first) as f64 / 1e9;
+    };
+    println!("\n  incidents ({}):", incidents.len());
+    for window in incidents {
+        let from = window.start_unix_nano.saturating_sub(first.start_unix_nano) as f64 / 1e9;
         let length = window.end_unix_nano.saturating_sub(window.start_unix_nano) as f64 / 1e9;
         println!(
             "    +{from:>6.1}s for {length:>5.1}s  {} ({})",
@@ -316,44 +131,65 @@ fn print_incidents(outcome: &RunOutcome) {
     }
 }
 
-/// The `tracelab run` command: options from the command line, Ctrl-C handling, printing.
+/// The `tracelab run` command.
 pub async fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let (source, scenario) = crate::check::read_scenario_with(&args.file, &args.overrides)?;
+    let signals = Signals::install(
+        "stopping the load, waiting for requests in flight and their spans, then writing the report",
+    );
+    let (source, scenario) =
+        crate::check::read_scenario_with(&args.session.file, &args.session.overrides)?;
     let out = args
+        .session
         .out
         .clone()
         .unwrap_or_else(|| RunDir::default_path(&scenario.name));
-    let options = RunOptions {
+    let default_protocol = match args.otlp_protocol {
+        crate::cli::ProtocolArg::Grpc => ForwardProtocol::Grpc,
+        crate::cli::ProtocolArg::HttpProtobuf => ForwardProtocol::HttpProtobuf,
+    };
+    let forward = args
+        .forward
+        .iter()
+        .map(|url| ForwardTarget::parse(url, default_protocol))
+        .collect::<Result<Vec<_>, String>>()
+        .map_err(|e| anyhow::anyhow!("--forward: {e}"))?;
+    let defaults = ReceiverConfig::default();
+    let options = SessionOptions {
         scenario,
         scenario_source: source,
-        scenario_file: args.file.display().to_string(),
+        scenario_file: args.session.file.display().to_string(),
         out,
-        protocol: args.otlp_protocol.into(),
-        receiver: ReceiverConfig {
-            grpc_addr: args.otlp_grpc,
-            http_addr: args.otlp_http,
-            ..ReceiverConfig::default()
-        },
-        progress: !args.no_progress,
+        progress: !args.session.no_progress,
+        backend: Backend::Lab(LabOptions {
+            protocol: args.otlp_protocol.into(),
+            receiver: ReceiverConfig {
+                grpc_addr: args.otlp_grpc.unwrap_or(defaults.grpc_addr),
+                http_addr: args.otlp_http.unwrap_or(defaults.http_addr),
+                ..defaults
+            },
+            receiver_addresses_given: args.otlp_grpc.is_some() || args.otlp_http.is_some(),
+            keep_traces: false,
+            forward,
+            timer: tracelab_timer::Mode::Precise,
+        }),
+        sampler: HeadSamplerConfig::from_env()
+            .context("OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG")?,
+        no_tracing: false,
+        request_timeout: args.session.timeout,
         settle_timeout: Duration::from_secs(15),
-        keep_traces: false,
+        fd_limit: Some(crate::fdlimit::raise()),
     };
-    let shutdown = CancellationToken::new();
-    let on_signal = shutdown.clone();
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!(
-                "\ninterrupted: stopping the load, waiting for requests in flight and spans…"
-            );
-            on_signal.cancel();
-        }
-    });
-    let outcome = run_lab(options, shutdown).await?;
+    let outcome = crate::session::run(options, &signals).await?;
+    let code = outcome.exit_code();
+    for problem in &outcome.unwritten {
+        eprintln!("error: {problem}");
+    }
+    let outcome = lab_outcome(outcome)?;
     let sampling = match &args.strategies {
         Some(strategies) => Some(sampling_comparison(&outcome, strategies)?),
         None => None,
     };
-    if args.json {
+    if args.session.json {
         println!("{}", serde_json::to_string_pretty(&outcome.report)?);
     } else {
         print!("{}", outcome.report.render_text());
@@ -364,14 +200,10 @@ pub async fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
         if let Some(table) = &sampling {
             print!("\n{table}");
         }
-        print_incidents(&outcome);
+        print_incidents(&outcome.incidents);
         println!("\n  run directory: {}", outcome.dir.display());
     }
-    Ok(if outcome.report.interrupted {
-        ExitCode::from(130)
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(code)
 }
 
 /// Compares sampling strategies on a finished run: writes `sampling.json`, re-renders
@@ -382,16 +214,10 @@ fn sampling_comparison(
 ) -> anyhow::Result<String> {
     let comparison = crate::compare::compare_input(&outcome.dir, strategies, None)?;
     let dir = &outcome.dir;
-    std::fs::write(
-        dir.join(crate::compare::SAMPLING_FILE),
-        serde_json::to_vec_pretty(&comparison)?,
-    )
-    .with_context(|| {
-        format!(
-            "cannot write {}",
-            dir.join(crate::compare::SAMPLING_FILE).display()
-        )
-    })?;
+    rundir::write_atomically(
+        &dir.join(crate::compare::SAMPLING_FILE),
+        &serde_json::to_vec_pretty(&comparison)?,
+    )?;
     let html = crate::report::render_run_html(
         &outcome.report.scenario.name,
         &outcome.analysis,
@@ -400,11 +226,6 @@ fn sampling_comparison(
         &crate::report::read_incidents(dir),
         crate::report::read_sampling(dir).as_ref(),
     );
-    std::fs::write(dir.join(rundir::HTML_REPORT_FILE), html).with_context(|| {
-        format!(
-            "cannot write {}",
-            dir.join(rundir::HTML_REPORT_FILE).display()
-        )
-    })?;
+    rundir::write_atomically(&dir.join(rundir::HTML_REPORT_FILE), html.as_bytes())?;
     Ok(comparison.to_table())
 }

@@ -9,11 +9,13 @@
 //! | `report.html`      | the analysis as one self-contained page (opens offline)           |
 //!
 //! Spans and requests are streamed to disk while the run goes, so an interrupted run keeps
-//! everything it recorded.
+//! everything it recorded. A directory is only created once everything the run needs has
+//! started (its ports bound), so a failed start leaves nothing behind to block a re-run.
 
 use std::fs::File;
-use std::io::BufWriter;
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use anyhow::Context as _;
@@ -39,6 +41,8 @@ pub const HTML_REPORT_FILE: &str = "report.html";
 #[derive(Debug)]
 pub struct RunDir {
     path: PathBuf,
+    /// Whether this run created the directory, so [`RunDir::abandon`] may remove it.
+    created: bool,
 }
 
 impl RunDir {
@@ -51,11 +55,31 @@ impl RunDir {
                 path.display()
             );
         }
+        let created = !path.exists();
         std::fs::create_dir_all(path)
             .with_context(|| format!("cannot create run directory {}", path.display()))?;
         Ok(RunDir {
             path: path.to_path_buf(),
+            created,
         })
+    }
+
+    /// Removes what this run wrote, for a run that failed before it sent anything: the files
+    /// it created, and the directory if it created that too.
+    pub fn abandon(self) {
+        for name in [
+            SCENARIO_FILE,
+            SPANS_FILE,
+            REQUESTS_FILE,
+            SERVICES_FILE,
+            INCIDENTS_FILE,
+        ] {
+            let _ = std::fs::remove_file(self.file(name));
+        }
+        if self.created {
+            // Only succeeds when empty: nothing of anyone else's is removed.
+            let _ = std::fs::remove_dir(&self.path);
+        }
     }
 
     /// The default location: `runs/<scenario>-<UTC time>`.
@@ -87,20 +111,64 @@ impl RunDir {
     }
 
     /// Opens `requests.jsonl` for streaming.
-    pub fn requests_writer(&self) -> anyhow::Result<BufWriter<File>> {
+    pub fn requests_writer(&self) -> anyhow::Result<SharedWriter> {
         let p = self.file(REQUESTS_FILE);
         let f = File::create(&p).with_context(|| format!("cannot create {}", p.display()))?;
-        Ok(BufWriter::new(f))
+        Ok(SharedWriter(Arc::new(Mutex::new(
+            BufWriter::with_capacity(256 * 1024, f),
+        ))))
     }
 
     /// Writes a whole file atomically enough for a report: to a temporary name, then renamed.
+    /// A failed write leaves no temporary file behind.
     pub fn write(&self, name: &str, contents: &[u8]) -> anyhow::Result<()> {
-        let final_path = self.file(name);
-        let tmp = self.file(&format!(".{name}.tmp"));
-        std::fs::write(&tmp, contents)
-            .with_context(|| format!("cannot write {}", tmp.display()))?;
-        std::fs::rename(&tmp, &final_path)
-            .with_context(|| format!("cannot write {}", final_path.display()))?;
-        Ok(())
+        write_atomically(&self.file(name), contents)
+    }
+}
+
+/// Writes `path` through a temporary file beside it, renamed into place; on failure the
+/// temporary file is removed and the old `path`, if any, is left as it was.
+pub fn write_atomically(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.tmp"));
+    let written = std::fs::write(&tmp, contents).and_then(|()| std::fs::rename(&tmp, path));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e).with_context(|| format!("cannot write {}", path.display()));
+    }
+    Ok(())
+}
+
+/// A buffered file writer shared between the task that writes it and a forced exit that must
+/// flush it (see [`crate::signals`]). The lock is taken once per batch of lines.
+#[derive(Debug, Clone)]
+pub struct SharedWriter(Arc<Mutex<BufWriter<File>>>);
+
+impl SharedWriter {
+    /// Flushes what is buffered; errors are for the writer's own task to report.
+    pub fn flush_now(&self) {
+        let _ = self.lock().flush();
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BufWriter<File>> {
+        // Bytes in a buffer cannot be left half-updated by a panic elsewhere.
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Write for SharedWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.lock().write(buf)
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        self.lock().write_all(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.lock().flush()
     }
 }

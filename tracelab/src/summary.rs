@@ -1,38 +1,59 @@
-//! The end-of-run summary: `report.json` and the terminal view of it.
+//! The end-of-run report: one model for `run` and `load`, written as `report.json` and shown in
+//! the terminal.
+//!
+//! Each fact has one place: the load generator's statistics once (`load`), the span pipeline's
+//! counters from the exporters to the span file (`pipeline`), trace completeness and the
+//! per-service numbers from the analysis (`traces`, `services`), the lab's own precision
+//! (`timing`), the incidents, and plain-language `warnings`. Schema: `docs/report.schema.json`
+//! (version [`SCHEMA_VERSION`]; the changes from version 1 are listed in docs/report.md).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use serde::Serialize;
-use tracelab_loadgen::LoadSummary;
-use tracelab_receiver::{ReceiverStats, TraceHealth};
+use tracelab_analysis::{Analysis, ServiceStats};
+use tracelab_loadgen::incidents::IncidentWindow;
+use tracelab_loadgen::{GroupSummary, LoadSummary};
+use tracelab_receiver::ReceiverStats;
 use tracelab_telemetry::ExportStats;
-use tracelab_trace::Trace;
+use tracelab_timer::Overrun;
+
+/// The version of `report.json`'s layout.
+pub const SCHEMA_VERSION: u32 = 2;
+
+/// An injected wait or a scheduled release later than this at the 99th percentile makes the
+/// run's numbers untrustworthy: every latency it shows may be that much too long.
+pub const TRUST_P99_US: f64 = 1000.0;
 
 /// `report.json`.
 #[derive(Debug, Clone, Serialize)]
 pub struct RunReport {
+    /// The layout version of this file.
+    pub schema_version: u32,
     /// Version of tracelab that wrote the report.
     pub tracelab_version: &'static str,
     /// Which scenario ran, and how.
     pub scenario: ScenarioInfo,
-    /// Requests as the load generator saw them.
-    pub requests: RequestsReport,
-    /// Client latency from the scheduled instant, in milliseconds.
-    pub latency_ms: tracelab_loadgen::LatencySummary,
-    /// How whole the received traces are.
-    pub traces: TracesReport,
-    /// Span counts along the pipeline.
-    pub spans: SpansReport,
-    /// Per service: spans and durations.
-    pub services: Vec<ServiceReport>,
-    /// The slowest complete trace, if any.
-    pub slowest_trace: Option<String>,
-    /// True when the run was stopped early.
+    /// True when the run was stopped early by a signal.
     pub interrupted: bool,
-    /// The load generator's statistics: driver, drops, late starts, per entry, per status
-    /// class, and the per-second timeline.
+    /// The load generator's statistics: requests, latency from the scheduled instant, per
+    /// entry, per status class, late starts, connections, the per-second timeline.
     pub load: LoadSummary,
+    /// Span counts from the exporters to the span file.
+    pub pipeline: Pipeline,
+    /// How whole the received traces are; absent for `tracelab load`, whose spans went
+    /// elsewhere.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub traces: Option<TracesReport>,
+    /// Per service, from the analysis of the received traces: requests, errors, latency of
+    /// its entry spans, spans, share of the critical path.
+    pub services: Vec<ServiceStats>,
+    /// How precisely the lab kept the times it was given.
+    pub timing: Timing,
+    /// Every incident window: the scenario's timeline and faults switched on by hand.
+    pub incidents: Vec<IncidentWindow>,
+    /// What the reader must know before trusting the numbers, in plain words.
+    pub warnings: Vec<String>,
     /// For `tracelab load`: where the spans went instead of the embedded receiver.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub external: Option<ExternalSpans>,
@@ -43,12 +64,10 @@ pub struct RunReport {
 pub struct ExternalSpans {
     /// The OTLP URL the client spans were sent to; `None` when they were not exported.
     pub endpoint: Option<String>,
-    /// The sampler of the client spans (`OTEL_TRACES_SAMPLER[:ARG]`).
+    /// The root sampler (`OTEL_TRACES_SAMPLER[:ARG]`).
     pub sampler: String,
     /// Entry services and their URLs.
     pub targets: BTreeMap<String, String>,
-    /// Why the trace and span counts of this report are empty.
-    pub note: String,
 }
 
 /// Which scenario ran.
@@ -60,39 +79,60 @@ pub struct ScenarioInfo {
     pub file: String,
     /// Seed used.
     pub seed: u64,
-    /// Target rate, requests per second.
+    /// Mean target rate, requests per second (0 in closed loop).
     pub rate: f64,
     /// Planned duration in seconds.
     pub duration_s: f64,
-    /// How the services exported (`grpc` or `http/protobuf`).
+    /// How spans were exported (`grpc` or `http/protobuf`); empty when they were not.
     pub otlp_protocol: String,
+    /// The root sampler, as `OTEL_TRACES_SAMPLER[:ARG]` names it.
+    pub sampler: String,
 }
 
-/// Request counts.
+/// Span counts along the pipeline, from the processes that end spans to the span file.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Pipeline {
+    /// Spans the services and the load generator ended and sampled.
+    pub spans_ended: u64,
+    /// Spans the exporters delivered (acknowledged by the receiver).
+    pub spans_exported: u64,
+    /// Spans ended but never delivered: a full export queue, a failed or timed-out export.
+    pub spans_lost: u64,
+    /// Spans the embedded receiver stored (absent for `tracelab load`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub spans_received: Option<u64>,
+    /// Spans refused inside accepted export requests (unusable ids).
+    pub spans_rejected: u64,
+    /// Export requests the receiver refused: malformed, too large, wrong media type, or over
+    /// its memory budget (the last are retried by the exporter).
+    pub requests_rejected: u64,
+    /// Lines written to `spans.otlp.jsonl`.
+    pub span_file_lines: u64,
+    /// Writes to `spans.otlp.jsonl` that failed (a full disk); the spans still reached the
+    /// analysis.
+    pub span_file_write_failures: u64,
+    /// Copies sent to each `--forward` endpoint.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub forwarded: Vec<ForwardReport>,
+}
+
+/// What went to one `--forward` endpoint.
 #[derive(Debug, Clone, Serialize)]
-pub struct RequestsReport {
-    /// Requests sent.
-    pub total: u64,
-    /// Requests that did not end `ok`.
-    pub errors: u64,
-    /// Per client-side outcome.
-    pub outcomes: BTreeMap<String, u64>,
-    /// Per entry route.
-    pub per_entry: BTreeMap<String, u64>,
-    /// Requests that started more than 1 ms late.
-    pub late_starts: u64,
-    /// Requests dropped by the client (in-flight cap reached).
-    pub dropped: u64,
-    /// Target rate.
-    pub target_rate: f64,
-    /// Achieved rate.
-    pub achieved_rate: f64,
+pub struct ForwardReport {
+    /// The endpoint.
+    pub endpoint: String,
+    /// `grpc` or `http/protobuf`.
+    pub protocol: String,
+    /// Spans it acknowledged.
+    pub spans_delivered: u64,
+    /// Spans that could not be delivered (refused, unreachable, or its queue full).
+    pub spans_failed: u64,
 }
 
-/// Trace completeness.
+/// Trace completeness, from the analysis of every received trace.
 #[derive(Debug, Clone, Serialize)]
 pub struct TracesReport {
-    /// Distinct trace ids received.
+    /// Traces received.
     pub received: u64,
     /// Traces with one root and every parent present.
     pub complete: u64,
@@ -100,23 +140,11 @@ pub struct TracesReport {
     pub broken: u64,
     /// Percentage of complete traces.
     pub complete_percent: f64,
-}
-
-/// Spans along the pipeline.
-#[derive(Debug, Clone, Serialize)]
-pub struct SpansReport {
-    /// Spans the receiver stored.
-    pub received: u64,
-    /// Spans the services and the load generator ended (sampled).
-    pub ended: u64,
-    /// Spans the exporters had acknowledged.
-    pub exported: u64,
-    /// Spans lost before or during export (full queue, failed export).
-    pub lost: u64,
     /// Spans per trace.
-    pub per_trace: PerTrace,
-    /// Export requests the receiver refused.
-    pub requests_rejected: u64,
+    pub spans_per_trace: PerTrace,
+    /// The slowest trace, to open first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slowest_trace_id: Option<String>,
 }
 
 /// Spans-per-trace statistics.
@@ -130,197 +158,210 @@ pub struct PerTrace {
     pub max: u64,
 }
 
-/// One service's spans.
+/// How precisely the lab kept the times it was given: the injected waits against what the
+/// scenario drew for them, and the open loop's releases against their schedule
+/// (`load.schedule_error_us`).
 #[derive(Debug, Clone, Serialize)]
-pub struct ServiceReport {
-    /// `service.name`.
-    pub name: String,
-    /// Spans it emitted.
-    pub spans: u64,
-    /// Of which failed.
-    pub error_spans: u64,
-    /// Mean SERVER span duration in ms (0 when it has none).
-    pub mean_server_ms: f64,
-    /// Mean duration of all its spans, in ms.
-    pub mean_span_ms: f64,
+pub struct Timing {
+    /// How far injected waits (route latency, work, db, cache, backoff, lag, latency faults)
+    /// ran past what was drawn, in microseconds; absent for `tracelab load`, whose services
+    /// report it on their admin API (`GET /admin/timing`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub injected_waits: Option<WaitError>,
+    /// False when waits or releases ran late enough (p99 above 1 ms) to distort what the run
+    /// shows; `message` says by how much.
+    pub trustworthy: bool,
+    /// Why the numbers cannot be trusted, when they cannot.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
 }
 
-/// Per-trace tallies for the summary, added one trace at a time so that a run never has to
-/// hold all of its traces.
-#[derive(Debug, Clone, Default)]
-pub struct TraceTotals {
-    /// Per service: spans, failed spans, total span time, SERVER spans, SERVER time.
-    per_service: BTreeMap<String, (u64, u64, u64, u64, u64)>,
-    traces: u64,
-    complete: u64,
-    spans: u64,
-    min_spans: u64,
-    max_spans: u64,
-    /// Duration and id of the slowest complete trace.
-    slowest: Option<(u64, String)>,
+/// Overruns of injected waits, in microseconds.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct WaitError {
+    /// Waits measured (zero draws are not waited, so not counted).
+    pub count: u64,
+    /// Median overrun.
+    pub p50_us: f64,
+    /// 99th percentile.
+    pub p99_us: f64,
+    /// Largest.
+    pub max_us: f64,
+    /// Mean.
+    pub mean_us: f64,
 }
 
-impl TraceTotals {
-    /// Adds one trace.
-    pub fn add(&mut self, trace: &Trace) {
-        for span in &trace.spans {
-            let e = match self.per_service.get_mut(&*span.service_name) {
-                Some(e) => e,
-                None => self
-                    .per_service
-                    .entry(span.service_name.to_string())
-                    .or_default(),
-            };
-            e.0 += 1;
-            e.1 += u64::from(span.is_error());
-            e.2 += span.duration_nanos();
-            if span.kind == tracelab_trace::SpanKind::Server {
-                e.3 += 1;
-                e.4 += span.duration_nanos();
-            }
-        }
-        let n = trace.spans.len() as u64;
-        self.min_spans = if self.traces == 0 {
-            n
-        } else {
-            self.min_spans.min(n)
-        };
-        self.max_spans = self.max_spans.max(n);
-        self.traces += 1;
-        self.spans += n;
-        if trace.shape().is_complete() {
-            self.complete += 1;
-            let duration = trace.duration_nanos();
-            if self.slowest.as_ref().is_none_or(|(d, _)| duration > *d) {
-                self.slowest = Some((duration, trace.trace_id.to_hex()));
-            }
-        }
-    }
-
-    /// Sums of a slice of traces.
-    pub fn of(traces: &[Trace]) -> Self {
-        let mut totals = TraceTotals::default();
-        traces.iter().for_each(|t| totals.add(t));
-        totals
-    }
-
-    /// How whole the traces were.
-    pub fn health(&self) -> TraceHealth {
-        TraceHealth {
-            traces: self.traces,
-            complete: self.complete,
-            broken: self.traces - self.complete,
-            spans: self.spans,
+impl From<Overrun> for WaitError {
+    fn from(o: Overrun) -> Self {
+        WaitError {
+            count: o.count,
+            p50_us: o.p50_us,
+            p99_us: o.p99_us,
+            max_us: o.max_us,
+            mean_us: o.mean_us,
         }
     }
 }
 
-/// Everything the summary is computed from.
+impl Timing {
+    /// The verdict on a run's precision.
+    pub fn judge(injected: Option<Overrun>, load: &LoadSummary) -> Timing {
+        let mut reasons = Vec::new();
+        if let Some(o) = &injected
+            && o.count > 0
+            && o.p99_us > TRUST_P99_US
+        {
+            reasons.push(format!(
+                "injected latencies ran up to {:.1} ms long (p99 {:.2} ms, median {:.3} ms)",
+                o.max_us / 1000.0,
+                o.p99_us / 1000.0,
+                o.p50_us / 1000.0
+            ));
+        }
+        let schedule = &load.schedule_error_us;
+        if load.target_rate > 0.0 && schedule.p99_us > TRUST_P99_US {
+            reasons.push(format!(
+                "requests left up to {:.1} ms after their scheduled instants (p99 {:.2} ms)",
+                schedule.max_us / 1000.0,
+                schedule.p99_us / 1000.0
+            ));
+        }
+        let message = (!reasons.is_empty()).then(|| {
+            format!(
+                "the machine is overloaded: {}; results are not trustworthy. Lower the rate, \
+                 stop other work on this machine, or give the lab more cores.",
+                reasons.join(", and ")
+            )
+        });
+        Timing {
+            injected_waits: injected.map(WaitError::from),
+            trustworthy: message.is_none(),
+            message,
+        }
+    }
+}
+
+/// What the report is built from.
 #[derive(Debug)]
-pub struct SummaryInput<'a> {
+pub struct ReportInput<'a> {
     /// Scenario facts.
     pub scenario: ScenarioInfo,
-    /// Load generator totals.
-    pub load: &'a LoadSummary,
-    /// Tallies of the received traces.
-    pub traces: &'a TraceTotals,
-    /// Completeness counts.
-    pub health: TraceHealth,
+    /// The load generator's statistics.
+    pub load: LoadSummary,
     /// Exporter counters, summed over services and the load generator.
     pub export: ExportStats,
-    /// Receiver counters.
-    pub receiver: ReceiverStats,
+    /// Receiver counters (embedded lab only).
+    pub receiver: Option<ReceiverStats>,
+    /// The analysis of the received traces (embedded lab only).
+    pub analysis: Option<&'a Analysis>,
+    /// Forwarding counters.
+    pub forwarded: Vec<ForwardReport>,
+    /// The injected-wait overruns of the hosted services (embedded lab only).
+    pub injected_waits: Option<Overrun>,
+    /// Incident windows.
+    pub incidents: Vec<IncidentWindow>,
+    /// Warnings gathered while running (ports moved, limits, files not written).
+    pub warnings: Vec<String>,
+    /// For `tracelab load`.
+    pub external: Option<ExternalSpans>,
 }
 
 impl RunReport {
     /// Computes the report.
-    pub fn build(input: SummaryInput<'_>) -> Self {
-        let totals = input.traces;
-        let services = totals
-            .per_service
-            .iter()
-            .map(
-                |(name, &(spans, errors, total_ns, servers, server_ns))| ServiceReport {
-                    name: name.clone(),
-                    spans,
-                    error_spans: errors,
-                    mean_span_ms: ms(total_ns) / spans.max(1) as f64,
-                    mean_server_ms: if servers == 0 {
-                        0.0
-                    } else {
-                        ms(server_ns) / servers as f64
-                    },
-                },
-            )
-            .collect();
-        let per_trace = if totals.traces == 0 {
-            PerTrace::default()
-        } else {
-            PerTrace {
-                mean: totals.spans as f64 / totals.traces as f64,
-                min: totals.min_spans,
-                max: totals.max_spans,
-            }
+    pub fn build(input: ReportInput<'_>) -> Self {
+        let receiver = input.receiver.unwrap_or_default();
+        let embedded = input.receiver.is_some();
+        let pipeline = Pipeline {
+            spans_ended: input.export.ended,
+            spans_exported: input.export.exported,
+            spans_lost: input.export.lost(),
+            spans_received: embedded.then_some(receiver.spans_accepted),
+            spans_rejected: receiver.spans_rejected,
+            requests_rejected: receiver.requests_rejected(),
+            span_file_lines: receiver.sink_lines_written,
+            span_file_write_failures: receiver.sink_write_errors,
+            forwarded: input.forwarded,
         };
-        let slowest_trace = totals.slowest.as_ref().map(|(_, id)| id.clone());
-        let h = input.health;
+        let traces = input.analysis.map(|a| {
+            let o = &a.overview;
+            let h = &a.health;
+            TracesReport {
+                received: o.traces,
+                complete: h.complete_traces,
+                broken: h.broken_traces,
+                complete_percent: percent(h.complete_traces, o.traces),
+                spans_per_trace: if o.traces == 0 {
+                    PerTrace::default()
+                } else {
+                    PerTrace {
+                        mean: o.spans as f64 / o.traces as f64,
+                        min: o.min_spans_per_trace,
+                        max: o.max_spans_per_trace,
+                    }
+                },
+                slowest_trace_id: a.slowest_traces.first().map(|t| t.trace_id.to_hex()),
+            }
+        });
+        let timing = Timing::judge(input.injected_waits, &input.load);
+        let mut warnings = input.warnings;
+        if let Some(message) = &timing.message {
+            warnings.push(message.clone());
+        }
+        if let Some(warning) = &input.load.connections.warning {
+            warnings.push(warning.clone());
+        }
+        if pipeline.spans_lost > 0 {
+            warnings.push(format!(
+                "{} spans were ended but never delivered (a full export queue or a failed \
+                 export): traces missing them are broken",
+                pipeline.spans_lost
+            ));
+        }
+        if pipeline.span_file_write_failures > 0 {
+            warnings.push(format!(
+                "{} writes to spans.otlp.jsonl failed (is the disk full?): the analysis saw \
+                 every span, the file does not hold them all",
+                pipeline.span_file_write_failures
+            ));
+        }
+        if input.load.record_write_failures > 0 {
+            warnings.push(format!(
+                "{} request records could not be written to requests.jsonl (is the disk \
+                 full?): the counts above include them",
+                input.load.record_write_failures
+            ));
+        }
         RunReport {
+            schema_version: SCHEMA_VERSION,
             tracelab_version: env!("CARGO_PKG_VERSION"),
             scenario: input.scenario,
-            requests: RequestsReport {
-                total: input.load.total,
-                errors: input.load.errors,
-                outcomes: input
-                    .load
-                    .outcomes
-                    .iter()
-                    .map(|(k, v)| (serde_plain(k), *v))
-                    .collect(),
-                per_entry: input.load.per_entry.clone(),
-                late_starts: input.load.late_starts,
-                dropped: input.load.dropped,
-                target_rate: input.load.target_rate,
-                achieved_rate: input.load.achieved_rate,
-            },
-            latency_ms: input.load.latency_ms,
-            traces: TracesReport {
-                received: h.traces,
-                complete: h.complete,
-                broken: h.broken,
-                complete_percent: if h.traces == 0 {
-                    0.0
-                } else {
-                    100.0 * h.complete as f64 / h.traces as f64
-                },
-            },
-            spans: SpansReport {
-                received: h.spans,
-                ended: input.export.ended,
-                exported: input.export.exported,
-                lost: input.export.lost(),
-                per_trace,
-                requests_rejected: input.receiver.requests_rejected(),
-            },
-            services,
-            slowest_trace,
             interrupted: input.load.interrupted,
-            load: input.load.clone(),
-            external: None,
+            services: input
+                .analysis
+                .map(|a| a.services.clone())
+                .unwrap_or_default(),
+            load: input.load,
+            pipeline,
+            traces,
+            timing,
+            incidents: input.incidents,
+            warnings,
+            external: input.external,
         }
     }
 
     /// The terminal view.
     pub fn render_text(&self) -> String {
         let mut out = String::new();
-        let r = &self.requests;
+        let load = &self.load;
         let _ = writeln!(
             out,
             "\n{} — {} requests in {:.1}s ({:.1}/s, target {:.1}/s){}",
             self.scenario.name,
-            r.total,
-            self.scenario.duration_s,
-            r.achieved_rate,
-            r.target_rate,
+            load.total,
+            load.send_window_s,
+            load.achieved_rate,
+            load.target_rate,
             if self.interrupted {
                 "  [interrupted]"
             } else {
@@ -330,66 +371,124 @@ impl RunReport {
         let _ = writeln!(
             out,
             "  errors      {} ({:.2} %)",
-            r.errors,
-            percent(r.errors, r.total)
+            load.errors,
+            percent(load.errors, load.total)
         );
-        let l = &self.latency_ms;
+        let l = &load.latency_ms;
         let _ = writeln!(
             out,
             "  latency     p50 {:.1} ms   p90 {:.1} ms   p99 {:.1} ms   max {:.1} ms  (from the scheduled instant)",
             l.p50, l.p90, l.p99, l.max
         );
-        crate::load::render_load_stats(&self.load, &mut out);
+        render_load_stats(load, &mut out);
+        render_timing(&self.timing, load, &mut out);
         if let Some(external) = &self.external {
             let _ = writeln!(
                 out,
-                "\n  spans       client spans sent to {} (sampler {}); {}",
+                "\n  spans       client spans sent to {} (sampler {}); the services' spans went \
+                 wherever they export, so trace counts are not known here",
                 external
                     .endpoint
                     .as_deref()
                     .unwrap_or("nowhere (no OTLP endpoint)"),
                 external.sampler,
-                external.note
             );
-            return out;
         }
-        let t = &self.traces;
-        let _ = writeln!(
-            out,
-            "\n  traces      {} received, {} complete ({:.1} %), {} broken",
-            t.received, t.complete, t.complete_percent, t.broken
-        );
-        let s = &self.spans;
-        let _ = writeln!(
-            out,
-            "  spans       {} received / {} exported / {} lost; per trace mean {:.1} (min {}, max {})",
-            s.received, s.exported, s.lost, s.per_trace.mean, s.per_trace.min, s.per_trace.max
-        );
-        let _ = writeln!(
-            out,
-            "\n  {:<20} {:>8} {:>8} {:>14} {:>14}",
-            "service", "spans", "errors", "mean server", "mean span"
-        );
-        for svc in &self.services {
+        if let Some(t) = &self.traces {
             let _ = writeln!(
                 out,
-                "  {:<20} {:>8} {:>8} {:>11.2} ms {:>11.2} ms",
-                svc.name, svc.spans, svc.error_spans, svc.mean_server_ms, svc.mean_span_ms
+                "\n  traces      {} received, {} complete ({:.1} %), {} broken",
+                t.received, t.complete, t.complete_percent, t.broken
             );
+            let p = &self.pipeline;
+            let _ = writeln!(
+                out,
+                "  spans       {} received / {} exported / {} lost; per trace mean {:.1} (min {}, max {})",
+                p.spans_received.unwrap_or(0),
+                p.spans_exported,
+                p.spans_lost,
+                t.spans_per_trace.mean,
+                t.spans_per_trace.min,
+                t.spans_per_trace.max
+            );
+            for f in &p.forwarded {
+                let _ = writeln!(
+                    out,
+                    "  forwarded   {} spans to {} ({}), {} failed",
+                    f.spans_delivered, f.endpoint, f.protocol, f.spans_failed
+                );
+            }
+        }
+        if !self.warnings.is_empty() {
+            let _ = writeln!(out);
+            for warning in &self.warnings {
+                let _ = writeln!(out, "  warning: {warning}");
+            }
         }
         out
     }
 }
 
-fn serde_plain<T: Serialize>(v: &T) -> String {
-    serde_json::to_value(v)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
+/// The load generator's lines of the terminal summary: how the load was driven, drops and late
+/// starts, the tail percentiles, and the per-entry and per-status tables.
+fn render_load_stats(load: &LoadSummary, out: &mut String) {
+    let _ = writeln!(out, "  driver      {}", load.driver);
+    let l = &load.latency_ms;
+    let _ = writeln!(
+        out,
+        "  tail        p99.9 {:.1} ms   p99.99 {:.1} ms",
+        l.p999, l.p9999
+    );
+    let _ = writeln!(
+        out,
+        "  client      {} dropped (in-flight cap), {} started late by more than {:.2} ms (max {:.1} ms); {} connections at most (limit {})",
+        load.dropped,
+        load.late_starts,
+        load.late_threshold_ms,
+        load.late_by_ms.max,
+        load.connections.peak,
+        load.connections.limit
+    );
+    let mut table = |title: &str, rows: &BTreeMap<String, GroupSummary>| {
+        let _ = writeln!(
+            out,
+            "\n  {title:<32} {:>8} {:>8} {:>10} {:>10} {:>10}",
+            "requests", "errors", "p50 ms", "p99 ms", "max ms"
+        );
+        for (name, g) in rows {
+            let _ = writeln!(
+                out,
+                "  {name:<32} {:>8} {:>8} {:>10.1} {:>10.1} {:>10.1}",
+                g.count, g.errors, g.latency_ms.p50, g.latency_ms.p99, g.latency_ms.max
+            );
+        }
+    };
+    table("entry", &load.entries);
+    table("status", &load.status_classes);
 }
 
-fn ms(ns: u64) -> f64 {
-    ns as f64 / 1e6
+/// The lab's own precision, on one line.
+fn render_timing(timing: &Timing, load: &LoadSummary, out: &mut String) {
+    let mut parts = Vec::new();
+    if let Some(w) = &timing.injected_waits {
+        parts.push(format!(
+            "injected waits ran long by p50 {:.0} µs, p99 {:.0} µs, max {:.1} ms ({} waits)",
+            w.p50_us,
+            w.p99_us,
+            w.max_us / 1000.0,
+            w.count
+        ));
+    }
+    if load.target_rate > 0.0 {
+        let s = &load.schedule_error_us;
+        parts.push(format!(
+            "requests released late by p50 {:.0} µs, p99 {:.0} µs",
+            s.p50_us, s.p99_us
+        ));
+    }
+    if !parts.is_empty() {
+        let _ = writeln!(out, "\n  precision   {}", parts.join("; "));
+    }
 }
 
 fn percent(part: u64, whole: u64) -> f64 {

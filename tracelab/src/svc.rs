@@ -4,7 +4,6 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use tokio_util::sync::CancellationToken;
 use tracelab_services::{HostOptions, Peers, serve_one};
 use tracelab_telemetry::{ExportConfig, OtlpProtocol};
 
@@ -54,9 +53,12 @@ pub async fn svc_command(args: SvcArgs) -> anyhow::Result<ExitCode> {
             tracelab_sampling::head::HeadSamplerConfig::from_env()
                 .context("OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG")?,
         ),
+        timer: tracelab_timer::Mode::Precise,
     };
-    let shutdown = CancellationToken::new();
-    tokio::spawn(stop_on_signal(shutdown.clone()));
+    let signals = crate::signals::Signals::install(
+        "stopping: finishing requests in flight and flushing spans",
+    );
+    let shutdown = signals.token();
     let name = args.service.clone();
     let stats = serve_one(
         scenario,
@@ -74,28 +76,4 @@ pub async fn svc_command(args: SvcArgs) -> anyhow::Result<ExitCode> {
         stats.lost()
     );
     Ok(ExitCode::SUCCESS)
-}
-
-/// Cancels `token` on Ctrl-C or, on Unix, SIGTERM (what `docker stop` and Kubernetes send).
-pub async fn stop_on_signal(token: CancellationToken) {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
-    token.cancel();
 }

@@ -114,11 +114,14 @@ fn quickstart_runs_with_every_trace_complete_and_no_span_lost() {
     assert!(stdout.contains("complete (100.0 %)"), "{stdout}");
     let report: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out_dir.join("report.json")).unwrap()).unwrap();
-    assert_eq!(report["requests"]["total"], 100);
+    assert_eq!(report["load"]["total"], 100);
     assert_eq!(report["traces"]["broken"], 0);
     assert_eq!(report["traces"]["received"], report["traces"]["complete"]);
-    assert_eq!(report["spans"]["received"], report["spans"]["exported"]);
-    assert_eq!(report["spans"]["lost"], 0);
+    assert_eq!(
+        report["pipeline"]["spans_received"],
+        report["pipeline"]["spans_exported"]
+    );
+    assert_eq!(report["pipeline"]["spans_lost"], 0);
     for f in ["spans.otlp.jsonl", "requests.jsonl", "scenario.yaml"] {
         assert!(out_dir.join(f).exists(), "{f} written");
     }

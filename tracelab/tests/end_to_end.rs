@@ -228,12 +228,19 @@ async fn run_topology(protocol: OtlpProtocol) {
     .await
     .expect("run succeeds");
     let report = &outcome.report;
-    assert_eq!(report.requests.total, 80);
-    assert_eq!(report.traces.received, 80, "one trace per request");
-    assert_eq!(report.traces.complete, 80);
-    assert_eq!(report.traces.broken, 0);
-    assert_eq!(report.spans.received, report.spans.exported);
-    assert_eq!(report.spans.lost, 0);
+    assert_eq!(report.load.total, 80);
+    assert_eq!(
+        report.traces.as_ref().unwrap().received,
+        80,
+        "one trace per request"
+    );
+    assert_eq!(report.traces.as_ref().unwrap().complete, 80);
+    assert_eq!(report.traces.as_ref().unwrap().broken, 0);
+    assert_eq!(
+        report.pipeline.spans_received.unwrap(),
+        report.pipeline.spans_exported
+    );
+    assert_eq!(report.pipeline.spans_lost, 0);
 
     // Ground truth: one line per request, each naming its trace.
     let requests = std::fs::read_to_string(out.join("requests.jsonl")).unwrap();
@@ -285,7 +292,7 @@ async fn run_topology(protocol: OtlpProtocol) {
         );
         assert_eq!(record["error"].as_bool().unwrap(), status >= 500);
     }
-    assert_eq!(total_spans as u64, report.spans.received);
+    assert_eq!(total_spans as u64, report.pipeline.spans_received.unwrap());
     // With 80 requests, a 25 % error rate and a 50 % call, both happen (seeded: deterministic).
     assert!(errors_seen > 5, "errors injected: {errors_seen}");
     assert!(
@@ -295,12 +302,12 @@ async fn run_topology(protocol: OtlpProtocol) {
 
     // The run directory holds every span as OTLP/JSON lines that decode back.
     let spans = tracelab_receiver::otlp_json::read_file(&out.join("spans.otlp.jsonl")).unwrap();
-    assert_eq!(spans.len() as u64, report.spans.received);
+    assert_eq!(spans.len() as u64, report.pipeline.spans_received.unwrap());
     let report_json: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
-    assert_eq!(report_json["requests"]["total"], 80);
+    assert_eq!(report_json["load"]["total"], 80);
     assert_eq!(report_json["traces"]["broken"], 0);
-    assert!(report_json["latency_ms"]["p99"].as_f64().unwrap() > 0.0);
+    assert!(report_json["load"]["latency_ms"]["p99"].as_f64().unwrap() > 0.0);
 }
 
 fn tempdir(name: &str) -> std::path::PathBuf {

@@ -34,9 +34,11 @@ use tracelab_telemetry::OtlpProtocol;
 use tracelab_trace::{SpanKind, TraceId};
 
 /// Hosts of Chromium's own background services (component updates, account sign-in, network
-/// time). They are sent around the proxy and made unresolvable, so that only the page's
+/// time, and the default search engine, which Chromium 148 preconnects to at start whatever
+/// the flags). They are sent around the proxy and made unresolvable, so that only the page's
 /// requests reach the proxy.
 const BROWSER_SERVICE_HOSTS: &[&str] = &[
+    "www.google.com",
     "update.googleapis.com",
     "accounts.google.com",
     "clients2.google.com",

@@ -549,29 +549,39 @@ async fn a_graceful_end_at_full_capture_loses_no_span() {
     .await
     .expect("the run succeeds");
     let report = &outcome.report;
-    let spans = &report.spans;
+    let spans = &report.pipeline;
     assert!(
-        report.requests.total >= 1_000,
+        report.load.total >= 1_000,
         "the run is high-rate: {} requests",
-        report.requests.total
+        report.load.total
     );
     // Load generator root + front SERVER/CLIENT + mid SERVER/CLIENT + leaf SERVER.
     assert!(
-        spans.ended >= 6 * report.requests.total,
+        spans.spans_ended >= 6 * report.load.total,
         "every request's spans ended: {spans:?}"
     );
-    assert_eq!(spans.lost, 0, "{spans:?}");
-    assert_eq!(spans.exported, spans.ended, "{spans:?}");
-    assert_eq!(spans.received, spans.exported, "{spans:?}");
-    assert_eq!(report.traces.broken, 0, "{:?}", report.traces);
-    // Assembled one at a time, every request is still one whole trace, counted once.
+    assert_eq!(spans.spans_lost, 0, "{spans:?}");
+    assert_eq!(spans.spans_exported, spans.spans_ended, "{spans:?}");
     assert_eq!(
-        report.traces.received, report.requests.total,
+        spans.spans_received,
+        Some(spans.spans_exported),
+        "{spans:?}"
+    );
+    assert_eq!(
+        report.traces.as_ref().unwrap().broken,
+        0,
         "{:?}",
         report.traces
     );
-    assert_eq!(outcome.analysis.overview.traces, report.requests.total);
-    assert_eq!(outcome.analysis.overview.spans, spans.received);
+    // Assembled one at a time, every request is still one whole trace, counted once.
+    assert_eq!(
+        report.traces.as_ref().unwrap().received,
+        report.load.total,
+        "{:?}",
+        report.traces
+    );
+    assert_eq!(outcome.analysis.overview.traces, report.load.total);
+    assert_eq!(Some(outcome.analysis.overview.spans), spans.spans_received);
     // Only the traces the report opens are kept in memory.
     assert!(
         !outcome.traces.is_empty() && outcome.traces.len() <= 10,

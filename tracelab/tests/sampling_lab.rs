@@ -125,8 +125,12 @@ async fn head_10pct_versus_tail_policy_on_the_same_traffic() {
     )
     .await
     .unwrap();
-    assert_eq!(outcome.report.traces.broken, 0, "full capture");
-    assert_eq!(outcome.report.spans.lost, 0);
+    assert_eq!(
+        outcome.report.traces.as_ref().unwrap().broken,
+        0,
+        "full capture"
+    );
+    assert_eq!(outcome.report.pipeline.spans_lost, 0);
 
     let strategies = dir.join("strategies.yaml");
     std::fs::write(&strategies, STRATEGIES).unwrap();

@@ -71,12 +71,12 @@ async fn memory_levels_off_during_a_steady_full_capture_run() {
 
     let report = &outcome.report;
     assert!(
-        report.requests.total >= 8_000,
+        report.load.total >= 8_000,
         "a steady run: {} requests",
-        report.requests.total
+        report.load.total
     );
-    assert_eq!(report.spans.lost, 0, "{:?}", report.spans);
-    assert_eq!(report.traces.received, report.requests.total);
+    assert_eq!(report.pipeline.spans_lost, 0, "{:?}", report.pipeline);
+    assert_eq!(report.traces.as_ref().unwrap().received, report.load.total);
     // From a third of the load to its end: after warm-up, before the end-of-run flush.
     let peak = |from: f64, to: f64| {
         samples
@@ -96,7 +96,7 @@ async fn memory_levels_off_during_a_steady_full_capture_run() {
         late,
         load_seconds,
         100.0 * growth,
-        report.spans.received
+        report.pipeline.spans_received.unwrap()
     );
     assert!(
         growth < 0.10,

@@ -9,8 +9,9 @@ use std::collections::BTreeMap;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
-use super::{LatencySummary, latency_histogram, micros};
-use crate::record::{Outcome, RequestRecord};
+use super::{LatencySummary, latency_histogram, micros_of_ns};
+use crate::record::Outcome;
+use crate::sample::Sample;
 use crate::schedule::RateProfile;
 
 /// One second of the run.
@@ -70,13 +71,13 @@ impl Timeline {
         }
     }
 
-    pub(super) fn add(&mut self, second: u64, r: &RequestRecord, late: bool) {
+    pub(super) fn add(&mut self, second: u64, r: &Sample, late: bool) {
         let count = |row: &mut SecondStats| {
             if r.outcome == Outcome::Dropped {
                 row.dropped += 1;
             } else {
                 row.completed += 1;
-                row.errors += u64::from(r.error);
+                row.errors += u64::from(r.outcome.is_error());
             }
             row.late += u64::from(late);
         };
@@ -93,7 +94,8 @@ impl Timeline {
         });
         count(&mut open.row);
         if r.outcome != Outcome::Dropped {
-            open.latency_us.saturating_record(micros(r.latency_ms));
+            open.latency_us
+                .saturating_record(micros_of_ns(r.latency_ns()));
         }
     }
 

@@ -1,0 +1,315 @@
+//! From released tickets to connections, and from finished requests to the collector.
+//!
+//! There is one pool per target (`host:port`): a queue of released tickets and the workers
+//! that serve it, each owning one connection. A pool grows a worker whenever a ticket arrives
+//! and no worker is idle, so the open loop opens as many connections as its schedule needs, up
+//! to the run's connection cap. At the cap a ticket waits in the queue for the next free
+//! connection; it is marked, so the summary can say how often the cap bound.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::request::{Prepared, Ticket};
+use crate::sample::Sample;
+use crate::transport::Transport;
+
+/// Samples are handed to the collector in batches of this many (or fewer, when a worker is
+/// about to wait), so the collector's channel is touched once per batch, not per request.
+const BATCH: usize = 64;
+
+/// A partly filled batch is handed over after this long at the latest, so the progress line
+/// and an interrupted run stay current at low rates.
+const BATCH_AGE: Duration = Duration::from_millis(50);
+
+/// The scheduler keeps at most this many dropped samples while the collector's channel is
+/// full; beyond it a drop is only counted (`LoadSummary::unrecorded`), never waited for.
+const MAX_PENDING_DROPS: usize = 65_536;
+
+/// One target's queue and workers.
+#[derive(Debug)]
+struct Pool {
+    queue: async_channel::Sender<Ticket>,
+    tickets: async_channel::Receiver<Ticket>,
+    /// Workers waiting for a ticket. A release that finds none adds a worker (below the cap).
+    idle: AtomicUsize,
+}
+
+/// Counters of a dispatch, kept by the runner after the workers are gone.
+#[derive(Debug, Default)]
+pub(crate) struct DispatchFacts {
+    /// Connections (workers) open now, and the most there ever were.
+    workers: AtomicUsize,
+    peak_workers: AtomicUsize,
+    /// Requests due and not finished (queued or being sent), against `max_in_flight`: beyond
+    /// it a request is dropped rather than queued without bound.
+    in_flight: AtomicUsize,
+    /// Drops that could not even be kept for the collector (see [`MAX_PENDING_DROPS`]).
+    unrecorded: AtomicU64,
+}
+
+impl DispatchFacts {
+    /// The most connections that were open at once.
+    pub(crate) fn peak_connections(&self) -> usize {
+        self.peak_workers.load(Ordering::Relaxed)
+    }
+
+    /// Requests queued or being sent now.
+    pub(crate) fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Relaxed)
+    }
+
+    /// Drops only counted, not recorded.
+    pub(crate) fn unrecorded(&self) -> u64 {
+        self.unrecorded.load(Ordering::Relaxed)
+    }
+}
+
+/// What the driver, the workers and the runner share.
+#[derive(Debug)]
+pub(crate) struct Dispatch<T> {
+    pub(crate) prepared: Arc<Prepared>,
+    pub(crate) transport: Arc<T>,
+    pools: Vec<Pool>,
+    /// Most connections open at once over all targets.
+    cap: usize,
+    max_in_flight: usize,
+    /// Counters the runner reads after the dispatch is gone.
+    facts: Arc<DispatchFacts>,
+    /// Batches of samples on their way to the collector. Bounded: a collector that falls
+    /// behind (a slow disk) makes workers wait before their next request, which shows as late
+    /// starts, instead of memory growing without limit. The channel closes when the last
+    /// holder of `Dispatch` is gone, which is how the collector knows every request is in.
+    samples: mpsc::Sender<Vec<Sample>>,
+}
+
+impl<T: Transport> Dispatch<T> {
+    pub(crate) fn new(
+        prepared: Arc<Prepared>,
+        transport: Arc<T>,
+        cap: usize,
+        max_in_flight: usize,
+        samples: mpsc::Sender<Vec<Sample>>,
+    ) -> Self {
+        let pools = prepared
+            .targets
+            .iter()
+            .map(|_| {
+                let (queue, tickets) = async_channel::unbounded();
+                Pool {
+                    queue,
+                    tickets,
+                    idle: AtomicUsize::new(0),
+                }
+            })
+            .collect();
+        Dispatch {
+            prepared,
+            transport,
+            pools,
+            cap: cap.max(1),
+            max_in_flight,
+            facts: Arc::default(),
+            samples,
+        }
+    }
+
+    /// The counters, to read after the run.
+    pub(crate) fn facts(&self) -> Arc<DispatchFacts> {
+        self.facts.clone()
+    }
+
+    /// Releases the open-loop request `sequence`, due at `scheduled`: to its target's queue,
+    /// or, over the in-flight cap, to `drops`.
+    pub(crate) fn release(
+        self: &Arc<Self>,
+        sequence: u64,
+        scheduled: Instant,
+        drops: &mut Vec<Sample>,
+    ) {
+        let entry = self.prepared.entry_of(sequence);
+        let mut ticket = Ticket {
+            sequence,
+            entry,
+            scheduled,
+            released: Instant::now(),
+            queued_at_cap: false,
+            user: None,
+        };
+        if self.facts.in_flight.fetch_add(1, Ordering::AcqRel) >= self.max_in_flight {
+            self.facts.in_flight.fetch_sub(1, Ordering::AcqRel);
+            if drops.len() < MAX_PENDING_DROPS {
+                drops.push(self.prepared.dropped(&ticket));
+            } else {
+                self.facts.unrecorded.fetch_add(1, Ordering::Relaxed);
+            }
+            return;
+        }
+        let target = self.prepared.entries[usize::from(entry)].target;
+        let pool = &self.pools[target];
+        if pool.idle.load(Ordering::Acquire) == 0 {
+            if self.open_worker() {
+                let dispatch = self.clone();
+                tokio::spawn(async move { dispatch.pool_worker(target).await });
+            } else {
+                ticket.queued_at_cap = true;
+            }
+        }
+        // Unbounded, and open until `close`: the in-flight cap bounds what it holds.
+        let _ = pool.queue.try_send(ticket);
+    }
+
+    /// Hands pending drops to the collector without waiting; what does not fit stays pending.
+    pub(crate) fn offer_drops(&self, drops: &mut Vec<Sample>) {
+        if drops.is_empty() {
+            return;
+        }
+        match self.samples.try_send(std::mem::take(drops)) {
+            Ok(()) => {}
+            Err(
+                mpsc::error::TrySendError::Full(back) | mpsc::error::TrySendError::Closed(back),
+            ) => {
+                *drops = back;
+            }
+        }
+    }
+
+    /// Hands the last drops over, waiting for room: the schedule is over.
+    pub(crate) async fn finish_drops(&self, drops: Vec<Sample>) {
+        if !drops.is_empty() {
+            let _ = self.samples.send(drops).await;
+        }
+    }
+
+    /// No more tickets: workers finish what is queued and stop.
+    pub(crate) fn close(&self) {
+        for pool in &self.pools {
+            pool.queue.close();
+        }
+    }
+
+    /// Counts a new worker if the cap allows it.
+    fn open_worker(&self) -> bool {
+        let before = self.facts.workers.fetch_add(1, Ordering::AcqRel);
+        if before >= self.cap {
+            self.facts.workers.fetch_sub(1, Ordering::AcqRel);
+            return false;
+        }
+        self.facts
+            .peak_workers
+            .fetch_max(before + 1, Ordering::Relaxed);
+        true
+    }
+
+    /// One connection of a target's pool: takes the queue's tickets one at a time until the
+    /// queue is closed and empty.
+    async fn pool_worker(self: Arc<Self>, target: usize) {
+        let pool = &self.pools[target];
+        let mut connection = None;
+        let mut batch = Batch::new(self.samples.clone());
+        loop {
+            let ticket = match pool.tickets.try_recv() {
+                Ok(ticket) => ticket,
+                Err(async_channel::TryRecvError::Closed) => break,
+                Err(async_channel::TryRecvError::Empty) => {
+                    // About to wait: hand over what this worker measured first.
+                    batch.flush().await;
+                    pool.idle.fetch_add(1, Ordering::AcqRel);
+                    let next = pool.tickets.recv().await;
+                    pool.idle.fetch_sub(1, Ordering::AcqRel);
+                    match next {
+                        Ok(ticket) => ticket,
+                        Err(_) => break,
+                    }
+                }
+            };
+            let sample = self
+                .prepared
+                .execute(&self.transport, ticket, &mut connection)
+                .await;
+            self.facts.in_flight.fetch_sub(1, Ordering::AcqRel);
+            batch.push(sample).await;
+        }
+        batch.flush().await;
+        self.facts.workers.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// One closed-loop request of `user`, due now, over the user's own connections (one per
+    /// target it has sent to).
+    pub(crate) async fn send_as_user(
+        &self,
+        user: u32,
+        sequence: u64,
+        connections: &mut [Option<T::Connection>],
+        batch: &mut Batch,
+    ) {
+        let now = Instant::now();
+        let entry = self.prepared.entry_of(sequence);
+        let ticket = Ticket {
+            sequence,
+            entry,
+            scheduled: now,
+            released: now,
+            queued_at_cap: false,
+            user: Some(user),
+        };
+        let target = self.prepared.entries[usize::from(entry)].target;
+        self.facts.in_flight.fetch_add(1, Ordering::AcqRel);
+        let sample = self
+            .prepared
+            .execute(&self.transport, ticket, &mut connections[target])
+            .await;
+        self.facts.in_flight.fetch_sub(1, Ordering::AcqRel);
+        batch.push(sample).await;
+    }
+
+    /// A batch for one closed-loop user.
+    pub(crate) fn batch(&self) -> Batch {
+        Batch::new(self.samples.clone())
+    }
+
+    /// Counts the closed loop's users as connections.
+    pub(crate) fn count_users(&self, users: usize) {
+        self.facts.workers.store(users, Ordering::Relaxed);
+        self.facts.peak_workers.store(users, Ordering::Relaxed);
+    }
+}
+
+/// Samples of one worker on their way to the collector.
+#[derive(Debug)]
+pub(crate) struct Batch {
+    samples: Vec<Sample>,
+    since: Option<Instant>,
+    to: mpsc::Sender<Vec<Sample>>,
+}
+
+impl Batch {
+    fn new(to: mpsc::Sender<Vec<Sample>>) -> Self {
+        Batch {
+            samples: Vec::with_capacity(BATCH),
+            since: None,
+            to,
+        }
+    }
+
+    pub(crate) async fn push(&mut self, sample: Sample) {
+        let since = *self.since.get_or_insert_with(Instant::now);
+        self.samples.push(sample);
+        if self.samples.len() >= BATCH || since.elapsed() >= BATCH_AGE {
+            self.flush().await;
+        }
+    }
+
+    pub(crate) async fn flush(&mut self) {
+        self.since = None;
+        if self.samples.is_empty() {
+            return;
+        }
+        let full = std::mem::replace(&mut self.samples, Vec::with_capacity(BATCH));
+        // Closed only when the collector stopped waiting (drain timeout): nothing to do then.
+        let _ = self.to.send(full).await;
+    }
+}

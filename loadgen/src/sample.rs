@@ -1,0 +1,227 @@
+//! A finished request as a worker hands it to the collector, and its line in
+//! `requests.jsonl`.
+//!
+//! A [`Sample`] holds numbers and indices only (the entry, the baggage choices), so a request
+//! costs no string until the collector writes its line; the line has exactly the fields of
+//! [`RequestRecord`], which is how every reader reads it back.
+
+use serde::Serialize;
+use serde::ser::SerializeMap;
+
+use crate::record::Outcome;
+use crate::request::{Prepared, SYNTHETIC_BAGGAGE};
+
+/// One request, as measured.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Sample {
+    pub(crate) sequence: u64,
+    pub(crate) entry: u16,
+    pub(crate) scheduled_unix_nano: u64,
+    /// When the scheduler released it to a connection (the scheduler's own lateness).
+    pub(crate) released_unix_nano: u64,
+    /// When a worker started sending it (after waiting for a connection).
+    pub(crate) start_unix_nano: u64,
+    pub(crate) end_unix_nano: u64,
+    pub(crate) status: Option<u16>,
+    pub(crate) outcome: Outcome,
+    pub(crate) trace_id: Option<[u8; 16]>,
+    pub(crate) sampled: Option<bool>,
+    pub(crate) user: Option<u32>,
+    /// The value drawn for each baggage key, as indices.
+    pub(crate) baggage: Vec<u16>,
+    /// Released when every connection of its target was busy and no other could be opened.
+    pub(crate) queued_at_cap: bool,
+}
+
+impl Sample {
+    /// End minus scheduled: what a user would have waited.
+    pub(crate) fn latency_ns(&self) -> u64 {
+        self.end_unix_nano.saturating_sub(self.scheduled_unix_nano)
+    }
+
+    /// Start minus scheduled: how late the request went out.
+    pub(crate) fn late_ns(&self) -> u64 {
+        self.start_unix_nano
+            .saturating_sub(self.scheduled_unix_nano)
+    }
+
+    /// Released minus scheduled: how late the scheduler itself was.
+    pub(crate) fn schedule_error_ns(&self) -> u64 {
+        self.released_unix_nano
+            .saturating_sub(self.scheduled_unix_nano)
+    }
+
+    /// Appends the sample's line (with its newline) to `out`.
+    pub(crate) fn write_line(
+        &self,
+        prepared: &Prepared,
+        out: &mut Vec<u8>,
+    ) -> serde_json::Result<()> {
+        let mut hex = [0u8; 32];
+        let trace_id = match &self.trace_id {
+            Some(bytes) => {
+                for (i, b) in bytes.iter().enumerate() {
+                    hex[2 * i] = HEX[usize::from(b >> 4)];
+                    hex[2 * i + 1] = HEX[usize::from(b & 0x0f)];
+                }
+                std::str::from_utf8(&hex).unwrap_or_default()
+            }
+            None => "",
+        };
+        let (service, route) = prepared.entry_names(self.entry);
+        let ms = |ns: u64| ns as f64 / 1e6;
+        let line = Line {
+            sequence: self.sequence,
+            trace_id,
+            entry: &prepared.entries[usize::from(self.entry)].label,
+            service,
+            route,
+            scheduled_unix_nano: self.scheduled_unix_nano,
+            start_unix_nano: self.start_unix_nano,
+            end_unix_nano: self.end_unix_nano,
+            latency_ms: ms(self.latency_ns()),
+            service_time_ms: ms(self.end_unix_nano.saturating_sub(self.start_unix_nano)),
+            status: self.status,
+            outcome: self.outcome,
+            error: self.outcome.is_error(),
+            late_by_ms: ms(self.late_ns()),
+            sampled: self.sampled,
+            user: self.user,
+            baggage: Baggage {
+                sample: self,
+                prepared,
+            },
+        };
+        serde_json::to_writer(&mut *out, &line)?;
+        out.push(b'\n');
+        Ok(())
+    }
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// A [`crate::RequestRecord`] borrowing its strings; the field names and order are the record's, which
+/// a test holds.
+#[derive(Serialize)]
+struct Line<'a> {
+    sequence: u64,
+    trace_id: &'a str,
+    entry: &'a str,
+    service: &'a str,
+    route: &'a str,
+    scheduled_unix_nano: u64,
+    start_unix_nano: u64,
+    end_unix_nano: u64,
+    latency_ms: f64,
+    service_time_ms: f64,
+    status: Option<u16>,
+    outcome: Outcome,
+    error: bool,
+    late_by_ms: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sampled: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user: Option<u32>,
+    baggage: Baggage<'a>,
+}
+
+/// The baggage of a sample as a JSON object in key order, the synthetic marker included, as
+/// `RequestRecord`'s `BTreeMap` writes it.
+struct Baggage<'a> {
+    sample: &'a Sample,
+    prepared: &'a Prepared,
+}
+
+impl Serialize for Baggage<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut members: Vec<(&str, &str)> = self
+            .sample
+            .baggage
+            .iter()
+            .enumerate()
+            .map(|(key, choice)| self.prepared.baggage_member(key, *choice))
+            .collect();
+        members.push(SYNTHETIC_BAGGAGE);
+        members.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        members.dedup_by(|a, b| a.0 == b.0);
+        let mut map = serializer.serialize_map(Some(members.len()))?;
+        for (key, value) in members {
+            map.serialize_entry(key, value)?;
+        }
+        map.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::RequestRecord;
+    use crate::plan::{BaggageSet, Driver, EntryTarget, LoadPlan};
+    use crate::schedule::Arrival;
+
+    fn prepared() -> Prepared {
+        let plan = LoadPlan {
+            seed: 3,
+            duration: Duration::from_secs(1),
+            driver: Driver::Open(Arrival::Constant { rate: 1.0 }),
+            entries: vec![EntryTarget {
+                service: "front".into(),
+                route: "/buy".into(),
+                method: "POST".into(),
+                weight: 1.0,
+                url: "http://127.0.0.1:9/buy".into(),
+            }],
+            baggage: vec![
+                BaggageSet {
+                    key: "tenant".into(),
+                    values: vec![("acme corp".into(), 1.0), ("globex".into(), 1.0)],
+                },
+                BaggageSet {
+                    key: "plan".into(),
+                    values: vec![("gold".into(), 1.0)],
+                },
+            ],
+            connections: None,
+            max_in_flight: 10,
+        };
+        Prepared::new(&plan, None, Duration::from_secs(1)).expect("plan")
+    }
+
+    /// The line a sample writes is, byte for byte, what `RequestRecord` would write for the
+    /// same request: field names, order, number formats and the baggage object.
+    #[test]
+    fn a_line_is_exactly_a_request_record() {
+        let prepared = prepared();
+        let sample = Sample {
+            sequence: 41,
+            entry: 0,
+            scheduled_unix_nano: 1_700_000_000_000_000_000,
+            released_unix_nano: 1_700_000_000_000_010_000,
+            start_unix_nano: 1_700_000_000_000_250_000,
+            end_unix_nano: 1_700_000_000_003_750_000,
+            status: Some(503),
+            outcome: Outcome::HttpError,
+            trace_id: Some([0xab; 16]),
+            sampled: Some(true),
+            user: None,
+            baggage: vec![0, 0],
+            queued_at_cap: false,
+        };
+        let mut line = Vec::new();
+        sample.write_line(&prepared, &mut line).expect("written");
+        assert_eq!(line.last(), Some(&b'\n'));
+        let text = std::str::from_utf8(&line[..line.len() - 1]).expect("utf-8");
+        let record: RequestRecord = serde_json::from_str(text).expect("a record");
+        assert_eq!(record.trace_id, "ab".repeat(16));
+        assert_eq!(record.entry, "front POST /buy");
+        assert_eq!(record.latency_ms, 3.75);
+        assert_eq!(record.late_by_ms, 0.25);
+        assert_eq!(record.baggage["tenant"], "acme corp");
+        assert_eq!(record.baggage["plan"], "gold");
+        assert_eq!(record.baggage["synthetic_request"], "true");
+        assert!(record.error);
+        assert_eq!(serde_json::to_string(&record).expect("serialized"), text);
+    }
+}

@@ -1,0 +1,505 @@
+//! One load session, whatever the backend: what `tracelab run` and `tracelab load` both are.
+//!
+//! A session starts its backend — the whole lab in this process ([`Backend::Lab`], `run`) or
+//! services that run elsewhere ([`Backend::External`], `load`) —, creates the run directory
+//! only once everything has started, drives the load with the root sampler from
+//! `OTEL_TRACES_SAMPLER`, plays the incident timeline, stops the backend (always, whatever
+//! failed before), and writes one report model. Signals, validation, sampling and the files
+//! of the run directory are therefore the same for both commands.
+//!
+//! Layout: this file holds the options and the flow; `session/lab.rs` the embedded backend
+//! (receiver, services, streaming analysis).
+
+mod lab;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tracelab_analysis::Analysis;
+use tracelab_loadgen::incidents::IncidentWindow;
+use tracelab_loadgen::{LoadOptions, LoadPlan, LoadSummary};
+use tracelab_receiver::{ForwardTarget, ReceiverConfig};
+use tracelab_sampling::head::HeadSamplerConfig;
+use tracelab_scenario::Scenario;
+use tracelab_telemetry::{
+    ExportConfig, ExportStats, OtlpProtocol, ServiceIdentity, ServiceTelemetry,
+};
+use tracelab_trace::Trace;
+
+use crate::fdlimit::{self, FdLimit};
+use crate::progress::Progress;
+use crate::rundir::{self, RunDir};
+use crate::signals::Signals;
+use crate::summary::{ExternalSpans, ReportInput, RunReport, ScenarioInfo};
+
+/// The most connections the load generator opens when nothing else limits it.
+pub const CONNECTION_CEILING: usize = 10_000;
+
+/// Everything a session needs.
+#[derive(Debug, Clone)]
+pub struct SessionOptions {
+    /// The scenario, with command-line overrides applied and validated.
+    pub scenario: Scenario,
+    /// Its source text, copied into the run directory.
+    pub scenario_source: String,
+    /// Where it came from (for the report).
+    pub scenario_file: String,
+    /// The run directory.
+    pub out: PathBuf,
+    /// Show the live progress line.
+    pub progress: bool,
+    /// Where the services are.
+    pub backend: Backend,
+    /// The root sampler: the load generator starts every trace and decides first.
+    pub sampler: HeadSamplerConfig,
+    /// No spans and no trace context at all (`load --no-tracing`, the client's maximum
+    /// throughput).
+    pub no_tracing: bool,
+    /// Client timeout of one request.
+    pub request_timeout: Duration,
+    /// How long to wait for spans still on their way after the load ends.
+    pub settle_timeout: Duration,
+    /// The open-file limit, which sets the default connection budget; `None` leaves the
+    /// budget at [`CONNECTION_CEILING`].
+    pub fd_limit: Option<FdLimit>,
+}
+
+/// Where the services of a session run.
+#[derive(Debug, Clone)]
+pub enum Backend {
+    /// The whole lab in this process: the embedded receiver and every service.
+    Lab(LabOptions),
+    /// Services running elsewhere (compose, Kubernetes): their spans go wherever they export.
+    External(ExternalOptions),
+}
+
+/// The embedded lab's settings.
+#[derive(Debug, Clone)]
+pub struct LabOptions {
+    /// How the services export to the embedded receiver.
+    pub protocol: OtlpProtocol,
+    /// Receiver listen addresses.
+    pub receiver: ReceiverConfig,
+    /// Whether the receiver addresses were asked for explicitly. When they were not and the
+    /// OTLP ports are taken (a local Collector), free ports are used instead, and said so.
+    pub receiver_addresses_given: bool,
+    /// Keep every received trace in the outcome (tests); otherwise only the few the report
+    /// opens, so memory does not grow with the run.
+    pub keep_traces: bool,
+    /// Other OTLP endpoints that get a copy of every span.
+    pub forward: Vec<ForwardTarget>,
+    /// What the services' injected waits wait on: precise unless a comparison asks for
+    /// tokio's millisecond timer.
+    pub timer: tracelab_timer::Mode,
+}
+
+/// Services running elsewhere.
+#[derive(Debug, Clone, Default)]
+pub struct ExternalOptions {
+    /// Base URL of each entry service.
+    pub targets: Vec<(String, String)>,
+    /// Base URL of the admin (fault) API of services, to play the scenario's incidents.
+    pub admin: Vec<(String, String)>,
+    /// Where the client spans go; `None`: made (context still propagates) but not exported.
+    pub export: Option<ExportConfig>,
+}
+
+/// What a finished session produced.
+#[derive(Debug)]
+pub struct SessionOutcome {
+    /// The report (also in `report.json`).
+    pub report: RunReport,
+    /// The trace analysis (also in `report.html`); embedded lab only.
+    pub analysis: Option<Analysis>,
+    /// The traces the report singles out, or every trace with `keep_traces`, by start.
+    pub traces: Vec<Trace>,
+    /// The run directory.
+    pub dir: PathBuf,
+    /// Files of the run directory that could not be written, with why; the run itself
+    /// completed and the report holds everything.
+    pub unwritten: Vec<String>,
+}
+
+impl SessionOutcome {
+    /// The exit code of the command: 130 when interrupted, 1 when a file of the run directory
+    /// could not be written, 0 otherwise.
+    pub fn exit_code(&self) -> std::process::ExitCode {
+        if self.report.interrupted {
+            std::process::ExitCode::from(130)
+        } else if !self.unwritten.is_empty() {
+            std::process::ExitCode::from(1)
+        } else {
+            std::process::ExitCode::SUCCESS
+        }
+    }
+}
+
+/// Runs a session. The first signal stops the load; everything after still happens, so the
+/// run directory is complete and marked interrupted.
+pub async fn run(options: SessionOptions, signals: &Signals) -> anyhow::Result<SessionOutcome> {
+    let mut warnings = Vec::new();
+    let scenario = std::sync::Arc::new(options.scenario.clone());
+    // Everything that can fail to start does so before the run directory exists.
+    let mut backend = match &options.backend {
+        Backend::Lab(lab) => Running::Lab(Box::new(
+            lab::Lab::start(scenario.clone(), lab, &mut warnings).await?,
+        )),
+        Backend::External(external) => Running::External(external.clone()),
+    };
+    let prepared = match prepare(&options, &scenario, &backend, &mut warnings).await {
+        Ok(prepared) => prepared,
+        Err(e) => {
+            backend.abandon(options.settle_timeout).await;
+            return Err(e);
+        }
+    };
+    let Prepared {
+        dir,
+        plan,
+        root,
+        connection_budget,
+    } = prepared;
+    if let Running::Lab(lab) = &mut backend
+        && let Err(e) = lab.open_run_directory(&dir, signals)
+    {
+        backend.abandon(options.settle_timeout).await;
+        if let Some(root) = &root {
+            root.shutdown(options.settle_timeout).await;
+        }
+        dir.abandon();
+        return Err(e);
+    }
+    if let Err(e) = dir.write(rundir::SCENARIO_FILE, options.scenario_source.as_bytes()) {
+        warnings.push(format!("{e:#}"));
+    }
+    if let Running::Lab(lab) = &backend {
+        lab.write_services_file(&dir, &mut warnings);
+    }
+
+    // The incident player starts with the load, so an incident `at: 5s` starts 5 s into it.
+    let admin = backend.admin_urls();
+    warn_unplayable_incidents(&scenario, &admin, &plan, &mut warnings);
+    let incidents_stop = tokio_util::sync::CancellationToken::new();
+    let player = tokio::spawn(tracelab_loadgen::incidents::play(
+        scenario.incident_timeline(plan.duration),
+        admin,
+        tokio::time::Instant::now(),
+        incidents_stop.clone(),
+    ));
+    let load = drive(
+        &options,
+        &dir,
+        &plan,
+        root.as_ref(),
+        connection_budget,
+        signals,
+    )
+    .await;
+    incidents_stop.cancel();
+    let played = player.await.unwrap_or_default();
+
+    // Always stopped, whatever the load did: a provider left running would block the
+    // runtime's teardown in its own shutdown.
+    let mut export: ExportStats = match &root {
+        Some(root) => root.shutdown(options.settle_timeout).await,
+        None => ExportStats::default(),
+    };
+    let stopped = backend.stop(options.settle_timeout, export).await;
+    export = export + stopped.export;
+    let load = load?;
+    let mut incidents = played;
+    incidents.extend(stopped.hand_made_incidents);
+    incidents.sort_by_key(|w| w.start_unix_nano);
+
+    let external = match &options.backend {
+        Backend::External(external) => Some(ExternalSpans {
+            endpoint: external.export.as_ref().map(ExportConfig::export_url),
+            sampler: if options.no_tracing {
+                "none (tracing off)".to_string()
+            } else {
+                sampler_name(&options.sampler)
+            },
+            targets: external.targets.iter().cloned().collect::<BTreeMap<_, _>>(),
+        }),
+        Backend::Lab(_) => None,
+    };
+    warnings.extend(stopped.warnings);
+    let report = RunReport::build(ReportInput {
+        scenario: scenario_info(&options, &plan),
+        load,
+        export,
+        receiver: stopped.receiver,
+        analysis: stopped.analysis.as_ref(),
+        forwarded: stopped.forwarded,
+        injected_waits: stopped.injected_waits,
+        incidents,
+        warnings,
+        external,
+    });
+    let mut unwritten = Vec::new();
+    write_report_files(
+        &dir,
+        &report,
+        stopped.analysis.as_ref(),
+        &stopped.traces,
+        &mut unwritten,
+    );
+    Ok(SessionOutcome {
+        report,
+        analysis: stopped.analysis,
+        traces: stopped.traces,
+        dir: options.out,
+        unwritten,
+    })
+}
+
+/// A started backend.
+enum Running {
+    Lab(Box<lab::Lab>),
+    External(ExternalOptions),
+}
+
+/// What stopping a backend leaves.
+#[derive(Default)]
+struct Stopped {
+    export: ExportStats,
+    receiver: Option<tracelab_receiver::ReceiverStats>,
+    analysis: Option<Analysis>,
+    traces: Vec<Trace>,
+    forwarded: Vec<crate::summary::ForwardReport>,
+    injected_waits: Option<tracelab_timer::Overrun>,
+    hand_made_incidents: Vec<IncidentWindow>,
+    warnings: Vec<String>,
+}
+
+impl Running {
+    fn admin_urls(&self) -> HashMap<String, String> {
+        match self {
+            Running::Lab(lab) => lab.admin_urls(),
+            Running::External(external) => external.admin.iter().cloned().collect(),
+        }
+    }
+
+    /// Stops a backend that never ran load.
+    async fn abandon(self, timeout: Duration) {
+        if let Running::Lab(lab) = self {
+            lab.abandon(timeout).await;
+        }
+    }
+
+    /// Stops the backend after the load; `root` is what the load generator exported.
+    async fn stop(self, timeout: Duration, root: ExportStats) -> Stopped {
+        match self {
+            Running::Lab(lab) => lab.stop(timeout, root).await,
+            Running::External(_) => Stopped::default(),
+        }
+    }
+}
+
+/// What a session sets up before its run directory's files.
+struct Prepared {
+    dir: RunDir,
+    plan: LoadPlan,
+    root: Option<ServiceTelemetry>,
+    connection_budget: usize,
+}
+
+async fn prepare(
+    options: &SessionOptions,
+    scenario: &Scenario,
+    backend: &Running,
+    warnings: &mut Vec<String>,
+) -> anyhow::Result<Prepared> {
+    let plan = match backend {
+        Running::Lab(lab) => LoadPlan::from_scenario(scenario, |name| lab.url(name))?,
+        Running::External(external) => LoadPlan::from_scenario(scenario, |name| {
+            external
+                .targets
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, url)| url.clone())
+        })?,
+    };
+    let identity = ServiceIdentity::new("loadgen", env!("CARGO_PKG_VERSION"));
+    let sampler = options.sampler.build();
+    let root = match backend {
+        _ if options.no_tracing => None,
+        Running::Lab(lab) => Some(ServiceTelemetry::new(&identity, &lab.export(), sampler)?),
+        Running::External(external) => Some(match &external.export {
+            Some(export) => ServiceTelemetry::new(&identity, export, sampler)?,
+            None => {
+                warnings.push(
+                    "no OTLP endpoint (OTEL_EXPORTER_OTLP_ENDPOINT): client spans are made and \
+                     context propagates, but the spans are not exported"
+                        .to_string(),
+                );
+                ServiceTelemetry::without_export(&identity, sampler)
+            }
+        }),
+    };
+    // Each request in flight holds a socket at the load generator, and in the lab the
+    // accepted end and every downstream call's pair too.
+    let sockets_per_request = match backend {
+        Running::Lab(_) => {
+            let open = scenario
+                .load
+                .entries
+                .iter()
+                .map(|e| scenario.max_open_calls(&e.service, &e.route))
+                .fold(0.0, f64::max);
+            2.0 * (1.0 + open)
+        }
+        Running::External(_) => 1.0,
+    };
+    let connection_budget = match options.fd_limit {
+        Some(limit) => fdlimit::connection_budget(limit, sockets_per_request, CONNECTION_CEILING),
+        None => CONNECTION_CEILING,
+    };
+    if let Some(wanted) = plan.connections
+        && wanted > connection_budget
+    {
+        warnings.push(format!(
+            "--connections {wanted} is more than the open-file limit allows ({connection_budget} \
+             with up to {sockets_per_request} sockets per request); raise `ulimit -n` or expect \
+             connection errors"
+        ));
+    }
+    let dir = RunDir::create(&options.out)?;
+    Ok(Prepared {
+        dir,
+        plan,
+        root,
+        connection_budget,
+    })
+}
+
+/// Sends the load, writing `requests.jsonl`.
+async fn drive(
+    options: &SessionOptions,
+    dir: &RunDir,
+    plan: &LoadPlan,
+    root: Option<&ServiceTelemetry>,
+    connection_budget: usize,
+    signals: &Signals,
+) -> anyhow::Result<LoadSummary> {
+    let progress = Progress::new(plan.duration, !options.progress);
+    let mut requests = dir.requests_writer()?;
+    let flushing = requests.clone();
+    signals.on_forced_exit(Box::new(move || flushing.flush_now()));
+    let load = tracelab_loadgen::run(
+        plan,
+        root,
+        &LoadOptions {
+            request_timeout: options.request_timeout,
+            connection_budget,
+            ..LoadOptions::default()
+        },
+        &mut requests,
+        signals.token(),
+        &mut |s| progress.update(s),
+    )
+    .await
+    .context("while sending load");
+    progress.finish();
+    load
+}
+
+fn scenario_info(options: &SessionOptions, plan: &LoadPlan) -> ScenarioInfo {
+    ScenarioInfo {
+        name: options.scenario.name.clone(),
+        file: options.scenario_file.clone(),
+        seed: options.scenario.seed,
+        rate: plan.mean_rate(),
+        duration_s: plan.duration.as_secs_f64(),
+        otlp_protocol: match &options.backend {
+            Backend::Lab(lab) => lab.protocol.as_str().to_string(),
+            Backend::External(external) => external
+                .export
+                .as_ref()
+                .map(|e| e.protocol.as_str().to_string())
+                .unwrap_or_default(),
+        },
+        sampler: if options.no_tracing {
+            "none (tracing off)".to_string()
+        } else {
+            sampler_name(&options.sampler)
+        },
+    }
+}
+
+/// `OTEL_TRACES_SAMPLER[:ARG]`.
+pub fn sampler_name(sampler: &HeadSamplerConfig) -> String {
+    match sampler.env_arg() {
+        Some(arg) => format!("{}:{arg}", sampler.env_name()),
+        None => sampler.env_name(),
+    }
+}
+
+/// Incidents whose service has no known admin API cannot be played: say so before the load.
+fn warn_unplayable_incidents(
+    scenario: &Scenario,
+    admin: &HashMap<String, String>,
+    plan: &LoadPlan,
+    warnings: &mut Vec<String>,
+) {
+    let mut missing: Vec<String> = scenario
+        .incident_timeline(plan.duration)
+        .iter()
+        .map(|i| i.fault.service.clone())
+        .filter(|s| !admin.contains_key(s))
+        .collect();
+    missing.sort();
+    missing.dedup();
+    if !missing.is_empty() {
+        let flags: Vec<String> = missing
+            .iter()
+            .map(|s| format!("--admin {s}=http://HOST:9091"))
+            .collect();
+        warnings.push(format!(
+            "the scenario's incidents on {} are not played: no admin API address for them ({})",
+            missing.join(", "),
+            flags.join(" ")
+        ));
+    }
+}
+
+/// `report.json`, `incidents.jsonl`, and for the lab `report.html`. A file that cannot be
+/// written is recorded, never a reason to lose the others.
+fn write_report_files(
+    dir: &RunDir,
+    report: &RunReport,
+    analysis: Option<&Analysis>,
+    traces: &[Trace],
+    unwritten: &mut Vec<String>,
+) {
+    let mut attempt = |name: &str, contents: anyhow::Result<Vec<u8>>| {
+        if let Err(e) = contents.and_then(|bytes| dir.write(name, &bytes)) {
+            unwritten.push(format!("{name}: {e:#}"));
+        }
+    };
+    let mut lines = Vec::new();
+    for window in &report.incidents {
+        if serde_json::to_writer(&mut lines, window).is_ok() {
+            lines.push(b'\n');
+        }
+    }
+    attempt(rundir::INCIDENTS_FILE, Ok(lines));
+    attempt(
+        rundir::REPORT_FILE,
+        serde_json::to_vec_pretty(report).map_err(Into::into),
+    );
+    if let Some(analysis) = analysis {
+        let summary = serde_json::to_value(report).ok();
+        let html = crate::report::render_run_html(
+            &report.scenario.name,
+            analysis,
+            traces,
+            summary.as_ref(),
+            &crate::report::read_incidents(dir.path()),
+            crate::report::read_sampling(dir.path()).as_ref(),
+        );
+        attempt(rundir::HTML_REPORT_FILE, Ok(html.into_bytes()));
+    }
+}

@@ -1,0 +1,327 @@
+//! The embedded backend of a session: the OTLP receiver, every scenario service, and the
+//! streaming analysis of the traces as they finish arriving.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tracelab_analysis::{AnalysisOptions, Analyzer};
+use tracelab_loadgen::incidents::IncidentWindow;
+use tracelab_receiver::{
+    AssemblyOptions, BoundReceiver, Forwarder, Receiver, ReceiverConfig, ReceiverError, SpanSink,
+    TraceStore,
+};
+use tracelab_scenario::Scenario;
+use tracelab_services::{HostOptions, ServiceHost};
+use tracelab_telemetry::{ExportConfig, ExportStats, OtlpProtocol};
+use tracelab_trace::Trace;
+
+use super::{LabOptions, Stopped};
+use crate::rundir::{self, RunDir};
+use crate::signals::Signals;
+use crate::summary::ForwardReport;
+
+/// The running lab.
+pub(super) struct Lab {
+    /// Bound at start, served once the run directory (and its span file) exists.
+    bound: Option<BoundReceiver>,
+    receiver: Option<Receiver>,
+    store: Option<Arc<TraceStore>>,
+    /// What the store's consumer feeds, one finished trace at a time.
+    collected: Arc<Mutex<RunTraces>>,
+    host: ServiceHost,
+    export: ExportConfig,
+    forwarder: Option<Arc<Forwarder>>,
+}
+
+impl Lab {
+    /// Binds the receiver and starts every service. Nothing is written anywhere yet.
+    pub(super) async fn start(
+        scenario: Arc<Scenario>,
+        options: &LabOptions,
+        warnings: &mut Vec<String>,
+    ) -> anyhow::Result<Lab> {
+        let bound = bind_receiver(options, warnings).await?;
+        let export = ExportConfig::new(
+            match options.protocol {
+                OtlpProtocol::Grpc => format!("http://{}", bound.grpc_addr()),
+                OtlpProtocol::HttpProtobuf => format!("http://{}", bound.http_addr()),
+            },
+            options.protocol,
+        );
+        let forwarder = if options.forward.is_empty() {
+            None
+        } else {
+            Some(Arc::new(Forwarder::start(
+                &options.forward,
+                Duration::from_secs(10),
+            )?))
+        };
+        let host = ServiceHost::start(
+            scenario,
+            &HostOptions {
+                export: Some(export.clone()),
+                timer: options.timer,
+                ..HostOptions::default()
+            },
+        )
+        .await?;
+        Ok(Lab {
+            bound: Some(bound),
+            receiver: None,
+            store: None,
+            collected: Arc::new(Mutex::new(RunTraces::new(options.keep_traces))),
+            host,
+            export,
+            forwarder,
+        })
+    }
+
+    /// Where service `name` listens.
+    pub(super) fn url(&self, name: &str) -> Option<String> {
+        self.host.peers().url(name).map(str::to_string)
+    }
+
+    /// Where the load generator's own spans go.
+    pub(super) fn export(&self) -> ExportConfig {
+        self.export.clone()
+    }
+
+    /// The admin API of every service.
+    pub(super) fn admin_urls(&self) -> HashMap<String, String> {
+        self.host
+            .services()
+            .iter()
+            .map(|s| (s.name.clone(), format!("http://{}", s.admin_addr)))
+            .collect()
+    }
+
+    /// Creates the span file in `dir` and starts receiving into it.
+    pub(super) fn open_run_directory(
+        &mut self,
+        dir: &RunDir,
+        signals: &Signals,
+    ) -> anyhow::Result<()> {
+        let path = dir.file(rundir::SPANS_FILE);
+        let sink =
+            SpanSink::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
+        let consumer = self.collected.clone();
+        let store = Arc::new(TraceStore::streaming(
+            Some(sink),
+            AssemblyOptions::default(),
+            move |trace| lock(&consumer).add(trace),
+        ));
+        if let Some(forwarder) = &self.forwarder {
+            store.forward_to(forwarder.clone());
+        }
+        let flushing = store.clone();
+        signals.on_forced_exit(Box::new(move || {
+            let _ = flushing.flush_sink();
+        }));
+        if let Some(bound) = self.bound.take() {
+            self.receiver = Some(bound.serve(store.clone()));
+        }
+        self.store = Some(store);
+        Ok(())
+    }
+
+    /// `services.json`: where each service and its admin (fault) API listen, so faults can be
+    /// switched on by hand during the run (`curl -X POST <admin_url>/admin/faults -d '{...}'`).
+    pub(super) fn write_services_file(&self, dir: &RunDir, warnings: &mut Vec<String>) {
+        let addresses: Vec<serde_json::Value> = self
+            .host
+            .services()
+            .iter()
+            .map(|s| {
+                serde_json::json!({
+                    "name": s.name,
+                    "url": format!("http://{}", s.addr),
+                    "admin_url": format!("http://{}", s.admin_addr),
+                })
+            })
+            .collect();
+        tracing::info!(services = %serde_json::Value::from(addresses.clone()), "services and their admin APIs");
+        let written = serde_json::to_vec_pretty(&addresses)
+            .map_err(anyhow::Error::from)
+            .and_then(|bytes| dir.write(rundir::SERVICES_FILE, &bytes));
+        if let Err(e) = written {
+            warnings.push(format!("{e:#}"));
+        }
+    }
+
+    /// Stops everything of a lab that never ran load.
+    pub(super) async fn abandon(self, timeout: Duration) {
+        let _ = self.host.shutdown(timeout).await;
+        if let Some(receiver) = self.receiver {
+            receiver.shutdown().await;
+        }
+    }
+
+    /// Stops the services (flushing their spans), waits until the receiver holds every span
+    /// the exporters delivered (`root` is the load generator's share), stops the receiver and
+    /// finishes the analysis.
+    pub(super) async fn stop(self, timeout: Duration, root: ExportStats) -> Stopped {
+        let mut warnings = Vec::new();
+        let timings: Vec<_> = self
+            .host
+            .services()
+            .iter()
+            .map(|s| s.timing.clone())
+            .collect();
+        let hand_made = hand_made_incidents(&self.host);
+        let services: ExportStats = self
+            .host
+            .shutdown(timeout)
+            .await
+            .into_iter()
+            .map(|(_, s)| s)
+            .sum();
+        let export = services;
+        let delivered = (services + root).exported;
+        let mut receiver_stats = None;
+        if let Some(store) = &self.store
+            && !store.wait_for_spans(delivered, timeout).await
+        {
+            warnings.push(format!(
+                "only {} of the {delivered} spans the exporters delivered arrived within {timeout:?}",
+                store.span_count()
+            ));
+        }
+        if let Some(receiver) = self.receiver {
+            receiver.shutdown().await;
+        }
+        let forwarded = match &self.forwarder {
+            Some(forwarder) => forwarder
+                .finish(timeout)
+                .await
+                .into_iter()
+                .map(|f| ForwardReport {
+                    endpoint: f.target.endpoint,
+                    protocol: f.target.protocol.as_str().to_string(),
+                    spans_delivered: f.delivered,
+                    spans_failed: f.failed,
+                })
+                .collect(),
+            None => Vec::new(),
+        };
+        if let Some(store) = &self.store {
+            if let Err(e) = store.flush_sink() {
+                warnings.push(format!("cannot flush spans.otlp.jsonl: {e}"));
+            }
+            store.finish_traces();
+            receiver_stats = Some(store.stats());
+        }
+        let RunTraces { analyzer, kept } =
+            std::mem::replace(&mut *lock(&self.collected), RunTraces::new(false));
+        let (analysis, singled_out) = analyzer.finish();
+        let mut traces = kept.unwrap_or(singled_out);
+        traces.sort_by_key(|t| {
+            (
+                t.spans.first().map(|s| s.start_unix_nano).unwrap_or(0),
+                t.trace_id,
+            )
+        });
+        let mut all = tracelab_timer::nanos_histogram();
+        for timing in &timings {
+            let _ = all.add(timing.histogram());
+        }
+        Stopped {
+            export,
+            receiver: receiver_stats,
+            analysis: Some(analysis),
+            traces,
+            forwarded,
+            injected_waits: Some(tracelab_timer::summarize(&all)),
+            hand_made_incidents: hand_made,
+            warnings,
+        }
+    }
+}
+
+/// Binds the receiver where asked; when the addresses are the defaults and taken (a local
+/// Collector on 4317/4318), on free ports instead, with a warning that says which.
+async fn bind_receiver(
+    options: &LabOptions,
+    warnings: &mut Vec<String>,
+) -> anyhow::Result<BoundReceiver> {
+    match Receiver::bind(&options.receiver).await {
+        Ok(bound) => Ok(bound),
+        Err(ReceiverError::Bind { source, .. })
+            if source.kind() == std::io::ErrorKind::AddrInUse
+                && !options.receiver_addresses_given =>
+        {
+            let free = ReceiverConfig {
+                grpc_addr: SocketAddr::new(options.receiver.grpc_addr.ip(), 0),
+                http_addr: SocketAddr::new(options.receiver.http_addr.ip(), 0),
+                ..options.receiver.clone()
+            };
+            let bound = Receiver::bind(&free).await?;
+            let message = format!(
+                "the OTLP ports {} and {} are taken (a local Collector?): the embedded receiver \
+                 listens on {} (gRPC) and {} (HTTP) instead",
+                options.receiver.grpc_addr.port(),
+                options.receiver.http_addr.port(),
+                bound.grpc_addr(),
+                bound.http_addr()
+            );
+            eprintln!("note: {message}");
+            warnings.push(message);
+            Ok(bound)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Faults switched on by hand through an admin API during the run (the timeline's own are
+/// recorded by the player). A fault still on when the load ends gets now as its end.
+fn hand_made_incidents(host: &ServiceHost) -> Vec<IncidentWindow> {
+    let now = tracelab_services::faults::unix_nanos(std::time::SystemTime::now());
+    let mut windows = Vec::new();
+    for service in host.services() {
+        for window in service.faults.history() {
+            if window.source == "timeline" {
+                continue;
+            }
+            windows.push(IncidentWindow {
+                start_unix_nano: window.start_unix_nano,
+                end_unix_nano: window.end_unix_nano.unwrap_or(now),
+                what: window.what,
+                service: window.service,
+                route: window.route,
+                source: window.source,
+                fault: window.fault,
+            });
+        }
+    }
+    windows
+}
+
+/// What a run keeps of its traces: the analysis, fed one finished trace at a time by the
+/// store, and the traces themselves only when asked to.
+struct RunTraces {
+    analyzer: Analyzer,
+    kept: Option<Vec<Trace>>,
+}
+
+impl RunTraces {
+    fn new(keep: bool) -> Self {
+        RunTraces {
+            analyzer: Analyzer::new(&AnalysisOptions::default()),
+            kept: keep.then(Vec::new),
+        }
+    }
+
+    fn add(&mut self, trace: Trace) {
+        self.analyzer.add(&trace);
+        if let Some(kept) = &mut self.kept {
+            kept.push(trace);
+        }
+    }
+}
+
+fn lock(traces: &Mutex<RunTraces>) -> std::sync::MutexGuard<'_, RunTraces> {
+    // A panic while adding one trace leaves the tallies of the others intact.
+    traces.lock().unwrap_or_else(|p| p.into_inner())
+}

@@ -1,0 +1,306 @@
+//! The lab keeps the times it is given: every latency model, run through real services over
+//! real loopback HTTP and real OTLP, comes back as configured.
+//!
+//! One probe request calls nine routes in parallel, each with one latency model; the SERVER
+//! span of each route lasts its injected wait. For every route the test compares:
+//! - each span with what was drawn for it (`tracelab.latency.drawn_ms`): the timer's error,
+//!   request by request;
+//! - the spans' quantiles with the model's analytic quantiles (±3 %, or the sampling noise of
+//!   the quantile where that is wider: the 99.9 % distribution-free interval of the order
+//!   statistic);
+//! - constants 0, 0.5, 2 and 25 ms: mean within ±0.1 ms, p99 within +0.2 ms.
+//!
+//! It also checks an error rate against its binomial interval and the open loop's Poisson
+//! gaps against the exponential distribution (Kolmogorov–Smirnov), and that the same checks
+//! fail with tokio's millisecond timer in place of the precise one (the old behaviour).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use tracelab::session::{Backend, LabOptions, SessionOptions, SessionOutcome};
+use tracelab::signals::Signals;
+use tracelab_receiver::ReceiverConfig;
+use tracelab_sampling::head::HeadSamplerConfig;
+use tracelab_telemetry::OtlpProtocol;
+use tracelab_timer::Mode;
+use tracelab_trace::{AttrValue, SpanKind};
+
+const SCENARIO: &str = "\
+# Test scenario: one probe request reaches nine routes, one per latency model.
+name: fidelity
+seed: 11
+services:
+  front:
+    routes:
+      /probe:
+        steps:
+          - parallel:
+              - {call: lab, route: /zero}
+              - {call: lab, route: /c05}
+              - {call: lab, route: /c2}
+              - {call: lab, route: /c25}
+              - {call: lab, route: /uniform}
+              - {call: lab, route: /normal}
+              - {call: lab, route: /lognormal}
+              - {call: lab, route: /exponential}
+              - {call: lab, route: /pareto}
+              - {call: lab, route: /errors}
+  lab:
+    routes:
+      /zero: {}
+      /c05: {latency: {constant: 0.5}}
+      /c2: {latency: {constant: 2}}
+      /c25: {latency: {constant: 25}}
+      /uniform: {latency: {uniform: {min_ms: 1, max_ms: 4}}}
+      /normal: {latency: {normal: {mean_ms: 5, std_dev_ms: 1}}}
+      /lognormal: {latency: {lognormal: {median_ms: 3, sigma: 0.5}}}
+      /exponential: {latency: {exponential: {mean_ms: 3}}}
+      /pareto: {latency: {pareto: {scale_ms: 2, shape: 3}}}
+      /errors: {errors: {rate: 0.1, status: 503}}
+load:
+  rate: 200
+  duration: 11s
+  arrival: poisson
+  entries:
+    - {service: front, route: /probe}
+";
+
+/// z-scores of the standard normal at 0.5, 0.9 and 0.99.
+const Z: [(f64, f64); 3] = [(0.5, 0.0), (0.9, 1.281_551_6), (0.99, 2.326_347_9)];
+
+/// The analytic quantile `p` of each route's model, in milliseconds.
+fn analytic(route: &str, p: f64, z: f64) -> f64 {
+    match route {
+        "/uniform" => 1.0 + p * 3.0,
+        "/normal" => 5.0 + z,
+        "/lognormal" => 3.0 * (0.5 * z).exp(),
+        "/exponential" => -3.0 * (1.0 - p).ln(),
+        "/pareto" => 2.0 * (1.0 - p).powf(-1.0 / 3.0),
+        "/zero" => 0.0,
+        "/c05" => 0.5,
+        "/c2" => 2.0,
+        "/c25" => 25.0,
+        other => panic!("no model for {other}"),
+    }
+}
+
+/// Per route of `lab`: each SERVER span's duration and what was drawn for it, in ms.
+type Samples = BTreeMap<String, Vec<(f64, f64)>>;
+
+async fn run(timer: Mode, duration: Duration, name: &str) -> (SessionOutcome, Samples, u64, u64) {
+    let mut scenario = tracelab_scenario::parse(SCENARIO, "fidelity.yaml").expect("valid");
+    scenario.load.duration = duration;
+    let out = std::env::temp_dir().join(format!("tracelab-fidelity-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    let options = SessionOptions {
+        scenario,
+        scenario_source: SCENARIO.to_string(),
+        scenario_file: "fidelity.yaml".to_string(),
+        out: out.clone(),
+        progress: false,
+        backend: Backend::Lab(LabOptions {
+            protocol: OtlpProtocol::Grpc,
+            receiver: ReceiverConfig::ephemeral(),
+            receiver_addresses_given: true,
+            keep_traces: true,
+            forward: Vec::new(),
+            timer,
+        }),
+        sampler: HeadSamplerConfig::from_env_values("parentbased_always_on", None)
+            .expect("sampler"),
+        no_tracing: false,
+        request_timeout: Duration::from_secs(10),
+        settle_timeout: Duration::from_secs(20),
+        fd_limit: None,
+    };
+    let outcome = tracelab::session::run(options, &Signals::manual(Default::default()))
+        .await
+        .expect("the run succeeds");
+    let mut samples = Samples::new();
+    let (mut errors, mut error_calls) = (0, 0);
+    for trace in &outcome.traces {
+        for span in &trace.spans {
+            if &*span.service_name != "lab" || span.kind != SpanKind::Server {
+                continue;
+            }
+            let route = span.name.trim_start_matches("GET ").to_string();
+            if route == "/errors" {
+                error_calls += 1;
+                errors += u64::from(span.is_error());
+                continue;
+            }
+            let measured = span.duration_nanos() as f64 / 1e6;
+            let drawn = match span.attr("tracelab.latency.drawn_ms") {
+                Some(AttrValue::Double(ms)) => *ms,
+                Some(other) => panic!("drawn_ms is {other:?}"),
+                None => 0.0,
+            };
+            samples.entry(route).or_default().push((measured, drawn));
+        }
+    }
+    let _ = std::fs::remove_dir_all(&out);
+    (outcome, samples, errors, error_calls)
+}
+
+fn quantile(sorted: &[f64], p: f64) -> f64 {
+    let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
+}
+
+/// The values between which the `p` quantile of the population lies with 99.9 % confidence,
+/// from the sample's order statistics (binomial, normal approximation).
+fn order_statistic_interval(sorted: &[f64], p: f64) -> (f64, f64) {
+    let n = sorted.len() as f64;
+    let half = 3.29 * (n * p * (1.0 - p)).sqrt();
+    let low = ((n * p - half).floor() as usize).clamp(1, sorted.len());
+    let high = ((n * p + half).ceil() as usize).clamp(1, sorted.len());
+    (sorted[low - 1], sorted[high - 1])
+}
+
+fn mean(values: &[f64]) -> f64 {
+    values.iter().sum::<f64>() / values.len() as f64
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_latency_model_comes_back_as_configured() {
+    let (outcome, samples, errors, error_calls) =
+        run(Mode::Precise, Duration::from_secs(11), "precise").await;
+    let report = &outcome.report;
+    assert_eq!(report.traces.as_ref().expect("traces").broken, 0);
+    let mut table = Vec::new();
+    let mut failures = Vec::new();
+    for (route, pairs) in &samples {
+        assert!(
+            pairs.len() >= 2_000,
+            "{route}: only {} samples",
+            pairs.len()
+        );
+        let mut measured: Vec<f64> = pairs.iter().map(|(m, _)| *m).collect();
+        measured.sort_by(f64::total_cmp);
+        // Request by request, the timer's own error: what the span lasted beyond the draw.
+        let mut overrun: Vec<f64> = pairs.iter().map(|(m, d)| m - d).collect();
+        overrun.sort_by(f64::total_cmp);
+        let overrun_p50 = quantile(&overrun, 0.5);
+        let overrun_p99 = quantile(&overrun, 0.99);
+        if overrun_p50 > 0.1 || overrun_p99 > 0.3 || overrun[0] < -0.01 {
+            failures.push(format!(
+                "{route}: span minus draw p50 {overrun_p50:.3} ms, p99 {overrun_p99:.3} ms, min {:.3} ms",
+                overrun[0]
+            ));
+        }
+        let mut row = format!(
+            "{route:<13} n {:>5}  over p50 {:>6.3} p99 {:>6.3} ms ",
+            pairs.len(),
+            overrun_p50,
+            overrun_p99
+        );
+        for (p, z) in Z {
+            let want = analytic(route, p, z);
+            let got = quantile(&measured, p);
+            let (low, high) = order_statistic_interval(&measured, p);
+            let noise = (want - low).abs().max((high - want).abs()).max(0.0);
+            let tolerance = (0.03 * want).max(noise).max(0.05);
+            row.push_str(&format!(" p{:<4} {got:>7.3}/{want:>7.3}", p * 100.0));
+            if (got - want).abs() > tolerance {
+                failures.push(format!(
+                    "{route}: p{} measured {got:.3} ms, model {want:.3} ms (tolerance {tolerance:.3})",
+                    p * 100.0
+                ));
+            }
+        }
+        if ["/zero", "/c05", "/c2", "/c25"].contains(&route.as_str()) {
+            let want = analytic(route, 0.5, 0.0);
+            let m = mean(&measured);
+            let p99 = quantile(&measured, 0.99);
+            row.push_str(&format!("  mean {m:.3}"));
+            let mean_ok = if want == 0.0 {
+                m <= 0.1
+            } else {
+                (m - want).abs() <= 0.1
+            };
+            if !mean_ok || p99 > want + 0.2 {
+                failures.push(format!(
+                    "{route}: mean {m:.3} ms, p99 {p99:.3} ms for a constant {want} ms"
+                ));
+            }
+        }
+        table.push(row);
+    }
+    println!("{}", table.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{}\n{}",
+        failures.join("\n"),
+        table.join("\n")
+    );
+
+    // Errors: 10 % inside the 99 % binomial interval.
+    let n = error_calls as f64;
+    let half = 2.576 * (n * 0.1 * 0.9).sqrt();
+    assert!(
+        (errors as f64 - n * 0.1).abs() <= half,
+        "{errors} errors in {error_calls} calls at 10 %"
+    );
+
+    // The open loop's Poisson gaps, from the instants the root spans started.
+    let mut starts: Vec<u64> = outcome
+        .traces
+        .iter()
+        .filter_map(|t| {
+            t.spans
+                .iter()
+                .find(|s| s.parent_span_id.is_none())
+                .map(|s| s.start_unix_nano)
+        })
+        .collect();
+    starts.sort_unstable();
+    let mut gaps: Vec<f64> = starts
+        .windows(2)
+        .map(|w| (w[1] - w[0]) as f64 / 1e9)
+        .collect();
+    gaps.sort_by(f64::total_cmp);
+    let rate = 200.0;
+    let d = gaps
+        .iter()
+        .enumerate()
+        .map(|(i, g)| {
+            let cdf = 1.0 - (-rate * g).exp();
+            let n = gaps.len() as f64;
+            (cdf - i as f64 / n)
+                .abs()
+                .max(((i + 1) as f64 / n - cdf).abs())
+        })
+        .fold(0.0, f64::max);
+    let critical = 1.63 / (gaps.len() as f64).sqrt();
+    assert!(
+        d < critical,
+        "KS distance {d:.4} ≥ {critical:.4} (α = 0.01)"
+    );
+
+    // The run's own verdict agrees.
+    assert!(report.timing.trustworthy, "{:?}", report.timing);
+    let waits = report.timing.injected_waits.expect("measured");
+    assert!(waits.count > 15_000, "{waits:?}");
+
+    tokio_s_millisecond_timer_fails_the_same_checks().await;
+}
+
+/// The old behaviour, every injected wait on tokio's wheel: the constants come back a
+/// millisecond long, which the checks above refuse. Run after them, not beside them, so the
+/// two runs do not share the cores.
+async fn tokio_s_millisecond_timer_fails_the_same_checks() {
+    let (outcome, samples, _, _) = run(Mode::Tokio, Duration::from_secs(2), "tokio").await;
+    let measured = |route: &str| -> Vec<f64> { samples[route].iter().map(|(m, _)| *m).collect() };
+    let half_ms = mean(&measured("/c05"));
+    assert!(
+        half_ms > 0.5 + 0.4,
+        "a 0.5 ms constant measured {half_ms:.3} ms on tokio's timer"
+    );
+    let two_ms = mean(&measured("/c2"));
+    assert!(
+        two_ms > 2.0 + 0.4,
+        "a 2 ms constant measured {two_ms:.3} ms"
+    );
+    let waits = outcome.report.timing.injected_waits.expect("measured");
+    assert!(waits.p50_us > 400.0, "{waits:?}");
+}
