@@ -19,6 +19,7 @@ mod cache;
 pub mod config;
 mod duration;
 pub mod engine;
+pub mod ottl;
 pub mod policy;
 pub(crate) mod raw;
 mod validate;
