@@ -9,7 +9,7 @@ use std::hint::black_box;
 use std::sync::Arc;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use tracelab_sampling::tail::{ArrivalOrder, TailSampler, parse_tail_sampling_strict};
+use tracelab_sampling::tail::{ArrivalOrder, TailSampler, parse_tail_sampling};
 use tracelab_trace::{AttrValue, Attribute, Span, SpanId, SpanKind, Status, StatusCode, TraceId};
 
 const POLICIES: &str = "
@@ -89,7 +89,9 @@ fn spans(traces: usize) -> Vec<Span> {
 }
 
 fn tail_decisions(c: &mut Criterion) {
-    let config = parse_tail_sampling_strict(POLICIES, None).expect("bench policy parses");
+    let config = parse_tail_sampling(POLICIES, None)
+        .map(|p| p.config)
+        .expect("bench policy parses");
     let traces = 20_000;
     let spans = spans(traces);
     let mut group = c.benchmark_group("tail");

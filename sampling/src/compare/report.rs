@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use super::strategies::SlowThreshold;
-use crate::tail::{BufferEffects, UnsupportedPolicy};
+use crate::tail::BufferEffects;
 
 /// The whole report (`sampling.json`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -103,8 +103,6 @@ pub struct StrategyReport {
     pub interesting_per_1000_kept: Option<f64>,
     /// Tail-buffer effects, for strategies with a tail stage.
     pub tail_effects: Option<TailReport>,
-    /// Tail policies left out as unsupported.
-    pub unsupported_policies: Vec<UnsupportedPolicy>,
     /// Warnings from reading the tail policy.
     pub warnings: Vec<String>,
 }
@@ -237,9 +235,6 @@ impl ComparisonReport {
                         .map(|v| format!("{v:.0} ms"))
                         .unwrap_or_else(|| "-".into()),
                 ));
-            }
-            for u in &s.unsupported_policies {
-                notes.push(format!("left out: {u}"));
             }
             for w in &s.warnings {
                 notes.push(format!("warning: {w}"));

@@ -7,7 +7,7 @@ use tracelab_trace::{Span, SpanId, SpanKind, Status, StatusCode, TraceId};
 
 use super::*;
 use crate::head::HeadSamplerConfig;
-use crate::tail::parse_tail_sampling_strict;
+use crate::tail::parse_tail_sampling;
 
 const MS: u64 = 1_000_000;
 const BASE: u64 = 1_700_000_000_000 * MS;
@@ -99,8 +99,7 @@ fn tail(name: &str, yaml: &str) -> Strategy {
         head: None,
         tail: Some(TailStrategy {
             source: "inline".into(),
-            config: parse_tail_sampling_strict(yaml, None).unwrap(),
-            unsupported: vec![],
+            config: parse_tail_sampling(yaml, None).map(|p| p.config).unwrap(),
             warnings: vec![],
         }),
     }
