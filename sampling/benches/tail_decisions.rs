@@ -1,6 +1,8 @@
 //! Tail decisions per second: 10-span traces under five policies (status code, latency,
 //! probabilistic, string attribute, numeric attribute), through the buffer simulation
-//! (span tests, ring, decision queue, decisions), with and without the arrival sort.
+//! (span tests, ring, decision queue, decisions), with and without the arrival sort; and the
+//! same five with the string-attribute policy written as an OTTL condition, whose per-span
+//! evaluation is the cost measured.
 //!
 //! Run with `cargo bench -p tracelab-sampling --bench tail_decisions`; criterion reports
 //! the throughput in traces (= decisions) per second.
@@ -22,6 +24,21 @@ policies:
   - {name: checkout, type: string_attribute, string_attribute: {key: http.route, values: [/checkout, /pay]}}
   - {name: server-errors, type: numeric_attribute, numeric_attribute: {key: http.response.status_code, min_value: 500, max_value: 599}}
 ";
+
+/// The same five, the route policy written as an OTTL condition.
+const POLICIES_OTTL: &str = r#"
+decision_wait: 10s
+num_traces: 100000
+policies:
+  - {name: errors, type: status_code, status_code: {status_codes: [ERROR]}}
+  - {name: slow, type: latency, latency: {threshold_ms: 500}}
+  - {name: baseline, type: probabilistic, probabilistic: {sampling_percentage: 5}}
+  - name: checkout
+    type: ottl_condition
+    ottl_condition:
+      span: ['attributes["http.route"] == "/checkout" or attributes["http.route"] == "/pay"']
+  - {name: server-errors, type: numeric_attribute, numeric_attribute: {key: http.response.status_code, min_value: 500, max_value: 599}}
+"#;
 
 fn spans(traces: usize) -> Vec<Span> {
     let resource = Arc::new(vec![Attribute {
@@ -92,6 +109,9 @@ fn tail_decisions(c: &mut Criterion) {
     let config = parse_tail_sampling(POLICIES, None)
         .map(|p| p.config)
         .expect("bench policy parses");
+    let ottl = parse_tail_sampling(POLICIES_OTTL, None)
+        .map(|p| p.config)
+        .expect("OTTL bench policy parses");
     let traces = 20_000;
     let spans = spans(traces);
     let mut group = c.benchmark_group("tail");
@@ -103,6 +123,14 @@ fn tail_decisions(c: &mut Criterion) {
     group.bench_function("decisions, 10-span traces, 5 policies", |b| {
         b.iter(|| {
             let out = TailSampler::new(&config).simulate_prepared(black_box(&arrivals), None);
+            assert_eq!(out.effects.decisions, traces as u64);
+            out
+        })
+    });
+    // The same, with the route policy as an OTTL condition evaluated on every span.
+    group.bench_function("decisions, 10-span traces, 5 policies, one OTTL", |b| {
+        b.iter(|| {
+            let out = TailSampler::new(&ottl).simulate_prepared(black_box(&arrivals), None);
             assert_eq!(out.effects.decisions, traces as u64);
             out
         })

@@ -1,10 +1,10 @@
 //! Evaluation of parsed conditions against one span (and one of its events).
 
-use tracelab_trace::{Event, Span, SpanKind, StatusCode};
+use tracelab_trace::{AttrValue, Attribute, Event, Span, SpanKind, StatusCode};
 
 use super::functions::call;
 use super::parser::{BoolExpr, Expr, Field, Key, MathOp, Path};
-use super::value::{Value, compare, lookup};
+use super::value::{Value, compare, lookup, same};
 
 /// What a condition is evaluated on: a span, and for `spanevent` conditions one of its events.
 #[derive(Debug, Clone, Copy)]
@@ -46,6 +46,25 @@ pub(crate) fn eval_bool(expr: &BoolExpr, scope: &Scope<'_>) -> Result<bool, Stri
             Value::Bool(b) => Ok(b),
             other => Err(format!("expected bool but got {}", other.type_name())),
         },
+        BoolExpr::AttrIsStr {
+            field,
+            key,
+            value,
+            equal,
+        } => {
+            let attrs: &[Attribute] = match field {
+                Field::Attributes => &scope.span.attributes,
+                Field::ResourceAttributes => &scope.span.resource,
+                _ => &event(scope)?.attributes,
+            };
+            let is = attrs
+                .iter()
+                .find(|a| same(a.key.as_bytes(), key.as_bytes()))
+                .is_some_and(|a| {
+                    matches!(&a.value, AttrValue::Str(s) if same(s.as_bytes(), value.as_bytes()))
+                });
+            Ok(is == *equal)
+        }
     }
 }
 
@@ -140,10 +159,7 @@ fn path<'a>(p: &'a Path, scope: &Scope<'a>) -> Result<Value<'a>, String> {
 /// An attribute map read through its keys: the first key names an attribute (`nil` when
 /// absent), the others index into its value.
 #[inline]
-fn attributes<'a>(
-    attrs: &'a [tracelab_trace::Attribute],
-    keys: &'a [Key],
-) -> Result<Value<'a>, String> {
+fn attributes<'a>(attrs: &'a [Attribute], keys: &'a [Key]) -> Result<Value<'a>, String> {
     match keys.split_first() {
         None => Ok(Value::Attrs(attrs)),
         Some((Key::Str(k), rest)) => {

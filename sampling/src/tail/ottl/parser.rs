@@ -18,6 +18,15 @@ pub(crate) enum BoolExpr {
     Cmp(Expr, CmpOp, Expr),
     /// A converter whose result must be a boolean.
     Value(Expr),
+    /// `attributes["k"] == "v"` (or `!=`, on a span, resource or event attribute map): the
+    /// most common condition, answered without building values, with the same result as the
+    /// general comparison (a missing or non-string attribute is "not equal").
+    AttrIsStr {
+        field: Field,
+        key: String,
+        value: String,
+        equal: bool,
+    },
 }
 
 /// A value expression.
@@ -131,7 +140,37 @@ pub(crate) fn parse(text: &str, ctx: OttlContext) -> Result<BoolExpr, OttlParseE
             p.peek().describe()
         )));
     }
-    Ok(expr)
+    Ok(specialise(expr))
+}
+
+/// Rewrites the comparisons that have a faster equivalent form.
+fn specialise(expr: BoolExpr) -> BoolExpr {
+    let attr_str = |path: &Path, op: CmpOp, value: &str| -> Option<BoolExpr> {
+        let maps = matches!(
+            path.field,
+            Field::Attributes | Field::ResourceAttributes | Field::EventAttributes
+        );
+        match (maps, path.keys.as_slice(), op) {
+            (true, [Key::Str(key)], CmpOp::Eq | CmpOp::Ne) => Some(BoolExpr::AttrIsStr {
+                field: path.field,
+                key: key.clone(),
+                value: value.to_string(),
+                equal: op == CmpOp::Eq,
+            }),
+            _ => None,
+        }
+    };
+    match expr {
+        BoolExpr::Or(terms) => BoolExpr::Or(terms.into_iter().map(specialise).collect()),
+        BoolExpr::And(terms) => BoolExpr::And(terms.into_iter().map(specialise).collect()),
+        BoolExpr::Not(inner) => BoolExpr::Not(Box::new(specialise(*inner))),
+        BoolExpr::Cmp(Expr::Path(p), op, Expr::Str(v))
+        | BoolExpr::Cmp(Expr::Str(v), op, Expr::Path(p)) => match attr_str(&p, op, &v) {
+            Some(fast) => fast,
+            None => BoolExpr::Cmp(Expr::Path(p), op, Expr::Str(v)),
+        },
+        other => other,
+    }
 }
 
 struct Parser {

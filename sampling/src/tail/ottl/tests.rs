@@ -491,3 +491,43 @@ fn span_event_conditions_match_any_event() {
     quiet.events.clear();
     assert_eq!(set.evaluate(&quiet), SpanOutcome::NoMatch);
 }
+
+#[test]
+fn the_attribute_string_fast_path_agrees_with_the_general_comparison() {
+    // `Concat([x], "")` is a string too, but keeps the comparison on the general path.
+    for key in [
+        "http.route",
+        "http.response.status_code",
+        "tags",
+        "retry",
+        "absent",
+    ] {
+        for value in ["/checkout", "503", "true", ""] {
+            for op in ["==", "!="] {
+                let fast = format!(r#"attributes["{key}"] {op} "{value}""#);
+                let mirrored = format!(r#""{value}" {op} attributes["{key}"]"#);
+                let general = format!(r#"attributes["{key}"] {op} Concat(["{value}"], "")"#);
+                let expected = on_span(&general);
+                assert_eq!(on_span(&fast), expected, "{fast}");
+                assert_eq!(on_span(&mirrored), expected, "{mirrored}");
+            }
+        }
+    }
+    let s = span();
+    for (text, want) in [
+        (r#"resource.attributes["service.name"] == "checkout""#, true),
+        (
+            r#"resource.attributes["service.name"] != "checkout""#,
+            false,
+        ),
+    ] {
+        let c = Condition::parse(text, OttlContext::Span).unwrap();
+        assert_eq!(c.eval_span(&s), Ok(want), "{text}");
+    }
+    let ev = Condition::parse(
+        r#"attributes["exception.type"] == "Timeout""#,
+        OttlContext::SpanEvent,
+    )
+    .unwrap();
+    assert_eq!(ev.eval_event(&s, &s.events[0]), Ok(true));
+}

@@ -140,9 +140,16 @@ impl<'a> Value<'a> {
 pub(crate) fn lookup<'a>(attrs: &'a [Attribute], key: &str) -> Value<'a> {
     attrs
         .iter()
-        .find(|a| a.key.len() == key.len() && a.key == key)
+        .find(|a| same(a.key.as_bytes(), key.as_bytes()))
         .map(|a| Value::from_attr(&a.value))
         .unwrap_or(Value::Nil)
+}
+
+/// Byte equality written out so it inlines: keys and values in conditions are short, and a
+/// call into `memcmp` per comparison is most of the cost of evaluating one.
+#[inline]
+pub(crate) fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
 }
 
 /// Compares two values by OTTL's rules: numbers numerically (an int and a float as floats),
@@ -150,6 +157,10 @@ pub(crate) fn lookup<'a>(attrs: &'a [Attribute], key: &str) -> Value<'a> {
 /// `nil`; values of different types are "not equal" (so `!=` is true and every other
 /// operator false), and lists and maps support only `==` and `!=`.
 pub(crate) fn compare(left: &Value<'_>, op: CmpOp, right: &Value<'_>) -> bool {
+    // The common case first: a string attribute tested for (in)equality.
+    if let (Value::Str(a), Value::Str(b), CmpOp::Eq | CmpOp::Ne) = (left, right, op) {
+        return same(a.as_bytes(), b.as_bytes()) == (op == CmpOp::Eq);
+    }
     let ordering = match (left, right) {
         (Value::Int(a), Value::Int(b)) => Some(a.cmp(b)),
         (Value::Int(a), Value::Float(b)) => (*a as f64).partial_cmp(b),
