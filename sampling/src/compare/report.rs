@@ -235,6 +235,25 @@ impl ComparisonReport {
                         .map(|v| format!("{v:.0} ms"))
                         .unwrap_or_else(|| "-".into()),
                 ));
+                // The effects of the keys of current Collector versions, when they acted.
+                for (n, what) in [
+                    (
+                        e.decisions_after_root,
+                        "decisions taken decision_wait_after_root_received after the root span",
+                    ),
+                    (
+                        e.traces_dropped_too_large,
+                        "traces dropped past maximum_trace_size_bytes",
+                    ),
+                    (
+                        e.traces_decided_to_make_room,
+                        "traces decided early to make room (block_on_overflow)",
+                    ),
+                ] {
+                    if n > 0 {
+                        notes.push(format!("{n} {what}"));
+                    }
+                }
             }
             for w in &s.warnings {
                 notes.push(format!("warning: {w}"));
