@@ -52,20 +52,37 @@ pub(crate) fn eval_bool(expr: &BoolExpr, scope: &Scope<'_>) -> Result<bool, Stri
             value,
             equal,
         } => {
-            let attrs: &[Attribute] = match field {
-                Field::Attributes => &scope.span.attributes,
-                Field::ResourceAttributes => &scope.span.resource,
-                _ => &event(scope)?.attributes,
-            };
-            let is = attrs
-                .iter()
-                .find(|a| same(a.key.as_bytes(), key.as_bytes()))
-                .is_some_and(|a| {
-                    matches!(&a.value, AttrValue::Str(s) if same(s.as_bytes(), value.as_bytes()))
-                });
+            let is = attribute_str(field_map(*field, scope)?, key)
+                .is_some_and(|s| same(s.as_bytes(), value.as_bytes()));
             Ok(is == *equal)
         }
+        BoolExpr::AttrInStrs { field, key, values } => {
+            Ok(attribute_str(field_map(*field, scope)?, key)
+                .is_some_and(|s| values.iter().any(|v| same(s.as_bytes(), v.as_bytes()))))
+        }
     }
+}
+
+/// The attribute map a field names.
+#[inline]
+fn field_map<'a>(field: Field, scope: &Scope<'a>) -> Result<&'a [Attribute], String> {
+    Ok(match field {
+        Field::Attributes => &scope.span.attributes,
+        Field::ResourceAttributes => &scope.span.resource,
+        _ => &event(scope)?.attributes,
+    })
+}
+
+/// The first attribute of this key, if it is a string.
+#[inline]
+fn attribute_str<'a>(attrs: &'a [Attribute], key: &str) -> Option<&'a str> {
+    attrs
+        .iter()
+        .find(|a| same(a.key.as_bytes(), key.as_bytes()))
+        .and_then(|a| match &a.value {
+            AttrValue::Str(s) => Some(s.as_str()),
+            _ => None,
+        })
 }
 
 /// Evaluates a value expression.

@@ -27,6 +27,13 @@ pub(crate) enum BoolExpr {
         value: String,
         equal: bool,
     },
+    /// `attributes["k"] == "a" or attributes["k"] == "b" or ...`: one look-up of the key,
+    /// then the values.
+    AttrInStrs {
+        field: Field,
+        key: String,
+        values: Vec<String>,
+    },
 }
 
 /// A value expression.
@@ -143,6 +150,57 @@ pub(crate) fn parse(text: &str, ctx: OttlContext) -> Result<BoolExpr, OttlParseE
     Ok(specialise(expr))
 }
 
+/// Merges adjacent `attributes["k"] == "v"` terms of an `or` that test the same key into
+/// one look-up. Only neighbours are merged, so no term that could fail is skipped or moved:
+/// the result, errors included, is the same.
+fn merge_equalities(terms: Vec<BoolExpr>) -> BoolExpr {
+    let mut out: Vec<BoolExpr> = Vec::with_capacity(terms.len());
+    for t in terms {
+        let BoolExpr::AttrIsStr {
+            field,
+            key,
+            value,
+            equal: true,
+        } = t
+        else {
+            out.push(t);
+            continue;
+        };
+        let same_key = |f: &Field, k: &String| *f == field && *k == key;
+        match out.last_mut() {
+            Some(BoolExpr::AttrInStrs {
+                field: f,
+                key: k,
+                values,
+            }) if same_key(f, k) => values.push(value),
+            Some(last @ BoolExpr::AttrIsStr { equal: true, .. }) if matches!(&*last, BoolExpr::AttrIsStr { field: f, key: k, .. } if same_key(f, k)) =>
+            {
+                let previous = std::mem::replace(last, BoolExpr::Const(false));
+                let BoolExpr::AttrIsStr { value: first, .. } = previous else {
+                    *last = previous;
+                    continue;
+                };
+                *last = BoolExpr::AttrInStrs {
+                    field,
+                    key,
+                    values: vec![first, value],
+                };
+            }
+            _ => out.push(BoolExpr::AttrIsStr {
+                field,
+                key,
+                value,
+                equal: true,
+            }),
+        }
+    }
+    if out.len() == 1 {
+        out.remove(0)
+    } else {
+        BoolExpr::Or(out)
+    }
+}
+
 /// Rewrites the comparisons that have a faster equivalent form.
 fn specialise(expr: BoolExpr) -> BoolExpr {
     let attr_str = |path: &Path, op: CmpOp, value: &str| -> Option<BoolExpr> {
@@ -161,7 +219,10 @@ fn specialise(expr: BoolExpr) -> BoolExpr {
         }
     };
     match expr {
-        BoolExpr::Or(terms) => BoolExpr::Or(terms.into_iter().map(specialise).collect()),
+        BoolExpr::Or(terms) => {
+            let terms: Vec<BoolExpr> = terms.into_iter().map(specialise).collect();
+            merge_equalities(terms)
+        }
         BoolExpr::And(terms) => BoolExpr::And(terms.into_iter().map(specialise).collect()),
         BoolExpr::Not(inner) => BoolExpr::Not(Box::new(specialise(*inner))),
         BoolExpr::Cmp(Expr::Path(p), op, Expr::Str(v))

@@ -531,3 +531,20 @@ fn the_attribute_string_fast_path_agrees_with_the_general_comparison() {
     .unwrap();
     assert_eq!(ev.eval_event(&s, &s.events[0]), Ok(true));
 }
+
+#[test]
+fn merged_equalities_keep_the_order_of_failing_terms() {
+    // The two route tests are not neighbours: the failing Substring between them still
+    // fails the condition before the second test could make it true.
+    let failing = r#"attributes["http.route"] == "/cart" or Substring(attributes["absent"], 0, 1) == "x" or attributes["http.route"] == "/checkout""#;
+    assert!(fails(failing).contains("Substring"));
+    // Neighbours are merged, in any number, and agree with the general comparison.
+    yes(
+        r#"attributes["http.route"] == "/a" or attributes["http.route"] == "/b" or attributes["http.route"] == "/checkout""#,
+    );
+    no(r#"attributes["http.route"] == "/a" or attributes["http.route"] == "/b""#);
+    yes(r#"attributes["retry"] == "x" or attributes["http.route"] == "/checkout""#);
+    no(
+        r#"attributes["http.response.status_code"] == "503" or attributes["http.response.status_code"] == "x""#,
+    );
+}
