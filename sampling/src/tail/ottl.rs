@@ -14,21 +14,27 @@
 //!
 //! Layout:
 //! - `lexer`: text to tokens with columns.
-//! - `parser`: tokens to expressions; paths, enums and converters resolved.
+//! - `ast`: the parsed form.
+//! - `parser`: tokens to expressions.
+//! - `paths`: the contexts' paths and enums.
 //! - `functions`: the converters.
+//! - `specialise`: rewrites of common comparisons into faster forms with the same results.
 //! - `value`: runtime values and the comparison rules.
 //! - `eval`: evaluation against a span or a span event.
 
+mod ast;
 mod eval;
 mod functions;
 mod lexer;
 mod parser;
+mod paths;
+mod specialise;
 mod value;
 
 use tracelab_trace::Span;
 
+use ast::BoolExpr;
 use eval::{Scope, eval_bool};
-use parser::BoolExpr;
 
 /// Which OTTL context a condition is written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -2,9 +2,9 @@
 //! the buffer effects.
 //!
 //! Layout:
-//! - `collector_docs`: every `tail_sampling` configuration of the Collector's README and
-//!   testdata (0.157.0), written out here, loads and runs or is refused where the Collector
-//!   refuses it.
+//! - `collector_docs`, `collector_testdata`: every `tail_sampling` configuration of the
+//!   Collector's README and testdata (0.157.0), written out here, loads and runs or is
+//!   refused where the Collector refuses it.
 //! - `validation`: what the Collector refuses, refused with line and column.
 //! - `replay`: the buffer keys of current versions and the latency and OTTL rules, replayed.
 
@@ -15,6 +15,7 @@ use tracelab_trace::{AttrValue, Attribute, Span, SpanId, SpanKind, Status, Statu
 use super::*;
 
 mod collector_docs;
+mod collector_testdata;
 mod replay;
 mod validation;
 

@@ -3,10 +3,14 @@
 //! Collector (contrib 0.157.0) refuses refused, with its line and column.
 //!
 //! Layout:
-//! - `policy`: one policy, by type and by nesting level.
+//! - `policy`: one policy, by type.
+//! - `composite`: the `composite` policy's allocation.
+//! - `nesting`: the types and blocks each nesting level accepts; suggestions for misspellings.
 //! - `locate`: where in the YAML file a column of an OTTL condition is.
 
+mod composite;
 mod locate;
+mod nesting;
 mod policy;
 
 use std::collections::HashSet;

@@ -2,8 +2,8 @@
 
 use tracelab_trace::{AttrValue, Attribute, Event, Span, SpanKind, StatusCode};
 
+use super::ast::{BoolExpr, Expr, Field, Key, MathOp, Path};
 use super::functions::call;
-use super::parser::{BoolExpr, Expr, Field, Key, MathOp, Path};
 use super::value::{Value, compare, lookup, same};
 
 /// What a condition is evaluated on: a span, and for `spanevent` conditions one of its events.

@@ -2,8 +2,8 @@
 //! when it is evaluated. Semantics follow `pkg/ottl/ottlfuncs`; where tracelab's span model
 //! differs (maps are stored as their JSON text), the difference is noted on the function.
 
+use super::ast::{Expr, Key};
 use super::eval::{Scope, eval};
-use super::parser::{Expr, Key};
 use super::value::Value;
 use super::{OttlContext, OttlParseError};
 

@@ -4,130 +4,12 @@
 
 use super::OttlContext;
 use super::OttlParseError;
-use super::functions::{self, Func};
+use super::ast::{BoolExpr, Expr, Field, Key, MathOp, Path};
+use super::functions;
 use super::lexer::{Tok, Token, tokenize};
+use super::paths::{ENUMS, resolve};
+use super::specialise::specialise;
 use super::value::CmpOp;
-
-/// A boolean expression: a whole condition, or a part of one.
-#[derive(Debug, Clone)]
-pub(crate) enum BoolExpr {
-    Or(Vec<BoolExpr>),
-    And(Vec<BoolExpr>),
-    Not(Box<BoolExpr>),
-    Const(bool),
-    Cmp(Expr, CmpOp, Expr),
-    /// A converter whose result must be a boolean.
-    Value(Expr),
-    /// `attributes["k"] == "v"` (or `!=`, on a span, resource or event attribute map): the
-    /// most common condition, answered without building values, with the same result as the
-    /// general comparison (a missing or non-string attribute is "not equal").
-    AttrIsStr {
-        field: Field,
-        key: String,
-        value: String,
-        equal: bool,
-    },
-    /// `attributes["k"] == "a" or attributes["k"] == "b" or ...`: one look-up of the key,
-    /// then the values.
-    AttrInStrs {
-        field: Field,
-        key: String,
-        values: Vec<String>,
-    },
-}
-
-/// A value expression.
-#[derive(Debug, Clone)]
-pub(crate) enum Expr {
-    Nil,
-    Bool(bool),
-    Int(i64),
-    Float(f64),
-    Str(String),
-    Bytes(Vec<u8>),
-    Path(Path),
-    Call {
-        func: Box<Func>,
-        args: Vec<Expr>,
-        keys: Vec<Key>,
-    },
-    List(Vec<Expr>),
-    Map(Vec<(String, Expr)>),
-    Math(MathOp, Box<Expr>, Box<Expr>),
-}
-
-/// The arithmetic operators.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum MathOp {
-    Add,
-    Sub,
-    Mul,
-    Div,
-}
-
-/// A telemetry field and the keys that index into it.
-#[derive(Debug, Clone)]
-pub(crate) struct Path {
-    pub field: Field,
-    pub keys: Vec<Key>,
-}
-
-/// A `["key"]` or `[0]` index.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Key {
-    Str(String),
-    Int(i64),
-}
-
-/// The fields of tracelab's span model a condition can read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Field {
-    Name,
-    Kind,
-    KindString,
-    StatusCode,
-    StatusMessage,
-    Attributes,
-    ResourceAttributes,
-    ScopeName,
-    TraceId,
-    TraceIdString,
-    SpanId,
-    SpanIdString,
-    ParentSpanId,
-    ParentSpanIdString,
-    TraceState,
-    StartTime,
-    EndTime,
-    EventName,
-    EventAttributes,
-    EventTime,
-}
-
-impl Field {
-    fn takes_keys(self) -> bool {
-        matches!(
-            self,
-            Field::Attributes
-                | Field::ResourceAttributes
-                | Field::EventAttributes
-                | Field::TraceState
-        )
-    }
-}
-
-/// The enums of the span and span event contexts.
-const ENUMS: &[(&str, i64)] = &[
-    ("SPAN_KIND_UNSPECIFIED", 0),
-    ("SPAN_KIND_INTERNAL", 1),
-    ("SPAN_KIND_SERVER", 2),
-    ("SPAN_KIND_CLIENT", 3),
-    ("SPAN_KIND_PRODUCER", 4),
-    ("SPAN_KIND_CONSUMER", 5),
-    ("STATUS_CODE_UNSET", 0),
-    ("STATUS_CODE_OK", 1),
-    ("STATUS_CODE_ERROR", 2),
-];
 
 /// Parses one condition.
 pub(crate) fn parse(text: &str, ctx: OttlContext) -> Result<BoolExpr, OttlParseError> {
@@ -148,90 +30,6 @@ pub(crate) fn parse(text: &str, ctx: OttlContext) -> Result<BoolExpr, OttlParseE
         )));
     }
     Ok(specialise(expr))
-}
-
-/// Merges adjacent `attributes["k"] == "v"` terms of an `or` that test the same key into
-/// one look-up. Only neighbours are merged, so no term that could fail is skipped or moved:
-/// the result, errors included, is the same.
-fn merge_equalities(terms: Vec<BoolExpr>) -> BoolExpr {
-    let mut out: Vec<BoolExpr> = Vec::with_capacity(terms.len());
-    for t in terms {
-        let BoolExpr::AttrIsStr {
-            field,
-            key,
-            value,
-            equal: true,
-        } = t
-        else {
-            out.push(t);
-            continue;
-        };
-        let same_key = |f: &Field, k: &String| *f == field && *k == key;
-        match out.last_mut() {
-            Some(BoolExpr::AttrInStrs {
-                field: f,
-                key: k,
-                values,
-            }) if same_key(f, k) => values.push(value),
-            Some(last @ BoolExpr::AttrIsStr { equal: true, .. }) if matches!(&*last, BoolExpr::AttrIsStr { field: f, key: k, .. } if same_key(f, k)) =>
-            {
-                let previous = std::mem::replace(last, BoolExpr::Const(false));
-                let BoolExpr::AttrIsStr { value: first, .. } = previous else {
-                    *last = previous;
-                    continue;
-                };
-                *last = BoolExpr::AttrInStrs {
-                    field,
-                    key,
-                    values: vec![first, value],
-                };
-            }
-            _ => out.push(BoolExpr::AttrIsStr {
-                field,
-                key,
-                value,
-                equal: true,
-            }),
-        }
-    }
-    if out.len() == 1 {
-        out.remove(0)
-    } else {
-        BoolExpr::Or(out)
-    }
-}
-
-/// Rewrites the comparisons that have a faster equivalent form.
-fn specialise(expr: BoolExpr) -> BoolExpr {
-    let attr_str = |path: &Path, op: CmpOp, value: &str| -> Option<BoolExpr> {
-        let maps = matches!(
-            path.field,
-            Field::Attributes | Field::ResourceAttributes | Field::EventAttributes
-        );
-        match (maps, path.keys.as_slice(), op) {
-            (true, [Key::Str(key)], CmpOp::Eq | CmpOp::Ne) => Some(BoolExpr::AttrIsStr {
-                field: path.field,
-                key: key.clone(),
-                value: value.to_string(),
-                equal: op == CmpOp::Eq,
-            }),
-            _ => None,
-        }
-    };
-    match expr {
-        BoolExpr::Or(terms) => {
-            let terms: Vec<BoolExpr> = terms.into_iter().map(specialise).collect();
-            merge_equalities(terms)
-        }
-        BoolExpr::And(terms) => BoolExpr::And(terms.into_iter().map(specialise).collect()),
-        BoolExpr::Not(inner) => BoolExpr::Not(Box::new(specialise(*inner))),
-        BoolExpr::Cmp(Expr::Path(p), op, Expr::Str(v))
-        | BoolExpr::Cmp(Expr::Str(v), op, Expr::Path(p)) => match attr_str(&p, op, &v) {
-            Some(fast) => fast,
-            None => BoolExpr::Cmp(Expr::Path(p), op, Expr::Str(v)),
-        },
-        other => other,
-    }
 }
 
 struct Parser {
@@ -458,10 +256,10 @@ impl Parser {
                 self.bump();
                 let mut entries = Vec::new();
                 while self.peek() != &Tok::RBrace {
-                    let Tok::Str(key) = self.bump() else {
-                        self.pos -= 1;
+                    let Tok::Str(key) = self.peek().clone() else {
                         return Err(self.error_here("a map key must be a string"));
                     };
+                    self.bump();
                     self.expect(Tok::Colon, "`:`")?;
                     entries.push((key, self.value()?));
                     if self.peek() != &Tok::Comma {
@@ -515,16 +313,16 @@ impl Parser {
         let mut keys = Vec::new();
         while self.peek() == &Tok::LBracket {
             self.bump();
-            let key = match self.bump() {
+            let key = match self.peek().clone() {
                 Tok::Str(s) => Key::Str(s),
                 Tok::Int(i) => Key::Int(i),
                 _ => {
-                    self.pos -= 1;
                     return Err(self.error_here(
                         "expected a string or integer key; tracelab does not evaluate expressions as keys",
                     ));
                 }
             };
+            self.bump();
             self.expect(Tok::RBracket, "`]`")?;
             keys.push(key);
         }
@@ -535,10 +333,12 @@ impl Parser {
         let column = self.column();
         let mut segments = Vec::new();
         loop {
-            match self.bump() {
-                Tok::Ident(s) => segments.push(s),
+            match self.peek().clone() {
+                Tok::Ident(s) => {
+                    self.bump();
+                    segments.push(s);
+                }
                 _ => {
-                    self.pos -= 1;
                     return Err(self.error_here("expected a path segment after `.`"));
                 }
             }
@@ -612,72 +412,4 @@ impl Parser {
         let keys = self.keys()?;
         functions::build(&name, args, keys, self.ctx, column)
     }
-}
-
-/// Resolves the dotted segments of a path in a context: `span.`/`spanevent.` prefixes name
-/// the context explicitly, bare names mean the context's own object.
-fn resolve(segments: &[String], ctx: OttlContext) -> Result<Field, String> {
-    let parts: Vec<&str> = segments.iter().map(String::as_str).collect();
-    let shown = parts.join(".");
-    let common = match parts.as_slice() {
-        ["resource", "attributes"] => Some(Field::ResourceAttributes),
-        ["instrumentation_scope" | "scope", "name"] => Some(Field::ScopeName),
-        _ => None,
-    };
-    if let Some(f) = common {
-        return Ok(f);
-    }
-    let span = |rest: &[&str]| -> Option<Field> {
-        Some(match rest {
-            ["name"] => Field::Name,
-            ["kind"] => Field::Kind,
-            ["kind", "string"] => Field::KindString,
-            ["status", "code"] => Field::StatusCode,
-            ["status", "message"] => Field::StatusMessage,
-            ["attributes"] => Field::Attributes,
-            ["trace_id"] => Field::TraceId,
-            ["trace_id", "string"] => Field::TraceIdString,
-            ["span_id"] => Field::SpanId,
-            ["span_id", "string"] => Field::SpanIdString,
-            ["parent_span_id"] => Field::ParentSpanId,
-            ["parent_span_id", "string"] => Field::ParentSpanIdString,
-            ["trace_state"] => Field::TraceState,
-            ["start_time_unix_nano"] => Field::StartTime,
-            ["end_time_unix_nano"] => Field::EndTime,
-            _ => return None,
-        })
-    };
-    let event = |rest: &[&str]| -> Option<Field> {
-        Some(match rest {
-            ["name"] => Field::EventName,
-            ["attributes"] => Field::EventAttributes,
-            ["time_unix_nano"] => Field::EventTime,
-            _ => return None,
-        })
-    };
-    let found = match (ctx, parts.as_slice()) {
-        (_, ["span", rest @ ..]) => span(rest),
-        (OttlContext::Span, ["spanevent", ..]) => {
-            return Err(format!(
-                "path `{shown}` reads a span event, which only `spanevent` conditions can"
-            ));
-        }
-        (OttlContext::SpanEvent, ["spanevent", rest @ ..]) => event(rest),
-        (OttlContext::Span, rest) => span(rest),
-        (OttlContext::SpanEvent, rest) => event(rest),
-    };
-    found.ok_or_else(|| {
-        let known = match ctx {
-            OttlContext::Span => {
-                "name, kind, kind.string, status.code, status.message, attributes[\"k\"], trace_id, span_id, parent_span_id (and their .string), trace_state, start_time_unix_nano, end_time_unix_nano, resource.attributes[\"k\"], instrumentation_scope.name"
-            }
-            OttlContext::SpanEvent => {
-                "name, attributes[\"k\"], time_unix_nano, span.<any span path>, resource.attributes[\"k\"], instrumentation_scope.name"
-            }
-        };
-        format!(
-            "unknown path `{shown}` in the {} context; tracelab reads {known}",
-            ctx.name()
-        )
-    })
 }

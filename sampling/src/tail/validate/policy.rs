@@ -7,120 +7,11 @@ use serde_saphyr::Spanned;
 use tracelab_trace::StatusCode;
 
 use super::locate::locate_in_scalar;
+pub(crate) use super::nesting::Level;
+use super::nesting::{ALL_TYPES, block_of, hint, suggest};
 use crate::tail::config::{DEFAULT_HASH_SALT, Policy, PolicyRule, TailConfigError};
 use crate::tail::ottl::{Condition, ErrorMode, OttlConditions, OttlContext};
 use crate::tail::raw::{RawPolicy, YamlInt};
-
-/// Where a policy sits, which decides the types and blocks the Collector accepts in it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Level {
-    Top,
-    /// In `and_sub_policy` or `drop_sub_policy`.
-    AndOrDrop,
-    /// In `composite_sub_policy`.
-    Composite,
-    /// The `not_sub_policy`.
-    Not,
-}
-
-impl Level {
-    fn describe(self) -> &'static str {
-        match self {
-            Level::Top => "`policies`",
-            Level::AndOrDrop => "an `and_sub_policy` or `drop_sub_policy`",
-            Level::Composite => "a `composite_sub_policy`",
-            Level::Not => "a `not_sub_policy`",
-        }
-    }
-
-    /// The policy types accepted at this level (contrib 0.157.0).
-    fn types(self) -> Vec<&'static str> {
-        let mut t = SHARED.to_vec();
-        match self {
-            Level::Top => t.extend(["and", "not", "drop", "composite"]),
-            Level::AndOrDrop => t.push("not"),
-            Level::Composite => t.push("and"),
-            Level::Not => {}
-        }
-        t
-    }
-}
-
-/// The types every nesting level accepts.
-const SHARED: &[&str] = &[
-    "always_sample",
-    "latency",
-    "numeric_attribute",
-    "probabilistic",
-    "status_code",
-    "string_attribute",
-    "rate_limiting",
-    "bytes_limiting",
-    "span_count",
-    "trace_state",
-    "trace_flags",
-    "boolean_attribute",
-    "ottl_condition",
-];
-
-/// Every policy type of contrib 0.157.0.
-const ALL_TYPES: &[&str] = &[
-    "always_sample",
-    "latency",
-    "numeric_attribute",
-    "probabilistic",
-    "status_code",
-    "string_attribute",
-    "rate_limiting",
-    "bytes_limiting",
-    "span_count",
-    "trace_state",
-    "trace_flags",
-    "boolean_attribute",
-    "ottl_condition",
-    "and",
-    "not",
-    "drop",
-    "composite",
-];
-
-/// The configuration block a type reads, if it has one.
-fn block_of(t: &str) -> Option<&str> {
-    match t {
-        "always_sample" | "trace_flags" => None,
-        other => Some(other),
-    }
-}
-
-/// The closest known word within two edits, for "did you mean".
-pub(crate) fn suggest<'a>(word: &str, known: &[&'a str]) -> Option<&'a str> {
-    known
-        .iter()
-        .map(|k| (edit_distance(word, k), *k))
-        .filter(|(d, _)| *d <= 2)
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, k)| k)
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != *cb);
-            cur.push((prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1));
-        }
-        prev = cur;
-    }
-    prev[b.len()]
-}
-
-fn hint(word: &str, known: &[&str]) -> String {
-    suggest(word, known)
-        .map(|s| format!("; did you mean `{s}`?"))
-        .unwrap_or_default()
-}
 
 /// Validates and compiles one policy at a nesting level.
 pub(crate) fn build_policy(
@@ -496,7 +387,7 @@ pub(crate) fn build_policy(
                 warnings,
             )?))
         }
-        "composite" => composite(p, name, &missing, source, warnings)?,
+        "composite" => super::composite::composite(p, name, &missing, source, warnings)?,
         other => {
             return Err(TailConfigError::invalid(
                 kind,
@@ -537,7 +428,7 @@ fn bucket(
     Ok((rate.value.0, burst))
 }
 
-fn subs<T>(
+pub(crate) fn subs<T>(
     raws: &[Spanned<RawPolicy>],
     at: &Spanned<T>,
     level: Level,
@@ -553,68 +444,4 @@ fn subs<T>(
     raws.iter()
         .map(|r| build_policy(r, level, source, warnings))
         .collect()
-}
-
-fn composite(
-    p: &RawPolicy,
-    name: &Spanned<String>,
-    missing: &dyn Fn(&str) -> TailConfigError,
-    source: Option<&str>,
-    warnings: &mut Vec<String>,
-) -> Result<PolicyRule, TailConfigError> {
-    let c = p.composite.as_ref().ok_or_else(|| missing("composite"))?;
-    let max_total = c.value.max_total_spans_per_second.value.0;
-    if max_total <= 0 {
-        return Err(TailConfigError::invalid(
-            &c.value.max_total_spans_per_second,
-            "max_total_spans_per_second must be positive",
-        ));
-    }
-    let subs = subs(
-        &c.value.composite_sub_policy,
-        c,
-        Level::Composite,
-        source,
-        warnings,
-    )?;
-    for order in &c.value.policy_order {
-        if !subs.iter().any(|s| s.name == order.value) {
-            return Err(TailConfigError::invalid(
-                order,
-                format!(
-                    "policy_order names {:?}, which is not a composite_sub_policy",
-                    order.value
-                ),
-            ));
-        }
-    }
-    // The Collector's allocation: percent of the total when > 0, an equal share when the
-    // percent is 0, and nothing at all for a sub-policy with no entry.
-    let equal_share = max_total as f64 / subs.len() as f64;
-    let mut with_rates = Vec::new();
-    for sub in subs {
-        let alloc = c
-            .value
-            .rate_allocation
-            .iter()
-            .find(|a| a.value.policy == sub.name);
-        let sps = match alloc {
-            Some(a) if a.value.percent.0 > 0 => {
-                (a.value.percent.0 as f64 / 100.0 * max_total as f64) as i64
-            }
-            Some(_) => equal_share as i64,
-            None => {
-                warnings.push(format!(
-                    "composite policy {:?}: sub-policy {:?} has no rate_allocation entry, so the Collector allots it 0 spans/s and it never samples",
-                    name.value, sub.name
-                ));
-                0
-            }
-        };
-        with_rates.push((sub, sps));
-    }
-    Ok(PolicyRule::Composite {
-        max_total_spans_per_second: max_total,
-        sub_policies: with_rates,
-    })
 }
