@@ -138,8 +138,11 @@ pub(crate) struct RawDecisionCache {
 /// at the policy's nesting level).
 #[derive(Debug, Default)]
 pub(crate) struct RawPolicy {
+    /// `name`: unique among the top-level policies.
     pub name: Option<Spanned<String>>,
+    /// `type`: which block is read.
     pub kind: Option<Spanned<String>>,
+    // One field per configuration block, named as the block is.
     pub latency: Option<Spanned<LatencyCfg>>,
     pub numeric_attribute: Option<Spanned<NumericCfg>>,
     pub probabilistic: Option<Spanned<ProbabilisticCfg>>,
@@ -156,10 +159,9 @@ pub(crate) struct RawPolicy {
     pub not: Option<Spanned<NotCfg>>,
     pub ottl_condition: Option<Spanned<OttlCfg>>,
     /// Every key present, in order, so validation can refuse the blocks the Collector does
-    /// not accept at this nesting level.
+    /// not accept at this nesting level and the keys that are no policy field at all (their
+    /// values are skipped when read).
     pub keys: Vec<Spanned<String>>,
-    /// Keys that are no policy field at all, with their values skipped.
-    pub other_keys: Vec<Spanned<String>>,
 }
 
 impl<'de> Deserialize<'de> for RawPolicy {
@@ -201,7 +203,6 @@ impl<'de> Visitor<'de> for RawPolicyVisitor {
                 "ottl_condition" => p.ottl_condition = Some(map.next_value()?),
                 _ => {
                     map.next_value::<IgnoredAny>()?;
-                    p.other_keys.push(key);
                 }
             }
         }
