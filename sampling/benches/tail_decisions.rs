@@ -1,15 +1,22 @@
 //! Tail decisions per second: 10-span traces under five policies (status code, latency,
 //! probabilistic, string attribute, numeric attribute), through the buffer simulation
-//! (span tests, ring, decision queue, decisions), with and without the arrival sort.
+//! (span tests, ring, decision queue, decisions), with and without the arrival sort; and the
+//! same five with the string-attribute policy written as an OTTL condition, whose per-span
+//! evaluation is the cost measured.
 //!
 //! Run with `cargo bench -p tracelab-sampling --bench tail_decisions`; criterion reports
-//! the throughput in traces (= decisions) per second.
+//! the throughput in traces (= decisions) per second. The decisions are measured twice: in
+//! wall-clock time (criterion's default), and in the CPU time the benchmark thread was given
+//! (`/proc/thread-self/schedstat`, Linux), which is what one otherwise idle core would take:
+//! on a shared machine the wall clock also counts the time other processes held the core.
 
 use std::hint::black_box;
 use std::sync::Arc;
+use std::time::Duration;
 
+use criterion::measurement::{Measurement, ValueFormatter};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use tracelab_sampling::tail::{ArrivalOrder, TailSampler, parse_tail_sampling_strict};
+use tracelab_sampling::tail::{ArrivalOrder, TailSampler, parse_tail_sampling};
 use tracelab_trace::{AttrValue, Attribute, Span, SpanId, SpanKind, Status, StatusCode, TraceId};
 
 const POLICIES: &str = "
@@ -22,6 +29,21 @@ policies:
   - {name: checkout, type: string_attribute, string_attribute: {key: http.route, values: [/checkout, /pay]}}
   - {name: server-errors, type: numeric_attribute, numeric_attribute: {key: http.response.status_code, min_value: 500, max_value: 599}}
 ";
+
+/// The same five, the route policy written as an OTTL condition.
+const POLICIES_OTTL: &str = r#"
+decision_wait: 10s
+num_traces: 100000
+policies:
+  - {name: errors, type: status_code, status_code: {status_codes: [ERROR]}}
+  - {name: slow, type: latency, latency: {threshold_ms: 500}}
+  - {name: baseline, type: probabilistic, probabilistic: {sampling_percentage: 5}}
+  - name: checkout
+    type: ottl_condition
+    ottl_condition:
+      span: ['attributes["http.route"] == "/checkout" or attributes["http.route"] == "/pay"']
+  - {name: server-errors, type: numeric_attribute, numeric_attribute: {key: http.response.status_code, min_value: 500, max_value: 599}}
+"#;
 
 fn spans(traces: usize) -> Vec<Span> {
     let resource = Arc::new(vec![Attribute {
@@ -89,7 +111,12 @@ fn spans(traces: usize) -> Vec<Span> {
 }
 
 fn tail_decisions(c: &mut Criterion) {
-    let config = parse_tail_sampling_strict(POLICIES, None).expect("bench policy parses");
+    let config = parse_tail_sampling(POLICIES, None)
+        .map(|p| p.config)
+        .expect("bench policy parses");
+    let ottl = parse_tail_sampling(POLICIES_OTTL, None)
+        .map(|p| p.config)
+        .expect("OTTL bench policy parses");
     let traces = 20_000;
     let spans = spans(traces);
     let mut group = c.benchmark_group("tail");
@@ -105,6 +132,14 @@ fn tail_decisions(c: &mut Criterion) {
             out
         })
     });
+    // The same, with the route policy as an OTTL condition evaluated on every span.
+    group.bench_function("decisions, 10-span traces, 5 policies, one OTTL", |b| {
+        b.iter(|| {
+            let out = TailSampler::new(&ottl).simulate_prepared(black_box(&arrivals), None);
+            assert_eq!(out.effects.decisions, traces as u64);
+            out
+        })
+    });
     // The whole replay, including sorting 200,000 spans by arrival and sizing them.
     group.bench_function("full replay, 10-span traces, 5 policies", |b| {
         b.iter(|| {
@@ -116,5 +151,106 @@ fn tail_decisions(c: &mut Criterion) {
     group.finish();
 }
 
+/// The CPU time this thread has run, in nanoseconds (the first field of
+/// `/proc/thread-self/schedstat`).
+fn on_cpu_nanos() -> u64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .expect("/proc/thread-self/schedstat (Linux) gives the thread's CPU time")
+}
+
+/// Criterion measured in the benchmark thread's CPU time instead of wall-clock time.
+struct CpuTime;
+
+impl Measurement for CpuTime {
+    type Intermediate = u64;
+    type Value = Duration;
+
+    fn start(&self) -> u64 {
+        on_cpu_nanos()
+    }
+    fn end(&self, start: u64) -> Duration {
+        Duration::from_nanos(on_cpu_nanos().saturating_sub(start))
+    }
+    fn add(&self, a: &Duration, b: &Duration) -> Duration {
+        *a + *b
+    }
+    fn zero(&self) -> Duration {
+        Duration::ZERO
+    }
+    fn to_f64(&self, v: &Duration) -> f64 {
+        v.as_nanos() as f64
+    }
+    fn formatter(&self) -> &dyn ValueFormatter {
+        &CpuFormatter
+    }
+}
+
+/// Formats CPU nanoseconds as milliseconds, and throughputs as elements per CPU-second.
+struct CpuFormatter;
+
+impl ValueFormatter for CpuFormatter {
+    fn scale_values(&self, _typical_ns: f64, values: &mut [f64]) -> &'static str {
+        for v in values {
+            *v /= 1e6;
+        }
+        "ms (CPU)"
+    }
+    fn scale_throughputs(
+        &self,
+        _typical_ns: f64,
+        throughput: &Throughput,
+        values: &mut [f64],
+    ) -> &'static str {
+        let per_iteration = match throughput {
+            Throughput::Elements(n) | Throughput::ElementsAndBytes { elements: n, .. } => *n as f64,
+            Throughput::Bytes(n) | Throughput::BytesDecimal(n) => *n as f64,
+            Throughput::Bits(n) => *n as f64,
+        };
+        for v in values {
+            *v = per_iteration * 1e9 / *v / 1e6;
+        }
+        "M/CPU-s"
+    }
+    fn scale_for_machines(&self, _values: &mut [f64]) -> &'static str {
+        "ns"
+    }
+}
+
+/// The same decisions, measured in CPU time.
+fn tail_decisions_cpu(c: &mut Criterion<CpuTime>) {
+    let config = parse_tail_sampling(POLICIES, None)
+        .map(|p| p.config)
+        .expect("bench policy parses");
+    let ottl = parse_tail_sampling(POLICIES_OTTL, None)
+        .map(|p| p.config)
+        .expect("OTTL bench policy parses");
+    let traces = 20_000;
+    let spans = spans(traces);
+    let arrivals = ArrivalOrder::new(&spans);
+    let mut group = c.benchmark_group("tail-cpu");
+    group.throughput(Throughput::Elements(traces as u64));
+    group.sample_size(20);
+    for (name, config) in [
+        ("decisions, 10-span traces, 5 policies", &config),
+        ("decisions, 10-span traces, 5 policies, one OTTL", &ottl),
+    ] {
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let out = TailSampler::new(config).simulate_prepared(black_box(&arrivals), None);
+                assert_eq!(out.effects.decisions, traces as u64);
+                out
+            })
+        });
+    }
+    group.finish();
+}
+
 criterion_group!(benches, tail_decisions);
-criterion_main!(benches);
+criterion_group! {
+    name = cpu;
+    config = Criterion::default().with_measurement(CpuTime);
+    targets = tail_decisions_cpu
+}
+criterion_main!(benches, cpu);

@@ -368,11 +368,6 @@ fn evaluate(
         interesting_per_1000_kept: (traces_kept > 0)
             .then(|| tallies[3][1] as f64 * 1000.0 / traces_kept as f64),
         tail_effects,
-        unsupported_policies: strategy
-            .tail
-            .as_ref()
-            .map(|t| t.unsupported.clone())
-            .unwrap_or_default(),
         warnings: strategy
             .tail
             .as_ref()

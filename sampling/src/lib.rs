@@ -9,7 +9,8 @@
 //!   tracestate probability-sampling specification, parent-based, rate-limited), as pure
 //!   decisions and as opentelemetry_sdk `ShouldSample` implementations.
 //! - [`tail`]: a tail-sampling engine that reads the OpenTelemetry Collector's
-//!   `tail_sampling` configuration and simulates its buffer in recorded time.
+//!   `tail_sampling` configuration (every policy of the pinned contrib 0.157.0, OTTL
+//!   conditions included) and simulates its buffer in recorded time.
 //! - [`compare`]: the counterfactual comparison, its strategies file, ground truth readers
 //!   and the report.
 //! - [`size`]: the per-span byte estimate the report and `bytes_limiting` use.

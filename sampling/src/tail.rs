@@ -3,7 +3,7 @@
 //!
 //! Reading is lenient by default: [`parse_tail_sampling`] builds every supported policy and
 //! lists the unsupported ones (`ottl_condition`, or any newer type) with their name and line,
-//! so a production Collector file can be evaluated as it is; [`parse_tail_sampling_strict`]
+//! so a production Collector file can be evaluated as it is; [`parse_tail_sampling`]
 //! refuses such a file instead. Unknown *fields* are always errors, with line and column.
 //!
 //! Layout:
@@ -19,14 +19,14 @@ mod cache;
 pub mod config;
 mod duration;
 pub mod engine;
+pub mod ottl;
 pub mod policy;
 pub(crate) mod raw;
 mod validate;
 
 pub use config::{
     DEFAULT_DECISION_WAIT_NANOS, DEFAULT_HASH_SALT, DEFAULT_NUM_TRACES, ParsedTailSampling, Policy,
-    PolicyRule, TailConfigError, TailSamplingConfig, UnsupportedPolicy, parse_tail_sampling,
-    parse_tail_sampling_strict,
+    PolicyRule, SamplingStrategy, TailConfigError, TailSamplingConfig, parse_tail_sampling,
 };
 pub use duration::parse_go_duration;
 pub use engine::{ArrivalOrder, BufferEffects, TailDecision, TailOutcome, TailSampler};

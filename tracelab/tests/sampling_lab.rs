@@ -49,7 +49,10 @@ strategies:
         num_traces: 100000
         policies:
           - {name: errors, type: status_code, status_code: {status_codes: [ERROR]}}
-          - {name: slow, type: latency, latency: {threshold_ms: 40}}
+          # The Collector compares whole milliseconds, truncated, with an exclusive bound:
+          # `threshold_ms: 39` keeps every trace lasting 40 ms or more, so every trace above
+          # the 40 ms slow threshold (`threshold_ms: 40` would miss those of 40.x ms).
+          - {name: slow, type: latency, latency: {threshold_ms: 39}}
           - {name: some, type: probabilistic, probabilistic: {sampling_percentage: 5}}
 "#;
 

@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use super::strategies::SlowThreshold;
-use crate::tail::{BufferEffects, UnsupportedPolicy};
+use crate::tail::BufferEffects;
 
 /// The whole report (`sampling.json`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -103,8 +103,6 @@ pub struct StrategyReport {
     pub interesting_per_1000_kept: Option<f64>,
     /// Tail-buffer effects, for strategies with a tail stage.
     pub tail_effects: Option<TailReport>,
-    /// Tail policies left out as unsupported.
-    pub unsupported_policies: Vec<UnsupportedPolicy>,
     /// Warnings from reading the tail policy.
     pub warnings: Vec<String>,
 }
@@ -237,9 +235,25 @@ impl ComparisonReport {
                         .map(|v| format!("{v:.0} ms"))
                         .unwrap_or_else(|| "-".into()),
                 ));
-            }
-            for u in &s.unsupported_policies {
-                notes.push(format!("left out: {u}"));
+                // The effects of the keys of current Collector versions, when they acted.
+                for (n, what) in [
+                    (
+                        e.decisions_after_root,
+                        "decisions taken decision_wait_after_root_received after the root span",
+                    ),
+                    (
+                        e.traces_dropped_too_large,
+                        "traces dropped past maximum_trace_size_bytes",
+                    ),
+                    (
+                        e.traces_decided_to_make_room,
+                        "traces decided early to make room (block_on_overflow)",
+                    ),
+                ] {
+                    if n > 0 {
+                        notes.push(format!("{n} {what}"));
+                    }
+                }
             }
             for w in &s.warnings {
                 notes.push(format!("warning: {w}"));

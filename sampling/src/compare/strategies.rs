@@ -23,9 +23,7 @@ use serde_saphyr::Spanned;
 use crate::head::{HeadConfigError, HeadSamplerConfig};
 use crate::tail::config::parse_raw_block;
 use crate::tail::raw::RawBlock;
-use crate::tail::{
-    TailConfigError, TailSamplingConfig, UnsupportedPolicy, parse_go_duration, parse_tail_sampling,
-};
+use crate::tail::{TailConfigError, TailSamplingConfig, parse_go_duration, parse_tail_sampling};
 
 /// Why a strategies file could not be used.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -132,10 +130,8 @@ pub struct Strategy {
 pub struct TailStrategy {
     /// The file it was read from, or `inline`.
     pub source: String,
-    /// The configuration (supported policies).
+    /// The configuration.
     pub config: TailSamplingConfig,
-    /// Policies left out as unsupported.
-    pub unsupported: Vec<UnsupportedPolicy>,
     /// Warnings from reading it.
     pub warnings: Vec<String>,
 }
@@ -225,7 +221,7 @@ struct RawTail {
     processor: Option<String>,
     /// A `tail_sampling` block written in place.
     #[serde(default)]
-    inline: Option<RawBlock>,
+    inline: Option<Spanned<RawBlock>>,
 }
 
 /// Reads a strategies file; tail `file:` references are resolved relative to it.
@@ -309,7 +305,7 @@ pub fn parse_strategies(
         };
         let tail = match s.tail {
             None => None,
-            Some(t) => Some(read_tail(t, file_label, base_dir, &invalid)?),
+            Some(t) => Some(read_tail(t, yaml, file_label, base_dir, &invalid)?),
         };
         strategies.push(Strategy {
             name: s.name.value,
@@ -325,6 +321,7 @@ pub fn parse_strategies(
 
 fn read_tail(
     t: Spanned<RawTail>,
+    yaml: &str,
     file_label: &str,
     base_dir: &Path,
     invalid: &dyn Fn(u64, u64, String) -> StrategiesError,
@@ -354,19 +351,17 @@ fn read_tail(
                     None => file.value.clone(),
                 },
                 config: parsed.config,
-                unsupported: parsed.unsupported,
                 warnings: parsed.warnings,
             })
         }
         (None, Some(block)) => {
-            let parsed = parse_raw_block(block).map_err(|source| StrategiesError::Tail {
+            let parsed = parse_raw_block(block, yaml).map_err(|source| StrategiesError::Tail {
                 file: file_label.to_string(),
                 source,
             })?;
             Ok(TailStrategy {
                 source: "inline".to_string(),
                 config: parsed.config,
-                unsupported: parsed.unsupported,
                 warnings: parsed.warnings,
             })
         }

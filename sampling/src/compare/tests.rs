@@ -7,7 +7,7 @@ use tracelab_trace::{Span, SpanId, SpanKind, Status, StatusCode, TraceId};
 
 use super::*;
 use crate::head::HeadSamplerConfig;
-use crate::tail::parse_tail_sampling_strict;
+use crate::tail::{TailConfigError, parse_tail_sampling};
 
 const MS: u64 = 1_000_000;
 const BASE: u64 = 1_700_000_000_000 * MS;
@@ -99,8 +99,7 @@ fn tail(name: &str, yaml: &str) -> Strategy {
         head: None,
         tail: Some(TailStrategy {
             source: "inline".into(),
-            config: parse_tail_sampling_strict(yaml, None).unwrap(),
-            unsupported: vec![],
+            config: parse_tail_sampling(yaml, None).map(|p| p.config).unwrap(),
             warnings: vec![],
         }),
     }
@@ -321,4 +320,58 @@ fn strategies_file_errors_name_the_line() {
     let f = parse_strategies(ok, "s.yaml", base).unwrap();
     assert_eq!(f.slow_threshold, Some(SlowThreshold::Ms(250.0)));
     assert_eq!(f.strategies[0].head.as_ref().unwrap().precision, 6);
+}
+
+#[test]
+fn an_ottl_only_tail_policy_keeps_what_its_conditions_select() {
+    // A file whose only policy is OTTL once ran with no policy at all and kept nothing.
+    let ottl = "decision_wait: 10s\npolicies:\n  - name: errors\n    type: ottl_condition\n    ottl_condition:\n      span: [\"status.code == STATUS_CODE_ERROR\"]\n";
+    let report = compare(
+        &input(SlowThreshold::Ms(500.0)),
+        &[tail("ottl-errors", ottl)],
+    );
+    let s = &report.strategies[0];
+    assert_eq!(s.traces_kept, 10, "the ten traces with an error span");
+    assert_eq!(s.errors.recall, Some(1.0));
+}
+
+#[test]
+fn inline_ottl_errors_name_the_strategies_file_line_and_column() {
+    let inline = "strategies:\n  - name: a\n    tail:\n      inline:\n        policies:\n          - name: o\n            type: ottl_condition\n            ottl_condition: {span: [\"name == 1 1\"]}\n";
+    let err = parse_strategies(inline, "s.yaml", Path::new(".")).unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            StrategiesError::Tail {
+                source: TailConfigError::Invalid {
+                    line: 8,
+                    column: 48,
+                    ..
+                },
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(
+        err.to_string().starts_with("s.yaml: line 8, column 48: "),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_report_says_when_the_keys_of_current_versions_acted() {
+    let early = "decision_wait: 10s\ndecision_wait_after_root_received: 1s\nmaximum_trace_size_bytes: 400\npolicies:\n  - {name: all, type: always_sample}\n";
+    let report = compare(&input(SlowThreshold::Ms(500.0)), &[tail("early", early)]);
+    let e = &report.strategies[0].tail_effects.as_ref().unwrap().effects;
+    assert_eq!(e.decisions_after_root, 100);
+    let text = report.to_table();
+    assert!(
+        text.contains("100 decisions taken decision_wait_after_root_received after the root span"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("maximum_trace_size_bytes"),
+        "no trace is that large: {text}"
+    );
 }

@@ -62,9 +62,6 @@ pub enum TailConfigError {
         /// The `tail_sampling` processors present.
         available: Vec<String>,
     },
-    /// Strict mode: some policies are of types tracelab does not implement.
-    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
-    Unsupported(Vec<UnsupportedPolicy>),
 }
 
 impl TailConfigError {
@@ -72,6 +69,14 @@ impl TailConfigError {
         TailConfigError::Invalid {
             line: at.referenced.line(),
             column: at.referenced.column(),
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn invalid_at(line: u64, column: u64, message: impl Into<String>) -> Self {
+        TailConfigError::Invalid {
+            line,
+            column,
             message: message.into(),
         }
     }
@@ -89,32 +94,16 @@ impl TailConfigError {
     }
 }
 
-/// A policy whose type tracelab does not implement (`ottl_condition`, and any type newer
-/// than this code).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct UnsupportedPolicy {
-    /// The policy's name.
-    pub name: String,
-    /// Its `type`.
-    pub policy_type: String,
-    /// 1-based line where the policy starts.
-    pub line: u64,
-    /// The top-level policy left out because of it, when it is a sub-policy.
-    pub within: Option<String>,
-}
-
-impl fmt::Display for UnsupportedPolicy {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "policy {:?} (type {}) at line {} is not supported by tracelab",
-            self.name, self.policy_type, self.line
-        )?;
-        if let Some(parent) = &self.within {
-            write!(f, ", so policy {parent:?} that contains it is left out")?;
-        }
-        Ok(())
-    }
+/// How the processor times its decisions (`sampling_strategy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SamplingStrategy {
+    /// Decide on the spans buffered when the decision wait ends (the default).
+    #[default]
+    TraceComplete,
+    /// Evaluate each arriving batch on its own: a sample or drop vote decides at once, and a
+    /// trace still undecided when its wait ends is not sampled.
+    SpanIngest,
 }
 
 /// A validated `tail_sampling` configuration.
@@ -122,6 +111,8 @@ impl fmt::Display for UnsupportedPolicy {
 pub struct TailSamplingConfig {
     /// `decision_wait` in nanoseconds.
     pub decision_wait_nanos: u64,
+    /// `decision_wait_after_root_received` in nanoseconds (0 = off).
+    pub decision_wait_after_root_nanos: u64,
     /// `num_traces`: the ring of traces in memory.
     pub num_traces: u64,
     /// `expected_new_traces_per_sec` (a sizing hint only).
@@ -132,7 +123,17 @@ pub struct TailSamplingConfig {
     pub non_sampled_cache_size: u64,
     /// `sample_on_first_match`.
     pub sample_on_first_match: bool,
-    /// The policies honoured, in order.
+    /// `maximum_trace_size_bytes` (0 = no limit), compared with tracelab's byte estimate.
+    pub maximum_trace_size_bytes: u64,
+    /// `block_on_overflow`: undecided traces are never evicted from the ring.
+    pub block_on_overflow: bool,
+    /// `sampling_strategy`.
+    pub sampling_strategy: SamplingStrategy,
+    /// `drop_pending_traces_on_shutdown` (no effect in a replay, which ends without one).
+    pub drop_pending_traces_on_shutdown: bool,
+    /// `tail_storage` (no effect in a replay: it changes where spans wait, not when).
+    pub tail_storage: Option<String>,
+    /// The policies, in order.
     pub policies: Vec<Policy>,
 }
 
@@ -152,8 +153,10 @@ pub struct Policy {
 pub enum PolicyRule {
     /// Samples every trace.
     AlwaysSample,
-    /// Trace duration (earliest start to latest end, whole milliseconds): `>= threshold_ms`
-    /// without an upper bound, `threshold_ms < d <= upper_threshold_ms` with one.
+    /// Trace duration (earliest start to latest end, whole milliseconds) above
+    /// `threshold_ms`; with an upper bound, the duration of the spans received so far, taken
+    /// after each span in arrival order, within `threshold_ms < d <= upper_threshold_ms` at
+    /// some point.
     Latency {
         /// Lower bound, ms.
         threshold_ms: i64,
@@ -172,10 +175,12 @@ pub enum PolicyRule {
         /// Hash salt.
         hash_salt: String,
     },
-    /// Token bucket of spans per second (capacity twice the rate).
+    /// Token bucket of spans.
     RateLimiting {
         /// Spans per second.
         spans_per_second: i64,
+        /// Bucket size in spans.
+        burst_capacity: i64,
     },
     /// Token bucket of estimated bytes.
     BytesLimiting {
@@ -199,7 +204,7 @@ pub enum PolicyRule {
         values: Vec<String>,
         /// Compiled expressions (regex matching).
         regexes: Option<Vec<Regex>>,
-        /// Inverted match.
+        /// Sample when no span or resource matches instead.
         invert_match: bool,
     },
     /// Integer attribute within `[min_value, max_value]`.
@@ -233,6 +238,10 @@ pub enum PolicyRule {
     TraceFlags,
     /// Every sub-policy samples.
     And(Vec<Policy>),
+    /// The sub-policy's "sampled" and "not sampled" swapped.
+    Not(Box<Policy>),
+    /// OTTL conditions on spans and span events; any true one samples.
+    OttlCondition(crate::tail::ottl::OttlConditions),
     /// Every sub-policy samples → the trace is dropped.
     Drop(Vec<Policy>),
     /// Sub-policies in order, each with its spans-per-second allocation.
@@ -244,21 +253,21 @@ pub enum PolicyRule {
     },
 }
 
-/// A configuration read leniently: the policies tracelab supports, plus what it left out.
+/// A configuration as read, with what the reader has to say about it.
 #[derive(Debug, Clone)]
 pub struct ParsedTailSampling {
     /// The processor's name in a Collector file (`tail_sampling`, `tail_sampling/x`), or
     /// `None` for a bare block.
     pub processor: Option<String>,
-    /// The configuration with every supported policy.
+    /// The configuration.
     pub config: TailSamplingConfig,
-    /// Policies left out because their type is not supported.
-    pub unsupported: Vec<UnsupportedPolicy>,
-    /// Things that are legal but probably not what the author meant.
+    /// Things that are legal but probably not what the author meant, and settings that have
+    /// no effect in a replay; each said once.
     pub warnings: Vec<String>,
 }
 
-/// Reads a tail-sampling configuration, leaving out (and listing) unsupported policies.
+/// Reads a tail-sampling configuration. Everything the Collector 0.157.0 refuses is refused
+/// here too, with its line and column.
 ///
 /// `processor` picks one of several `tail_sampling/<name>` processors (full key, e.g.
 /// `tail_sampling/errors`); it may be `None` when there is only one.
@@ -267,42 +276,30 @@ pub fn parse_tail_sampling(
     processor: Option<&str>,
 ) -> Result<ParsedTailSampling, TailConfigError> {
     let (name, block) = locate_block(yaml, processor)?;
-    let mut unsupported = Vec::new();
     let mut warnings = Vec::new();
-    let config = validate_block(block, &mut unsupported, &mut warnings)?;
+    let at = (block.referenced.line(), block.referenced.column());
+    let config = validate_block(block.value, at, Some(yaml), &mut warnings)?;
     Ok(ParsedTailSampling {
         processor: name,
         config,
-        unsupported,
         warnings,
     })
 }
 
 /// Validates a block already read from a larger file (a strategies file's inline block), so
-/// its locations are those of that file.
-pub(crate) fn parse_raw_block(block: RawBlock) -> Result<ParsedTailSampling, TailConfigError> {
-    let mut unsupported = Vec::new();
+/// its locations are those of that file, whose text is `source`.
+pub(crate) fn parse_raw_block(
+    block: Spanned<RawBlock>,
+    source: &str,
+) -> Result<ParsedTailSampling, TailConfigError> {
     let mut warnings = Vec::new();
-    let config = validate_block(block, &mut unsupported, &mut warnings)?;
+    let at = (block.referenced.line(), block.referenced.column());
+    let config = validate_block(block.value, at, Some(source), &mut warnings)?;
     Ok(ParsedTailSampling {
         processor: None,
         config,
-        unsupported,
         warnings,
     })
-}
-
-/// Reads a tail-sampling configuration, refusing it when any policy is unsupported.
-pub fn parse_tail_sampling_strict(
-    yaml: &str,
-    processor: Option<&str>,
-) -> Result<TailSamplingConfig, TailConfigError> {
-    let parsed = parse_tail_sampling(yaml, processor)?;
-    if parsed.unsupported.is_empty() {
-        Ok(parsed.config)
-    } else {
-        Err(TailConfigError::Unsupported(parsed.unsupported))
-    }
 }
 
 fn is_tail_sampling_key(k: &str) -> bool {
@@ -313,7 +310,7 @@ fn is_tail_sampling_key(k: &str) -> bool {
 fn locate_block(
     yaml: &str,
     wanted: Option<&str>,
-) -> Result<(Option<String>, RawBlock), TailConfigError> {
+) -> Result<(Option<String>, Spanned<RawBlock>), TailConfigError> {
     let top: BTreeMap<String, IgnoredAny> =
         serde_saphyr::from_str(yaml).map_err(TailConfigError::from_yaml)?;
     let (nested, names): (bool, Vec<String>) = if top.contains_key("processors") {
@@ -338,7 +335,8 @@ fn locate_block(
                 .collect(),
         )
     } else if top.contains_key("policies") {
-        let block: RawBlock = serde_saphyr::from_str(yaml).map_err(TailConfigError::from_yaml)?;
+        let block: Spanned<RawBlock> =
+            serde_saphyr::from_str(yaml).map_err(TailConfigError::from_yaml)?;
         return Ok((None, block));
     } else {
         return Err(TailConfigError::NotFound);
@@ -376,7 +374,7 @@ struct BlockSeed {
 }
 
 impl<'de> DeserializeSeed<'de> for BlockSeed {
-    type Value = Option<RawBlock>;
+    type Value = Option<Spanned<RawBlock>>;
 
     fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_map(self)
@@ -384,7 +382,7 @@ impl<'de> DeserializeSeed<'de> for BlockSeed {
 }
 
 impl<'de> Visitor<'de> for BlockSeed {
-    type Value = Option<RawBlock>;
+    type Value = Option<Spanned<RawBlock>>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a mapping")
@@ -400,7 +398,7 @@ impl<'de> Visitor<'de> for BlockSeed {
                 };
                 found = map.next_value_seed(inner)?;
             } else if !self.nested && k == self.key {
-                found = Some(map.next_value::<RawBlock>()?);
+                found = Some(map.next_value::<Spanned<RawBlock>>()?);
             } else {
                 map.next_value::<IgnoredAny>()?;
             }

@@ -1,27 +1,35 @@
 //! The tail-sampling buffer, simulated in recorded time.
 //!
 //! Spans arrive at their end time. A trace's first arrival opens a buffer and schedules its
-//! decision `decision_wait` later; a ring of `num_traces` ids evicts the oldest trace when a
-//! new one arrives, decided or not (an undecided one is "dropped too early"); a decided trace
-//! stays in the ring, so spans arriving late follow its decision; once it has left the ring
-//! only the decision caches remember it, and without them a late span opens a new buffer
-//! and the trace is decided again on whatever arrives. That is the Collector's processor,
-//! except that it decides on a one-second tick, so its decisions come up to a second later.
+//! decision `decision_wait` later, or `decision_wait_after_root_received` after its root span
+//! arrives when that is sooner; a ring of `num_traces` ids evicts the oldest trace when a new
+//! one arrives, decided or not (an undecided one is "dropped too early", unless
+//! `block_on_overflow`); a decided trace stays in the ring, so spans arriving late follow its
+//! decision; once it has left the ring only the decision caches remember it, and without them
+//! a late span opens a new buffer and the trace is decided again on whatever arrives. A
+//! buffer growing past `maximum_trace_size_bytes` is dropped at once. Under
+//! `sampling_strategy: span-ingest` each arriving span is evaluated alone and a sample or
+//! drop vote decides at once. That is the Collector's processor, except that it decides on a
+//! one-second tick, so its decisions come up to a second later.
 //!
 //! The replay keeps no map keyed by trace id: [`ArrivalOrder`] numbers the traces once, and
 //! the buffer's state lives in vectors indexed by trace and by buffer. A span's place in a
 //! buffer is recorded, not copied into a list, and whether it was kept is read off its
 //! buffer's decision once the replay is over.
+//!
+//! Layout:
+//! - `run`: one replay's buffers, ring, deadlines and caches.
 
-use std::collections::VecDeque;
+mod run;
 
 use serde::Serialize;
 use tracelab_trace::{Span, TraceId};
 
-use super::cache::{IdMap, LruSet};
+use super::cache::IdMap;
 use super::config::TailSamplingConfig;
-use super::policy::{Evaluator, ResourceMemo, SpanTests, TraceView, decide, status_bit};
+use super::policy::{Evaluator, ResourceMemo, SpanTests, decide, status_bit};
 use crate::size::estimated_span_bytes;
+use run::{Buffer, Run, combine_span};
 
 /// Spans sorted by arrival (end time), with their estimated sizes and their traces
 /// numbered: the part of a replay that does not depend on the policies, computed once and
@@ -53,6 +61,8 @@ struct Arrival {
     trace: u32,
     status_bit: u8,
     sampled_flag: bool,
+    /// The span has no parent.
+    root: bool,
 }
 
 impl<'a> ArrivalOrder<'a> {
@@ -84,6 +94,7 @@ impl<'a> ArrivalOrder<'a> {
                     trace,
                     status_bit: status_bit(s.status.code),
                     sampled_flag: s.flags & 1 == 1,
+                    root: s.parent_span_id.is_none(),
                 }
             })
             .collect();
@@ -128,6 +139,7 @@ impl<'a> ArrivalOrder<'a> {
 #[derive(Debug)]
 pub struct TailSampler {
     config: TailSamplingConfig,
+    /// The policies, `drop` policies first as the Collector orders them.
     evaluators: Vec<Evaluator>,
     tests: SpanTests,
 }
@@ -139,10 +151,20 @@ pub struct BufferEffects {
     pub decisions: u64,
     /// Decisions that sampled.
     pub sampled_decisions: u64,
+    /// Decisions taken `decision_wait_after_root_received` after the root span arrived,
+    /// sooner than `decision_wait`.
+    pub decisions_after_root: u64,
     /// Traces evicted from the `num_traces` ring before their decision ("dropped too early").
     pub traces_evicted_undecided: u64,
     /// Spans lost with them.
     pub spans_evicted_undecided: u64,
+    /// With `block_on_overflow`: undecided traces decided early to make room instead of
+    /// being evicted.
+    pub traces_decided_to_make_room: u64,
+    /// Traces dropped because their buffered spans grew past `maximum_trace_size_bytes`.
+    pub traces_dropped_too_large: u64,
+    /// Spans lost with them (late spans that followed the drop included).
+    pub spans_dropped_too_large: u64,
     /// Spans that arrived after their trace had been decided.
     pub late_spans: u64,
     /// … and followed the decision still held in the ring.
@@ -185,11 +207,14 @@ impl TailSampler {
     /// Compiles the policies of a validated configuration.
     pub fn new(config: &TailSamplingConfig) -> Self {
         let mut tests = SpanTests::default();
-        let evaluators = config
+        let mut evaluators: Vec<Evaluator> = config
             .policies
             .iter()
             .map(|p| Evaluator::compile(p, &mut tests))
             .collect();
+        // The Collector moves `drop` policies to the front (a stable reordering), so a
+        // dropped trace stops the evaluation before any stateful policy spends a token.
+        evaluators.sort_by_key(|e| !e.is_drop());
         TailSampler {
             config: config.clone(),
             evaluators,
@@ -203,13 +228,17 @@ impl TailSampler {
     }
 
     /// Decides one trace directly, without the buffer: every span given is taken as
-    /// belonging to it (the first span's trace id is used for hashing), decided at `now_nanos`.
+    /// belonging to it (the first span's trace id is used for hashing) and as having arrived
+    /// in the order given, decided at `now_nanos`.
     pub fn decide_trace(&mut self, spans: &[Span], now_nanos: u64) -> bool {
         let Some(first) = spans.first() else {
             return false;
         };
+        let words = self.tests.words();
+        let err_words = self.tests.error_words();
         let mut trace = Buffer::default();
-        let mut hits = vec![0; self.tests.words()];
+        let (mut hits, mut errs) = (vec![0; words], vec![0; err_words]);
+        let (mut span_hits, mut span_errs) = (vec![0; words], vec![0; err_words]);
         let mut memo = ResourceMemo::default();
         for s in spans {
             trace.add(&Arrival {
@@ -220,10 +249,17 @@ impl TailSampler {
                 trace: 0,
                 status_bit: status_bit(s.status.code),
                 sampled_flag: s.flags & 1 == 1,
+                root: s.parent_span_id.is_none(),
             });
-            self.tests.run(s, &mut memo, &mut hits);
+            span_hits.fill(0);
+            span_errs.fill(0);
+            self.tests.run(s, &mut memo, &mut span_hits, &mut span_errs);
+            combine_span(&mut hits, &mut errs, &span_hits, &span_errs);
+            if self.tests.has_ranges() {
+                self.tests.mark_ranges(trace.duration_ms(), &mut hits);
+            }
         }
-        let view = trace.view(&first.trace_id.0, &hits, now_nanos);
+        let view = trace.view(&first.trace_id.0, &hits, &errs, now_nanos);
         decide(
             &mut self.evaluators,
             &view,
@@ -255,282 +291,43 @@ impl TailSampler {
         // The span tests run in input order: spans are read one after the other, and the
         // spans of one export batch, which share a resource, are neighbours.
         let words = self.tests.words();
+        let err_words = self.tests.error_words();
         let mut span_hits = vec![0u64; spans.len() * words];
+        let mut span_errs = vec![0u64; spans.len() * err_words];
         if words > 0 {
             let mut memo = ResourceMemo::default();
-            for ((i, s), hits) in spans.iter().enumerate().zip(span_hits.chunks_mut(words)) {
+            for (i, s) in spans.iter().enumerate() {
                 if is_selected(i) {
-                    self.tests.run(s, &mut memo, hits);
+                    let errs = if err_words > 0 {
+                        &mut span_errs[i * err_words..(i + 1) * err_words]
+                    } else {
+                        &mut []
+                    };
+                    self.tests.run(
+                        s,
+                        &mut memo,
+                        &mut span_hits[i * words..(i + 1) * words],
+                        errs,
+                    );
                 }
             }
         }
-        let traces = prepared.trace_ids.len();
-        let ring_size = usize::try_from(self.config.num_traces).unwrap_or(usize::MAX);
-        let mut run = Run {
-            wait: self.config.decision_wait_nanos,
-            ring_size,
-            sample_on_first_match: self.config.sample_on_first_match,
-            words,
-            trace_ids: &prepared.trace_ids,
-            span_hits: &span_hits,
-            current: vec![NONE; traces],
-            ever_decided: vec![false; traces],
-            buffers: Vec::with_capacity(traces),
-            hits: Vec::with_capacity(traces * words),
-            ring: VecDeque::with_capacity(ring_size.min(traces)),
-            due: VecDeque::with_capacity(ring_size.min(traces)),
-            sampled_cache: LruSet::new(self.config.sampled_cache_size),
-            non_sampled_cache: LruSet::new(self.config.non_sampled_cache_size),
-            span_buffer: vec![NONE; spans.len()],
-            kept: vec![false; spans.len()],
-            effects: BufferEffects::default(),
-            decisions: Vec::with_capacity(traces),
-        };
+        let mut run = Run::new(
+            &self.config,
+            &self.tests,
+            &prepared.trace_ids,
+            &span_hits,
+            &span_errs,
+            spans.len(),
+        );
         for a in &prepared.arrivals {
             if !is_selected(a.span as usize) {
                 continue;
             }
             run.fire_due(a.end, &mut self.evaluators);
-            run.ingest(a);
+            run.ingest(a, &mut self.evaluators);
         }
         run.fire_due(u64::MAX, &mut self.evaluators);
-        // Spans that went into a buffer follow its decision; an evicted buffer was never
-        // decided, and its spans are lost.
-        let Run {
-            mut kept,
-            span_buffer,
-            buffers,
-            effects,
-            decisions,
-            ..
-        } = run;
-        for (k, &b) in kept.iter_mut().zip(&span_buffer) {
-            if b != NONE && buffers[b as usize].state == State::Sampled {
-                *k = true;
-            }
-        }
-        TailOutcome {
-            kept,
-            effects,
-            decisions,
-        }
-    }
-}
-
-/// "No buffer" in the per-trace and per-span buffer numbers.
-const NONE: u32 = u32::MAX;
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-enum State {
-    #[default]
-    Pending,
-    Sampled,
-    NotSampled,
-}
-
-/// One buffer: a trace's spans between its first arrival and its decision (or eviction).
-/// A trace whose spans keep arriving after it left the ring gets a new buffer.
-#[derive(Debug, Default)]
-struct Buffer {
-    trace: u32,
-    spans: u32,
-    first_arrival: u64,
-    min_start: u64,
-    max_end: u64,
-    bytes: u64,
-    status_mask: u8,
-    sampled_flag: bool,
-    /// The trace had been decided before this buffer opened: its spans are late.
-    after_decision: bool,
-    state: State,
-}
-
-impl Buffer {
-    #[inline]
-    fn add(&mut self, a: &Arrival) {
-        if self.spans == 0 {
-            self.min_start = a.start;
-            self.max_end = a.end;
-        } else {
-            self.min_start = self.min_start.min(a.start);
-            self.max_end = self.max_end.max(a.end);
-        }
-        self.spans += 1;
-        self.bytes += a.bytes;
-        self.status_mask |= a.status_bit;
-        self.sampled_flag |= a.sampled_flag;
-    }
-
-    fn view<'t>(&self, trace_id: &'t [u8; 16], hits: &'t [u64], now: u64) -> TraceView<'t> {
-        TraceView {
-            trace_id,
-            spans: self.spans,
-            min_start: self.min_start,
-            max_end: self.max_end,
-            bytes: self.bytes,
-            status_mask: self.status_mask,
-            any_sampled_flag: self.sampled_flag,
-            hits,
-            now,
-        }
-    }
-}
-
-/// One replay. Buffers are numbered in the order they open; a trace's current buffer is
-/// `current[trace]`, and a ring or deadline entry whose buffer is no longer current is stale
-/// (the trace was evicted, and maybe reopened since).
-struct Run<'p> {
-    wait: u64,
-    ring_size: usize,
-    sample_on_first_match: bool,
-    /// Words of span-test bits per span and per buffer.
-    words: usize,
-    trace_ids: &'p [TraceId],
-    /// Per input span, the span-test bits.
-    span_hits: &'p [u64],
-    /// Per trace, its buffer in memory, or `NONE`.
-    current: Vec<u32>,
-    ever_decided: Vec<bool>,
-    buffers: Vec<Buffer>,
-    /// Per buffer, the OR of its spans' test bits.
-    hits: Vec<u64>,
-    /// Buffers in memory, in insertion order; never longer than `ring_size`.
-    ring: VecDeque<u32>,
-    /// Decision deadlines in time order (constant wait, so arrival order is deadline order).
-    due: VecDeque<(u64, u32)>,
-    sampled_cache: LruSet<u32>,
-    non_sampled_cache: LruSet<u32>,
-    /// Per input span, the buffer it went into, or `NONE`.
-    span_buffer: Vec<u32>,
-    kept: Vec<bool>,
-    effects: BufferEffects,
-    decisions: Vec<TailDecision>,
-}
-
-impl Run<'_> {
-    fn fire_due(&mut self, now: u64, evaluators: &mut [Evaluator]) {
-        while let Some(&(deadline, b)) = self.due.front() {
-            if deadline > now {
-                break;
-            }
-            self.due.pop_front();
-            self.decide(b, deadline, evaluators);
-        }
-    }
-
-    fn decide(&mut self, b: u32, at: u64, evaluators: &mut [Evaluator]) {
-        let buffer = &self.buffers[b as usize];
-        let trace = buffer.trace as usize;
-        if self.current[trace] != b || buffer.state != State::Pending {
-            return;
-        }
-        let hits = &self.hits[b as usize * self.words..(b as usize + 1) * self.words];
-        let id = &self.trace_ids[trace];
-        let view = buffer.view(&id.0, hits, at);
-        let sampled = decide(evaluators, &view, self.sample_on_first_match);
-        let buffer = &mut self.buffers[b as usize];
-        buffer.state = if sampled {
-            State::Sampled
-        } else {
-            State::NotSampled
-        };
-        self.effects.decisions += 1;
-        if sampled {
-            self.effects.sampled_decisions += 1;
-            self.sampled_cache.put(trace as u32);
-        } else {
-            self.non_sampled_cache.put(trace as u32);
-        }
-        if std::mem::replace(&mut self.ever_decided[trace], true) {
-            self.effects.traces_decided_more_than_once += 1;
-        }
-        self.decisions.push(TailDecision {
-            trace_id: *id,
-            first_arrival_nanos: buffer.first_arrival,
-            decided_at_nanos: at,
-            sampled,
-            spans: buffer.spans,
-        });
-    }
-
-    fn ingest(&mut self, a: &Arrival) {
-        let trace = a.trace as usize;
-        let span = a.span as usize;
-        if self.sampled_cache.get(&a.trace) {
-            self.kept[span] = true;
-            self.effects.late_spans += 1;
-            self.effects.late_spans_followed_cached_decision += 1;
-            return;
-        }
-        if self.non_sampled_cache.get(&a.trace) {
-            self.effects.late_spans += 1;
-            self.effects.late_spans_followed_cached_decision += 1;
-            return;
-        }
-        let b = self.current[trace];
-        if b != NONE {
-            match self.buffers[b as usize].state {
-                State::Pending => {
-                    self.add(b, a);
-                    if self.buffers[b as usize].after_decision {
-                        self.effects.late_spans += 1;
-                        self.effects.late_spans_decided_again += 1;
-                    }
-                }
-                decided => {
-                    self.kept[span] = decided == State::Sampled;
-                    self.effects.late_spans += 1;
-                    self.effects.late_spans_followed_buffered_decision += 1;
-                }
-            }
-            return;
-        }
-        let after_decision = self.ever_decided[trace];
-        if after_decision {
-            self.effects.late_spans += 1;
-            self.effects.late_spans_decided_again += 1;
-        }
-        while self.ring.len() >= self.ring_size {
-            let Some(old) = self.ring.pop_front() else {
-                break;
-            };
-            let evicted = &self.buffers[old as usize];
-            let old_trace = evicted.trace as usize;
-            if self.current[old_trace] == old {
-                // Whether decided or not, the trace leaves memory; only an undecided one
-                // loses its spans.
-                self.current[old_trace] = NONE;
-                if evicted.state == State::Pending {
-                    self.effects.traces_evicted_undecided += 1;
-                    self.effects.spans_evicted_undecided += u64::from(evicted.spans);
-                }
-            }
-        }
-        let b = self.buffers.len() as u32;
-        self.buffers.push(Buffer {
-            trace: a.trace,
-            first_arrival: a.end,
-            after_decision,
-            ..Buffer::default()
-        });
-        self.hits.resize(self.hits.len() + self.words, 0);
-        self.add(b, a);
-        self.current[trace] = b;
-        self.ring.push_back(b);
-        self.due.push_back((a.end.saturating_add(self.wait), b));
-    }
-
-    /// Adds a span to a pending buffer.
-    #[inline]
-    fn add(&mut self, b: u32, a: &Arrival) {
-        self.buffers[b as usize].add(a);
-        self.span_buffer[a.span as usize] = b;
-        if self.words > 0 {
-            let span = a.span as usize * self.words;
-            let into = b as usize * self.words;
-            for w in 0..self.words {
-                self.hits[into + w] |= self.span_hits[span + w];
-            }
-        }
+        run.finish()
     }
 }

@@ -1,174 +1,35 @@
-//! Policy evaluation, as the Collector's `tail_sampling` evaluators decide.
+//! Policy evaluation, as the Collector's (contrib 0.157.0) `tail_sampling` evaluators decide.
 //!
-//! The attribute and trace-state policies ask whether *any* span of a trace passes a test
-//! that looks at that span alone. Each span is therefore tested once, when it enters the
-//! engine ([`SpanTests`]), and a buffered trace keeps one bit per test, the OR over its
-//! spans: deciding never looks at a span again, which is what keeps a decision cheap when
-//! the spans themselves are far apart in memory. Attribute keys are resolved to a table of
-//! distinct keys when the policies are compiled; regular expressions were compiled when the
-//! configuration was read; rate limiters keep their state here between decisions.
+//! Attribute, trace-state and OTTL policies are answered by per-span tests run once per span
+//! (`span_tests`); a buffered trace keeps one bit per test, so deciding never looks at a span
+//! again. Attribute keys are resolved to a table of distinct keys when the policies are
+//! compiled; regular expressions and OTTL conditions were compiled when the configuration
+//! was read; rate limiters keep their state here between decisions.
+//!
+//! Layout:
+//! - `span_tests`: the per-span tests, the resource memo and the latency range bits.
 
-use std::sync::Arc;
+mod span_tests;
 
-use tracelab_trace::{AttrValue, Attribute, Span, StatusCode};
+use tracelab_trace::StatusCode;
 
 use super::config::{Policy, PolicyRule};
 use crate::head::TokenBucket;
+pub(crate) use span_tests::{ResourceMemo, SpanTest, SpanTests, StringMatcher};
 
-/// A single policy's vote, with the Collector's (deprecated but still honoured) inverted
-/// decisions.
+/// A single policy's vote. The Collector's inverted votes are gone since contrib 0.156.0:
+/// `invert_match` now yields a plain "sampled" or "not sampled" on the negated match.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Vote {
     /// Sample.
     Sampled,
     /// Do not sample (other policies may still sample).
     NotSampled,
-    /// An inverted match that samples unless some policy says "not sampled".
-    InvertSampled,
-    /// An inverted match that vetoes sampling.
-    InvertNotSampled,
     /// A `drop` policy matched: the trace is dropped whatever else says.
     Dropped,
-}
-
-/// The per-span tests of a sampler's attribute and trace-state policies, one bit each.
-#[derive(Debug, Default)]
-pub(crate) struct SpanTests {
-    /// The distinct attribute keys the tests read.
-    keys: Vec<String>,
-    tests: Vec<SpanTest>,
-}
-
-#[derive(Debug)]
-enum SpanTest {
-    String { key: usize, matcher: StringMatcher },
-    Numeric { key: usize, min: i64, max: i64 },
-    Bool { key: usize, value: bool },
-    TraceState { key: String, values: Vec<String> },
-}
-
-/// The tests' results on the last resource seen. Resources are shared by every span of an
-/// export batch (one `Arc`), and spans are tested in input order, where a batch's spans are
-/// neighbours, so remembering one resource saves nearly every resource look-up. The
-/// resource is recognised by its address, which is only compared, never followed; a memo
-/// lives for one pass over spans borrowed for all of it, so no resource it remembers can be
-/// freed and its address reused meanwhile.
-#[derive(Debug, Default)]
-pub(crate) struct ResourceMemo {
-    resource: Option<*const Vec<Attribute>>,
-    bits: Vec<u64>,
-}
-
-impl SpanTests {
-    fn key(&mut self, key: &str) -> usize {
-        match self.keys.iter().position(|k| k == key) {
-            Some(i) => i,
-            None => {
-                self.keys.push(key.to_string());
-                self.keys.len() - 1
-            }
-        }
-    }
-
-    fn add(&mut self, test: SpanTest) -> usize {
-        self.tests.push(test);
-        self.tests.len() - 1
-    }
-
-    /// 64-bit words of test bits per span and per trace (0 when there are no tests).
-    pub fn words(&self) -> usize {
-        self.tests.len().div_ceil(64)
-    }
-
-    /// ORs into `out` (of [`Self::words`] words) the bit of every test the span passes.
-    pub fn run(&self, span: &Span, memo: &mut ResourceMemo, out: &mut [u64]) {
-        if self.tests.is_empty() {
-            return;
-        }
-        let resource = Arc::as_ptr(&span.resource);
-        if memo.resource != Some(resource) {
-            memo.resource = Some(resource);
-            memo.bits.clear();
-            memo.bits.resize(self.words(), 0);
-            self.run_on_resource(&span.resource, &mut memo.bits);
-        }
-        for (w, bits) in out.iter_mut().zip(&memo.bits) {
-            *w |= bits;
-        }
-        // `find` keeps the first attribute of a key, as pdata's `Get` does.
-        let lookup = |key: usize| {
-            let key = &self.keys[key];
-            span.attributes
-                .iter()
-                .find(|a| same(&a.key, key))
-                .map(|a| &a.value)
-        };
-        for (bit, test) in self.tests.iter().enumerate() {
-            let pass = match test {
-                // pdata reads a non-string value as ""; spans (not resources) skip the
-                // empty string.
-                SpanTest::String { key, matcher } => lookup(*key).is_some_and(|v| {
-                    let s = v.as_str().unwrap_or("");
-                    !s.is_empty() && matcher.matches(s)
-                }),
-                SpanTest::Numeric { key, min, max } => {
-                    lookup(*key).is_some_and(|v| in_range(v, *min, *max))
-                }
-                SpanTest::Bool { key, value } => lookup(*key).is_some_and(|v| is(v, *value)),
-                SpanTest::TraceState { key, values } => span
-                    .trace_state
-                    .split(',')
-                    .filter_map(|m| m.trim().split_once('='))
-                    .any(|(k, v)| k == key && values.iter().any(|x| x == v)),
-            };
-            if pass {
-                out[bit / 64] |= 1 << (bit % 64);
-            }
-        }
-    }
-
-    fn run_on_resource(&self, resource: &[Attribute], out: &mut [u64]) {
-        let lookup = |key: usize| {
-            let key = &self.keys[key];
-            resource
-                .iter()
-                .find(|a| same(&a.key, key))
-                .map(|a| &a.value)
-        };
-        for (bit, test) in self.tests.iter().enumerate() {
-            let pass = match test {
-                SpanTest::String { key, matcher } => {
-                    lookup(*key).is_some_and(|v| matcher.matches(v.as_str().unwrap_or("")))
-                }
-                SpanTest::Numeric { key, min, max } => {
-                    lookup(*key).is_some_and(|v| in_range(v, *min, *max))
-                }
-                SpanTest::Bool { key, value } => lookup(*key).is_some_and(|v| is(v, *value)),
-                SpanTest::TraceState { .. } => false,
-            };
-            if pass {
-                out[bit / 64] |= 1 << (bit % 64);
-            }
-        }
-    }
-}
-
-/// pdata's `Int()` reads any non-integer value as 0.
-fn in_range(v: &AttrValue, min: i64, max: i64) -> bool {
-    let x = v.as_i64().unwrap_or(0);
-    x >= min && x <= max
-}
-
-/// pdata's `Bool()` reads any non-boolean value as false.
-fn is(v: &AttrValue, value: bool) -> bool {
-    v.as_bool().unwrap_or(false) == value
-}
-
-/// String equality written out so it inlines: attribute keys and values are short, and a
-/// call into `memcmp` for each comparison was the largest single cost of a replay.
-#[inline]
-fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).all(|(x, y)| x == y)
+    /// The policy could not decide (an OTTL condition failed under `error_mode:
+    /// propagate`): it does not vote to sample.
+    Error,
 }
 
 /// What the evaluators see of one buffered trace.
@@ -181,8 +42,12 @@ pub(crate) struct TraceView<'t> {
     pub bytes: u64,
     pub status_mask: u8,
     pub any_sampled_flag: bool,
-    /// Bit `b` is set when some span of the buffer passed span test `b`.
+    /// Bit `b` is set when some span of the buffer passed span test `b`, or the running
+    /// duration passed through latency range `b`.
     pub hits: &'t [u64],
+    /// Bit `b` is set when OTTL test `b` failed on a span before any span matched (empty
+    /// when the sampler has no OTTL test).
+    pub errs: &'t [u64],
     pub now: u64,
 }
 
@@ -190,6 +55,13 @@ impl TraceView<'_> {
     #[inline]
     fn hit(&self, bit: usize) -> bool {
         self.hits[bit / 64] & (1 << (bit % 64)) != 0
+    }
+
+    #[inline]
+    fn err(&self, bit: usize) -> bool {
+        self.errs
+            .get(bit / 64)
+            .is_some_and(|w| w & (1 << (bit % 64)) != 0)
     }
 }
 
@@ -205,9 +77,11 @@ pub(crate) fn status_bit(code: StatusCode) -> u8 {
 #[derive(Debug)]
 pub(crate) enum Evaluator {
     AlwaysSample,
+    /// Without an upper bound: the final duration above `lower_ms`. With one: whether the
+    /// running duration passed through the range, which is latency range bit `bit`.
     Latency {
         lower_ms: i64,
-        upper_ms: i64,
+        range_bit: Option<usize>,
     },
     Status {
         mask: u8,
@@ -227,26 +101,15 @@ pub(crate) enum Evaluator {
         bit: usize,
         invert: bool,
     },
+    /// An OTTL policy: a span matched (`bit` set), or failed first (error bit set).
+    Ottl {
+        bit: usize,
+    },
     TraceFlags,
     And(Vec<Evaluator>),
+    Not(Box<Evaluator>),
     Drop(Vec<Evaluator>),
     Composite(Composite),
-}
-
-#[derive(Debug)]
-pub(crate) enum StringMatcher {
-    Exact(Vec<String>),
-    Regex(Vec<regex::Regex>),
-}
-
-impl StringMatcher {
-    #[inline]
-    fn matches(&self, s: &str) -> bool {
-        match self {
-            StringMatcher::Exact(values) => values.iter().any(|v| same(v, s)),
-            StringMatcher::Regex(res) => res.iter().any(|r| r.is_match(s)),
-        }
-    }
 }
 
 #[derive(Debug)]
@@ -321,7 +184,8 @@ impl Evaluator {
                 upper_threshold_ms,
             } => Evaluator::Latency {
                 lower_ms: *threshold_ms,
-                upper_ms: *upper_threshold_ms,
+                range_bit: (*upper_threshold_ms != 0)
+                    .then(|| tests.add_range(*threshold_ms, *upper_threshold_ms)),
             },
             PolicyRule::StatusCode { codes } => Evaluator::Status {
                 mask: codes.iter().fold(0, |m, c| m | status_bit(*c)),
@@ -333,9 +197,13 @@ impl Evaluator {
                 salted: fnv1a(FNV_OFFSET, hash_salt.as_bytes()),
                 threshold: collector_probability_threshold(sampling_percentage / 100.0),
             },
-            PolicyRule::RateLimiting { spans_per_second } => Evaluator::RateLimiting(
-                TokenBucket::new(*spans_per_second as f64, 2.0 * *spans_per_second as f64),
-            ),
+            PolicyRule::RateLimiting {
+                spans_per_second,
+                burst_capacity,
+            } => Evaluator::RateLimiting(TokenBucket::new(
+                *spans_per_second as f64,
+                *burst_capacity as f64,
+            )),
             PolicyRule::BytesLimiting {
                 bytes_per_second,
                 burst_capacity,
@@ -401,6 +269,10 @@ impl Evaluator {
                 invert: false,
             },
             PolicyRule::TraceFlags => Evaluator::TraceFlags,
+            PolicyRule::OttlCondition(conditions) => Evaluator::Ottl {
+                bit: tests.add(SpanTest::Ottl(Box::new(conditions.clone()))),
+            },
+            PolicyRule::Not(sub) => Evaluator::Not(Box::new(Evaluator::compile(sub, tests))),
             PolicyRule::And(subs) => {
                 Evaluator::And(subs.iter().map(|p| Evaluator::compile(p, tests)).collect())
             }
@@ -425,14 +297,19 @@ impl Evaluator {
         let yes = |b: bool| if b { Vote::Sampled } else { Vote::NotSampled };
         match self {
             Evaluator::AlwaysSample => Vote::Sampled,
-            Evaluator::Latency { lower_ms, upper_ms } => {
+            Evaluator::Latency {
+                lower_ms,
+                range_bit: None,
+            } => {
+                // contrib 0.157.0 takes the lower bound as exclusive with or without an upper
+                // one (#49595).
                 let ms = (t.max_end.saturating_sub(t.min_start) / 1_000_000) as i64;
-                yes(if *upper_ms == 0 {
-                    ms >= *lower_ms
-                } else {
-                    *lower_ms < ms && ms <= *upper_ms
-                })
+                yes(ms > *lower_ms)
             }
+            Evaluator::Latency {
+                range_bit: Some(bit),
+                ..
+            } => yes(t.hit(*bit)),
             Evaluator::Status { mask } => yes(t.status_mask & *mask != 0),
             Evaluator::Probabilistic { salted, threshold } => {
                 yes(fnv1a(*salted, t.trace_id) <= *threshold)
@@ -443,20 +320,38 @@ impl Evaluator {
                 let n = i64::from(t.spans);
                 yes(n >= *min && (*max == 0 || n <= *max))
             }
-            Evaluator::AnySpan { bit, invert } => inverted(t.hit(*bit), *invert),
+            Evaluator::AnySpan { bit, invert } => yes(t.hit(*bit) != *invert),
+            Evaluator::Ottl { bit } => {
+                if t.hit(*bit) {
+                    Vote::Sampled
+                } else if t.err(*bit) {
+                    Vote::Error
+                } else {
+                    Vote::NotSampled
+                }
+            }
             Evaluator::TraceFlags => yes(t.any_sampled_flag),
+            Evaluator::Not(sub) => match sub.evaluate(t) {
+                Vote::Sampled => Vote::NotSampled,
+                Vote::NotSampled => Vote::Sampled,
+                other => other,
+            },
             Evaluator::And(subs) => {
                 for s in subs.iter_mut() {
-                    if matches!(s.evaluate(t), Vote::NotSampled | Vote::InvertNotSampled) {
-                        return Vote::NotSampled;
+                    match s.evaluate(t) {
+                        Vote::NotSampled => return Vote::NotSampled,
+                        Vote::Error => return Vote::Error,
+                        _ => {}
                     }
                 }
                 Vote::Sampled
             }
             Evaluator::Drop(subs) => {
                 for s in subs.iter_mut() {
-                    if matches!(s.evaluate(t), Vote::NotSampled | Vote::InvertNotSampled) {
-                        return Vote::NotSampled;
+                    match s.evaluate(t) {
+                        Vote::NotSampled => return Vote::NotSampled,
+                        Vote::Error => return Vote::Error,
+                        _ => {}
                     }
                 }
                 Vote::Dropped
@@ -471,57 +366,74 @@ impl Evaluator {
                 }
                 let n = i64::from(t.spans);
                 for (eval, allocated, sampled) in c.subs.iter_mut() {
-                    if matches!(eval.evaluate(t), Vote::Sampled | Vote::InvertSampled) {
-                        let next = *sampled + n;
-                        if next <= *allocated && next <= c.max_total {
-                            *sampled = next;
-                            return Vote::Sampled;
+                    match eval.evaluate(t) {
+                        Vote::Error => return Vote::Error,
+                        Vote::Sampled => {
+                            let next = *sampled + n;
+                            if next <= *allocated && next <= c.max_total {
+                                *sampled = next;
+                                return Vote::Sampled;
+                            }
+                            return Vote::NotSampled;
                         }
-                        return Vote::NotSampled;
+                        _ => {}
                     }
                 }
                 Vote::NotSampled
             }
         }
     }
-}
 
-fn inverted(hit: bool, invert: bool) -> Vote {
-    match (invert, hit) {
-        (false, true) => Vote::Sampled,
-        (false, false) => Vote::NotSampled,
-        (true, true) => Vote::InvertNotSampled,
-        (true, false) => Vote::InvertSampled,
+    /// Whether this is a `drop` policy, which the Collector evaluates before all others.
+    pub fn is_drop(&self) -> bool {
+        matches!(self, Evaluator::Drop(_))
     }
 }
 
-/// The processor's final decision over the policies' votes: a drop wins, then an inverted
-/// "not sampled", then any "sampled", then an inverted "sampled" when no policy said "not
-/// sampled"; otherwise not sampled. A drop stops the evaluation, and so does a "sampled"
-/// under `sample_on_first_match` (later stateful policies then spend no tokens).
+/// The processor's final decision over the policies' votes: a drop wins (and stops the
+/// evaluation), else any "sampled" keeps; otherwise not sampled. `drop` policies come first
+/// (the sampler orders them so, as the Collector does), and under `sample_on_first_match` the
+/// first "sampled" stops the evaluation, so later stateful policies spend no tokens.
 pub(crate) fn decide(
     evaluators: &mut [Evaluator],
     t: &TraceView<'_>,
     sample_on_first_match: bool,
 ) -> bool {
-    let (mut dropped, mut inv_not, mut sampled, mut inv_sampled, mut not_sampled) =
-        (false, false, false, false, false);
+    let mut sampled = false;
     for e in evaluators.iter_mut() {
         match e.evaluate(t) {
-            Vote::Dropped => {
-                dropped = true;
-                break;
-            }
-            Vote::InvertNotSampled => inv_not = true,
+            Vote::Dropped => return false,
             Vote::Sampled => {
                 sampled = true;
                 if sample_on_first_match {
                     break;
                 }
             }
-            Vote::InvertSampled => inv_sampled = true,
-            Vote::NotSampled => not_sampled = true,
+            Vote::NotSampled | Vote::Error => {}
         }
     }
-    !dropped && !inv_not && (sampled || (inv_sampled && !not_sampled))
+    sampled
+}
+
+/// The vote of a set of policies on one batch alone, for `sampling_strategy: span-ingest`:
+/// `Some(true)` sampled, `Some(false)` dropped, `None` undecided.
+pub(crate) fn decide_batch(
+    evaluators: &mut [Evaluator],
+    t: &TraceView<'_>,
+    sample_on_first_match: bool,
+) -> Option<bool> {
+    let mut sampled = false;
+    for e in evaluators.iter_mut() {
+        match e.evaluate(t) {
+            Vote::Dropped => return Some(false),
+            Vote::Sampled => {
+                sampled = true;
+                if sample_on_first_match {
+                    break;
+                }
+            }
+            Vote::NotSampled | Vote::Error => {}
+        }
+    }
+    sampled.then_some(true)
 }

@@ -2,9 +2,9 @@
 //!
 //! Every field that users write carries its location (`Spanned`) so that validation errors
 //! can name a line and column. A policy is read with a hand-written map visitor rather than
-//! `deny_unknown_fields`: the configuration block of a policy type tracelab does not support
-//! (`ottl_condition: {...}`) must be skipped and reported, while a misspelt key must still be
-//! an error.
+//! `deny_unknown_fields`: which configuration blocks a policy may carry depends on where it
+//! is nested (an `and` sub-policy cannot hold a `composite:` block), so the visitor records
+//! every key and validation decides, with the key's location.
 
 use std::fmt;
 
@@ -76,30 +76,49 @@ impl<'de> Deserialize<'de> for YamlFloat {
     }
 }
 
-/// The processor block: `tail_sampling: {...}`.
+/// The processor block: `tail_sampling: {...}`, with every key of contrib 0.157.0.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawBlock {
     /// Wait after a trace's first span before deciding (Go duration, default 30s).
     #[serde(default)]
     pub decision_wait: Option<Spanned<String>>,
+    /// Wait after a trace's root span arrives before deciding, when sooner (default 0s: off).
+    #[serde(default)]
+    pub decision_wait_after_root_received: Option<Spanned<String>>,
     /// Traces kept in memory (default 50000).
     #[serde(default)]
     pub num_traces: Option<Spanned<YamlInt>>,
     /// A sizing hint; accepted and reported, it changes no decision.
     #[serde(default)]
-    pub expected_new_traces_per_sec: Option<YamlInt>,
+    pub expected_new_traces_per_sec: Option<Spanned<YamlInt>>,
     /// Decision caches for late spans.
     #[serde(default)]
     pub decision_cache: Option<RawDecisionCache>,
     /// Stop evaluating at the first policy that samples.
     #[serde(default)]
     pub sample_on_first_match: Option<bool>,
-    /// Accepted for compatibility; the lab always decides pending traces at the end.
+    /// Drop pending traces at shutdown instead of deciding them.
     #[serde(default)]
-    pub drop_pending_traces_on_shutdown: Option<bool>,
+    pub drop_pending_traces_on_shutdown: Option<Spanned<bool>>,
+    /// Traces whose buffered spans grow past this many bytes are dropped at once (0: off).
+    #[serde(default)]
+    pub maximum_trace_size_bytes: Option<Spanned<YamlInt>>,
+    /// Wait for room instead of evicting the oldest trace when `num_traces` is reached.
+    #[serde(default)]
+    pub block_on_overflow: Option<Spanned<bool>>,
+    /// `trace-complete` (default) or `span-ingest`.
+    #[serde(default)]
+    pub sampling_strategy: Option<Spanned<String>>,
+    /// A tail storage extension holding the buffered spans (feature-gated in the Collector).
+    #[serde(default)]
+    pub tail_storage: Option<Spanned<String>>,
+    /// Read only to refuse it with a precise message: it arrived in contrib 0.159.0.
+    #[serde(default)]
+    pub num_shards: Option<Spanned<YamlInt>>,
     /// The policies, in evaluation order.
-    pub policies: Vec<Spanned<RawPolicy>>,
+    #[serde(default)]
+    pub policies: Option<Spanned<Vec<Spanned<RawPolicy>>>>,
 }
 
 /// `decision_cache: {...}`.
@@ -115,11 +134,15 @@ pub(crate) struct RawDecisionCache {
 }
 
 /// One policy: a name, a type, and the configuration blocks (only the one named by the type
-/// is used, as in the Collector).
+/// is used, as in the Collector, but every block present must be one the Collector accepts
+/// at the policy's nesting level).
 #[derive(Debug, Default)]
 pub(crate) struct RawPolicy {
+    /// `name`: unique among the top-level policies.
     pub name: Option<Spanned<String>>,
+    /// `type`: which block is read.
     pub kind: Option<Spanned<String>>,
+    // One field per configuration block, named as the block is.
     pub latency: Option<Spanned<LatencyCfg>>,
     pub numeric_attribute: Option<Spanned<NumericCfg>>,
     pub probabilistic: Option<Spanned<ProbabilisticCfg>>,
@@ -133,8 +156,12 @@ pub(crate) struct RawPolicy {
     pub and: Option<Spanned<AndCfg>>,
     pub drop: Option<Spanned<DropCfg>>,
     pub composite: Option<Spanned<CompositeCfg>>,
-    /// Keys tracelab does not know, with their values skipped.
-    pub other_keys: Vec<Spanned<String>>,
+    pub not: Option<Spanned<NotCfg>>,
+    pub ottl_condition: Option<Spanned<OttlCfg>>,
+    /// Every key present, in order, so validation can refuse the blocks the Collector does
+    /// not accept at this nesting level and the keys that are no policy field at all (their
+    /// values are skipped when read).
+    pub keys: Vec<Spanned<String>>,
 }
 
 impl<'de> Deserialize<'de> for RawPolicy {
@@ -155,6 +182,7 @@ impl<'de> Visitor<'de> for RawPolicyVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawPolicy, A::Error> {
         let mut p = RawPolicy::default();
         while let Some(key) = map.next_key::<Spanned<String>>()? {
+            p.keys.push(key.clone());
             match key.value.as_str() {
                 "name" => p.name = Some(map.next_value()?),
                 "type" => p.kind = Some(map.next_value()?),
@@ -171,9 +199,10 @@ impl<'de> Visitor<'de> for RawPolicyVisitor {
                 "and" => p.and = Some(map.next_value()?),
                 "drop" => p.drop = Some(map.next_value()?),
                 "composite" => p.composite = Some(map.next_value()?),
+                "not" => p.not = Some(map.next_value()?),
+                "ottl_condition" => p.ottl_condition = Some(map.next_value()?),
                 _ => {
                     map.next_value::<IgnoredAny>()?;
-                    p.other_keys.push(key);
                 }
             }
         }
@@ -185,12 +214,12 @@ impl<'de> Visitor<'de> for RawPolicyVisitor {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct LatencyCfg {
-    /// Lower bound in milliseconds.
+    /// Lower bound in milliseconds (exclusive).
     #[serde(default)]
-    pub threshold_ms: Option<YamlInt>,
-    /// Upper bound in milliseconds (0 or absent: none).
+    pub threshold_ms: Option<Spanned<YamlInt>>,
+    /// Upper bound in milliseconds, inclusive (0 or absent: none).
     #[serde(default)]
-    pub upper_threshold_ms: Option<YamlInt>,
+    pub upper_threshold_ms: Option<Spanned<YamlInt>>,
 }
 
 /// `numeric_attribute: {key, min_value, max_value, invert_match}`.
@@ -199,12 +228,12 @@ pub(crate) struct LatencyCfg {
 pub(crate) struct NumericCfg {
     /// Attribute key, looked up on spans and resources.
     pub key: String,
-    /// Inclusive lower bound.
+    /// Inclusive lower bound (0 or absent: none, as in the Collector).
     #[serde(default)]
-    pub min_value: Option<YamlInt>,
-    /// Inclusive upper bound.
+    pub min_value: Option<Spanned<YamlInt>>,
+    /// Inclusive upper bound (0 or absent: none, as in the Collector).
     #[serde(default)]
-    pub max_value: Option<YamlInt>,
+    pub max_value: Option<Spanned<YamlInt>>,
     /// Sample traces with no value in range instead.
     #[serde(default)]
     pub invert_match: bool,
@@ -240,21 +269,23 @@ pub(crate) struct StringCfg {
     /// Treat `values` as (unanchored) regular expressions.
     #[serde(default)]
     pub enabled_regex_matching: bool,
-    /// Size of the regex match cache (default 128); it changes no decision, so it is read
-    /// and ignored.
-    #[serde(default, rename = "cache_max_size")]
-    pub _cache_max_size: Option<YamlInt>,
+    /// Size of the regex match cache (default 128); it changes no decision.
+    #[serde(default)]
+    pub cache_max_size: Option<Spanned<YamlInt>>,
     /// Sample traces where no span or resource matches instead.
     #[serde(default)]
     pub invert_match: bool,
 }
 
-/// `rate_limiting: {spans_per_second}`.
+/// `rate_limiting: {spans_per_second, burst_capacity}`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RateLimitingCfg {
-    /// Sustained spans per second (bucket of twice that).
+    /// Sustained spans per second.
     pub spans_per_second: Spanned<YamlInt>,
+    /// Bucket size in spans (default twice `spans_per_second`).
+    #[serde(default)]
+    pub burst_capacity: Option<Spanned<YamlInt>>,
 }
 
 /// `bytes_limiting: {bytes_per_second, burst_capacity}`.
@@ -265,7 +296,7 @@ pub(crate) struct BytesLimitingCfg {
     pub bytes_per_second: Spanned<YamlInt>,
     /// Bucket size in bytes (default twice `bytes_per_second`).
     #[serde(default)]
-    pub burst_capacity: Option<YamlInt>,
+    pub burst_capacity: Option<Spanned<YamlInt>>,
 }
 
 /// `span_count: {min_spans, max_spans}`.
@@ -274,10 +305,10 @@ pub(crate) struct BytesLimitingCfg {
 pub(crate) struct SpanCountCfg {
     /// Inclusive minimum number of spans.
     #[serde(default)]
-    pub min_spans: Option<YamlInt>,
+    pub min_spans: Option<Spanned<YamlInt>>,
     /// Inclusive maximum (0 or absent: none).
     #[serde(default)]
-    pub max_spans: Option<YamlInt>,
+    pub max_spans: Option<Spanned<YamlInt>>,
 }
 
 /// `trace_state: {key, values}`.
@@ -309,6 +340,29 @@ pub(crate) struct BooleanCfg {
 pub(crate) struct AndCfg {
     /// Every one must sample.
     pub and_sub_policy: Vec<Spanned<RawPolicy>>,
+}
+
+/// `not: {not_sub_policy}`: one policy whose decision is inverted.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NotCfg {
+    /// The policy to invert.
+    pub not_sub_policy: Box<Spanned<RawPolicy>>,
+}
+
+/// `ottl_condition: {error_mode, span, spanevent}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct OttlCfg {
+    /// `propagate` (default), `ignore` or `silent`.
+    #[serde(default)]
+    pub error_mode: Option<Spanned<String>>,
+    /// Conditions on each span; any true one samples.
+    #[serde(default)]
+    pub span: Vec<Spanned<String>>,
+    /// Conditions on each span event; any true one samples.
+    #[serde(default)]
+    pub spanevent: Vec<Spanned<String>>,
 }
 
 /// `drop: {drop_sub_policy}`.

@@ -1,5 +1,12 @@
 //! Tests of the tail-sampling configuration reader, the policies, the combination rules and
 //! the buffer effects.
+//!
+//! Layout:
+//! - `collector_docs`, `collector_testdata`: every `tail_sampling` configuration of the
+//!   Collector's README and testdata (0.157.0), written out here, loads and runs or is
+//!   refused where the Collector refuses it.
+//! - `validation`: what the Collector refuses, refused with line and column.
+//! - `replay`: the buffer keys of current versions and the latency and OTTL rules, replayed.
 
 use std::sync::Arc;
 
@@ -7,10 +14,14 @@ use tracelab_trace::{AttrValue, Attribute, Span, SpanId, SpanKind, Status, Statu
 
 use super::*;
 
-const MS: u64 = 1_000_000;
-const README: &str = include_str!("../../tests/data/collector-readme-example.yaml");
+mod collector_docs;
+mod collector_testdata;
+mod replay;
+mod validation;
 
-fn span(trace: u8, id: u8, start_ms: u64, end_ms: u64) -> Span {
+const MS: u64 = 1_000_000;
+
+pub(super) fn span(trace: u8, id: u8, start_ms: u64, end_ms: u64) -> Span {
     Span {
         trace_id: TraceId([trace; 16]),
         span_id: SpanId([id; 8]),
@@ -31,7 +42,7 @@ fn span(trace: u8, id: u8, start_ms: u64, end_ms: u64) -> Span {
     }
 }
 
-fn with_attr(mut s: Span, key: &str, value: AttrValue) -> Span {
+pub(super) fn with_attr(mut s: Span, key: &str, value: AttrValue) -> Span {
     s.attributes.push(Attribute {
         key: key.to_string(),
         value,
@@ -39,197 +50,26 @@ fn with_attr(mut s: Span, key: &str, value: AttrValue) -> Span {
     s
 }
 
-fn with_status(mut s: Span, code: StatusCode) -> Span {
+pub(super) fn with_status(mut s: Span, code: StatusCode) -> Span {
     s.status.code = code;
     s
 }
 
-fn str_attr(s: Span, key: &str, v: &str) -> Span {
+pub(super) fn str_attr(s: Span, key: &str, v: &str) -> Span {
     with_attr(s, key, AttrValue::Str(v.to_string()))
 }
 
 /// A bare block with the given policies (YAML list items), decision settings defaulted.
-fn block(policies: &str) -> String {
+pub(super) fn block(policies: &str) -> String {
     format!("decision_wait: 1s\npolicies:\n{policies}")
 }
 
-fn sampler(yaml: &str) -> TailSampler {
-    TailSampler::new(&parse_tail_sampling_strict(yaml, None).unwrap())
+pub(super) fn sampler(yaml: &str) -> TailSampler {
+    TailSampler::new(&parse_tail_sampling(yaml, None).map(|p| p.config).unwrap())
 }
 
-fn decides(yaml: &str, spans: &[Span]) -> bool {
+pub(super) fn decides(yaml: &str, spans: &[Span]) -> bool {
     sampler(yaml).decide_trace(spans, 0)
-}
-
-fn readme() -> ParsedTailSampling {
-    parse_tail_sampling(README, None).unwrap()
-}
-
-/// A sampler running only the README policy of this name.
-fn readme_policy(name: &str) -> TailSampler {
-    let mut config = readme().config;
-    config.policies.retain(|p| p.name == name);
-    assert_eq!(config.policies.len(), 1, "{name}");
-    TailSampler::new(&config)
-}
-
-#[test]
-fn the_collector_readme_example_parses_unchanged() {
-    let parsed = readme();
-    assert_eq!(parsed.processor.as_deref(), Some("tail_sampling"));
-    let c = &parsed.config;
-    assert_eq!(c.decision_wait_nanos, 10_000_000_000);
-    assert_eq!(c.num_traces, 100);
-    assert_eq!(c.expected_new_traces_per_sec, 10);
-    assert_eq!(c.sampled_cache_size, 100_000);
-    assert_eq!(c.non_sampled_cache_size, 100_000);
-    let names: Vec<&str> = c.policies.iter().map(|p| p.name.as_str()).collect();
-    let mut expected: Vec<String> = (1..=12).map(|i| format!("test-policy-{i}")).collect();
-    expected.extend(["and-policy-1", "drop-policy-1", "composite-policy-1"].map(String::from));
-    assert_eq!(names, expected);
-    assert_eq!(parsed.unsupported.len(), 1);
-    let u = &parsed.unsupported[0];
-    assert_eq!(
-        u.to_string(),
-        "policy \"test-policy-13\" (type ottl_condition) at line 77 is not supported by tracelab"
-    );
-    // The composite's always_sample has no rate allocation: the Collector gives it nothing.
-    assert!(
-        parsed
-            .warnings
-            .iter()
-            .any(|w| w.contains("test-composite-policy-3"))
-    );
-}
-
-#[test]
-fn strict_mode_refuses_unsupported_policies_by_name_and_line() {
-    let err = parse_tail_sampling_strict(README, None).unwrap_err();
-    assert!(matches!(err, TailConfigError::Unsupported(_)));
-    assert!(
-        err.to_string()
-            .contains("policy \"test-policy-13\" (type ottl_condition) at line 77")
-    );
-}
-
-#[test]
-fn every_readme_policy_is_honoured() {
-    let root = |s: Span| vec![s];
-    // test-policy-1: always_sample.
-    assert!(readme_policy("test-policy-1").decide_trace(&root(span(1, 1, 0, 1)), 0));
-    // test-policy-2: latency in (5000, 10000] ms.
-    let mut p = readme_policy("test-policy-2");
-    assert!(p.decide_trace(&root(span(1, 1, 0, 6000)), 0));
-    assert!(
-        !p.decide_trace(&root(span(1, 1, 0, 5000)), 0),
-        "5000 is not above 5000"
-    );
-    assert!(p.decide_trace(&root(span(1, 1, 0, 10_000)), 0));
-    assert!(!p.decide_trace(&root(span(1, 1, 0, 10_001)), 0));
-    // test-policy-3: key1 in [50, 100].
-    let mut p = readme_policy("test-policy-3");
-    assert!(p.decide_trace(
-        &root(with_attr(span(1, 1, 0, 1), "key1", AttrValue::Int(50))),
-        0
-    ));
-    assert!(!p.decide_trace(
-        &root(with_attr(span(1, 1, 0, 1), "key1", AttrValue::Int(101))),
-        0
-    ));
-    // test-policy-4: 10 % probabilistic by the Collector's hash.
-    let mut p = readme_policy("test-policy-4");
-    let kept = (0..20_000u32)
-        .filter(|i| {
-            let mut s = span(0, 1, 0, 1);
-            s.trace_id.0[..4].copy_from_slice(&i.to_be_bytes());
-            p.decide_trace(&[s], 0)
-        })
-        .count();
-    assert!(
-        (1_800..=2_200).contains(&kept),
-        "kept {kept} of 20000 at 10 %"
-    );
-    // test-policy-5: ERROR or UNSET.
-    let mut p = readme_policy("test-policy-5");
-    assert!(p.decide_trace(&root(span(1, 1, 0, 1)), 0), "UNSET");
-    assert!(!p.decide_trace(&root(with_status(span(1, 1, 0, 1), StatusCode::Ok)), 0));
-    // test-policy-6: exact values.
-    let mut p = readme_policy("test-policy-6");
-    assert!(p.decide_trace(&root(str_attr(span(1, 1, 0, 1), "key2", "value2")), 0));
-    assert!(!p.decide_trace(&root(str_attr(span(1, 1, 0, 1), "key2", "valueX")), 0));
-    // test-policy-7: regular expressions (unanchored, like Go's MatchString).
-    let mut p = readme_policy("test-policy-7");
-    assert!(p.decide_trace(&root(str_attr(span(1, 1, 0, 1), "key2", "vaXXX")), 0));
-    assert!(!p.decide_trace(&root(str_attr(span(1, 1, 0, 1), "key2", "other")), 0));
-    // test-policy-8: 35 spans/s, bucket of 70 spans.
-    let mut p = readme_policy("test-policy-8");
-    let ten: Vec<Span> = (1..=10).map(|i| span(1, i, 0, 1)).collect();
-    let passed = (0..10).filter(|_| p.decide_trace(&ten, 0)).count();
-    assert_eq!(passed, 7, "70 tokens = 7 traces of 10 spans at one instant");
-    assert!(p.decide_trace(&ten, 300 * MS), "0.3 s refills 10.5 tokens");
-    // test-policy-9: bytes; a trace larger than the burst never passes.
-    let mut p = readme_policy("test-policy-9");
-    let big = with_attr(
-        span(1, 1, 0, 1),
-        "blob",
-        AttrValue::Bytes(vec![0; 2_100_000]),
-    );
-    assert!(!p.decide_trace(&[big], 0));
-    assert!(p.decide_trace(&ten, 0));
-    // test-policy-10: 2..=20 spans.
-    let mut p = readme_policy("test-policy-10");
-    assert!(!p.decide_trace(&ten[..1], 0));
-    assert!(p.decide_trace(&ten, 0));
-    // test-policy-11: tracestate key3 in values.
-    let mut p = readme_policy("test-policy-11");
-    let mut s = span(1, 1, 0, 1);
-    s.trace_state = "ot=th:0,key3=value2".to_string();
-    assert!(p.decide_trace(&[s], 0));
-    let mut s = span(1, 1, 0, 1);
-    s.trace_state = "key3=value9".to_string();
-    assert!(!p.decide_trace(&[s], 0));
-    // test-policy-12: boolean key4 == true.
-    let mut p = readme_policy("test-policy-12");
-    assert!(p.decide_trace(
-        &root(with_attr(span(1, 1, 0, 1), "key4", AttrValue::Bool(true))),
-        0
-    ));
-    assert!(!p.decide_trace(
-        &root(with_attr(span(1, 1, 0, 1), "key4", AttrValue::Bool(false))),
-        0
-    ));
-    // and-policy-1: key1 in range AND key2 exact.
-    let mut p = readme_policy("and-policy-1");
-    let both = vec![
-        with_attr(span(1, 1, 0, 1), "key1", AttrValue::Int(60)),
-        str_attr(span(1, 2, 0, 1), "key2", "value1"),
-    ];
-    assert!(p.decide_trace(&both, 0));
-    assert!(!p.decide_trace(&both[..1], 0));
-    // drop-policy-1: url.path matching /health is a drop vote; drops win over the rest.
-    let mut config = readme().config;
-    config
-        .policies
-        .retain(|p| p.name == "drop-policy-1" || p.name == "test-policy-1");
-    let mut p = TailSampler::new(&config);
-    assert!(!p.decide_trace(&[str_attr(span(1, 1, 0, 1), "url.path", "/health")], 0));
-    assert!(p.decide_trace(&[str_attr(span(1, 1, 0, 1), "url.path", "/cart")], 0));
-    // composite-policy-1: 50 % of 1000 spans/s for key1 >= 50, 25 % for key2 values, and
-    // nothing for the unallocated always_sample.
-    let mut p = readme_policy("composite-policy-1");
-    let k1: Vec<Span> = (1..=100)
-        .map(|i| with_attr(span(1, i, 0, 1), "key1", AttrValue::Int(70)))
-        .collect();
-    let passed = (0..10).filter(|_| p.decide_trace(&k1, 0)).count();
-    assert_eq!(passed, 5, "500 spans/s of 100-span traces");
-    assert!(
-        p.decide_trace(&k1, 1_000 * MS),
-        "a new second resets the counters"
-    );
-    assert!(
-        !p.decide_trace(&ten, 2_000 * MS),
-        "always_sample has no allocation"
-    );
 }
 
 #[test]
@@ -248,25 +88,26 @@ fn attributes_are_looked_up_on_resources_too() {
 }
 
 #[test]
-fn invert_match_semantics() {
-    // Inverted: sampled when no span matches, vetoing otherwise.
+fn invert_match_is_a_plain_vote_on_the_negated_match() {
+    // Since contrib 0.156.0 an inverted match samples when no span or resource matches and
+    // does not sample otherwise, like any policy: no veto over other policies any more.
     let inv = "  - {name: not-health, type: string_attribute, string_attribute: {key: route, values: [/health], invert_match: true}}\n";
     let health = str_attr(span(1, 1, 0, 1), "route", "/health");
     let cart = str_attr(span(1, 2, 0, 1), "route", "/cart");
     assert!(decides(&block(inv), std::slice::from_ref(&cart)));
     assert!(!decides(&block(inv), &[cart.clone(), health.clone()]));
-    // An inverted "not sampled" beats another policy's "sampled".
     let with_always = format!("{inv}  - {{name: all, type: always_sample}}\n");
-    assert!(!decides(
-        &block(&with_always),
-        std::slice::from_ref(&health)
-    ));
-    // An inverted "sampled" loses to a plain "not sampled".
+    assert!(
+        decides(&block(&with_always), std::slice::from_ref(&health)),
+        "a matching inverted policy no longer vetoes always_sample"
+    );
     let with_status = format!(
         "{inv}  - {{name: errors, type: status_code, status_code: {{status_codes: [ERROR]}}}}\n"
     );
-    assert!(!decides(&block(&with_status), std::slice::from_ref(&cart)));
-    // Numeric and boolean inversions follow the same rule.
+    assert!(
+        decides(&block(&with_status), std::slice::from_ref(&cart)),
+        "an inverted sample is not cancelled by another policy's not-sampled"
+    );
     let num = block(
         "  - {name: n, type: numeric_attribute, numeric_attribute: {key: code, min_value: 500, invert_match: true}}\n",
     );
@@ -286,12 +127,27 @@ fn invert_match_semantics() {
         &b,
         &[with_attr(span(1, 1, 0, 1), "debug", AttrValue::Bool(true))]
     ));
-    // Inside `and`, an inverted "not sampled" is a plain "not sampled".
     let and = block(
         "  - {name: a, type: and, and: {and_sub_policy: [{name: x, type: always_sample}, {name: y, type: string_attribute, string_attribute: {key: route, values: [/health], invert_match: true}}]}}\n",
     );
     assert!(decides(&and, &[cart]));
     assert!(!decides(&and, &[health]));
+}
+
+#[test]
+fn a_numeric_bound_of_zero_is_no_bound() {
+    // The Collector reads min_value 0 as "no lower bound", so negative values match too.
+    let yaml = block(
+        "  - {name: n, type: numeric_attribute, numeric_attribute: {key: delta, min_value: 0, max_value: 10}}\n",
+    );
+    assert!(decides(
+        &yaml,
+        &[with_attr(span(1, 1, 0, 1), "delta", AttrValue::Int(-5))]
+    ));
+    assert!(!decides(
+        &yaml,
+        &[with_attr(span(1, 1, 0, 1), "delta", AttrValue::Int(11))]
+    ));
 }
 
 #[test]
@@ -302,10 +158,24 @@ fn drop_wins_and_sample_on_first_match_short_circuits() {
         !decides(&block(policies), std::slice::from_ref(&debug)),
         "drop wins over always_sample"
     );
-    // With sample_on_first_match the always_sample stops the evaluation before the drop.
+    // The Collector evaluates drop policies first, so even with sample_on_first_match the
+    // always_sample written before the drop does not save the trace.
     let first = format!("sample_on_first_match: true\n{}", block(policies));
-    assert!(decides(&first, &[debug]));
-    // ...and before a rate limiter, which then spends no tokens.
+    assert!(!decides(&first, std::slice::from_ref(&debug)));
+    assert!(decides(&first, &[span(1, 1, 0, 1)]));
+    // A dropped trace stops the evaluation before a rate limiter written first, which then
+    // spends no tokens on it.
+    let drop_then_limit = "decision_wait: 1s\npolicies:\n  - {name: rl, type: rate_limiting, rate_limiting: {spans_per_second: 1}}\n  - {name: no-debug, type: drop, drop: {drop_sub_policy: [{name: d, type: boolean_attribute, boolean_attribute: {key: debug, value: true}}]}}\n";
+    let mut s = sampler(drop_then_limit);
+    for _ in 0..5 {
+        assert!(!s.decide_trace(std::slice::from_ref(&debug), 0));
+    }
+    let plain = span(2, 1, 0, 1);
+    assert!(s.decide_trace(std::slice::from_ref(&plain), 0));
+    assert!(s.decide_trace(std::slice::from_ref(&plain), 0));
+    assert!(!s.decide_trace(&[plain], 0), "bucket of 2 spans now empty");
+    // With sample_on_first_match, a match stops the evaluation before a rate limiter,
+    // which then spends no tokens.
     let limited = "sample_on_first_match: true\ndecision_wait: 1s\npolicies:\n  - {name: errors, type: status_code, status_code: {status_codes: [ERROR]}}\n  - {name: rl, type: rate_limiting, rate_limiting: {spans_per_second: 1}}\n";
     let mut s = sampler(limited);
     let err = with_status(span(1, 1, 0, 1), StatusCode::Error);
@@ -332,10 +202,11 @@ fn span_count_trace_flags_and_latency_without_upper_bound() {
     assert!(!decides(&tf, std::slice::from_ref(&s)));
     s.flags = 1;
     assert!(decides(&tf, &[s]));
-    // Duration is from the earliest start to the latest end across spans.
+    // Duration is from the earliest start to the latest end across spans, and the threshold
+    // is exclusive (contrib 0.157.0, #49595).
     let lat = block("  - {name: l, type: latency, latency: {threshold_ms: 100}}\n");
-    assert!(decides(&lat, &[span(1, 1, 0, 40), span(1, 2, 60, 100)]));
-    assert!(!decides(&lat, &[span(1, 1, 0, 40), span(1, 2, 60, 99)]));
+    assert!(decides(&lat, &[span(1, 1, 0, 40), span(1, 2, 60, 101)]));
+    assert!(!decides(&lat, &[span(1, 1, 0, 40), span(1, 2, 60, 100)]));
 }
 
 #[test]
@@ -399,7 +270,7 @@ fn bad_fields_are_reported_with_line_and_column() {
     let misspelt = "policies:\n  - name: s\n    type: string_attribute\n    string_atribute: {key: k, values: [v]}\n";
     let err = parse_tail_sampling(misspelt, None).unwrap_err();
     assert!(
-        matches!(&err, TailConfigError::Invalid { line: 4, column: 5, message } if message.contains("string_atribute")),
+        matches!(&err, TailConfigError::Invalid { line: 4, column: 5, message } if message.contains("string_atribute") && message.contains("did you mean `string_attribute`?")),
         "{err}"
     );
     let code =

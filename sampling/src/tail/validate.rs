@@ -1,32 +1,70 @@
 //! Validation of the raw `tail_sampling` YAML into [`TailSamplingConfig`]: defaults filled
-//! in, values checked, regular expressions compiled, unsupported policy types set aside.
+//! in, values checked, regular expressions and OTTL conditions compiled, and everything the
+//! Collector (contrib 0.157.0) refuses refused, with its line and column.
+//!
+//! Layout:
+//! - `policy`: one policy, by type.
+//! - `composite`: the `composite` policy's allocation.
+//! - `nesting`: the types and blocks each nesting level accepts; suggestions for misspellings.
+//! - `locate`: where in the YAML file a column of an OTTL condition is.
+
+mod composite;
+mod locate;
+mod nesting;
+mod policy;
 
 use std::collections::HashSet;
 
-use regex::Regex;
 use serde_saphyr::Spanned;
-use tracelab_trace::StatusCode;
 
 use super::config::{
-    DEFAULT_DECISION_WAIT_NANOS, DEFAULT_HASH_SALT, DEFAULT_NUM_TRACES, Policy, PolicyRule,
-    TailConfigError, TailSamplingConfig, UnsupportedPolicy,
+    DEFAULT_DECISION_WAIT_NANOS, DEFAULT_NUM_TRACES, Policy, PolicyRule, SamplingStrategy,
+    TailConfigError, TailSamplingConfig,
 };
 use super::duration::parse_go_duration;
-use super::raw::{RawBlock, RawPolicy, YamlInt};
+use super::raw::{RawBlock, YamlInt};
+use policy::{Level, build_policy};
 
 fn non_negative(v: &Spanned<YamlInt>, what: &str) -> Result<u64, TailConfigError> {
     u64::try_from(v.value.0)
         .map_err(|_| TailConfigError::invalid(v, format!("{what} must not be negative")))
 }
 
+fn duration(v: &Spanned<String>, what: &str) -> Result<u64, TailConfigError> {
+    parse_go_duration(&v.value).map_err(|m| TailConfigError::invalid(v, format!("{what}: {m}")))
+}
+
+/// Validates a processor block found at `at` (line, column) of its file.
 pub(crate) fn validate_block(
     block: RawBlock,
-    unsupported: &mut Vec<UnsupportedPolicy>,
+    at: (u64, u64),
+    source: Option<&str>,
     warnings: &mut Vec<String>,
 ) -> Result<TailSamplingConfig, TailConfigError> {
+    if let Some(n) = &block.num_shards {
+        return Err(TailConfigError::invalid(
+            n,
+            "num_shards is a setting of contrib 0.159.0 and later; the Collector this lab pins \
+             (otel/opentelemetry-collector-contrib 0.157.0) refuses it as an unknown key. \
+             Remove it, or upgrade the Collector first",
+        ));
+    }
     let decision_wait_nanos = match &block.decision_wait {
-        Some(w) => parse_go_duration(&w.value).map_err(|m| TailConfigError::invalid(w, m))?,
+        Some(w) => {
+            let nanos = duration(w, "decision_wait")?;
+            if nanos == 0 {
+                return Err(TailConfigError::invalid(
+                    w,
+                    "decision_wait must be longer than 0s",
+                ));
+            }
+            nanos
+        }
         None => DEFAULT_DECISION_WAIT_NANOS,
+    };
+    let decision_wait_after_root_nanos = match &block.decision_wait_after_root_received {
+        Some(w) => duration(w, "decision_wait_after_root_received")?,
+        None => 0,
     };
     let num_traces = match &block.num_traces {
         Some(n) => non_negative(n, "num_traces")?,
@@ -50,17 +88,50 @@ pub(crate) fn validate_block(
         ),
         None => (0, 0),
     };
-    if block.drop_pending_traces_on_shutdown == Some(true) {
-        warnings.push(
-            "drop_pending_traces_on_shutdown is ignored: the lab decides every pending trace at the end of the run"
-                .to_string(),
-        );
+    let maximum_trace_size_bytes = block
+        .maximum_trace_size_bytes
+        .as_ref()
+        .map(|v| non_negative(v, "maximum_trace_size_bytes"))
+        .transpose()?
+        .unwrap_or(0);
+    let expected_new_traces_per_sec = block
+        .expected_new_traces_per_sec
+        .as_ref()
+        .map(|v| non_negative(v, "expected_new_traces_per_sec"))
+        .transpose()?
+        .unwrap_or(0);
+    let sampling_strategy = match &block.sampling_strategy {
+        None => SamplingStrategy::TraceComplete,
+        Some(s) => match s.value.as_str() {
+            "trace-complete" => SamplingStrategy::TraceComplete,
+            "span-ingest" => SamplingStrategy::SpanIngest,
+            other => {
+                return Err(TailConfigError::invalid(
+                    s,
+                    format!(
+                        "sampling_strategy {other:?} is not one of trace-complete, span-ingest"
+                    ),
+                ));
+            }
+        },
+    };
+    let Some(raw_policies) = &block.policies else {
+        return Err(TailConfigError::invalid_at(
+            at.0,
+            at.1,
+            "the tail_sampling processor has no `policies:`; the Collector requires at least one",
+        ));
+    };
+    if raw_policies.value.is_empty() {
+        return Err(TailConfigError::invalid(
+            raw_policies,
+            "`policies` is empty; the Collector requires at least one",
+        ));
     }
     let mut policies = Vec::new();
     let mut seen = HashSet::new();
-    for raw in &block.policies {
-        let before = unsupported.len();
-        let policy = build_policy(raw, unsupported, warnings)?;
+    for raw in &raw_policies.value {
+        let policy = build_policy(raw, Level::Top, source, warnings)?;
         if let Some(name) = &raw.value.name
             && !seen.insert(name.value.clone())
         {
@@ -69,341 +140,88 @@ pub(crate) fn validate_block(
                 format!("duplicate policy name {:?}", name.value),
             ));
         }
-        match policy {
-            Some(p) => policies.push(p),
-            None => {
-                // Sub-policies that were unsupported name the top-level policy left out.
-                let top = raw.value.name.as_ref().map(|n| n.value.clone());
-                for u in &mut unsupported[before..] {
-                    if u.within.is_none() && Some(&u.name) != top.as_ref() {
-                        u.within = top.clone();
-                    }
-                }
-            }
-        }
+        policies.push(policy);
     }
+    if sampling_strategy == SamplingStrategy::SpanIngest
+        && let Some(p) = policies.iter().find(|p| stateful(p))
+    {
+        let at = block
+            .sampling_strategy
+            .as_ref()
+            .map(|s| (s.referenced.line(), s.referenced.column()));
+        let (line, column) = at.unwrap_or((p.line, 1));
+        return Err(TailConfigError::invalid_at(
+            line,
+            column,
+            format!(
+                "sampling_strategy span-ingest cannot run stateful policies, and policy {:?} (line {}) is one (rate_limiting, bytes_limiting and composite keep state between decisions)",
+                p.name, p.line
+            ),
+        ));
+    }
+    notes(&block, warnings);
     Ok(TailSamplingConfig {
         decision_wait_nanos,
+        decision_wait_after_root_nanos,
         num_traces,
-        expected_new_traces_per_sec: block
-            .expected_new_traces_per_sec
-            .map(|v| v.0.max(0) as u64)
-            .unwrap_or(0),
+        expected_new_traces_per_sec,
         sampled_cache_size,
         non_sampled_cache_size,
         sample_on_first_match: block.sample_on_first_match.unwrap_or(false),
+        maximum_trace_size_bytes,
+        block_on_overflow: block.block_on_overflow.as_ref().is_some_and(|b| b.value),
+        sampling_strategy,
+        drop_pending_traces_on_shutdown: block
+            .drop_pending_traces_on_shutdown
+            .as_ref()
+            .is_some_and(|b| b.value),
+        tail_storage: block.tail_storage.as_ref().map(|s| s.value.clone()),
         policies,
     })
 }
 
-/// Validates one policy; `Ok(None)` when it (or a sub-policy) is unsupported.
-fn build_policy(
-    raw: &Spanned<RawPolicy>,
-    unsupported: &mut Vec<UnsupportedPolicy>,
-    warnings: &mut Vec<String>,
-) -> Result<Option<Policy>, TailConfigError> {
-    let p = &raw.value;
-    let name = p
-        .name
-        .as_ref()
-        .ok_or_else(|| TailConfigError::invalid(raw, "policy without a `name`"))?;
-    let kind = p.kind.as_ref().ok_or_else(|| {
-        TailConfigError::invalid(raw, format!("policy {:?} has no `type`", name.value))
-    })?;
-    let line = name.referenced.line().min(kind.referenced.line());
-    for key in &p.other_keys {
-        if key.value != kind.value {
-            return Err(TailConfigError::invalid(
-                key,
-                format!("unknown field `{}` in policy {:?}", key.value, name.value),
-            ));
-        }
+/// Whether a policy keeps state between decisions (the Collector's `IsStateful`).
+fn stateful(p: &Policy) -> bool {
+    match &p.rule {
+        PolicyRule::RateLimiting { .. }
+        | PolicyRule::BytesLimiting { .. }
+        | PolicyRule::Composite { .. } => true,
+        PolicyRule::And(subs) | PolicyRule::Drop(subs) => subs.iter().any(stateful),
+        PolicyRule::Not(sub) => stateful(sub),
+        _ => false,
     }
-    let missing = |block: &str| {
-        TailConfigError::invalid(
-            kind,
-            format!(
-                "policy {:?} (type {}) needs a `{block}:` block",
-                name.value, kind.value
-            ),
-        )
-    };
-    let rule = match kind.value.as_str() {
-        "always_sample" => PolicyRule::AlwaysSample,
-        "trace_flags" => PolicyRule::TraceFlags,
-        "latency" => {
-            let c = p.latency.as_ref().ok_or_else(|| missing("latency"))?;
-            PolicyRule::Latency {
-                threshold_ms: c.value.threshold_ms.map(|v| v.0).unwrap_or(0),
-                upper_threshold_ms: c.value.upper_threshold_ms.map(|v| v.0).unwrap_or(0),
-            }
-        }
-        "status_code" => {
-            let c = p
-                .status_code
-                .as_ref()
-                .ok_or_else(|| missing("status_code"))?;
-            let mut codes = Vec::new();
-            for s in &c.value.status_codes {
-                codes.push(match s.value.as_str() {
-                    "OK" => StatusCode::Ok,
-                    "ERROR" => StatusCode::Error,
-                    "UNSET" => StatusCode::Unset,
-                    other => {
-                        return Err(TailConfigError::invalid(
-                            s,
-                            format!("unknown status code {other:?}; expected OK, ERROR or UNSET"),
-                        ));
-                    }
-                });
-            }
-            if codes.is_empty() {
-                return Err(TailConfigError::invalid(
-                    c,
-                    "status_codes must not be empty",
-                ));
-            }
-            PolicyRule::StatusCode { codes }
-        }
-        "probabilistic" => {
-            let c = p
-                .probabilistic
-                .as_ref()
-                .ok_or_else(|| missing("probabilistic"))?;
-            let pct = c.value.sampling_percentage.value.0;
-            if !(0.0..=100.0).contains(&pct) {
-                return Err(TailConfigError::invalid(
-                    &c.value.sampling_percentage,
-                    "sampling_percentage must be between 0 and 100",
-                ));
-            }
-            PolicyRule::Probabilistic {
-                sampling_percentage: pct,
-                hash_salt: c
-                    .value
-                    .hash_salt
-                    .clone()
-                    .filter(|s| !s.is_empty())
-                    .unwrap_or_else(|| DEFAULT_HASH_SALT.to_string()),
-            }
-        }
-        "rate_limiting" => {
-            let c = p
-                .rate_limiting
-                .as_ref()
-                .ok_or_else(|| missing("rate_limiting"))?;
-            let sps = &c.value.spans_per_second;
-            if sps.value.0 <= 0 {
-                return Err(TailConfigError::invalid(
-                    sps,
-                    "spans_per_second must be positive",
-                ));
-            }
-            PolicyRule::RateLimiting {
-                spans_per_second: sps.value.0,
-            }
-        }
-        "bytes_limiting" => {
-            let c = p
-                .bytes_limiting
-                .as_ref()
-                .ok_or_else(|| missing("bytes_limiting"))?;
-            let bps = &c.value.bytes_per_second;
-            if bps.value.0 <= 0 {
-                return Err(TailConfigError::invalid(
-                    bps,
-                    "bytes_per_second must be positive",
-                ));
-            }
-            PolicyRule::BytesLimiting {
-                bytes_per_second: bps.value.0,
-                burst_capacity: c
-                    .value
-                    .burst_capacity
-                    .map(|b| b.0)
-                    .filter(|b| *b > 0)
-                    .unwrap_or(bps.value.0.saturating_mul(2)),
-            }
-        }
-        "span_count" => {
-            let c = p.span_count.as_ref().ok_or_else(|| missing("span_count"))?;
-            PolicyRule::SpanCount {
-                min_spans: c.value.min_spans.map(|v| v.0).unwrap_or(0),
-                max_spans: c.value.max_spans.map(|v| v.0).unwrap_or(0),
-            }
-        }
-        "string_attribute" => {
-            let c = p
-                .string_attribute
-                .as_ref()
-                .ok_or_else(|| missing("string_attribute"))?;
-            let regexes = if c.value.enabled_regex_matching {
-                let mut out = Vec::new();
-                for v in &c.value.values {
-                    out.push(Regex::new(&v.value).map_err(|e| {
-                        TailConfigError::invalid(v, format!("invalid regular expression: {e}"))
-                    })?);
-                }
-                Some(out)
-            } else {
-                None
-            };
-            PolicyRule::StringAttribute {
-                key: c.value.key.clone(),
-                values: c
-                    .value
-                    .values
-                    .iter()
-                    .map(|v| v.value.clone())
-                    .filter(|v| !v.is_empty())
-                    .collect(),
-                regexes,
-                invert_match: c.value.invert_match,
-            }
-        }
-        "numeric_attribute" => {
-            let c = p
-                .numeric_attribute
-                .as_ref()
-                .ok_or_else(|| missing("numeric_attribute"))?;
-            if c.value.min_value.is_none() && c.value.max_value.is_none() {
-                return Err(TailConfigError::invalid(
-                    c,
-                    "numeric_attribute needs min_value, max_value or both",
-                ));
-            }
-            PolicyRule::NumericAttribute {
-                key: c.value.key.clone(),
-                min_value: c.value.min_value.map(|v| v.0).unwrap_or(i64::MIN),
-                max_value: c.value.max_value.map(|v| v.0).unwrap_or(i64::MAX),
-                invert_match: c.value.invert_match,
-            }
-        }
-        "boolean_attribute" => {
-            let c = p
-                .boolean_attribute
-                .as_ref()
-                .ok_or_else(|| missing("boolean_attribute"))?;
-            PolicyRule::BooleanAttribute {
-                key: c.value.key.clone(),
-                value: c.value.value,
-                invert_match: c.value.invert_match,
-            }
-        }
-        "trace_state" => {
-            let c = p
-                .trace_state
-                .as_ref()
-                .ok_or_else(|| missing("trace_state"))?;
-            PolicyRule::TraceState {
-                key: c.value.key.clone(),
-                values: c.value.values.clone(),
-            }
-        }
-        "and" => {
-            let c = p.and.as_ref().ok_or_else(|| missing("and"))?;
-            match build_subs(&c.value.and_sub_policy, c, unsupported, warnings)? {
-                Some(subs) => PolicyRule::And(subs),
-                None => return Ok(None),
-            }
-        }
-        "drop" => {
-            let c = p.drop.as_ref().ok_or_else(|| missing("drop"))?;
-            match build_subs(&c.value.drop_sub_policy, c, unsupported, warnings)? {
-                Some(subs) => PolicyRule::Drop(subs),
-                None => return Ok(None),
-            }
-        }
-        "composite" => {
-            let c = p.composite.as_ref().ok_or_else(|| missing("composite"))?;
-            let max_total = c.value.max_total_spans_per_second.value.0;
-            if max_total <= 0 {
-                return Err(TailConfigError::invalid(
-                    &c.value.max_total_spans_per_second,
-                    "max_total_spans_per_second must be positive",
-                ));
-            }
-            let Some(subs) = build_subs(&c.value.composite_sub_policy, c, unsupported, warnings)?
-            else {
-                return Ok(None);
-            };
-            for order in &c.value.policy_order {
-                if !subs.iter().any(|s| s.name == order.value) {
-                    return Err(TailConfigError::invalid(
-                        order,
-                        format!(
-                            "policy_order names {:?}, which is not a composite_sub_policy",
-                            order.value
-                        ),
-                    ));
-                }
-            }
-            // The Collector's allocation: percent of the total when > 0, an equal share when
-            // the percent is 0, and nothing at all for a sub-policy with no entry.
-            let equal_share = max_total as f64 / subs.len() as f64;
-            let mut with_rates = Vec::new();
-            for sub in subs {
-                let alloc = c
-                    .value
-                    .rate_allocation
-                    .iter()
-                    .find(|a| a.value.policy == sub.name);
-                let sps = match alloc {
-                    Some(a) if a.value.percent.0 > 0 => {
-                        (a.value.percent.0 as f64 / 100.0 * max_total as f64) as i64
-                    }
-                    Some(_) => equal_share as i64,
-                    None => {
-                        warnings.push(format!(
-                            "composite policy {:?}: sub-policy {:?} has no rate_allocation entry, so the Collector allots it 0 spans/s and it never samples",
-                            name.value, sub.name
-                        ));
-                        0
-                    }
-                };
-                with_rates.push((sub, sps));
-            }
-            PolicyRule::Composite {
-                max_total_spans_per_second: max_total,
-                sub_policies: with_rates,
-            }
-        }
-        other => {
-            unsupported.push(UnsupportedPolicy {
-                name: name.value.clone(),
-                policy_type: other.to_string(),
-                line,
-                within: None,
-            });
-            return Ok(None);
-        }
-    };
-    Ok(Some(Policy {
-        name: name.value.clone(),
-        line,
-        rule,
-    }))
 }
 
-fn build_subs<T>(
-    raws: &[Spanned<RawPolicy>],
-    at: &Spanned<T>,
-    unsupported: &mut Vec<UnsupportedPolicy>,
-    warnings: &mut Vec<String>,
-) -> Result<Option<Vec<Policy>>, TailConfigError> {
-    if raws.is_empty() {
-        return Err(TailConfigError::invalid(
-            at,
-            "needs at least one sub-policy",
+/// One line for each setting that is accepted but changes nothing, or not everything, in a
+/// replay.
+fn notes(block: &RawBlock, warnings: &mut Vec<String>) {
+    let at = |line: u64| format!("line {line}: ");
+    if let Some(v) = &block.expected_new_traces_per_sec {
+        warnings.push(format!(
+            "{}expected_new_traces_per_sec has no effect in a replay: it sizes the Collector's memory, not its decisions",
+            at(v.referenced.line())
         ));
     }
-    let mut out = Vec::new();
-    let mut complete = true;
-    for r in raws {
-        match build_policy(r, unsupported, warnings)? {
-            Some(p) => out.push(p),
-            None => complete = false,
-        }
+    if let Some(v) = block
+        .drop_pending_traces_on_shutdown
+        .as_ref()
+        .filter(|v| v.value)
+    {
+        warnings.push(format!(
+            "{}drop_pending_traces_on_shutdown has no effect in a replay: the replay ends without a shutdown and decides every pending trace",
+            at(v.referenced.line())
+        ));
     }
-    Ok(complete.then_some(out))
+    if let Some(v) = &block.tail_storage {
+        warnings.push(format!(
+            "{}tail_storage has no effect in a replay (it changes where spans wait, not when they are decided); note that the Collector refuses it unless started with --feature-gates=processor.tailsamplingprocessor.tailstorageextension",
+            at(v.referenced.line())
+        ));
+    }
+    if let Some(v) = block.block_on_overflow.as_ref().filter(|v| v.value) {
+        warnings.push(format!(
+            "{}block_on_overflow: the replay never evicts an undecided trace and decides the oldest one at its deadline to make room; the delay blocking imposes on senders is not modelled",
+            at(v.referenced.line())
+        ));
+    }
 }
