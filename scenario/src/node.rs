@@ -2,10 +2,11 @@
 //!
 //! serde-saphyr deserializes straight into typed structs and stops at the first mismatch. To
 //! report every unknown field and every bad value at once, the file is first read into this
-//! untyped tree (serde-saphyr's `Spanned` supplies the positions), and
-//! [`crate::decode`] then walks the tree against the schema by hand.
+//! untyped tree (serde-saphyr's `Spanned` supplies the positions), and [`crate::decode`] then
+//! reads the model from the tree through the model's serde derives, as often as it takes.
 
 use std::fmt;
+use std::marker::PhantomData;
 
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_saphyr::Spanned;
@@ -86,8 +87,8 @@ pub(crate) fn read(source: &str) -> Result<Node, SyntaxError> {
     let options = serde_saphyr::options! {
         non_finite_float_policy: serde_saphyr::NonFiniteFloatPolicy::PassThrough,
     };
-    match serde_saphyr::from_str_with_options::<Spanned<RawValue>>(source, options) {
-        Ok(spanned) => Ok(into_node(spanned)),
+    match serde_saphyr::from_str_with_options::<Located>(source, options) {
+        Ok(located) => Ok(located.into_node()),
         Err(error) => {
             let pos = error
                 .location()
@@ -135,87 +136,111 @@ fn plain_message(error: &serde_saphyr::Error) -> String {
     }
 }
 
-fn pos_of<T>(spanned: &Spanned<T>) -> Pos {
-    Pos {
-        line: to_usize(spanned.referenced.line()),
-        column: to_usize(spanned.referenced.column()),
+/// A value read with its position (from serde-saphyr).
+struct Located(Spanned<RawValue<Located>>);
+
+impl<'de> Deserialize<'de> for Located {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Spanned::deserialize(deserializer).map(Located)
     }
 }
 
-fn into_node(spanned: Spanned<RawValue>) -> Node {
-    let pos = pos_of(&spanned);
-    let value = match spanned.value {
-        RawValue::Null => Value::Null,
-        RawValue::Bool(value) => Value::Bool(value),
-        RawValue::Int(value) => Value::Int(value),
-        RawValue::Float(value) => Value::Float(value),
-        RawValue::Str(value) => Value::Str(value),
-        RawValue::Seq(items) => Value::Seq(items.into_iter().map(into_node).collect()),
-        RawValue::Map(entries) => Value::Map(
-            entries
-                .into_iter()
-                .map(|(key, value)| (into_node(key), into_node(value)))
-                .collect(),
-        ),
-    };
-    Node { value, pos }
+impl Located {
+    fn into_node(self) -> Node {
+        let pos = Pos {
+            line: to_usize(self.0.referenced.line()),
+            column: to_usize(self.0.referenced.column()),
+        };
+        self.0.value.into_node(pos, Located::into_node)
+    }
 }
 
-/// The tree as serde-saphyr hands it over, before the positions move into [`Node`].
-enum RawValue {
+/// A value of any self-describing format captured as a tree, without positions (a format
+/// other than the scenario reader's own, such as a YAML document read straight into the model).
+pub(crate) struct Captured(pub(crate) Node);
+
+impl<'de> Deserialize<'de> for Captured {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = RawValue::<Captured>::deserialize(deserializer)?;
+        Ok(Captured(raw.into_node(Pos::default(), |child| child.0)))
+    }
+}
+
+/// The tree as a format hands it over, its children of type `C` (located or captured).
+enum RawValue<C> {
     Null,
     Bool(bool),
     Int(i128),
     Float(f64),
     Str(String),
-    Seq(Vec<Spanned<RawValue>>),
-    Map(Vec<(Spanned<RawValue>, Spanned<RawValue>)>),
+    Seq(Vec<C>),
+    Map(Vec<(C, C)>),
 }
 
-impl<'de> Deserialize<'de> for RawValue {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(RawVisitor)
+impl<C> RawValue<C> {
+    fn into_node(self, pos: Pos, child: fn(C) -> Node) -> Node {
+        let value = match self {
+            RawValue::Null => Value::Null,
+            RawValue::Bool(value) => Value::Bool(value),
+            RawValue::Int(value) => Value::Int(value),
+            RawValue::Float(value) => Value::Float(value),
+            RawValue::Str(value) => Value::Str(value),
+            RawValue::Seq(items) => Value::Seq(items.into_iter().map(child).collect()),
+            RawValue::Map(entries) => Value::Map(
+                entries
+                    .into_iter()
+                    .map(|(key, value)| (child(key), child(value)))
+                    .collect(),
+            ),
+        };
+        Node { value, pos }
     }
 }
 
-struct RawVisitor;
+impl<'de, C: Deserialize<'de>> Deserialize<'de> for RawValue<C> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(RawVisitor(PhantomData))
+    }
+}
 
-impl<'de> Visitor<'de> for RawVisitor {
-    type Value = RawValue;
+struct RawVisitor<C>(PhantomData<C>);
+
+impl<'de, C: Deserialize<'de>> Visitor<'de> for RawVisitor<C> {
+    type Value = RawValue<C>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("any YAML value")
     }
 
-    fn visit_unit<E: de::Error>(self) -> Result<RawValue, E> {
+    fn visit_unit<E: de::Error>(self) -> Result<RawValue<C>, E> {
         Ok(RawValue::Null)
     }
 
-    fn visit_none<E: de::Error>(self) -> Result<RawValue, E> {
+    fn visit_none<E: de::Error>(self) -> Result<RawValue<C>, E> {
         Ok(RawValue::Null)
     }
 
-    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<RawValue, D::Error> {
+    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<RawValue<C>, D::Error> {
         RawValue::deserialize(deserializer)
     }
 
-    fn visit_bool<E: de::Error>(self, value: bool) -> Result<RawValue, E> {
+    fn visit_bool<E: de::Error>(self, value: bool) -> Result<RawValue<C>, E> {
         Ok(RawValue::Bool(value))
     }
 
-    fn visit_i64<E: de::Error>(self, value: i64) -> Result<RawValue, E> {
+    fn visit_i64<E: de::Error>(self, value: i64) -> Result<RawValue<C>, E> {
         Ok(RawValue::Int(i128::from(value)))
     }
 
-    fn visit_u64<E: de::Error>(self, value: u64) -> Result<RawValue, E> {
+    fn visit_u64<E: de::Error>(self, value: u64) -> Result<RawValue<C>, E> {
         Ok(RawValue::Int(i128::from(value)))
     }
 
-    fn visit_i128<E: de::Error>(self, value: i128) -> Result<RawValue, E> {
+    fn visit_i128<E: de::Error>(self, value: i128) -> Result<RawValue<C>, E> {
         Ok(RawValue::Int(value))
     }
 
-    fn visit_u128<E: de::Error>(self, value: u128) -> Result<RawValue, E> {
+    fn visit_u128<E: de::Error>(self, value: u128) -> Result<RawValue<C>, E> {
         match i128::try_from(value) {
             Ok(value) => Ok(RawValue::Int(value)),
             // Too large for any field we have; keep it as a number so the range check reports it.
@@ -223,23 +248,23 @@ impl<'de> Visitor<'de> for RawVisitor {
         }
     }
 
-    fn visit_f64<E: de::Error>(self, value: f64) -> Result<RawValue, E> {
+    fn visit_f64<E: de::Error>(self, value: f64) -> Result<RawValue<C>, E> {
         Ok(RawValue::Float(value))
     }
 
-    fn visit_str<E: de::Error>(self, value: &str) -> Result<RawValue, E> {
+    fn visit_str<E: de::Error>(self, value: &str) -> Result<RawValue<C>, E> {
         Ok(RawValue::Str(value.to_owned()))
     }
 
-    fn visit_string<E: de::Error>(self, value: String) -> Result<RawValue, E> {
+    fn visit_string<E: de::Error>(self, value: String) -> Result<RawValue<C>, E> {
         Ok(RawValue::Str(value))
     }
 
-    fn visit_bytes<E: de::Error>(self, value: &[u8]) -> Result<RawValue, E> {
+    fn visit_bytes<E: de::Error>(self, value: &[u8]) -> Result<RawValue<C>, E> {
         Ok(RawValue::Str(String::from_utf8_lossy(value).into_owned()))
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<RawValue, A::Error> {
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<RawValue<C>, A::Error> {
         let mut items = Vec::new();
         while let Some(item) = seq.next_element()? {
             items.push(item);
@@ -247,7 +272,7 @@ impl<'de> Visitor<'de> for RawVisitor {
         Ok(RawValue::Seq(items))
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawValue, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawValue<C>, A::Error> {
         let mut entries = Vec::new();
         while let Some(key) = map.next_key()? {
             let value = map.next_value()?;
