@@ -10,16 +10,15 @@
 //! Layout:
 //! - [`incidents`]: the incident player, switching faults on and off through the admin API.
 //! - [`plan`]: what to send — entry routes, baggage, the driver (open or closed loop), caps.
-//! - [`schedule`]: when to send — the open-loop arrival models as scheduled offsets.
+//! - [`schedule`]: when to send — the arrival process (even or Poisson) over the rate profile
+//!   of the scenario's arrival model.
 //! - [`record`]: one request's ground-truth record and outcome.
 //! - [`stats`]: the collector's HDR histograms, the per-second timeline, the summary.
 //! - [`transport`]: how a request reaches its target (HTTP, or a simulated one in tests).
 //! - `request`: one request's draws, span, send and record.
 //! - [`runner`]: scheduler or virtual users → request tasks → collector.
-//! - `convert`: the scenario's `load:` section into a plan.
-//! - [`spec`]: the command line's short form of an arrival model.
+//! - [`spec`]: the command line's forms of an arrival model.
 
-mod convert;
 pub mod incidents;
 pub mod plan;
 pub mod record;
@@ -34,7 +33,7 @@ pub use plan::{BaggageSet, Driver, EntryTarget, LoadPlan, PlanError};
 pub use record::{Outcome, RequestRecord};
 pub use request::SYNTHETIC_BAGGAGE;
 pub use runner::{LoadOptions, run, run_with};
-pub use schedule::{Arrival, Stage, StageShape};
+pub use schedule::{Schedule, schedule};
 pub use spec::parse_arrival;
 pub use stats::{GroupSummary, LatencySummary, LoadSummary, ProgressSnapshot, SecondStats};
 pub use transport::{Answer, HttpTransport, Transport};

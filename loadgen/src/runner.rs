@@ -15,13 +15,12 @@ use rand::rngs::StdRng;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use tracelab_scenario::LatencyModel;
+use tracelab_scenario::{ArrivalModel, LatencyModel, RateProfile};
 use tracelab_telemetry::ServiceTelemetry;
 
 use crate::plan::{Driver, LoadPlan};
 use crate::record::RequestRecord;
 use crate::request::{Shared, Ticket};
-use crate::schedule::{Arrival, RateProfile};
 use crate::stats::{Collector, LoadSummary, ProgressSnapshot};
 use crate::transport::{HttpTransport, Transport};
 
@@ -97,15 +96,16 @@ pub async fn run_with<T: Transport>(
     let clock = shared.clock;
     let start = clock.origin;
     let (driver, target): (tokio::task::JoinHandle<()>, Option<RateProfile>) = match &plan.driver {
-        Driver::Open(arrival) => (
+        Driver::Open { arrival, rate } => (
             tokio::spawn(open_loop(
                 arrival.clone(),
+                *rate,
                 plan.duration,
                 plan.seed,
                 shared,
                 shutdown.clone(),
             )),
-            Some(arrival.profile(plan.duration)),
+            Some(arrival.profile(*rate, plan.duration)),
         ),
         Driver::Closed { users, think } => (
             tokio::spawn(closed_loop(
@@ -164,14 +164,16 @@ pub async fn run_with<T: Transport>(
 /// Emits every scheduled request at its instant. A request task is spawned at the scheduled
 /// instant and measures from it, so if this loop falls behind, the delay shows in the latency.
 async fn open_loop<T: Transport>(
-    arrival: Arrival,
+    arrival: ArrivalModel,
+    rate: f64,
     duration: Duration,
     seed: u64,
     shared: Arc<Shared<T>>,
     shutdown: CancellationToken,
 ) {
     let start = shared.clock.origin;
-    for (sequence, offset) in arrival.schedule(duration, seed).enumerate() {
+    let schedule = crate::schedule::schedule(&arrival, rate, duration, seed);
+    for (sequence, offset) in schedule.enumerate() {
         let scheduled = start + offset;
         // A request already due is dispatched without a timer: at high rates the scheduler
         // is often behind by a few microseconds, and a timer per request would cost more.

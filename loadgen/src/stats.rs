@@ -11,7 +11,7 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 
 use crate::record::{Outcome, RequestRecord};
-use crate::schedule::RateProfile;
+use tracelab_scenario::RateProfile;
 
 pub use timeline::SecondStats;
 use timeline::Timeline;

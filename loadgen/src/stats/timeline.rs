@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::{LatencySummary, latency_histogram, micros};
 use crate::record::{Outcome, RequestRecord};
-use crate::schedule::RateProfile;
+use tracelab_scenario::RateProfile;
 
 /// One second of the run.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
