@@ -29,7 +29,7 @@ pub fn read_scenario(path: &Path) -> anyhow::Result<(String, Scenario)> {
 /// Command-line overrides of a scenario's seed and load, shared by `run` and `load`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Overrides {
-    /// How long to send load (overrides the scenario), e.g. 30s, 2m.
+    /// How long to send load (overrides the scenario), e.g. 30s, 1.5s, 2m.
     #[arg(long, value_parser = crate::cli::parse_duration)]
     pub duration: Option<std::time::Duration>,
     /// Requests per second (overrides the scenario).

@@ -36,7 +36,7 @@ pub struct LoadShapeArgs {
     #[arg(long, conflicts_with = "arrival")]
     pub users: Option<u32>,
     /// Think time of a closed-loop user between an answer and its next request, e.g. 100ms.
-    #[arg(long, value_parser = parse_think, requires = "users")]
+    #[arg(long, value_parser = parse_duration, requires = "users")]
     pub think: Option<Duration>,
     /// Requests sent at once (connections); due requests beyond wait and start late.
     #[arg(long)]
@@ -45,10 +45,6 @@ pub struct LoadShapeArgs {
     /// client and recorded as dropped.
     #[arg(long)]
     pub max_in_flight: Option<u32>,
-}
-
-fn parse_think(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s.trim()).map_err(|e| format!("{s:?}: {e} (examples: 0ms, 100ms)"))
 }
 
 impl LoadShapeArgs {
