@@ -17,11 +17,10 @@ pub const MAX_SAMPLE: Duration = Duration::from_secs(3600);
 /// A latency distribution. Every parameter is in milliseconds except the dimensionless
 /// `sigma` and `shape`. YAML: `{<model>: {<parameters>}}`, or for a fixed latency the
 /// shorthands `{constant: 5}` and `5ms`.
-///
-/// This enum is the one definition of the models: the YAML reader, [`kinds`](Self::kinds),
-/// [`kind`](Self::kind) and the JSON Schema all follow from its serde attributes, and every
-/// `match` on it is exhaustive, so a new model is a compile error wherever it must be handled
-/// (sampling, its mean, validation).
+//
+// This enum is the one definition of the models: the YAML reader, `kinds()`, `kind()` and the
+// JSON Schema all follow from its serde attributes, and every `match` on it is exhaustive, so
+// a new model is a compile error wherever it must be handled (sampling, its mean, validation).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 // The derives are the full form; the trait impls in `latency/written.rs` add the shorthands.
 #[serde(remote = "Self", rename_all = "lowercase", deny_unknown_fields)]

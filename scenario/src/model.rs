@@ -53,7 +53,9 @@ pub struct Service {
     /// How many replicas a Kubernetes deployment runs; the local runtime starts one.
     #[serde(default = "default_replicas")]
     pub replicas: u32,
-    /// The HTTP routes the service serves, keyed by path (which starts with `/`).
+    /// The HTTP routes the service serves, keyed by path (which starts with `/`). A route
+    /// with nothing under it (`/health:`) takes every default.
+    #[schemars(with = "IndexMap<String, Option<Route>>")]
     pub routes: IndexMap<String, Route>,
     /// How many requests the service handles at once (its worker pool); the others queue.
     /// No limit when absent.
