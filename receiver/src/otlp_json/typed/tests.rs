@@ -115,3 +115,5 @@ fn lower_camel(snake: &str) -> String {
     }
     out
 }
+
+mod generated;
