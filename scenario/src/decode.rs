@@ -102,11 +102,6 @@ pub(crate) use key_tagged;
 /// The prefix of every key-tagged struct name; the enum's type name follows it.
 pub(crate) const KEY_TAGGED: &str = key_tagged!("");
 
-/// Whether a struct name passed to `deserialize_struct` asks for the key-tagged form.
-pub(crate) fn is_key_tagged(name: &str) -> bool {
-    name.starts_with(KEY_TAGGED)
-}
-
 /// Stands in for a whole scenario whose top level is not a mapping at all.
 const SCENARIO_PLACEHOLDER: &str = "{services: {}, load: {rate: 1, duration: 1s, entries: []}}";
 

@@ -40,8 +40,8 @@ impl ser::Error for Probe {
     }
 }
 
-/// The variant names `deserialize` passes to `deserialize_enum` (or to the key-tagged form of
-/// [`crate::decode`]), in declaration order; empty for a type that is not an enum.
+/// The variant names `deserialize` passes to `deserialize_enum`, in declaration order; empty
+/// for a type that is not an enum (or not read as one: ask a step's derived, tagged reader).
 pub(crate) fn variants<T>(
     deserialize: impl FnOnce(VariantList) -> Result<T, Probe>,
 ) -> &'static [&'static str] {
@@ -78,24 +78,22 @@ impl<'de> Deserializer<'de> for VariantList {
         Err(Probe::Variants(variants))
     }
 
-    fn deserialize_struct<V: Visitor<'de>>(
-        self,
-        name: &'static str,
-        fields: &'static [&'static str],
-        _: V,
-    ) -> Result<V::Value, Probe> {
-        // The key-tagged enums of the decoder (steps) pass their variants as the fields.
-        if crate::decode::is_key_tagged(name) {
-            Err(Probe::Variants(fields))
-        } else {
-            Err(Probe::NotAnEnum)
-        }
-    }
-
     serde::forward_to_deserialize_any! {
         bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
-        option unit unit_struct newtype_struct seq tuple tuple_struct map identifier ignored_any
+        option unit unit_struct newtype_struct seq tuple tuple_struct map struct identifier
+        ignored_any
     }
+}
+
+/// Serializer methods of one argument that are not about an enum variant.
+macro_rules! not_an_enum {
+    ($($method:ident: $type:ty),* $(,)?) => {
+        $(
+            fn $method(self, _: $type) -> Result<(), Probe> {
+                Err(Probe::NotAnEnum)
+            }
+        )*
+    };
 }
 
 /// A serializer that answers the `serialize_*_variant` calls with the variant's name.
@@ -146,60 +144,25 @@ impl Serializer for VariantName {
         Err(Probe::Variant(v))
     }
 
-    fn serialize_bool(self, _: bool) -> Result<(), Probe> {
-        Err(Probe::NotAnEnum)
+    not_an_enum! {
+        serialize_bool: bool, serialize_i8: i8, serialize_i16: i16, serialize_i32: i32,
+        serialize_i64: i64, serialize_u8: u8, serialize_u16: u16, serialize_u32: u32,
+        serialize_u64: u64, serialize_f32: f32, serialize_f64: f64, serialize_char: char,
+        serialize_str: &str, serialize_bytes: &[u8], serialize_unit_struct: &'static str,
     }
-    fn serialize_i8(self, _: i8) -> Result<(), Probe> {
-        Err(Probe::NotAnEnum)
-    }
-    fn serialize_i16(self, _: i16) -> Result<(), Probe> {
-        Err(Probe::NotAnEnum)
-    }
-    fn serialize_i32(self, _: i32) -> Result<(), Probe> {
-        Err(Probe::NotAnEnum)
-    }
-    fn serialize_i64(self, _: i64) -> Result<(), Probe> {
-        Err(Probe::NotAnEnum)
-    }
-    fn serialize_u8(self, _: u8) -> Result<(), Probe> {
-        Err(Probe::NotAnEnum)
-    }
-    fn serialize_u16(self, _: u16) -> Result<(), Probe> {
-        Err(Probe::NotAnEnum)
-    }
-    fn serialize_u32(self, _: u32) -> Result<(), Probe> {
-        Err(Probe::NotAnEnum)
-    }
-    fn serialize_u64(self, _: u64) -> Result<(), Probe> {
-        Err(Probe::NotAnEnum)
-    }
-    fn serialize_f32(self, _: f32) -> Result<(), Probe> {
-        Err(Probe::NotAnEnum)
-    }
-    fn serialize_f64(self, _: f64) -> Result<(), Probe> {
-        Err(Probe::NotAnEnum)
-    }
-    fn serialize_char(self, _: char) -> Result<(), Probe> {
-        Err(Probe::NotAnEnum)
-    }
-    fn serialize_str(self, _: &str) -> Result<(), Probe> {
-        Err(Probe::NotAnEnum)
-    }
-    fn serialize_bytes(self, _: &[u8]) -> Result<(), Probe> {
-        Err(Probe::NotAnEnum)
-    }
+
     fn serialize_none(self) -> Result<(), Probe> {
         Err(Probe::NotAnEnum)
     }
-    fn serialize_some<T: Serialize + ?Sized>(self, _: &T) -> Result<(), Probe> {
-        Err(Probe::NotAnEnum)
-    }
+
     fn serialize_unit(self) -> Result<(), Probe> {
         Err(Probe::NotAnEnum)
     }
-    fn serialize_unit_struct(self, _: &'static str) -> Result<(), Probe> {
+
+    fn serialize_some<T: Serialize + ?Sized>(self, _: &T) -> Result<(), Probe> {
         Err(Probe::NotAnEnum)
     }
+
     fn serialize_newtype_struct<T: Serialize + ?Sized>(
         self,
         _: &'static str,

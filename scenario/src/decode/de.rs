@@ -440,6 +440,19 @@ fn place<T>(
     })
 }
 
+/// Reads the value whose key a map access handed out last.
+fn value<'de, T: DeserializeSeed<'de>>(
+    pending: Option<(&Node, String)>,
+    cx: &Context<'_>,
+    seed: T,
+) -> Result<T::Value, DeError> {
+    let Some((node, path)) = pending else {
+        return Err(de::Error::custom("a value was asked for before its key"));
+    };
+    let result = seed.deserialize(NodeDe::new(node, path.clone(), cx));
+    place(result, node, &path, cx)
+}
+
 /// The items of a list, without the absent ones.
 struct Items<'n> {
     items: &'n [Node],
@@ -541,11 +554,7 @@ impl<'de, 'n> MapAccess<'de> for Entries<'n> {
     }
 
     fn next_value_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<T::Value, DeError> {
-        let Some((node, path)) = self.value.take() else {
-            return Err(de::Error::custom("a value was asked for before its key"));
-        };
-        let result = seed.deserialize(NodeDe::new(node, path.clone(), self.cx));
-        place(result, node, &path, self.cx)
+        value(self.value.take(), self.cx, seed)
     }
 }
 
@@ -618,11 +627,7 @@ impl<'de, 'n> MapAccess<'de> for Fields<'n> {
     }
 
     fn next_value_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<T::Value, DeError> {
-        let Some((node, path)) = self.value.take() else {
-            return Err(de::Error::custom("a value was asked for before its key"));
-        };
-        let result = seed.deserialize(NodeDe::new(node, path.clone(), self.cx));
-        place(result, node, &path, self.cx)
+        value(self.value.take(), self.cx, seed)
     }
 }
 
