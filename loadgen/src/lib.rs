@@ -12,7 +12,8 @@
 //! Layout:
 //! - [`incidents`]: the incident player, switching faults on and off through the admin API.
 //! - [`plan`]: what to send — entry routes, baggage, the driver (open or closed loop), caps.
-//! - [`schedule`]: when to send — the open-loop arrival models as scheduled offsets.
+//! - [`schedule`]: when to send — the arrival process (even or Poisson) over the rate profile
+//!   of the scenario's arrival model.
 //! - [`record`]: one request's ground-truth record (a line of `requests.jsonl`) and outcome.
 //! - [`stats`]: the collector's HDR histograms, the per-second timeline, the summary.
 //! - [`transport`]: connections to targets (hyper's HTTP/1 client, or a simulated one in
@@ -22,10 +23,8 @@
 //! - `dispatch`: released tickets → per-target pools of connection workers → batches of
 //!   samples for the collector.
 //! - [`runner`]: scheduler or virtual users → workers → collector.
-//! - `convert`: the scenario's `load:` section into a plan.
-//! - [`spec`]: the command line's short form of an arrival model.
+//! - [`spec`]: the command line's forms of an arrival model.
 
-mod convert;
 mod dispatch;
 pub mod incidents;
 pub mod plan;
@@ -42,7 +41,7 @@ pub use plan::{BaggageSet, Driver, EntryTarget, LoadPlan, PlanError, Target};
 pub use record::{Outcome, RequestRecord};
 pub use request::SYNTHETIC_BAGGAGE;
 pub use runner::{LoadOptions, run, run_with};
-pub use schedule::{Arrival, Stage, StageShape};
+pub use schedule::{Schedule, schedule};
 pub use spec::parse_arrival;
 pub use stats::{
     ConnectionSummary, GroupSummary, LatencySummary, LoadSummary, ProgressSnapshot, ScheduleError,

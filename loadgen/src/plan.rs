@@ -2,9 +2,7 @@
 
 use std::time::Duration;
 
-use tracelab_scenario::{LatencyModel, Scenario};
-
-use crate::schedule::Arrival;
+use tracelab_scenario::{ArrivalModel, LatencyModel, Load, Scenario};
 
 /// Why a plan cannot be built.
 #[derive(Debug, thiserror::Error)]
@@ -89,12 +87,30 @@ pub struct BaggageSet {
     pub values: Vec<(String, f64)>,
 }
 
+impl BaggageSet {
+    /// The baggage sets of a `load:` section, in file order.
+    pub fn of(load: &Load) -> Vec<BaggageSet> {
+        load.baggage
+            .iter()
+            .map(|(key, values)| BaggageSet {
+                key: key.clone(),
+                values: values.iter().map(|(v, w)| (v.clone(), *w)).collect(),
+            })
+            .collect()
+    }
+}
+
 /// Who decides when the next request goes.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Driver {
     /// Open loop: requests are due at the instants of an arrival model, whatever the target
     /// answers.
-    Open(Arrival),
+    Open {
+        /// The scenario's model.
+        arrival: ArrivalModel,
+        /// The load's base rate (`load.rate`), read by the models that use one.
+        rate: f64,
+    },
     /// Closed loop: `users` virtual users, each sending its next request after the previous
     /// answer plus a think time.
     Closed {
@@ -106,10 +122,24 @@ pub enum Driver {
 }
 
 impl Driver {
+    /// The driver a `load:` section describes.
+    pub fn of(load: &Load) -> Driver {
+        match load.users {
+            Some(users) => Driver::Closed {
+                users,
+                think: load.think.clone().unwrap_or_default(),
+            },
+            None => Driver::Open {
+                arrival: load.arrival.clone(),
+                rate: load.rate,
+            },
+        }
+    }
+
     /// A short description for reports.
     pub fn describe(&self) -> String {
         match self {
-            Driver::Open(arrival) => arrival.describe(),
+            Driver::Open { arrival, rate } => arrival.describe(*rate),
             Driver::Closed { users, think } => {
                 format!(
                     "closed loop, {users} users, think {} (mean {:.1} ms)",
@@ -171,9 +201,9 @@ impl LoadPlan {
             });
         }
         let load = &scenario.load;
-        let driver = crate::convert::driver(load);
+        let driver = Driver::of(load);
         let duration = match &driver {
-            Driver::Open(arrival) => arrival.own_duration().unwrap_or(load.duration),
+            Driver::Open { arrival, .. } => arrival.own_duration().unwrap_or(load.duration),
             Driver::Closed { .. } => load.duration,
         };
         let plan = LoadPlan {
@@ -181,7 +211,7 @@ impl LoadPlan {
             duration,
             driver,
             entries,
-            baggage: crate::convert::baggage(load),
+            baggage: BaggageSet::of(load),
             connections: load.connections.map(|c| c as usize),
             max_in_flight: load
                 .max_in_flight
@@ -195,10 +225,10 @@ impl LoadPlan {
     /// The mean target rate over the run (0 in closed loop, which has no target).
     pub fn mean_rate(&self) -> f64 {
         match &self.driver {
-            Driver::Open(arrival) => {
+            Driver::Open { arrival, rate } => {
                 let secs = self.duration.as_secs_f64();
                 if secs > 0.0 {
-                    arrival.profile(self.duration).total() / secs
+                    arrival.profile(*rate, self.duration).total() / secs
                 } else {
                     0.0
                 }
@@ -207,20 +237,25 @@ impl LoadPlan {
         }
     }
 
-    /// Checks rates, duration, weights and caps (command-line overrides bypass scenario
-    /// validation).
+    /// Checks what the generator cannot run without, for a plan built in code rather than
+    /// from a scenario: entries and baggage with positive weights, finite rates, at least one
+    /// request. The scenario's rules (limits, a spike inside the run, …) are not repeated
+    /// here: they are the scenario's validation, which runs once after command-line overrides.
     pub fn validate(&self) -> Result<(), PlanError> {
         let invalid = |m: String| Err(PlanError::Invalid(m));
         match &self.driver {
-            Driver::Open(arrival) => {
+            Driver::Open { arrival, rate } => {
                 if let Some(bad) = arrival
-                    .rates()
+                    .rates(*rate)
                     .into_iter()
                     .find(|r| !(r.is_finite() && *r >= 0.0))
                 {
                     return invalid(format!("rates must be finite and not negative, got {bad}"));
                 }
-                if arrival.profile(self.duration).total().partial_cmp(&0.0)
+                if arrival
+                    .profile(*rate, self.duration)
+                    .total()
+                    .partial_cmp(&0.0)
                     != Some(std::cmp::Ordering::Greater)
                 {
                     return invalid("the arrival model schedules no request at all".into());

@@ -14,7 +14,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use tracelab_scenario::{LatencyModel, seed};
+use tracelab_scenario::{ArrivalModel, LatencyModel, RateProfile, seed};
 use tracelab_telemetry::ServiceTelemetry;
 use tracelab_timer::{Mode, Overrun, Timer};
 
@@ -22,7 +22,6 @@ use crate::dispatch::Dispatch;
 use crate::plan::{Driver, LoadPlan};
 use crate::request::Prepared;
 use crate::sample::Sample;
-use crate::schedule::{Arrival, RateProfile};
 use crate::stats::{Collector, LoadSummary, ProgressSnapshot};
 use crate::transport::{HttpTransport, Transport};
 
@@ -116,16 +115,17 @@ pub async fn run_with<T: Transport>(
     let clock = prepared.clock;
     let start = clock.origin;
     let (driver, target): (tokio::task::JoinHandle<()>, Option<RateProfile>) = match &plan.driver {
-        Driver::Open(arrival) => (
+        Driver::Open { arrival, rate } => (
             tokio::spawn(open_loop(
                 arrival.clone(),
+                *rate,
                 plan.duration,
                 plan.seed,
                 dispatch.clone(),
                 timer,
                 shutdown.clone(),
             )),
-            Some(arrival.profile(plan.duration)),
+            Some(arrival.profile(*rate, plan.duration)),
         ),
         Driver::Closed { users, think } => (
             tokio::spawn(closed_loop(
@@ -211,7 +211,7 @@ pub async fn run_with<T: Transport>(
     summary.unrecorded = facts.unrecorded();
     summary.connections.peak = facts.peak_connections() as u64;
     summary.connections.limit = match &plan.driver {
-        Driver::Open(_) => cap as u64,
+        Driver::Open { .. } => cap as u64,
         Driver::Closed { users, .. } => u64::from(*users),
     };
     summary.finish_connection_warning();
@@ -235,7 +235,8 @@ fn late_threshold(mode: Mode, precision: &Overrun) -> Duration {
 /// Releases every scheduled request at its instant. If this loop falls behind, the delay shows
 /// in the latency of the requests it releases late, which is measured from their schedule.
 async fn open_loop<T: Transport>(
-    arrival: Arrival,
+    arrival: ArrivalModel,
+    rate: f64,
     duration: Duration,
     seed: u64,
     dispatch: Arc<Dispatch<T>>,
@@ -244,7 +245,8 @@ async fn open_loop<T: Transport>(
 ) {
     let start = dispatch.prepared.clock.origin;
     let mut drops = Vec::new();
-    for (sequence, offset) in arrival.schedule(duration, seed).enumerate() {
+    let schedule = crate::schedule::schedule(&arrival, rate, duration, seed);
+    for (sequence, offset) in schedule.enumerate() {
         let scheduled = start + offset;
         // A request already due is released without a timer: at high rates the scheduler is
         // often behind by a few microseconds, and a wait per request would cost more.

@@ -159,13 +159,16 @@ mod tests {
     use super::*;
     use crate::RequestRecord;
     use crate::plan::{BaggageSet, Driver, EntryTarget, LoadPlan};
-    use crate::schedule::Arrival;
+    use tracelab_scenario::ArrivalModel;
 
     fn prepared() -> Prepared {
         let plan = LoadPlan {
             seed: 3,
             duration: Duration::from_secs(1),
-            driver: Driver::Open(Arrival::Constant { rate: 1.0 }),
+            driver: Driver::Open {
+                arrival: ArrivalModel::Constant,
+                rate: 1.0,
+            },
             entries: vec![EntryTarget {
                 service: "front".into(),
                 route: "/buy".into(),

@@ -1,21 +1,30 @@
-//! The command line's short form of an arrival model (`--arrival`).
+//! The command line's forms of an arrival model (`--arrival`).
+//!
+//! Any model in the YAML form a scenario uses is accepted as it is, read by the scenario
+//! reader itself, so a new model needs no code here: `poisson`,
+//! `'{ramp: {from: 10, to: 200}}'`, `'{spike: {height: 300, start: 20s, length: 5s}}'`.
+//! A few short forms are kept for typing speed:
 //!
 //! | form                          | model                                         |
 //! |-------------------------------|-----------------------------------------------|
-//! | `constant`, `poisson`         | at `--rate` (or the scenario's rate)          |
 //! | `ramp:FROM:TO`                | `ramp:10:200`                                 |
 //! | `stages:DUR@RATE,...`         | `stages:30s@100,1m@100,30s@0` (linear)        |
 //! | `steps:DUR@RATE,...`          | `steps:10s@50,10s@200` (held rates)           |
 //! | `spike:HEIGHT@START+LENGTH`   | `spike:300@20s+5s`: 300/s more from 20 s, 5 s |
-
-use std::time::Duration;
 
 use tracelab_scenario::{ArrivalModel, Ramp, Spike, Stage};
 
 /// Reads `--arrival`'s value.
 pub fn parse_arrival(text: &str) -> Result<ArrivalModel, String> {
     let text = text.trim();
-    let (kind, params) = text.split_once(':').unwrap_or((text, ""));
+    match text.split_once(':') {
+        Some((kind, params)) if !text.starts_with('{') => short_form(kind, params),
+        _ => tracelab_scenario::parse_value(text, "--arrival").map_err(|d| d.to_string()),
+    }
+}
+
+/// `ramp:10:200` and the like.
+fn short_form(kind: &str, params: &str) -> Result<ArrivalModel, String> {
     let number = |s: &str| -> Result<f64, String> {
         let v: f64 = s
             .trim()
@@ -27,10 +36,7 @@ pub fn parse_arrival(text: &str) -> Result<ArrivalModel, String> {
             Err(format!("`{s}` must be a rate of 0 or more"))
         }
     };
-    let duration = |s: &str| -> Result<Duration, String> {
-        humantime::parse_duration(s.trim())
-            .map_err(|e| format!("`{s}` is not a duration ({e}); write e.g. 30s or 2m"))
-    };
+    let duration = tracelab_scenario::parse_duration;
     let stages = |params: &str| -> Result<Vec<Stage>, String> {
         params
             .split(',')
@@ -46,8 +52,6 @@ pub fn parse_arrival(text: &str) -> Result<ArrivalModel, String> {
             .collect()
     };
     match (kind, params) {
-        ("constant", "") => Ok(ArrivalModel::Constant),
-        ("poisson", "") => Ok(ArrivalModel::Poisson),
         ("ramp", p) => {
             let (from, to) = p
                 .split_once(':')
@@ -73,14 +77,18 @@ pub fn parse_arrival(text: &str) -> Result<ArrivalModel, String> {
             }))
         }
         _ => Err(format!(
-            "unknown arrival model `{text}`: use constant, poisson, ramp:FROM:TO, \
-             stages:DUR@RATE,..., steps:DUR@RATE,... or spike:HEIGHT@START+LENGTH"
+            "unknown short form `{kind}:{params}`: use ramp:FROM:TO, stages:DUR@RATE,..., \
+             steps:DUR@RATE,... or spike:HEIGHT@START+LENGTH, or any model in its YAML form \
+             ({}), such as '{{ramp: {{from: 10, to: 200}}}}'",
+            ArrivalModel::kinds().join(", ")
         )),
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     #[test]
@@ -124,5 +132,32 @@ mod tests {
         ] {
             assert!(parse_arrival(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn the_yaml_form_of_any_model_is_read_by_the_scenario_reader() {
+        assert_eq!(
+            parse_arrival("{ramp: {from: 10, to: 200}}"),
+            parse_arrival("ramp:10:200")
+        );
+        assert_eq!(
+            parse_arrival("{steps: [{duration: 1.5s, rate: 50}]}"),
+            Ok(ArrivalModel::Steps(vec![Stage {
+                duration: Duration::from_millis(1500),
+                rate: 50.0
+            }]))
+        );
+        // Short forms read durations like the YAML does.
+        assert_eq!(
+            parse_arrival("spike:300@1.5s+5s"),
+            parse_arrival("{spike: {height: 300, start: 1.5s, length: 5s}}")
+        );
+        // Mistakes are explained as in a scenario file, with the field and a suggestion.
+        let error = parse_arrival("{ramp: {from: 10, too: 200}}").unwrap_err();
+        assert!(error.contains("ramp.too: unknown field `too`"), "{error}");
+        assert!(error.contains("did you mean `to`?"), "{error}");
+        let error = parse_arrival("poison").unwrap_err();
+        assert!(error.contains("unknown arrival model `poison`"), "{error}");
+        assert!(error.contains("did you mean `poisson`?"), "{error}");
     }
 }

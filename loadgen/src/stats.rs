@@ -15,7 +15,7 @@ use std::sync::Arc;
 use crate::record::Outcome;
 use crate::request::Prepared;
 use crate::sample::Sample;
-use crate::schedule::RateProfile;
+use tracelab_scenario::RateProfile;
 
 pub use timeline::SecondStats;
 use timeline::Timeline;

@@ -9,10 +9,10 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 use tracelab_loadgen::{
-    Answer, Arrival, BaggageSet, Connection, Driver, EntryTarget, LoadOptions, LoadPlan,
-    LoadSummary, Outcome, Outgoing, RequestRecord, Target, Transport,
+    Answer, BaggageSet, Connection, Driver, EntryTarget, LoadOptions, LoadPlan, LoadSummary,
+    Outcome, Outgoing, RequestRecord, Target, Transport,
 };
-use tracelab_scenario::LatencyModel;
+use tracelab_scenario::{ArrivalModel, LatencyModel};
 
 /// Answers after `delay` of (simulated) time, counting how many requests it holds at once.
 #[derive(Debug, Default)]
@@ -117,7 +117,10 @@ async fn open_loop_sends_exactly_the_schedule_at_the_target_rate() {
         ..Default::default()
     });
     let plan = plan(
-        Driver::Open(Arrival::Constant { rate: 500.0 }),
+        Driver::Open {
+            arrival: ArrivalModel::Constant,
+            rate: 500.0,
+        },
         Duration::from_secs(10),
     );
     let (summary, records) = run_sim(transport.clone(), &plan, CancellationToken::new()).await;
@@ -169,7 +172,10 @@ async fn the_same_seed_draws_the_same_entries_and_baggage() {
             .collect()
     };
     let p = plan(
-        Driver::Open(Arrival::Poisson { rate: 200.0 }),
+        Driver::Open {
+            arrival: ArrivalModel::Poisson,
+            rate: 200.0,
+        },
         Duration::from_secs(2),
     );
     let t = || Arc::new(Simulated::default());
@@ -225,7 +231,10 @@ async fn requests_beyond_the_in_flight_cap_are_recorded_as_dropped() {
         ..Default::default()
     });
     let mut p = plan(
-        Driver::Open(Arrival::Constant { rate: 100.0 }),
+        Driver::Open {
+            arrival: ArrivalModel::Constant,
+            rate: 100.0,
+        },
         Duration::from_secs(1),
     );
     p.max_in_flight = 10;
@@ -253,7 +262,10 @@ async fn cancelling_stops_the_schedule_and_waits_for_requests_in_flight() {
         ..Default::default()
     });
     let p = plan(
-        Driver::Open(Arrival::Constant { rate: 100.0 }),
+        Driver::Open {
+            arrival: ArrivalModel::Constant,
+            rate: 100.0,
+        },
         Duration::from_secs(10),
     );
     let shutdown = CancellationToken::new();
@@ -308,7 +320,10 @@ async fn stalling_server() -> SocketAddr {
 async fn a_stall_shows_in_the_latency_of_every_request_due_during_it() {
     let addr = stalling_server().await;
     let mut p = plan(
-        Driver::Open(Arrival::Constant { rate: 50.0 }),
+        Driver::Open {
+            arrival: ArrivalModel::Constant,
+            rate: 50.0,
+        },
         Duration::from_secs(3),
     );
     p.entries = vec![entry(&format!("http://{addr}"), "/a", 1.0)];

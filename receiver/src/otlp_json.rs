@@ -93,9 +93,15 @@ impl DecodeError {
 pub fn decode_lines(text: &str) -> Result<Vec<Span>, DecodeError> {
     // The fast path reads well-formed text of the common shapes; the reader below is the
     // reference, for everything else and for every error.
-    if let Some(spans) = typed::decode(text) {
-        return Ok(spans);
+    match typed::decode(text) {
+        Some(spans) => Ok(spans),
+        None => reference_lines(text),
     }
+}
+
+/// The reference reader behind [`decode_lines`]: a `serde_json::Value` per document, read by
+/// `decode`, with every error located.
+fn reference_lines(text: &str) -> Result<Vec<Span>, DecodeError> {
     let mut spans = Vec::new();
     let mut stream = serde_json::Deserializer::from_str(text).into_iter::<Value>();
     let mut lines = LineCounter::new(text);

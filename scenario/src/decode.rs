@@ -1,30 +1,33 @@
-//! Walks the located YAML tree against the scenario schema, building a [`Scenario`] and
-//! collecting every shape problem on the way (unknown fields, missing fields, wrong types,
-//! bad durations) instead of stopping at the first.
+//! Turns the located YAML tree into a [`Scenario`] through the model's own serde derives,
+//! collecting every shape problem (unknown fields, missing fields, wrong types, bad
+//! durations) with its place instead of stopping at the first.
 //!
-//! Where a value is missing or malformed, a placeholder takes its place and the path is
-//! remembered as broken, so that validation can still check everything else without
-//! complaining about the placeholder.
+//! serde stops at the first error, so decoding runs in passes. The located deserializer
+//! (`decode/de.rs`) reports every unknown key of a pass without stopping; a hard error ends the
+//! pass, is recorded, and its node is treated as absent in the next one: a broken optional
+//! field takes its default, a broken list item or map entry is left out (the shift in indices
+//! is kept in [`Decoded::moved`]), and a required field whose value broke makes its parent
+//! broken in turn, silently, up to the nearest thing that can be left out. `services`, `load`
+//! and a service's `routes` get placeholders instead, so that validation still sees every
+//! service and every reference. Each pass marks one more node absent, so the passes end; the
+//! paths that broke go to [`Decoded::broken`] so that validation does not report them again.
 //!
-//! The step kinds live in `decode/step.rs`, the latency models in `decode/latency.rs`.
+//! Layout: `de` is the deserializer, `error` its error type and message wording.
 
-mod latency;
-mod load;
-mod serde_node;
-mod step;
+mod de;
+mod error;
 
-use std::collections::HashMap;
-use std::time::Duration;
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
 
-use indexmap::IndexMap;
+use serde::de::DeserializeOwned;
 
-use crate::diagnostic::did_you_mean;
-use crate::latency::LatencyModel;
-use crate::model::{
-    Entry, ErrorModel, Load, Route, Scenario, Service, default_method, default_name,
-    default_replicas, default_seed, default_status, default_version, default_weight,
-};
+pub(crate) use error::with_help;
+
+use crate::model::Scenario;
 use crate::node::{Node, Pos, Value};
+use de::{Context, NodeDe};
+use error::DeError;
 
 /// A shape problem at a place in the file.
 pub(crate) struct Issue {
@@ -66,6 +69,11 @@ impl Decoded {
         rewritten.push_str(rest);
         rewritten
     }
+
+    /// Whether the file gives `path` (a field left out has no position).
+    pub(crate) fn given(&self, path: &str) -> bool {
+        self.positions.contains_key(&self.source_path(path))
+    }
 }
 
 /// `parent.key`, or `key` at the top.
@@ -82,486 +90,228 @@ pub(crate) fn index(parent: &str, index: usize) -> String {
     format!("{parent}[{index}]")
 }
 
-const SCENARIO_FIELDS: &[&str] = &[
-    "name",
-    "description",
-    "seed",
-    "services",
-    "load",
-    "incidents",
-    "random_incidents",
+/// The struct name that asks the decoder for the key-tagged form of the enum `$name` (a
+/// mapping in which one key names the variant and is also one of the variant's fields).
+macro_rules! key_tagged {
+    ($name:literal) => {
+        concat!("$tracelab::key_tagged::", $name)
+    };
+}
+pub(crate) use key_tagged;
+
+/// The prefix of every key-tagged struct name; the enum's type name follows it.
+pub(crate) const KEY_TAGGED: &str = key_tagged!("");
+
+/// Stands in for a whole scenario whose top level is not a mapping at all.
+const SCENARIO_PLACEHOLDER: &str = "{services: {}, load: {rate: 1, duration: 1s, entries: []}}";
+
+/// Stand-ins for required fields that are missing or broken, by (struct, field). They are
+/// only ever used under a path that is already reported, so validation never speaks of them.
+const PLACEHOLDERS: &[(&str, &str, &str)] = &[
+    ("Scenario", "services", "{}"),
+    ("Scenario", "load", "{rate: 1, duration: 1s, entries: []}"),
+    ("Service", "routes", "{}"),
 ];
-const SERVICE_FIELDS: &[&str] = &["version", "replicas", "routes", "concurrency"];
-const ROUTE_FIELDS: &[&str] = &["method", "latency", "errors", "steps"];
-const ERROR_FIELDS: &[&str] = &["rate", "status"];
-const CALL_FIELDS: &[&str] = &["call", "route", "probability", "repeat", "timeout", "retry"];
-const PARALLEL_FIELDS: &[&str] = &["parallel", "max_parallel"];
-const WORK_FIELDS: &[&str] = &["work", "latency", "cpu", "lock"];
-const STEP_KINDS: &[&str] = &["call", "parallel", "work", "db", "cache", "publish"];
-const LOAD_FIELDS: &[&str] = &[
-    "rate",
-    "duration",
-    "arrival",
-    "users",
-    "think",
-    "connections",
-    "max_in_flight",
-    "baggage",
-    "entries",
-];
-const ENTRY_FIELDS: &[&str] = &["service", "route", "weight"];
 
 /// Decodes a whole document.
 pub(crate) fn decode(root: &Node) -> Decoded {
-    let mut decoder = Decoder::default();
-    let scenario = decoder.scenario(root);
+    let mut placeholders = HashMap::new();
+    for (owner, field, text) in PLACEHOLDERS {
+        placeholders.insert((*owner, *field), placeholder(text, root.pos));
+    }
+    let fallback = placeholder(SCENARIO_PLACEHOLDER, root.pos);
+    let mut outcome = passes::<Scenario>(root, &placeholders, Some(&fallback));
+    if outcome.value.is_none() {
+        // Nothing could be read: every rule would only speak of placeholders.
+        outcome.broken.push(String::new());
+    }
     Decoded {
-        scenario,
-        issues: decoder.issues,
-        positions: decoder.positions,
-        broken: decoder.broken,
-        moved: decoder.moved,
+        // The fallback always decodes; a scenario is there unless the tree is pathological.
+        scenario: outcome
+            .value
+            .unwrap_or_else(|| placeholder_scenario(&fallback)),
+        issues: outcome.issues,
+        positions: outcome.positions,
+        broken: outcome.broken,
+        moved: outcome.moved,
     }
 }
 
-/// The recognised fields of one mapping, with where the mapping is.
-struct Fields<'n> {
-    pos: Pos,
-    path: String,
-    entries: Vec<(&'static str, &'n Node)>,
-}
-
-impl<'n> Fields<'n> {
-    fn get(&self, name: &str) -> Option<&'n Node> {
-        self.entries
-            .iter()
-            .find(|(key, _)| *key == name)
-            .map(|(_, node)| *node)
-    }
-
-    fn path(&self, name: &str) -> String {
-        join(&self.path, name)
+/// Decodes a fragment (a step, an arrival model) from a located tree, with no placeholders:
+/// the value, or every problem found.
+pub(crate) fn fragment<T: DeserializeOwned>(root: &Node) -> Result<T, Vec<Issue>> {
+    let outcome = passes::<T>(root, &HashMap::new(), None);
+    match outcome.value {
+        Some(value) if outcome.issues.is_empty() => Ok(value),
+        _ => Err(outcome.issues),
     }
 }
 
-#[derive(Default)]
-struct Decoder {
+fn placeholder(text: &str, pos: Pos) -> Node {
+    match crate::node::read(text) {
+        Ok(mut node) => {
+            reposition(&mut node, pos);
+            node
+        }
+        Err(_) => Node {
+            value: Value::Null,
+            pos,
+        },
+    }
+}
+
+/// Puts every node of a placeholder where the field it stands in for would be.
+fn reposition(node: &mut Node, pos: Pos) {
+    node.pos = pos;
+    match &mut node.value {
+        Value::Seq(items) => items.iter_mut().for_each(|item| reposition(item, pos)),
+        Value::Map(entries) => entries.iter_mut().for_each(|(key, value)| {
+            reposition(key, pos);
+            reposition(value, pos);
+        }),
+        _ => {}
+    }
+}
+
+/// The scenario of last resort, should even the placeholder fail to decode.
+fn placeholder_scenario(fallback: &Node) -> Scenario {
+    fragment(fallback).unwrap_or_else(|_| Scenario {
+        name: crate::model::default_name(),
+        description: None,
+        seed: crate::model::default_seed(),
+        services: Default::default(),
+        load: crate::model::Load {
+            rate: 1.0,
+            duration: std::time::Duration::from_secs(1),
+            arrival: Default::default(),
+            users: None,
+            think: None,
+            connections: None,
+            max_in_flight: None,
+            baggage: Default::default(),
+            entries: Vec::new(),
+        },
+        incidents: Vec::new(),
+        random_incidents: None,
+    })
+}
+
+/// What the passes found.
+struct Outcome<T> {
+    value: Option<T>,
     issues: Vec<Issue>,
     positions: HashMap<String, Pos>,
     broken: Vec<String>,
     moved: HashMap<String, String>,
 }
 
-impl Decoder {
-    /// Records that the item decoded as element `kept` of the list at `list` is element
-    /// `position` in the file.
-    fn keep(&mut self, list: &str, kept: usize, position: usize) {
-        if kept != position {
-            self.moved.insert(index(list, kept), index(list, position));
+/// Decodes `root` as a `T`, pass after pass, until a pass succeeds (see the module docs).
+/// `fallback` stands in for the root when the root itself breaks.
+fn passes<T: DeserializeOwned>(
+    root: &Node,
+    placeholders: &HashMap<(&'static str, &'static str), Node>,
+    fallback: Option<&Node>,
+) -> Outcome<T> {
+    let positions = RefCell::new(HashMap::new());
+    let mut absent: HashSet<String> = HashSet::new();
+    let mut issues = Vec::new();
+    let mut said: HashSet<(String, String)> = HashSet::new();
+    let mut broken = Vec::new();
+    let mut record = |issue: Issue, broken: &mut Vec<String>| {
+        broken.push(issue.path.clone());
+        if said.insert((issue.path.clone(), issue.message.clone())) {
+            issues.push(issue);
         }
-    }
-
-    fn error(&mut self, pos: Pos, path: &str, message: String, help: Option<String>) {
-        self.issues.push(Issue {
-            pos,
-            path: path.to_owned(),
-            message,
-            help,
-        });
-        self.broken.push(path.to_owned());
-    }
-
-    fn expected(&mut self, node: &Node, path: &str, expected: &str, help: Option<String>) {
-        let message = format!("expected {expected}, found {}", node.value.describe());
-        self.error(node.pos, path, message, help);
-    }
-
-    /// Remembers where `path` is. The first place recorded wins: for a service or a route
-    /// that is its name, which is where a problem with the name should point.
-    fn locate(&mut self, path: &str, pos: Pos) {
-        self.positions.entry(path.to_owned()).or_insert(pos);
-    }
-
-    /// A mapping with a fixed set of fields; every other key is reported as unknown.
-    fn fields<'n>(
-        &mut self,
-        node: &'n Node,
-        path: &str,
-        what: &str,
-        allowed: &[&'static str],
-    ) -> Option<Fields<'n>> {
-        let Value::Map(entries) = &node.value else {
-            self.expected(node, path, &format!("{what} (a mapping)"), None);
-            return None;
+    };
+    // Every pass but the last marks one more node absent, and there are no more nodes to mark
+    // than nodes in the tree (plus the placeholders).
+    let limit = count(root) + placeholders.len() + 2;
+    for _ in 0..limit {
+        let cx = Context {
+            absent: &absent,
+            placeholders,
+            issues: RefCell::new(Vec::new()),
+            positions: &positions,
+            moved: RefCell::new(HashMap::new()),
         };
-        self.locate(path, node.pos);
-        let mut fields = Fields {
-            pos: node.pos,
-            path: path.to_owned(),
-            entries: Vec::new(),
+        let node = match fallback {
+            Some(fallback) if absent.contains("") => fallback,
+            _ => root,
         };
-        for (key, value) in entries {
-            let Some(name) = key.key_text() else {
-                self.error(key.pos, path, "a key must be a plain name".to_owned(), None);
-                continue;
-            };
-            match allowed.iter().find(|field| **field == name) {
-                Some(field) => {
-                    self.locate(&join(path, field), value.pos);
-                    fields.entries.push((field, value));
-                }
-                None => self.error(
-                    key.pos,
-                    &join(path, &name),
-                    format!("unknown field `{name}` in {what}"),
-                    Some(did_you_mean(&name, "expected one of", allowed)),
-                ),
+        let result = T::deserialize(NodeDe::new(node, String::new(), &cx));
+        for issue in cx.issues.take() {
+            record(issue, &mut broken);
+        }
+        let located = match result {
+            Ok(value) => {
+                return Outcome {
+                    value: Some(value),
+                    issues,
+                    positions: positions.take(),
+                    broken,
+                    moved: cx.moved.take(),
+                };
             }
-        }
-        Some(fields)
-    }
-
-    /// A mapping whose keys are names the writer chooses (services, routes).
-    fn named<'n>(
-        &mut self,
-        node: &'n Node,
-        path: &str,
-        what: &str,
-    ) -> Vec<(String, String, &'n Node)> {
-        let Value::Map(entries) = &node.value else {
-            self.expected(
-                node,
-                path,
-                &format!("{what} (a mapping from name to definition)"),
-                None,
-            );
-            return Vec::new();
-        };
-        let mut named = Vec::new();
-        for (key, value) in entries {
-            let Some(name) = key.key_text() else {
-                self.error(key.pos, path, "a key must be a plain name".to_owned(), None);
-                continue;
-            };
-            let child = join(path, &name);
-            self.locate(&child, key.pos);
-            named.push((name, child, value));
-        }
-        named
-    }
-
-    fn required<'n>(&mut self, fields: &Fields<'n>, name: &str, what: &str) -> Option<&'n Node> {
-        let node = fields.get(name);
-        if node.is_none() {
-            let path = fields.path(name);
-            self.error(
-                fields.pos,
-                &path,
-                format!("missing field `{name}` in {what}"),
-                None,
-            );
-        }
-        node
-    }
-
-    fn list<'n>(&mut self, node: &'n Node, path: &str, what: &str) -> Option<&'n [Node]> {
-        match &node.value {
-            Value::Seq(items) => Some(items),
-            _ => {
-                self.expected(node, path, &format!("a list of {what}"), None);
-                None
-            }
-        }
-    }
-
-    fn string(&mut self, node: &Node, path: &str) -> Option<String> {
-        match &node.value {
-            Value::Str(text) => Some(text.clone()),
-            Value::Int(_) | Value::Float(_) | Value::Bool(_) => {
-                let help = Some("put it in quotes to make it text".to_owned());
-                self.expected(node, path, "a string", help);
-                None
-            }
-            _ => {
-                self.expected(node, path, "a string", None);
-                None
-            }
-        }
-    }
-
-    fn number(&mut self, node: &Node, path: &str) -> Option<f64> {
-        match node.value {
-            // Every integer a scenario plausibly holds is exact in an f64.
-            Value::Int(value) => Some(value as f64),
-            Value::Float(value) => Some(value),
-            _ => {
-                self.expected(node, path, "a number", None);
-                None
-            }
-        }
-    }
-
-    fn integer<T: TryFrom<i128> + std::fmt::Display + Bounded>(
-        &mut self,
-        node: &Node,
-        path: &str,
-    ) -> Option<T> {
-        if let Value::Int(value) = node.value
-            && let Ok(value) = T::try_from(value)
-        {
-            return Some(value);
-        }
-        let expected = format!("a whole number from 0 to {}", T::MAX);
-        self.expected(node, path, &expected, None);
-        None
-    }
-
-    fn duration(&mut self, node: &Node, path: &str) -> Option<Duration> {
-        match &node.value {
-            Value::Str(text) => match crate::duration::parse(text) {
-                Ok(duration) => Some(duration),
-                Err(message) => {
-                    self.error(node.pos, path, message, None);
-                    None
-                }
-            },
-            Value::Int(_) | Value::Float(_) => {
-                let help = Some(format!(
-                    "a duration needs a unit: `{0}s` for seconds, `{0}ms` for milliseconds",
-                    node.key_text().unwrap_or_default()
-                ));
-                self.expected(node, path, "a duration with a unit", help);
-                None
-            }
-            _ => {
-                self.expected(node, path, "a duration such as `800ms` or `30s`", None);
-                None
-            }
-        }
-    }
-
-    fn scenario(&mut self, root: &Node) -> Scenario {
-        let mut scenario = Scenario {
-            name: default_name(),
-            description: None,
-            seed: default_seed(),
-            services: IndexMap::new(),
-            load: placeholder_load(),
-            incidents: Vec::new(),
-            random_incidents: None,
-        };
-        let Some(fields) = self.fields(root, "", "a scenario", SCENARIO_FIELDS) else {
-            return scenario;
-        };
-        if let Some(name) = fields
-            .get("name")
-            .and_then(|node| self.string(node, "name"))
-        {
-            scenario.name = name;
-        }
-        if let Some(node) = fields.get("description") {
-            scenario.description = self.string(node, "description");
-        }
-        if let Some(seed) = fields
-            .get("seed")
-            .and_then(|node| self.integer(node, "seed"))
-        {
-            scenario.seed = seed;
-        }
-        if let Some(node) = self.required(&fields, "services", "a scenario") {
-            for (name, path, node) in self.named(node, "services", "services") {
-                if let Some(service) = self.service(node, &path) {
-                    scenario.services.insert(name, service);
+            Err(DeError::Located(located)) => located,
+            Err(DeError::Pending(problem)) => {
+                // Only a root that broke after its deserializer returned gets here.
+                error::Located {
+                    path: String::new(),
+                    pos: root.pos,
+                    message: format!("{problem:?}"),
+                    help: None,
+                    silent: false,
                 }
             }
-        }
-        if let Some(node) = self.required(&fields, "load", "a scenario") {
-            scenario.load = self.load(node, "load");
-        }
-        if let Some(node) = fields.get("incidents") {
-            scenario.incidents = self.incidents(node, "incidents");
-        }
-        if let Some(node) = fields.get("random_incidents") {
-            scenario.random_incidents = self.random_incidents(node, "random_incidents");
-        }
-        scenario
-    }
-
-    fn service(&mut self, node: &Node, path: &str) -> Option<Service> {
-        let fields = self.fields(node, path, "a service", SERVICE_FIELDS)?;
-        let version = match fields.get("version") {
-            Some(node) => self.string(node, &fields.path("version")),
-            None => None,
         };
-        let replicas = match fields.get("replicas") {
-            Some(node) => self.integer(node, &fields.path("replicas")),
-            None => None,
-        };
-        let concurrency = fields
-            .get("concurrency")
-            .and_then(|node| self.integer(node, &fields.path("concurrency")));
-        let mut routes = IndexMap::new();
-        if let Some(node) = self.required(&fields, "routes", "a service") {
-            for (name, route_path, node) in self.named(node, &fields.path("routes"), "routes") {
-                if let Some(route) = self.route(node, &route_path) {
-                    routes.insert(name, route);
-                }
-            }
-        }
-        Some(Service {
-            version: version.unwrap_or_else(default_version),
-            replicas: replicas.unwrap_or_else(default_replicas),
-            routes,
-            concurrency,
-        })
-    }
-
-    fn route(&mut self, node: &Node, path: &str) -> Option<Route> {
-        // A route with nothing under it (`/health:`) is a route with every default.
-        if matches!(node.value, Value::Null) {
-            return Some(Route {
-                method: default_method(),
-                latency: LatencyModel::default(),
-                errors: None,
-                steps: Vec::new(),
-            });
-        }
-        let fields = self.fields(node, path, "a route", ROUTE_FIELDS)?;
-        let method = fields
-            .get("method")
-            .and_then(|node| self.string(node, &fields.path("method")));
-        let latency = fields
-            .get("latency")
-            .and_then(|node| self.latency(node, &fields.path("latency")));
-        let errors = fields
-            .get("errors")
-            .and_then(|node| self.errors(node, &fields.path("errors")));
-        let mut steps = Vec::new();
-        if let Some(node) = fields.get("steps") {
-            let steps_path = fields.path("steps");
-            for (position, step) in self
-                .list(node, &steps_path, "steps")
-                .unwrap_or_default()
-                .iter()
-                .enumerate()
-            {
-                if let Some(step) = self.step(step, &index(&steps_path, position)) {
-                    self.keep(&steps_path, steps.len(), position);
-                    steps.push(step);
-                }
-            }
-        }
-        Some(Route {
-            method: method.unwrap_or_else(default_method),
-            latency: latency.unwrap_or_default(),
-            errors,
-            steps,
-        })
-    }
-
-    fn errors(&mut self, node: &Node, path: &str) -> Option<ErrorModel> {
-        let fields = self.fields(node, path, "an error model", ERROR_FIELDS)?;
-        let rate = self.required(&fields, "rate", "an error model");
-        let rate = rate.and_then(|node| self.number(node, &fields.path("rate")));
-        let status = match fields.get("status") {
-            Some(node) => self.integer(node, &fields.path("status")),
-            None => None,
-        };
-        Some(ErrorModel {
-            rate: rate?,
-            status: status.unwrap_or_else(default_status),
-        })
-    }
-
-    fn load(&mut self, node: &Node, path: &str) -> Load {
-        let mut load = placeholder_load();
-        let Some(fields) = self.fields(node, path, "the load", LOAD_FIELDS) else {
-            return load;
-        };
-        self.load_options(&fields, &mut load);
-        // `rate` is only needed by the models that read it; `duration` not by staged ones,
-        // which last as long as their stages.
-        let rate = if load.users.is_none() && load.arrival.uses_rate() {
-            self.required(&fields, "rate", "the load")
+        let path = located.path.clone();
+        if located.silent {
+            broken.push(path.clone());
         } else {
-            load.rate = 0.0;
-            fields.get("rate")
-        };
-        if let Some(rate) = rate.and_then(|node| self.number(node, &fields.path("rate"))) {
-            load.rate = rate;
+            let issue = Issue {
+                pos: located.pos,
+                path: path.clone(),
+                message: located.message,
+                help: located.help,
+            };
+            record(issue, &mut broken);
         }
-        let duration = match load.arrival.stages() {
-            Some(stages) if fields.get("duration").is_none() => {
-                load.duration = stages.iter().map(|s| s.duration).sum();
-                None
-            }
-            _ => self.required(&fields, "duration", "the load"),
-        };
-        if let Some(duration) =
-            duration.and_then(|node| self.duration(node, &fields.path("duration")))
-        {
-            load.duration = duration;
+        // A node that breaks again although it is absent is inside something that cannot
+        // leave it out (a variant's content): mark the enclosing node instead.
+        let mut path = path;
+        while absent.contains(&path) && !path.is_empty() {
+            path = parent(&path).to_owned();
+            broken.push(path.clone());
         }
-        let entries_path = fields.path("entries");
-        let entries = self.required(&fields, "entries", "the load");
-        let items = entries
-            .and_then(|node| self.list(node, &entries_path, "entries"))
-            .unwrap_or_default();
-        for (position, item) in items.iter().enumerate() {
-            if let Some(entry) = self.entry(item, &index(&entries_path, position)) {
-                self.keep(&entries_path, load.entries.len(), position);
-                load.entries.push(entry);
-            }
+        if !absent.insert(path) || (absent.contains("") && fallback.is_none()) {
+            break;
         }
-        load
     }
-
-    fn entry(&mut self, node: &Node, path: &str) -> Option<Entry> {
-        let fields = self.fields(node, path, "a load entry", ENTRY_FIELDS)?;
-        let service = self.required(&fields, "service", "a load entry");
-        let service = service.and_then(|node| self.string(node, &fields.path("service")));
-        let route = self.required(&fields, "route", "a load entry");
-        let route = route.and_then(|node| self.string(node, &fields.path("route")));
-        let weight = fields
-            .get("weight")
-            .map(|node| self.number(node, &fields.path("weight")));
-        Some(Entry {
-            service: service?,
-            route: route?,
-            weight: weight.flatten().unwrap_or_else(default_weight),
-        })
+    Outcome {
+        value: None,
+        issues,
+        positions: positions.take(),
+        broken,
+        moved: HashMap::new(),
     }
 }
 
-/// Stands in for a load section that is missing or broken; never reported on, because its
-/// path is marked broken whenever it is used.
-fn placeholder_load() -> Load {
-    Load {
-        rate: 1.0,
-        duration: Duration::from_secs(1),
-        arrival: Default::default(),
-        users: None,
-        think: None,
-        connections: None,
-        max_in_flight: None,
-        baggage: Default::default(),
-        entries: Vec::new(),
+/// `a.b` for `a.b.c` and `a.b[2]`; empty at the top.
+fn parent(path: &str) -> &str {
+    match path.rfind(['.', '[']) {
+        Some(cut) => &path[..cut],
+        None => "",
     }
 }
 
-/// The largest value of an integer type, for "expected a whole number from 0 to MAX".
-trait Bounded {
-    const MAX: u128;
+/// How many nodes the tree has.
+fn count(node: &Node) -> usize {
+    1 + match &node.value {
+        Value::Seq(items) => items.iter().map(count).sum(),
+        Value::Map(entries) => entries.iter().map(|(_, value)| count(value) + 1).sum(),
+        _ => 0,
+    }
 }
 
-impl Bounded for u16 {
-    const MAX: u128 = u16::MAX as u128;
-}
-
-impl Bounded for u32 {
-    const MAX: u128 = u32::MAX as u128;
-}
-
-impl Bounded for u64 {
-    const MAX: u128 = u64::MAX as u128;
-}
+#[cfg(test)]
+mod tests;

@@ -8,8 +8,9 @@ use std::time::Duration;
 
 /// Reads a duration with a unit. Besides humantime's syntax (`800ms`, `2m`, `1h 30m`), a
 /// decimal number of one unit is accepted (`1.5s`, `0.25ms`), because that is how people
-/// write latencies.
-pub(crate) fn parse(text: &str) -> Result<Duration, String> {
+/// write latencies. Every duration tracelab reads, in a scenario or on the command line, goes
+/// through here.
+pub fn parse(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     if let Ok(duration) = humantime::parse_duration(text) {
         return Ok(duration);
@@ -43,11 +44,63 @@ pub(crate) fn format(duration: Duration) -> String {
     humantime::format_duration(duration).to_string()
 }
 
+/// Reads a duration written as text; a bare number is refused with a hint to add the unit.
+struct DurationVisitor;
+
+impl serde::de::Visitor<'_> for DurationVisitor {
+    type Value = Duration;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a duration such as `800ms` or `30s`")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Duration, E> {
+        parse(text).map_err(E::custom)
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, value: u64) -> Result<Duration, E> {
+        Err(unitless(
+            &format!("the integer `{value}`"),
+            &value.to_string(),
+        ))
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, value: i64) -> Result<Duration, E> {
+        Err(unitless(
+            &format!("the integer `{value}`"),
+            &value.to_string(),
+        ))
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, value: f64) -> Result<Duration, E> {
+        Err(unitless(
+            &format!("the number `{value}`"),
+            &value.to_string(),
+        ))
+    }
+}
+
+fn unitless<E: serde::de::Error>(found: &str, number: &str) -> E {
+    E::custom(crate::decode::with_help(
+        format!("expected a duration with a unit, found {found}"),
+        format!("a duration needs a unit: `{number}s` for seconds, `{number}ms` for milliseconds"),
+    ))
+}
+
+/// The JSON Schema of a duration: text of a number and a unit.
+pub(crate) fn schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "string",
+        "description": "A duration with its unit: `800ms`, `1.5s`, `2m`, `1m 30s`.",
+        "pattern": "^\\s*[0-9]",
+    })
+}
+
 /// Serde for a required `Duration` field written as text.
 pub(crate) mod required {
     use std::time::Duration;
 
-    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+    use serde::{Deserializer, Serializer};
 
     pub(crate) fn serialize<S: Serializer>(
         value: &Duration,
@@ -59,8 +112,7 @@ pub(crate) mod required {
     pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
         deserializer: D,
     ) -> Result<Duration, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        super::parse(&text).map_err(D::Error::custom)
+        deserializer.deserialize_any(super::DurationVisitor)
     }
 }
 
@@ -68,7 +120,7 @@ pub(crate) mod required {
 pub(crate) mod optional {
     use std::time::Duration;
 
-    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+    use serde::{Deserialize, Deserializer, Serializer};
 
     pub(crate) fn serialize<S: Serializer>(
         value: &Option<Duration>,
@@ -83,10 +135,16 @@ pub(crate) mod optional {
     pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
         deserializer: D,
     ) -> Result<Option<Duration>, D::Error> {
-        match Option::<String>::deserialize(deserializer)? {
-            Some(text) => super::parse(&text).map(Some).map_err(D::Error::custom),
-            None => Ok(None),
+        /// A duration that may be `null`.
+        struct Written(Duration);
+
+        impl<'de> Deserialize<'de> for Written {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                super::required::deserialize(deserializer).map(Written)
+            }
         }
+
+        Ok(Option::<Written>::deserialize(deserializer)?.map(|written| written.0))
     }
 }
 

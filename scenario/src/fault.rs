@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::latency::LatencyModel;
 
 /// A fault on one service: where it applies and what it does.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Fault {
     /// The service the fault is on.
@@ -39,7 +39,7 @@ pub struct Fault {
 
 /// What a fault does. In YAML and JSON, a mapping with one key naming the kind (`{error:
 /// {rate: 1, status: 503}}`), or the bare name for the kinds without parameters (`hang`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum FaultKind {
     /// Changes the route's own latency.
@@ -77,26 +77,28 @@ pub enum FaultKind {
 }
 
 /// How a latency fault changes a route's own latency.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum LatencyFault {
     /// Adds a draw of this model to the route's latency.
-    Add(#[serde(deserialize_with = "crate::resource::shorthand::deserialize")] LatencyModel),
+    Add(LatencyModel),
     /// Multiplies the route's latency by this factor (at least 0).
     Multiply(f64),
     /// Draws the route's latency from this model instead.
-    Replace(#[serde(deserialize_with = "crate::resource::shorthand::deserialize")] LatencyModel),
+    Replace(LatencyModel),
 }
 
 /// A fault switched on for a window of the run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Incident {
     /// When the fault switches on, from the start of the load (`5s`).
     #[serde(with = "crate::duration::required")]
+    #[schemars(schema_with = "crate::duration::schema")]
     pub at: Duration,
     /// How long it stays on.
     #[serde(with = "crate::duration::required")]
+    #[schemars(schema_with = "crate::duration::schema")]
     pub duration: Duration,
     /// A short description for reports; made from the fault when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -107,15 +109,17 @@ pub struct Incident {
 
 /// Incidents drawn from a seed: after a gap around `interval`, one of `faults` switches on
 /// for `hold`, then the next gap starts.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RandomIncidents {
     /// The mean gap between one incident's end and the next one's start; each gap is drawn
     /// between half and one and a half times this.
     #[serde(with = "crate::duration::required")]
+    #[schemars(schema_with = "crate::duration::schema")]
     pub interval: Duration,
     /// How long each incident lasts.
     #[serde(with = "crate::duration::required")]
+    #[schemars(schema_with = "crate::duration::schema")]
     pub hold: Duration,
     /// The seed of the draws; the scenario seed when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -181,16 +185,7 @@ impl Fault {
     /// The kind's name as YAML and JSON write it (`latency`, `error`, ...), also the value of
     /// the `tracelab.injected` span attribute.
     pub fn kind_name(&self) -> &'static str {
-        match self.kind {
-            FaultKind::Latency(_) => "latency",
-            FaultKind::Error { .. } => "error",
-            FaultKind::Hang => "hang",
-            FaultKind::Down => "down",
-            FaultKind::DropContext => "drop_context",
-            FaultKind::ClockSkew { .. } => "clock_skew",
-            FaultKind::Saturate { .. } => "saturate",
-            FaultKind::CacheFailure { .. } => "cache_failure",
-        }
+        crate::names::variant(|probe| self.kind.serialize(probe))
     }
 
     /// Every out-of-range value, as (field path below the fault, message). The scenario

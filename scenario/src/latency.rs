@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use rand::Rng;
 use rand_distr::{Distribution, Exp, LogNormal, Normal, Pareto};
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+mod written;
 
 /// The longest latency a model ever samples. Heavy tails (a Pareto with a small shape) can
 /// draw absurd values; a simulated request that sleeps for days only hangs a run, and an hour
@@ -13,11 +15,20 @@ use serde::{Deserialize, Serialize};
 pub const MAX_SAMPLE: Duration = Duration::from_secs(3600);
 
 /// A latency distribution. Every parameter is in milliseconds except the dimensionless
-/// `sigma` and `shape`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase", deny_unknown_fields)]
+/// `sigma` and `shape`. YAML: `{<model>: {<parameters>}}`, or for a fixed latency the
+/// shorthands `{constant: 5}` and `5ms`.
+//
+// This enum is the one definition of the models: the YAML reader, `kinds()`, `kind()` and the
+// JSON Schema all follow from its serde attributes, and every `match` on it is exhaustive, so
+// a new model is a compile error wherever it must be handled (sampling, its mean, validation).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+// The derives are the full form; the trait impls in `latency/written.rs` add the shorthands.
+#[serde(remote = "Self", rename_all = "lowercase", deny_unknown_fields)]
+#[schemars(rename = "LatencyModel", transform = written::add_shorthands)]
 pub enum LatencyModel {
     /// Always the same time. YAML: `{constant: {ms: 2}}` or the shorthand `{constant: 2}`.
+    #[serde(deserialize_with = "written::constant_ms")]
+    #[schemars(schema_with = "written::constant_schema")]
     Constant {
         /// The time, in milliseconds.
         ms: f64,
@@ -64,27 +75,27 @@ impl Default for LatencyModel {
     }
 }
 
+impl Serialize for LatencyModel {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        LatencyModel::serialize(self, serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for LatencyModel {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        written::deserialize(deserializer)
+    }
+}
+
 impl LatencyModel {
-    /// The names of the models as YAML writes them, in documentation order.
-    pub const KINDS: [&'static str; 6] = [
-        "constant",
-        "uniform",
-        "normal",
-        "lognormal",
-        "exponential",
-        "pareto",
-    ];
+    /// The names of the models as YAML writes them, in declaration order.
+    pub fn kinds() -> &'static [&'static str] {
+        crate::names::variants(LatencyModel::deserialize)
+    }
 
     /// The name of this model as YAML writes it.
     pub fn kind(&self) -> &'static str {
-        match self {
-            LatencyModel::Constant { .. } => "constant",
-            LatencyModel::Uniform { .. } => "uniform",
-            LatencyModel::Normal { .. } => "normal",
-            LatencyModel::LogNormal { .. } => "lognormal",
-            LatencyModel::Exponential { .. } => "exponential",
-            LatencyModel::Pareto { .. } => "pareto",
-        }
+        crate::names::variant(|probe| LatencyModel::serialize(self, probe))
     }
 
     /// Draws one latency. Draws below zero become zero and draws above [`MAX_SAMPLE`] become
@@ -129,27 +140,43 @@ impl LatencyModel {
     /// this is the mean after negative draws become zero, which is above `mean_ms` when the
     /// spread is wide compared to the mean.
     pub fn mean_ms(&self) -> f64 {
+        // One arm per model, so that a new model cannot fall into a default.
         let mean = match *self {
             LatencyModel::Constant { ms } => ms.max(0.0),
-            LatencyModel::Uniform { min_ms, max_ms } if min_ms <= max_ms => {
-                clamped_uniform_mean(min_ms, max_ms)
+            LatencyModel::Uniform { min_ms, max_ms } => {
+                if min_ms <= max_ms {
+                    clamped_uniform_mean(min_ms, max_ms)
+                } else {
+                    0.0
+                }
             }
             LatencyModel::Normal {
                 mean_ms,
                 std_dev_ms,
-            } if std_dev_ms >= 0.0 => clamped_normal_mean(mean_ms, std_dev_ms),
-            LatencyModel::LogNormal { median_ms, sigma } if median_ms > 0.0 && sigma >= 0.0 => {
-                median_ms * (sigma * sigma / 2.0).exp()
+            } => {
+                if std_dev_ms >= 0.0 {
+                    clamped_normal_mean(mean_ms, std_dev_ms)
+                } else {
+                    0.0
+                }
             }
-            LatencyModel::Exponential { mean_ms } if mean_ms > 0.0 => mean_ms,
-            LatencyModel::Pareto { scale_ms, shape } if scale_ms > 0.0 && shape > 0.0 => {
-                if shape <= 1.0 {
+            LatencyModel::LogNormal { median_ms, sigma } => {
+                if median_ms > 0.0 && sigma >= 0.0 {
+                    median_ms * (sigma * sigma / 2.0).exp()
+                } else {
+                    0.0
+                }
+            }
+            LatencyModel::Exponential { mean_ms } => mean_ms.max(0.0),
+            LatencyModel::Pareto { scale_ms, shape } => {
+                if !(scale_ms > 0.0 && shape > 0.0) {
+                    0.0
+                } else if shape <= 1.0 {
                     f64::INFINITY
                 } else {
                     shape * scale_ms / (shape - 1.0)
                 }
             }
-            _ => 0.0,
         };
         if mean.is_nan() { 0.0 } else { mean }
     }

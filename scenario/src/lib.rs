@@ -10,14 +10,22 @@
 //! - [`latency`]: `LatencyModel`, sampling and analytic means.
 //! - [`fault`]: `Fault`, `Incident`, `RandomIncidents`: what goes wrong, and when.
 //! - [`resource`]: retries, database, cache and queue steps.
-//! - [`arrival`]: the arrival models of the `load:` section.
+//! - [`arrival`]: the arrival models of the `load:` section and their rate profiles.
 //! - [`diagnostic`]: `Diagnostic` and `Diagnostics`, how problems are reported.
 //! - [`seed`]: the named random streams every draw of a run comes from.
 //! - [`topology`]: worst cases read off the call graph (spans and open calls per request).
+//! - [`schema`]: the JSON Schema of the format, generated from the model.
 //! - `node`: the YAML document as a tree of located nodes.
-//! - `decode`: the tree checked against the schema and turned into a `Scenario`.
+//! - `decode`: the tree read into a `Scenario` through the model's serde derives, with every
+//!   problem located.
+//! - `names`: enum variant names as serde spells them (`LatencyModel::kinds()`, `kind()`).
 //! - `validate`: references, call cycles and value ranges.
-//! - `duration`: durations with units (`800ms`, `30s`).
+//! - `duration`: durations with units (`800ms`, `30s`), for files and the command line.
+//!
+//! One definition per concept: the model types and their serde attributes are the format.
+//! The decoder, the kind names, validation's paths and the JSON Schema all follow from them,
+//! and no `match` on a model enum has a catch-all arm, so a new latency or arrival model is a
+//! compile error everywhere it needs handling.
 
 pub mod arrival;
 pub mod diagnostic;
@@ -25,11 +33,13 @@ pub mod fault;
 pub mod latency;
 pub mod model;
 pub mod resource;
+pub mod schema;
 pub mod seed;
 pub mod topology;
 
 mod decode;
 mod duration;
+mod names;
 mod node;
 mod validate;
 
@@ -37,8 +47,11 @@ pub use validate::limits;
 
 use std::collections::HashMap;
 
-pub use arrival::{ArrivalModel, Ramp, Spike, Stage};
+use serde::de::DeserializeOwned;
+
+pub use arrival::{ArrivalModel, Process, Ramp, RateProfile, Spike, Stage};
 pub use diagnostic::{Diagnostic, Diagnostics};
+pub use duration::parse as parse_duration;
 pub use fault::{Fault, FaultKind, Incident, LatencyFault, RandomIncidents};
 pub use latency::{LatencyModel, MAX_SAMPLE};
 pub use model::{Call, Entry, ErrorModel, Load, Parallel, Route, Scenario, Service, Step, Work};
@@ -61,17 +74,21 @@ pub fn parse(source: &str, file: &str) -> Result<Scenario, Diagnostics> {
         }
     };
     let mut decoded = decode::decode(&root);
+    if !decoded.given("load.duration") {
+        decoded.scenario.load.duration_from_stages();
+    }
     let mut diagnostics: Vec<Diagnostic> = std::mem::take(&mut decoded.issues)
         .into_iter()
         .map(|issue| located(file, issue.pos, issue.path, issue.message, issue.help))
         .collect();
-    for mut finding in validate::check(&decoded.scenario) {
+    for mut finding in validate::check(&decoded.scenario, &|path| decoded.given(path)) {
         finding.path = decoded.source_path(&finding.path);
         // A rule broken by a placeholder standing in for a field that is already reported
         // would only repeat that report in a more confusing way.
         let moot = decoded.broken.iter().any(|broken| {
             is_within(&finding.path, broken)
                 || (finding.about_collection && is_within(broken, &finding.path))
+                || finding.assumes.iter().any(|read| is_within(read, broken))
         });
         if moot {
             continue;
@@ -97,7 +114,7 @@ impl Scenario {
     /// code (for example after overriding the load rate from the command line). The
     /// diagnostics carry field paths but no file or position.
     pub fn validate(&self) -> Result<(), Diagnostics> {
-        let diagnostics: Vec<Diagnostic> = validate::check(self)
+        let diagnostics: Vec<Diagnostic> = validate::check(self, &|_| true)
             .into_iter()
             .map(|finding| Diagnostic {
                 file: String::new(),
@@ -114,6 +131,31 @@ impl Scenario {
             Err(Diagnostics(diagnostics))
         }
     }
+}
+
+/// Reads one value of the model from YAML text, such as an arrival model given on the command
+/// line in flow form (`{ramp: {from: 10, to: 200}}`), with the same located diagnostics as
+/// [`parse`] (`file` names the source in them). Only the shape is checked: the scenario's
+/// rules need the whole scenario, so [`Scenario::validate`] checks them after the value is
+/// put in place.
+pub fn parse_value<T: DeserializeOwned>(source: &str, file: &str) -> Result<T, Diagnostics> {
+    let root = node::read(source).map_err(|error| {
+        Diagnostics(vec![located(
+            file,
+            error.pos,
+            String::new(),
+            error.message,
+            None,
+        )])
+    })?;
+    decode::fragment(&root).map_err(|issues| {
+        Diagnostics::sorted(
+            issues
+                .into_iter()
+                .map(|issue| located(file, issue.pos, issue.path, issue.message, issue.help))
+                .collect(),
+        )
+    })
 }
 
 fn located(

@@ -1,10 +1,10 @@
 //! The scenario model: what a scenario file deserializes into.
 //!
-//! The serde derives here describe the same YAML syntax that [`crate::parse`] reads, so a
-//! `Scenario` serialized to YAML parses back to an equal `Scenario`. `parse` does not go
-//! through these derives, though: it walks a located YAML tree so that it can report every
-//! problem with its line and column at once, where serde stops at the first. The derives stay
-//! useful for tools that only need the data (writing a run summary, reading it back).
+//! The serde derives here are the one definition of the YAML syntax. [`crate::parse`] reads a
+//! file through them with a located deserializer (so every problem comes with its line,
+//! column and field path), any other serde format reads the same syntax through them, and the
+//! JSON Schema (`docs/scenario.schema.json`) is generated from them with their doc comments as
+//! the field descriptions. A `Scenario` serialized to YAML parses back to an equal one.
 
 use std::time::Duration;
 
@@ -16,8 +16,10 @@ use crate::fault::{Incident, RandomIncidents};
 use crate::latency::LatencyModel;
 use crate::resource::{Cache, Db, Publish, Retry};
 
+mod step;
+
 /// A whole scenario: the services to simulate and the load to drive through them.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Scenario {
     /// A short name for the scenario, used in reports and as the service namespace.
@@ -42,7 +44,7 @@ pub struct Scenario {
 }
 
 /// One simulated microservice.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Service {
     /// The version reported as `service.version` on every span.
@@ -51,7 +53,9 @@ pub struct Service {
     /// How many replicas a Kubernetes deployment runs; the local runtime starts one.
     #[serde(default = "default_replicas")]
     pub replicas: u32,
-    /// The HTTP routes the service serves, keyed by path (which starts with `/`).
+    /// The HTTP routes the service serves, keyed by path (which starts with `/`). A route
+    /// with nothing under it (`/health:`) takes every default.
+    #[schemars(with = "IndexMap<String, Option<Route>>")]
     pub routes: IndexMap<String, Route>,
     /// How many requests the service handles at once (its worker pool); the others queue.
     /// No limit when absent.
@@ -60,7 +64,7 @@ pub struct Service {
 }
 
 /// One HTTP route of a service: its own latency, its failure rate and what it calls.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Route {
     /// The upper-case HTTP method the route answers to.
@@ -79,7 +83,7 @@ pub struct Route {
 
 /// Injected failures of a route. They are data: the route answers with `status`, it does not
 /// crash.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ErrorModel {
     /// The fraction of requests that fail, from 0 to 1.
@@ -90,9 +94,13 @@ pub struct ErrorModel {
 }
 
 /// One step of a route. In YAML a step is a mapping with exactly one of the keys `call`,
-/// `parallel` or `work`, which says which kind it is.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(untagged)]
+/// `parallel`, `work`, `db`, `cache` or `publish`, which says which kind it is and is also
+/// that kind's first field (`{call: payment, route: /charge}`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+// The derives are the tagged form (`{call: {...}}`), used for the kind names; the trait impls
+// in `model/step.rs` read and write the key-tagged form.
+#[serde(remote = "Self", rename_all = "lowercase")]
+#[schemars(rename = "Step", untagged)]
 pub enum Step {
     /// A call to another service's route.
     Call(Call),
@@ -122,7 +130,7 @@ impl Step {
 }
 
 /// A call to another service's route.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Call {
     /// The service called; written `call: <service>` in YAML.
@@ -142,6 +150,7 @@ pub struct Call {
         with = "crate::duration::optional",
         skip_serializing_if = "Option::is_none"
     )]
+    #[schemars(schema_with = "crate::duration::schema")]
     pub timeout: Option<Duration>,
     /// Retries of a failed attempt; a single attempt when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -149,11 +158,11 @@ pub struct Call {
 }
 
 /// Calls made concurrently.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Parallel {
     /// The calls, at least one; written `parallel: [...]` in YAML.
-    #[serde(rename = "parallel")]
+    #[serde(rename = "parallel", deserialize_with = "step::calls_only")]
     pub calls: Vec<Call>,
     /// How many of the calls may be in flight at once; all of them when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -161,7 +170,7 @@ pub struct Parallel {
 }
 
 /// Local work that takes time, recorded as an internal span named after it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Work {
     /// The span name of the work, such as `db.query`; written `work: <name>` in YAML.
@@ -180,16 +189,18 @@ pub struct Work {
 
 /// The load driven into the scenario: an open-loop arrival model (or a closed loop of virtual
 /// users) for a fixed time.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Load {
     /// Requests per second, above 0: the rate of `constant`, the mean of `poisson`, the base
-    /// of `spike`. Not needed (0) for `ramp`, `stages`, `steps` or a closed loop.
+    /// of `spike`, and required by them. Not needed (0) for `ramp`, `stages`, `steps` or a
+    /// closed loop.
     #[serde(default)]
     pub rate: f64,
-    /// How long the load runs, above 0 (`30s`, `2m`, `1m 30s`). `stages` and `steps` last as
-    /// long as their stages when it is absent.
-    #[serde(with = "crate::duration::required")]
+    /// How long the load runs, above 0 (`30s`, `2m`, `1m 30s`); required, except that
+    /// `stages` and `steps` last as long as their stages when it is absent.
+    #[serde(default, with = "crate::duration::required")]
+    #[schemars(schema_with = "crate::duration::schema")]
     pub duration: Duration,
     /// When requests are due (open loop); `constant` when absent.
     #[serde(default, skip_serializing_if = "is_constant")]
@@ -218,12 +229,21 @@ pub struct Load {
     pub entries: Vec<Entry>,
 }
 
+impl Load {
+    /// The length a staged arrival model gives the load when the file sets no `duration`.
+    pub(crate) fn duration_from_stages(&mut self) {
+        if let Some(duration) = self.arrival.own_duration() {
+            self.duration = duration;
+        }
+    }
+}
+
 fn is_constant(arrival: &ArrivalModel) -> bool {
     *arrival == ArrivalModel::Constant
 }
 
 /// One entry route of the load.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Entry {
     /// The service that receives the request.

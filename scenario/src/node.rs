@@ -2,10 +2,11 @@
 //!
 //! serde-saphyr deserializes straight into typed structs and stops at the first mismatch. To
 //! report every unknown field and every bad value at once, the file is first read into this
-//! untyped tree (serde-saphyr's `Spanned` supplies the positions), and
-//! [`crate::decode`] then walks the tree against the schema by hand.
+//! untyped tree (serde-saphyr's `Spanned` supplies the positions), and [`crate::decode`] then
+//! reads the model from the tree through the model's serde derives, as often as it takes.
 
 use std::fmt;
+use std::marker::PhantomData;
 
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_saphyr::Spanned;
@@ -25,16 +26,17 @@ pub(crate) struct Node {
 }
 
 /// The content of a node. Plain scalars arrive already typed by YAML's core schema, so
-/// `42` is an integer and `"42"` a string.
+/// `42` is an integer and `"42"` a string. The children are nodes; while a format hands the
+/// tree over they are of its own type `C` (located or captured), see [`Value::into_node`].
 #[derive(Debug, Clone)]
-pub(crate) enum Value {
+pub(crate) enum Value<C = Node> {
     Null,
     Bool(bool),
     Int(i128),
     Float(f64),
     Str(String),
-    Seq(Vec<Node>),
-    Map(Vec<(Node, Node)>),
+    Seq(Vec<C>),
+    Map(Vec<(C, C)>),
 }
 
 impl Value {
@@ -86,8 +88,8 @@ pub(crate) fn read(source: &str) -> Result<Node, SyntaxError> {
     let options = serde_saphyr::options! {
         non_finite_float_policy: serde_saphyr::NonFiniteFloatPolicy::PassThrough,
     };
-    match serde_saphyr::from_str_with_options::<Spanned<RawValue>>(source, options) {
-        Ok(spanned) => Ok(into_node(spanned)),
+    match serde_saphyr::from_str_with_options::<Located>(source, options) {
+        Ok(located) => Ok(located.into_node()),
         Err(error) => {
             let pos = error
                 .location()
@@ -135,124 +137,138 @@ fn plain_message(error: &serde_saphyr::Error) -> String {
     }
 }
 
-fn pos_of<T>(spanned: &Spanned<T>) -> Pos {
-    Pos {
-        line: to_usize(spanned.referenced.line()),
-        column: to_usize(spanned.referenced.column()),
-    }
-}
+/// A value read with its position (from serde-saphyr).
+struct Located(Spanned<Value<Located>>);
 
-fn into_node(spanned: Spanned<RawValue>) -> Node {
-    let pos = pos_of(&spanned);
-    let value = match spanned.value {
-        RawValue::Null => Value::Null,
-        RawValue::Bool(value) => Value::Bool(value),
-        RawValue::Int(value) => Value::Int(value),
-        RawValue::Float(value) => Value::Float(value),
-        RawValue::Str(value) => Value::Str(value),
-        RawValue::Seq(items) => Value::Seq(items.into_iter().map(into_node).collect()),
-        RawValue::Map(entries) => Value::Map(
-            entries
-                .into_iter()
-                .map(|(key, value)| (into_node(key), into_node(value)))
-                .collect(),
-        ),
-    };
-    Node { value, pos }
-}
-
-/// The tree as serde-saphyr hands it over, before the positions move into [`Node`].
-enum RawValue {
-    Null,
-    Bool(bool),
-    Int(i128),
-    Float(f64),
-    Str(String),
-    Seq(Vec<Spanned<RawValue>>),
-    Map(Vec<(Spanned<RawValue>, Spanned<RawValue>)>),
-}
-
-impl<'de> Deserialize<'de> for RawValue {
+impl<'de> Deserialize<'de> for Located {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(RawVisitor)
+        Spanned::deserialize(deserializer).map(Located)
     }
 }
 
-struct RawVisitor;
+impl Located {
+    fn into_node(self) -> Node {
+        let pos = Pos {
+            line: to_usize(self.0.referenced.line()),
+            column: to_usize(self.0.referenced.column()),
+        };
+        self.0.value.into_node(pos, Located::into_node)
+    }
+}
 
-impl<'de> Visitor<'de> for RawVisitor {
-    type Value = RawValue;
+/// A value of any self-describing format captured as a tree, without positions (a format
+/// other than the scenario reader's own, such as a YAML document read straight into the model).
+pub(crate) struct Captured(pub(crate) Node);
+
+impl<'de> Deserialize<'de> for Captured {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = Value::<Captured>::deserialize(deserializer)?;
+        Ok(Captured(raw.into_node(Pos::default(), |child| child.0)))
+    }
+}
+
+impl<C> Value<C> {
+    /// The node at `pos` with this content, its children made nodes by `child`.
+    fn into_node(self, pos: Pos, child: fn(C) -> Node) -> Node {
+        let value = match self {
+            Value::Null => Value::Null,
+            Value::Bool(value) => Value::Bool(value),
+            Value::Int(value) => Value::Int(value),
+            Value::Float(value) => Value::Float(value),
+            Value::Str(value) => Value::Str(value),
+            Value::Seq(items) => Value::Seq(items.into_iter().map(child).collect()),
+            Value::Map(entries) => Value::Map(
+                entries
+                    .into_iter()
+                    .map(|(key, value)| (child(key), child(value)))
+                    .collect(),
+            ),
+        };
+        Node { value, pos }
+    }
+}
+
+impl<'de, C: Deserialize<'de>> Deserialize<'de> for Value<C> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(RawVisitor(PhantomData))
+    }
+}
+
+struct RawVisitor<C>(PhantomData<C>);
+
+impl<'de, C: Deserialize<'de>> Visitor<'de> for RawVisitor<C> {
+    type Value = Value<C>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("any YAML value")
     }
 
-    fn visit_unit<E: de::Error>(self) -> Result<RawValue, E> {
-        Ok(RawValue::Null)
+    fn visit_unit<E: de::Error>(self) -> Result<Value<C>, E> {
+        Ok(Value::Null)
     }
 
-    fn visit_none<E: de::Error>(self) -> Result<RawValue, E> {
-        Ok(RawValue::Null)
+    fn visit_none<E: de::Error>(self) -> Result<Value<C>, E> {
+        Ok(Value::Null)
     }
 
-    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<RawValue, D::Error> {
-        RawValue::deserialize(deserializer)
+    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value<C>, D::Error> {
+        Value::deserialize(deserializer)
     }
 
-    fn visit_bool<E: de::Error>(self, value: bool) -> Result<RawValue, E> {
-        Ok(RawValue::Bool(value))
+    fn visit_bool<E: de::Error>(self, value: bool) -> Result<Value<C>, E> {
+        Ok(Value::Bool(value))
     }
 
-    fn visit_i64<E: de::Error>(self, value: i64) -> Result<RawValue, E> {
-        Ok(RawValue::Int(i128::from(value)))
+    fn visit_i64<E: de::Error>(self, value: i64) -> Result<Value<C>, E> {
+        Ok(Value::Int(i128::from(value)))
     }
 
-    fn visit_u64<E: de::Error>(self, value: u64) -> Result<RawValue, E> {
-        Ok(RawValue::Int(i128::from(value)))
+    fn visit_u64<E: de::Error>(self, value: u64) -> Result<Value<C>, E> {
+        Ok(Value::Int(i128::from(value)))
     }
 
-    fn visit_i128<E: de::Error>(self, value: i128) -> Result<RawValue, E> {
-        Ok(RawValue::Int(value))
+    fn visit_i128<E: de::Error>(self, value: i128) -> Result<Value<C>, E> {
+        Ok(Value::Int(value))
     }
 
-    fn visit_u128<E: de::Error>(self, value: u128) -> Result<RawValue, E> {
+    fn visit_u128<E: de::Error>(self, value: u128) -> Result<Value<C>, E> {
         match i128::try_from(value) {
-            Ok(value) => Ok(RawValue::Int(value)),
+            Ok(value) => Ok(Value::Int(value)),
             // Too large for any field we have; keep it as a number so the range check reports it.
-            Err(_) => Ok(RawValue::Float(value as f64)),
+            Err(_) => Ok(Value::Float(value as f64)),
         }
     }
 
-    fn visit_f64<E: de::Error>(self, value: f64) -> Result<RawValue, E> {
-        Ok(RawValue::Float(value))
+    fn visit_f64<E: de::Error>(self, value: f64) -> Result<Value<C>, E> {
+        Ok(Value::Float(value))
     }
 
-    fn visit_str<E: de::Error>(self, value: &str) -> Result<RawValue, E> {
-        Ok(RawValue::Str(value.to_owned()))
+    fn visit_str<E: de::Error>(self, value: &str) -> Result<Value<C>, E> {
+        Ok(Value::Str(value.to_owned()))
     }
 
-    fn visit_string<E: de::Error>(self, value: String) -> Result<RawValue, E> {
-        Ok(RawValue::Str(value))
+    fn visit_string<E: de::Error>(self, value: String) -> Result<Value<C>, E> {
+        Ok(Value::Str(value))
     }
 
-    fn visit_bytes<E: de::Error>(self, value: &[u8]) -> Result<RawValue, E> {
-        Ok(RawValue::Str(String::from_utf8_lossy(value).into_owned()))
+    fn visit_bytes<E: de::Error>(self, value: &[u8]) -> Result<Value<C>, E> {
+        Ok(Value::Str(String::from_utf8_lossy(value).into_owned()))
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<RawValue, A::Error> {
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value<C>, A::Error> {
         let mut items = Vec::new();
         while let Some(item) = seq.next_element()? {
             items.push(item);
         }
-        Ok(RawValue::Seq(items))
+        Ok(Value::Seq(items))
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawValue, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value<C>, A::Error> {
         let mut entries = Vec::new();
         while let Some(key) = map.next_key()? {
             let value = map.next_value()?;
             entries.push((key, value));
         }
-        Ok(RawValue::Map(entries))
+        Ok(Value::Map(entries))
     }
 }

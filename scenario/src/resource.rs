@@ -13,16 +13,18 @@ use crate::model::Call;
 /// Retries of a failed call: each attempt is its own CLIENT span, waiting an exponential
 /// backoff with jitter before the next one. A 5xx answer, a timeout and a connection failure
 /// are retried; a 4xx is not (the request itself is wrong).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Retry {
     /// How many attempts at most, the first included; at least 1.
     pub attempts: u32,
     /// The wait before the second attempt; it doubles before each later one.
     #[serde(default = "default_backoff", with = "crate::duration::required")]
+    #[schemars(schema_with = "crate::duration::schema")]
     pub backoff: Duration,
     /// The longest wait between attempts.
     #[serde(default = "default_max_backoff", with = "crate::duration::required")]
+    #[schemars(schema_with = "crate::duration::schema")]
     pub max_backoff: Duration,
     /// The random share of each wait, from 0 (exact waits) to 1 (anywhere from zero to the
     /// full wait), drawn from the request's seeded generator.
@@ -39,7 +41,7 @@ impl Retry {
 }
 
 /// A simulated database query: a CLIENT span with the OpenTelemetry database attributes.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Db {
     /// The database system (`db.system.name`), such as `postgresql` or `redis`; written
@@ -55,7 +57,6 @@ pub struct Db {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub query: Option<String>,
     /// How long the query takes once it runs.
-    #[serde(deserialize_with = "shorthand::deserialize")]
     pub latency: LatencyModel,
     /// A service-wide lock held while the query runs (a connection pool of one, as in
     /// HotROD); queries naming the same lock run one at a time.
@@ -67,7 +68,7 @@ pub struct Db {
 }
 
 /// A cache lookup: an INTERNAL span; on a miss the backing route is called under it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Cache {
     /// The cache's name, used in the span name; written `cache: <name>` in YAML.
@@ -76,10 +77,7 @@ pub struct Cache {
     /// The chance that a lookup hits, from 0 to 1.
     pub hit_ratio: f64,
     /// How long a lookup takes; no time when absent.
-    #[serde(
-        default = "shorthand::default",
-        deserialize_with = "shorthand::deserialize"
-    )]
+    #[serde(default)]
     pub latency: LatencyModel,
     /// The route called on a miss.
     pub miss: Call,
@@ -87,7 +85,7 @@ pub struct Cache {
 
 /// A message published to a queue: a PRODUCER span now, and later, after the consumer lag,
 /// a CONSUMER span in the consuming service, in a trace of its own linked to the producer.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Publish {
     /// The queue or topic name (`messaging.destination.name`); written `publish: <topic>`.
@@ -96,10 +94,7 @@ pub struct Publish {
     /// The consuming service's route that processes the message.
     pub consumer: Call,
     /// The time between publishing and the start of processing; none when absent.
-    #[serde(
-        default = "shorthand::default",
-        deserialize_with = "shorthand::deserialize"
-    )]
+    #[serde(default)]
     pub lag: LatencyModel,
 }
 
@@ -113,40 +108,4 @@ fn default_max_backoff() -> Duration {
 
 fn default_jitter() -> f64 {
     0.5
-}
-
-/// Reads a latency model in any of the forms the scenario accepts elsewhere: a model
-/// (`{lognormal: {median_ms: 20, sigma: 0.5}}`), the shorthand `{constant: 5}`, or a duration
-/// such as `5ms`. The types of this module and of faults are decoded with serde, so they
-/// need the shorthands spelled out for serde too.
-pub(crate) mod shorthand {
-    use serde::{Deserialize, Deserializer};
-
-    use crate::latency::LatencyModel;
-
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Written {
-        Duration(String),
-        Constant { constant: f64 },
-        Model(LatencyModel),
-    }
-
-    /// Deserializes a latency model or one of its shorthands.
-    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<LatencyModel, D::Error> {
-        match Written::deserialize(d)? {
-            Written::Duration(text) => crate::duration::parse(&text)
-                .map(|duration| LatencyModel::Constant {
-                    ms: duration.as_secs_f64() * 1000.0,
-                })
-                .map_err(serde::de::Error::custom),
-            Written::Constant { constant } => Ok(LatencyModel::Constant { ms: constant }),
-            Written::Model(model) => Ok(model),
-        }
-    }
-
-    /// The same, for a field that may be left out.
-    pub(crate) fn default() -> LatencyModel {
-        LatencyModel::default()
-    }
 }

@@ -26,30 +26,38 @@ pub(crate) struct Finding {
     /// Whether the finding is about a collection as a whole (such as "no entries"). Such a
     /// finding is moot when an element of the collection was broken and left out.
     pub(crate) about_collection: bool,
+    /// Fields the rule read to decide; when one of them was broken, the finding is moot (a
+    /// missing `rate` matters only if the arrival model that would need it was read).
+    pub(crate) assumes: &'static [&'static str],
 }
 
 /// The HTTP methods a route may answer to.
 const METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
 
-/// Checks every rule and returns every finding, in the order of the scenario.
-pub(crate) fn check(scenario: &Scenario) -> Vec<Finding> {
-    let mut rules = Rules::default();
+/// Checks every rule and returns every finding, in the order of the scenario. `given` says
+/// whether the file sets a field path; a scenario built in code sets every field.
+pub(crate) fn check(scenario: &Scenario, given: &dyn Fn(&str) -> bool) -> Vec<Finding> {
+    let mut rules = Rules {
+        findings: Vec::new(),
+        given,
+    };
     rules.scenario(scenario);
     rules.findings
 }
 
-#[derive(Default)]
-struct Rules {
+struct Rules<'g> {
     findings: Vec<Finding>,
+    given: &'g dyn Fn(&str) -> bool,
 }
 
-impl Rules {
+impl Rules<'_> {
     fn report(&mut self, path: String, message: String, help: Option<String>) {
         self.findings.push(Finding {
             path,
             message,
             help,
             about_collection: false,
+            assumes: &[],
         });
     }
 
@@ -59,6 +67,18 @@ impl Rules {
             message,
             help: None,
             about_collection: true,
+            assumes: &[],
+        });
+    }
+
+    /// A required field the file leaves out, when whether it is required depends on others.
+    fn report_missing(&mut self, field: &str, within: &str, assumes: &'static [&'static str]) {
+        self.findings.push(Finding {
+            path: join(within, field),
+            message: format!("missing field `{field}` in the {within}"),
+            help: None,
+            about_collection: false,
+            assumes,
         });
     }
 
@@ -299,17 +319,21 @@ impl Rules {
     fn load(&mut self, scenario: &Scenario) {
         let load = &scenario.load;
         self.load_options(load);
-        if load.users.is_none()
-            && load.arrival.uses_rate()
-            && (!load.rate.is_finite() || load.rate <= 0.0)
-        {
+        // The one place that says which models need `rate`: the ones that read it.
+        let needs_rate = load.users.is_none() && load.arrival.uses_rate();
+        if needs_rate && !(self.given)("load.rate") {
+            self.report_missing("rate", "load", &["load.arrival", "load.users"]);
+        } else if needs_rate && (!load.rate.is_finite() || load.rate <= 0.0) {
             let message = format!(
                 "rate must be a finite number of requests per second above 0, found {}",
                 load.rate
             );
             self.report("load.rate".to_owned(), message, None);
         }
-        if load.duration.is_zero() {
+        // Staged models last as long as their stages unless the file says otherwise.
+        if load.arrival.stages().is_none() && !(self.given)("load.duration") {
+            self.report_missing("duration", "load", &["load.arrival"]);
+        } else if load.duration.is_zero() {
             self.report(
                 "load.duration".to_owned(),
                 "duration must be longer than zero".to_owned(),

@@ -40,7 +40,7 @@ pub struct LoadShapeArgs {
     #[arg(long, conflicts_with = "arrival", value_parser = clap::value_parser!(u32).range(1..))]
     pub users: Option<u32>,
     /// Think time of a closed-loop user between an answer and its next request, e.g. 100ms.
-    #[arg(long, value_parser = parse_think, requires = "users")]
+    #[arg(long, value_parser = crate::cli::parse_duration, requires = "users")]
     pub think: Option<Duration>,
     /// Most connections open at once; due requests beyond wait and start late. Default: as
     /// many as the schedule needs, within the open-file limit.
@@ -50,10 +50,6 @@ pub struct LoadShapeArgs {
     /// client and recorded as dropped.
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_in_flight: Option<u32>,
-}
-
-fn parse_think(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s.trim()).map_err(|e| format!("{s:?}: {e} (examples: 0ms, 100ms)"))
 }
 
 impl LoadShapeArgs {
@@ -110,7 +106,7 @@ impl LoadShapeArgs {
 /// Command-line overrides of a scenario's seed and load, shared by `run` and `load`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Overrides {
-    /// How long to send load (overrides the scenario), e.g. 30s, 2m.
+    /// How long to send load (overrides the scenario), e.g. 30s, 1.5s, 2m.
     #[arg(long, value_parser = crate::cli::parse_duration)]
     pub duration: Option<std::time::Duration>,
     /// Requests per second (overrides the scenario).

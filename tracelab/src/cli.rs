@@ -175,7 +175,8 @@ pub struct SvcArgs {
     pub otlp_protocol: Option<ProtocolArg>,
 }
 
-/// Parses `30s`, `1m30s`, `250ms`, or a bare number of seconds.
+/// Parses every duration of the command line as a scenario file writes one (`30s`, `1.5s`,
+/// `1m 30s`, `250ms`), or a bare number of seconds.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     if let Ok(secs) = s.parse::<f64>() {
@@ -184,7 +185,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         }
         return Err(format!("{s:?} is not a positive number of seconds"));
     }
-    humantime::parse_duration(s).map_err(|e| format!("{s:?}: {e} (examples: 30s, 2m, 1500ms)"))
+    tracelab_scenario::parse_duration(s)
 }
 
 /// Runs the parsed command.
@@ -238,6 +239,10 @@ mod tests {
         assert_eq!(parse_duration("5s").unwrap(), Duration::from_secs(5));
         assert_eq!(parse_duration("1.5").unwrap(), Duration::from_millis(1500));
         assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        // Read like a scenario file's durations.
+        assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
+        assert_eq!(parse_duration("1m 30s").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("0.5ms").unwrap(), Duration::from_micros(500));
         assert!(parse_duration("-1").is_err());
         assert!(parse_duration("soon").is_err());
     }

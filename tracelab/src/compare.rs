@@ -33,7 +33,7 @@ pub fn parse_slow(s: &str) -> Result<SlowThreshold, String> {
     {
         return Ok(SlowThreshold::Ms(ms));
     }
-    humantime::parse_duration(s)
+    tracelab_scenario::parse_duration(s)
         .map(|d| SlowThreshold::Ms(d.as_secs_f64() * 1000.0))
         .map_err(|_| format!("{s:?}: expected p99, milliseconds (250) or a duration (250ms)"))
 }

@@ -126,3 +126,29 @@ fn quickstart_runs_with_every_trace_complete_and_no_span_lost() {
         assert!(out_dir.join(f).exists(), "{f} written");
     }
 }
+
+#[test]
+fn command_line_durations_read_like_the_scenario_files() {
+    // `1.5s` is how a scenario writes a duration; the command line reads it the same way.
+    let quickstart = repo().join("scenarios/quickstart.yaml");
+    let output = tracelab()
+        .args(["render", "k8s"])
+        .arg(&quickstart)
+        .args(["--duration", "1.5s"])
+        .output()
+        .expect("tracelab runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let manifests = String::from_utf8_lossy(&output.stdout);
+    assert!(manifests.contains("1500ms"), "{manifests}");
+    // And a mistake is explained as in a scenario file.
+    let output = tracelab()
+        .args(["render", "k8s"])
+        .arg(&quickstart)
+        .args(["--duration", "soon"])
+        .output()
+        .expect("tracelab runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("`soon` is not a duration"), "{stderr}");
+}

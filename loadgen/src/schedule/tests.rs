@@ -2,10 +2,16 @@
 
 use std::time::Duration;
 
+use tracelab_scenario::{Ramp, Spike, Stage};
+
 use super::*;
 
 fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
+}
+
+fn ramp(from: f64, to: f64) -> ArrivalModel {
+    ArrivalModel::Ramp(Ramp { from, to })
 }
 
 /// Requests scheduled in each whole second of a run of `seconds`.
@@ -26,13 +32,11 @@ fn constant_produces_exactly_rate_times_duration_evenly_spaced() {
         (1000.0, secs(10), 10_000),
         (3.0, Duration::from_millis(1500), 4),
     ] {
-        let offsets: Vec<_> = Arrival::Constant { rate }.schedule(duration, 1).collect();
+        let offsets: Vec<_> = schedule(&ArrivalModel::Constant, rate, duration, 1).collect();
         assert_eq!(offsets.len(), expected, "{rate}/s for {duration:?}");
         assert!(offsets.last().is_some_and(|o| *o < duration));
     }
-    let offsets: Vec<_> = Arrival::Constant { rate: 20.0 }
-        .schedule(secs(5), 1)
-        .collect();
+    let offsets: Vec<_> = schedule(&ArrivalModel::Constant, 20.0, secs(5), 1).collect();
     assert_eq!(offsets[0], Duration::ZERO);
     assert_eq!(offsets[1] - offsets[0], Duration::from_millis(50));
     assert_eq!(per_second(&offsets, 5), vec![20; 5]);
@@ -43,8 +47,7 @@ fn constant_produces_exactly_rate_times_duration_evenly_spaced() {
 #[test]
 fn poisson_gaps_fit_the_exponential_distribution() {
     let rate = 200.0;
-    let offsets: Vec<f64> = Arrival::Poisson { rate }
-        .schedule(secs(50), 7)
+    let offsets: Vec<f64> = schedule(&ArrivalModel::Poisson, rate, secs(50), 7)
         .map(|d| d.as_secs_f64())
         .collect();
     let n_expected = rate * 50.0;
@@ -67,8 +70,7 @@ fn poisson_gaps_fit_the_exponential_distribution() {
     assert!(d < critical, "KS statistic {d} ≥ {critical}");
 
     // The same test rejects evenly spaced arrivals, so it can fail.
-    let even: Vec<f64> = Arrival::Constant { rate }
-        .schedule(secs(50), 7)
+    let even: Vec<f64> = schedule(&ArrivalModel::Constant, rate, secs(50), 7)
         .map(|d| d.as_secs_f64())
         .collect();
     let gap = even[1] - even[0];
@@ -78,15 +80,9 @@ fn poisson_gaps_fit_the_exponential_distribution() {
 
 #[test]
 fn the_same_seed_gives_the_same_schedule() {
-    let a: Vec<_> = Arrival::Poisson { rate: 50.0 }
-        .schedule(secs(10), 3)
-        .collect();
-    let b: Vec<_> = Arrival::Poisson { rate: 50.0 }
-        .schedule(secs(10), 3)
-        .collect();
-    let c: Vec<_> = Arrival::Poisson { rate: 50.0 }
-        .schedule(secs(10), 4)
-        .collect();
+    let a: Vec<_> = schedule(&ArrivalModel::Poisson, 50.0, secs(10), 3).collect();
+    let b: Vec<_> = schedule(&ArrivalModel::Poisson, 50.0, secs(10), 3).collect();
+    let c: Vec<_> = schedule(&ArrivalModel::Poisson, 50.0, secs(10), 4).collect();
     assert_eq!(a, b);
     assert_ne!(a, c);
 }
@@ -94,22 +90,12 @@ fn the_same_seed_gives_the_same_schedule() {
 #[test]
 fn ramp_counts_follow_the_integral_of_the_rate() {
     // 0 → 100/s over 10 s: Λ(t) = 5 t², so second k holds 5 (2k + 1) requests.
-    let offsets: Vec<_> = Arrival::Ramp {
-        from: 0.0,
-        to: 100.0,
-    }
-    .schedule(secs(10), 1)
-    .collect();
+    let offsets: Vec<_> = schedule(&ramp(0.0, 100.0), 0.0, secs(10), 1).collect();
     let expected: Vec<u64> = (0..10).map(|k| 5 * (2 * k + 1)).collect();
     assert_eq!(per_second(&offsets, 10), expected);
     assert_eq!(offsets.len(), 500);
     // And downwards: 100 → 0.
-    let down: Vec<_> = Arrival::Ramp {
-        from: 100.0,
-        to: 0.0,
-    }
-    .schedule(secs(10), 1)
-    .collect();
+    let down: Vec<_> = schedule(&ramp(100.0, 0.0), 0.0, secs(10), 1).collect();
     let mut reversed = expected.clone();
     reversed.reverse();
     assert_eq!(per_second(&down, 10), reversed);
@@ -117,76 +103,57 @@ fn ramp_counts_follow_the_integral_of_the_rate() {
 
 #[test]
 fn step_stages_hold_each_rate() {
-    let arrival = Arrival::Stages {
-        stages: vec![
-            Stage {
-                duration: secs(2),
-                rate: 10.0,
-            },
-            Stage {
-                duration: secs(3),
-                rate: 40.0,
-            },
-            Stage {
-                duration: secs(1),
-                rate: 5.0,
-            },
-        ],
-        shape: StageShape::Step,
-    };
+    let arrival = ArrivalModel::Steps(vec![
+        Stage {
+            duration: secs(2),
+            rate: 10.0,
+        },
+        Stage {
+            duration: secs(3),
+            rate: 40.0,
+        },
+        Stage {
+            duration: secs(1),
+            rate: 5.0,
+        },
+    ]);
     assert_eq!(arrival.own_duration(), Some(secs(6)));
-    let offsets: Vec<_> = arrival.schedule(secs(6), 1).collect();
+    let offsets: Vec<_> = schedule(&arrival, 0.0, secs(6), 1).collect();
     assert_eq!(per_second(&offsets, 6), vec![10, 10, 40, 40, 40, 5]);
 }
 
 #[test]
 fn linear_stages_ramp_between_rates() {
     // 0 → 20 over 2 s (10 requests, 5 then 15), hold 20 for 2 s, 20 → 0 over 2 s.
-    let arrival = Arrival::Stages {
-        stages: vec![
-            Stage {
-                duration: secs(2),
-                rate: 20.0,
-            },
-            Stage {
-                duration: secs(2),
-                rate: 20.0,
-            },
-            Stage {
-                duration: secs(2),
-                rate: 0.0,
-            },
-        ],
-        shape: StageShape::Linear,
-    };
-    let offsets: Vec<_> = arrival.schedule(secs(6), 1).collect();
+    let arrival = ArrivalModel::Stages(vec![
+        Stage {
+            duration: secs(2),
+            rate: 20.0,
+        },
+        Stage {
+            duration: secs(2),
+            rate: 20.0,
+        },
+        Stage {
+            duration: secs(2),
+            rate: 0.0,
+        },
+    ]);
+    let offsets: Vec<_> = schedule(&arrival, 0.0, secs(6), 1).collect();
     assert_eq!(per_second(&offsets, 6), vec![5, 15, 20, 20, 15, 5]);
 }
 
 #[test]
 fn spike_adds_its_height_during_the_burst() {
-    let arrival = Arrival::Spike {
-        base: 10.0,
+    let arrival = ArrivalModel::Spike(Spike {
         height: 90.0,
         start: secs(3),
         length: secs(2),
-    };
-    let offsets: Vec<_> = arrival.schedule(secs(8), 1).collect();
+    });
+    let offsets: Vec<_> = schedule(&arrival, 10.0, secs(8), 1).collect();
     assert_eq!(
         per_second(&offsets, 8),
         vec![10, 10, 10, 100, 100, 10, 10, 10]
     );
-    assert!((arrival.profile(secs(8)).total() - 260.0).abs() < 1e-9);
-}
-
-#[test]
-fn expected_counts_per_second_match_the_profile() {
-    let profile = Arrival::Ramp {
-        from: 0.0,
-        to: 100.0,
-    }
-    .profile(secs(10));
-    assert!((profile.expected_between(3.0, 4.0) - 35.0).abs() < 1e-9);
-    assert!((profile.total() - 500.0).abs() < 1e-9);
-    assert_eq!(profile.length_s(), 10.0);
+    assert!((arrival.profile(10.0, secs(8)).total() - 260.0).abs() < 1e-9);
 }

@@ -12,7 +12,7 @@ use serde::Serialize;
 use super::{LatencySummary, latency_histogram, micros_of_ns};
 use crate::record::Outcome;
 use crate::sample::Sample;
-use crate::schedule::RateProfile;
+use tracelab_scenario::RateProfile;
 
 /// One second of the run.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]

@@ -91,6 +91,7 @@ struct Message<T>(T);
 
 /// How one wire message is read: its field names (each lowerCamelCase name followed by the
 /// original name, so field `n` has names `2n` and `2n + 1`) and a builder that collects them.
+/// Both are written with [`message_fields!`].
 trait Read: Sized {
     type Builder: Default;
     const NAMES: &'static [&'static str];
@@ -132,20 +133,32 @@ impl<T> Field<T> {
     }
 }
 
-/// Reads field `name` into the builder field it names, or skips an unknown name.
-macro_rules! fields {
-    ($builder:expr, $name:expr, $map:expr; $($field:ident),* $(,)?) => {{
-        let field = $name / 2;
-        let mut index = 0usize;
-        $(
-            if field == index {
-                return $builder.$field.read($name % 2 == 1, $map);
-            }
-            index += 1;
-        )*
-        let _ = index;
-        $map.next_value::<IgnoredAny>().map(|_| ())
-    }};
+/// The names and the reader of a message's fields, from one list of `builder_field:
+/// "jsonName"` pairs: `NAMES` holds each field's lowerCamelCase name followed by its original
+/// name (the builder field's own, so field `n` has names `2n` and `2n + 1`), and `field` reads
+/// the value of name `n` into the builder field at position `n / 2`. Both come from the same
+/// list, so a name and its position cannot disagree.
+macro_rules! message_fields {
+    ($($field:ident: $camel:literal),+ $(,)?) => {
+        const NAMES: &'static [&'static str] = &[$($camel, stringify!($field)),+];
+
+        fn field<'de, A: MapAccess<'de>>(
+            b: &mut Self::Builder,
+            name: usize,
+            map: &mut A,
+        ) -> Result<(), A::Error> {
+            let field = name / 2;
+            let mut index = 0usize;
+            $(
+                if field == index {
+                    return b.$field.read(name % 2 == 1, map);
+                }
+                index += 1;
+            )+
+            let _ = index;
+            map.next_value::<IgnoredAny>().map(|_| ())
+        }
+    };
 }
 
 struct Name<T>(PhantomData<T>);
@@ -376,13 +389,8 @@ struct RequestFields {
 
 impl Read for ExportTraceServiceRequest {
     type Builder = RequestFields;
-    const NAMES: &'static [&'static str] = &["resourceSpans", "resource_spans"];
-    fn field<'de, A: MapAccess<'de>>(
-        b: &mut RequestFields,
-        name: usize,
-        map: &mut A,
-    ) -> Result<(), A::Error> {
-        fields!(b, name, map; resource_spans)
+    message_fields! {
+        resource_spans: "resourceSpans",
     }
     fn build<E: de::Error>(b: RequestFields) -> Result<Self, E> {
         Ok(ExportTraceServiceRequest {
@@ -400,20 +408,10 @@ struct ResourceSpansFields {
 
 impl Read for wire::ResourceSpans {
     type Builder = ResourceSpansFields;
-    const NAMES: &'static [&'static str] = &[
-        "resource",
-        "resource",
-        "scopeSpans",
-        "scope_spans",
-        "schemaUrl",
-        "schema_url",
-    ];
-    fn field<'de, A: MapAccess<'de>>(
-        b: &mut ResourceSpansFields,
-        name: usize,
-        map: &mut A,
-    ) -> Result<(), A::Error> {
-        fields!(b, name, map; resource, scope_spans, schema_url)
+    message_fields! {
+        resource: "resource",
+        scope_spans: "scopeSpans",
+        schema_url: "schemaUrl",
     }
     fn build<E: de::Error>(b: ResourceSpansFields) -> Result<Self, E> {
         Ok(wire::ResourceSpans {
@@ -432,18 +430,9 @@ struct ResourceFields {
 
 impl Read for Resource {
     type Builder = ResourceFields;
-    const NAMES: &'static [&'static str] = &[
-        "attributes",
-        "attributes",
-        "droppedAttributesCount",
-        "dropped_attributes_count",
-    ];
-    fn field<'de, A: MapAccess<'de>>(
-        b: &mut ResourceFields,
-        name: usize,
-        map: &mut A,
-    ) -> Result<(), A::Error> {
-        fields!(b, name, map; attributes, dropped_attributes_count)
+    message_fields! {
+        attributes: "attributes",
+        dropped_attributes_count: "droppedAttributesCount",
     }
     fn build<E: de::Error>(b: ResourceFields) -> Result<Self, E> {
         Ok(Resource {
@@ -463,20 +452,10 @@ struct ScopeSpansFields {
 
 impl Read for wire::ScopeSpans {
     type Builder = ScopeSpansFields;
-    const NAMES: &'static [&'static str] = &[
-        "scope",
-        "scope",
-        "spans",
-        "spans",
-        "schemaUrl",
-        "schema_url",
-    ];
-    fn field<'de, A: MapAccess<'de>>(
-        b: &mut ScopeSpansFields,
-        name: usize,
-        map: &mut A,
-    ) -> Result<(), A::Error> {
-        fields!(b, name, map; scope, spans, schema_url)
+    message_fields! {
+        scope: "scope",
+        spans: "spans",
+        schema_url: "schemaUrl",
     }
     fn build<E: de::Error>(b: ScopeSpansFields) -> Result<Self, E> {
         Ok(wire::ScopeSpans {
@@ -497,22 +476,11 @@ struct ScopeFields {
 
 impl Read for InstrumentationScope {
     type Builder = ScopeFields;
-    const NAMES: &'static [&'static str] = &[
-        "name",
-        "name",
-        "version",
-        "version",
-        "attributes",
-        "attributes",
-        "droppedAttributesCount",
-        "dropped_attributes_count",
-    ];
-    fn field<'de, A: MapAccess<'de>>(
-        b: &mut ScopeFields,
-        name: usize,
-        map: &mut A,
-    ) -> Result<(), A::Error> {
-        fields!(b, name, map; name, version, attributes, dropped_attributes_count)
+    message_fields! {
+        name: "name",
+        version: "version",
+        attributes: "attributes",
+        dropped_attributes_count: "droppedAttributesCount",
     }
     fn build<E: de::Error>(b: ScopeFields) -> Result<Self, E> {
         Ok(InstrumentationScope {
@@ -546,49 +514,23 @@ struct SpanFields {
 
 impl Read for wire::Span {
     type Builder = SpanFields;
-    const NAMES: &'static [&'static str] = &[
-        "traceId",
-        "trace_id",
-        "spanId",
-        "span_id",
-        "traceState",
-        "trace_state",
-        "parentSpanId",
-        "parent_span_id",
-        "flags",
-        "flags",
-        "name",
-        "name",
-        "kind",
-        "kind",
-        "startTimeUnixNano",
-        "start_time_unix_nano",
-        "endTimeUnixNano",
-        "end_time_unix_nano",
-        "attributes",
-        "attributes",
-        "droppedAttributesCount",
-        "dropped_attributes_count",
-        "events",
-        "events",
-        "droppedEventsCount",
-        "dropped_events_count",
-        "links",
-        "links",
-        "droppedLinksCount",
-        "dropped_links_count",
-        "status",
-        "status",
-    ];
-    fn field<'de, A: MapAccess<'de>>(
-        b: &mut SpanFields,
-        name: usize,
-        map: &mut A,
-    ) -> Result<(), A::Error> {
-        fields!(b, name, map;
-            trace_id, span_id, trace_state, parent_span_id, flags, name, kind,
-            start_time_unix_nano, end_time_unix_nano, attributes, dropped_attributes_count,
-            events, dropped_events_count, links, dropped_links_count, status)
+    message_fields! {
+        trace_id: "traceId",
+        span_id: "spanId",
+        trace_state: "traceState",
+        parent_span_id: "parentSpanId",
+        flags: "flags",
+        name: "name",
+        kind: "kind",
+        start_time_unix_nano: "startTimeUnixNano",
+        end_time_unix_nano: "endTimeUnixNano",
+        attributes: "attributes",
+        dropped_attributes_count: "droppedAttributesCount",
+        events: "events",
+        dropped_events_count: "droppedEventsCount",
+        links: "links",
+        dropped_links_count: "droppedLinksCount",
+        status: "status",
     }
     fn build<E: de::Error>(b: SpanFields) -> Result<Self, E> {
         Ok(wire::Span {
@@ -622,22 +564,11 @@ struct EventFields {
 
 impl Read for wire::span::Event {
     type Builder = EventFields;
-    const NAMES: &'static [&'static str] = &[
-        "timeUnixNano",
-        "time_unix_nano",
-        "name",
-        "name",
-        "attributes",
-        "attributes",
-        "droppedAttributesCount",
-        "dropped_attributes_count",
-    ];
-    fn field<'de, A: MapAccess<'de>>(
-        b: &mut EventFields,
-        name: usize,
-        map: &mut A,
-    ) -> Result<(), A::Error> {
-        fields!(b, name, map; time_unix_nano, name, attributes, dropped_attributes_count)
+    message_fields! {
+        time_unix_nano: "timeUnixNano",
+        name: "name",
+        attributes: "attributes",
+        dropped_attributes_count: "droppedAttributesCount",
     }
     fn build<E: de::Error>(b: EventFields) -> Result<Self, E> {
         Ok(wire::span::Event {
@@ -661,27 +592,13 @@ struct LinkFields {
 
 impl Read for wire::span::Link {
     type Builder = LinkFields;
-    const NAMES: &'static [&'static str] = &[
-        "traceId",
-        "trace_id",
-        "spanId",
-        "span_id",
-        "traceState",
-        "trace_state",
-        "attributes",
-        "attributes",
-        "droppedAttributesCount",
-        "dropped_attributes_count",
-        "flags",
-        "flags",
-    ];
-    fn field<'de, A: MapAccess<'de>>(
-        b: &mut LinkFields,
-        name: usize,
-        map: &mut A,
-    ) -> Result<(), A::Error> {
-        fields!(b, name, map;
-            trace_id, span_id, trace_state, attributes, dropped_attributes_count, flags)
+    message_fields! {
+        trace_id: "traceId",
+        span_id: "spanId",
+        trace_state: "traceState",
+        attributes: "attributes",
+        dropped_attributes_count: "droppedAttributesCount",
+        flags: "flags",
     }
     fn build<E: de::Error>(b: LinkFields) -> Result<Self, E> {
         Ok(wire::span::Link {
@@ -703,13 +620,9 @@ struct StatusFields {
 
 impl Read for wire::Status {
     type Builder = StatusFields;
-    const NAMES: &'static [&'static str] = &["message", "message", "code", "code"];
-    fn field<'de, A: MapAccess<'de>>(
-        b: &mut StatusFields,
-        name: usize,
-        map: &mut A,
-    ) -> Result<(), A::Error> {
-        fields!(b, name, map; message, code)
+    message_fields! {
+        message: "message",
+        code: "code",
     }
     fn build<E: de::Error>(b: StatusFields) -> Result<Self, E> {
         Ok(wire::Status {
@@ -727,13 +640,9 @@ struct KeyValueFields {
 
 impl Read for KeyValue {
     type Builder = KeyValueFields;
-    const NAMES: &'static [&'static str] = &["key", "key", "value", "value"];
-    fn field<'de, A: MapAccess<'de>>(
-        b: &mut KeyValueFields,
-        name: usize,
-        map: &mut A,
-    ) -> Result<(), A::Error> {
-        fields!(b, name, map; key, value)
+    message_fields! {
+        key: "key",
+        value: "value",
     }
     fn build<E: de::Error>(b: KeyValueFields) -> Result<Self, E> {
         Ok(KeyValue {
@@ -757,30 +666,14 @@ struct AnyValueFields {
 
 impl Read for AnyValue {
     type Builder = AnyValueFields;
-    const NAMES: &'static [&'static str] = &[
-        "stringValue",
-        "string_value",
-        "boolValue",
-        "bool_value",
-        "intValue",
-        "int_value",
-        "doubleValue",
-        "double_value",
-        "arrayValue",
-        "array_value",
-        "kvlistValue",
-        "kvlist_value",
-        "bytesValue",
-        "bytes_value",
-    ];
-    fn field<'de, A: MapAccess<'de>>(
-        b: &mut AnyValueFields,
-        name: usize,
-        map: &mut A,
-    ) -> Result<(), A::Error> {
-        fields!(b, name, map;
-            string_value, bool_value, int_value, double_value, array_value, kvlist_value,
-            bytes_value)
+    message_fields! {
+        string_value: "stringValue",
+        bool_value: "boolValue",
+        int_value: "intValue",
+        double_value: "doubleValue",
+        array_value: "arrayValue",
+        kvlist_value: "kvlistValue",
+        bytes_value: "bytesValue",
     }
     fn build<E: de::Error>(b: AnyValueFields) -> Result<Self, E> {
         if b.kvlist_value.get().is_some() || b.bytes_value.get().is_some() {
@@ -824,13 +717,8 @@ struct ArrayValueFields {
 
 impl Read for ArrayValue {
     type Builder = ArrayValueFields;
-    const NAMES: &'static [&'static str] = &["values", "values"];
-    fn field<'de, A: MapAccess<'de>>(
-        b: &mut ArrayValueFields,
-        name: usize,
-        map: &mut A,
-    ) -> Result<(), A::Error> {
-        fields!(b, name, map; values)
+    message_fields! {
+        values: "values",
     }
     fn build<E: de::Error>(b: ArrayValueFields) -> Result<Self, E> {
         Ok(ArrayValue {
@@ -840,89 +728,4 @@ impl Read for ArrayValue {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The reference reader's spans for the same text.
-    fn reference(text: &str) -> Vec<Span> {
-        let mut spans = Vec::new();
-        for value in serde_json::Deserializer::from_str(text).into_iter::<serde_json::Value>() {
-            let value = value.unwrap();
-            let documents = match value {
-                serde_json::Value::Array(items) => items,
-                other => vec![other],
-            };
-            for d in documents {
-                spans.extend(convert::request_to_spans(
-                    super::super::decode::request(&d).unwrap(),
-                ));
-            }
-        }
-        spans
-    }
-
-    const SPAN: &str = r#"{"traceId":"5B8EFFF798038103D269B633813FC60C","spanId":"eee19b7ec3c1b174","parentSpanId":"","name":"GET /","kind":"SPAN_KIND_SERVER","startTimeUnixNano":"12","endTimeUnixNano":13,"flags":"257","traceState":"ot=th:8","attributes":[{"key":"s","value":{"stringValue":"v"}},{"key":"i","value":{"intValue":"-9007199254740993"}},{"key":"d","value":{"doubleValue":"NaN"}},{"key":"u","value":{"doubleValue":5}},{"key":"b","value":{"boolValue":true}},{"key":"a","value":{"arrayValue":{"values":[{"intValue":1},{"stringValue":"x"}]}}},{"key":"e"},{"key":"n","value":null}],"events":[{"timeUnixNano":"14","name":"retry","attributes":[{"key":"k","value":{"int_value":3}}]}],"links":[{"traceId":"01010101010101010101010101010101","spanId":"0202020202020202","traceState":"a=b","flags":1}],"status":{"code":"STATUS_CODE_ERROR","message":"boom"},"unknown":{"x":[1,2]}}"#;
-
-    #[test]
-    fn reads_what_the_reference_reader_reads() {
-        let line = format!(
-            r#"{{"resourceSpans":[{{"resource":{{"attributes":[{{"key":"service.name","value":{{"stringValue":"api"}}}}]}},"scopeSpans":[{{"scope":{{"name":"lib","version":"1"}},"spans":[{SPAN}]}}],"schemaUrl":"s"}}]}}"#
-        );
-        let snake = line
-            .replace("resourceSpans", "resource_spans")
-            .replace("scopeSpans", "scope_spans")
-            .replace("spanId", "span_id")
-            .replace("startTimeUnixNano", "start_time_unix_nano");
-        let both = line.replace(
-            r#""name":"GET /""#,
-            r#""name":null,"name":"GET /","trace_state":"ignored""#,
-        );
-        let texts = [
-            line.clone(),
-            format!("{line}\n{snake}\n\n"),
-            format!("[{line},\n {both}]"),
-            serde_json::to_string_pretty(
-                &serde_json::from_str::<serde_json::Value>(&line).unwrap(),
-            )
-            .unwrap(),
-            String::new(),
-        ];
-        for text in &texts {
-            let fast = decode(text).expect("the fast path reads it");
-            // Compared as text: a NaN attribute is not equal to itself.
-            assert_eq!(
-                format!("{fast:?}"),
-                format!("{:?}", reference(text)),
-                "{text}"
-            );
-        }
-        assert_eq!(decode(&line).unwrap()[0].trace_state, "ot=th:8");
-        assert_eq!(decode(&both).unwrap()[0].trace_state, "ot=th:8");
-    }
-
-    #[test]
-    fn leaves_the_rest_to_the_reference_reader() {
-        let wrap = |span: &str| {
-            format!(r#"{{"resourceSpans":[{{"scopeSpans":[{{"spans":[{span}]}}]}}]}}"#)
-        };
-        let ok = r#"{"traceId":"01010101010101010101010101010101","spanId":"0202020202020202""#;
-        for rest in [
-            r#","attributes":[{"key":"m","value":{"kvlistValue":{"values":[]}}}]}"#,
-            r#","attributes":[{"key":"y","value":{"bytesValue":"AQID"}}]}"#,
-            r#","attributes":[{"key":"t","value":{"stringValue":"a","intValue":1}}]}"#,
-            r#","kind":"SPAN_KIND_NOPE"}"#,
-            r#","flags":-1}"#,
-            r#","status":[1]}"#,
-            r#","name":5}"#,
-        ] {
-            assert_eq!(decode(&wrap(&format!("{ok}{rest}"))), None, "{rest}");
-        }
-        assert_eq!(
-            decode(&wrap(r#"{"traceId":"01","spanId":"0202020202020202"}"#)),
-            None
-        );
-        assert_eq!(decode("[[]]"), None);
-        assert_eq!(decode("3"), None);
-        assert_eq!(decode("{\"resourceSpans\": [}"), None);
-    }
-}
+mod tests;

@@ -42,7 +42,7 @@ const SYNTHETIC_KEY: &str = "synthetic_request";
 /// The longest `baggage` header a request may carry (W3C Baggage: 8192 bytes).
 const MAX_BAGGAGE_BYTES: usize = 8192;
 
-impl Rules {
+impl Rules<'_> {
     pub(super) fn limits(&mut self, scenario: &Scenario) {
         self.rate_limits(scenario);
         self.duration_limit(scenario);

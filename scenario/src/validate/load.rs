@@ -5,7 +5,7 @@ use crate::arrival::ArrivalModel;
 use crate::decode::{index, join};
 use crate::model::Load;
 
-impl Rules {
+impl Rules<'_> {
     pub(super) fn load_options(&mut self, load: &Load) {
         match &load.arrival {
             ArrivalModel::Constant | ArrivalModel::Poisson => {}
@@ -18,11 +18,7 @@ impl Rules {
                 }
             }
             ArrivalModel::Stages(stages) | ArrivalModel::Steps(stages) => {
-                let kind = if matches!(load.arrival, ArrivalModel::Stages(_)) {
-                    "stages"
-                } else {
-                    "steps"
-                };
+                let kind = load.arrival.kind();
                 let path = join("load.arrival", kind);
                 if stages.is_empty() {
                     self.report_empty(path.clone(), format!("`{kind}` needs at least one stage"));

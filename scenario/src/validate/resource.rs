@@ -9,7 +9,7 @@ use crate::fault::{Fault, FaultKind};
 use crate::model::{Call, Scenario};
 use crate::resource::{Cache, Db, Publish};
 
-impl Rules {
+impl Rules<'_> {
     pub(super) fn retry(&mut self, call: &Call, path: &str) {
         let Some(retry) = &call.retry else {
             return;
