@@ -7,6 +7,7 @@
 //!
 //! Layout:
 //! - [`tree`]: how the spans of one trace hang together, robust to orphans and cycles.
+//! - [`asynchrony`]: which children their parent does not wait for (span kinds, links).
 //! - [`critical_path`]: the critical path of a trace and the self time of its spans.
 //! - [`latency`]: HDR-histogram percentiles per group.
 //! - [`attribution`]: the likely origin of each failed trace.
@@ -19,6 +20,7 @@
 //! - [`html`]: the offline HTML report.
 
 pub mod analysis;
+pub mod asynchrony;
 pub mod attribution;
 pub mod critical_path;
 mod format;
