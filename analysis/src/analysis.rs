@@ -86,6 +86,7 @@ struct OperationTally {
     errors: u64,
     latency: LatencyRecorder,
     self_time: LatencyRecorder,
+    self_total_ns: u64,
     critical_p50_ns: u64,
     critical_p99_ns: u64,
 }
@@ -97,6 +98,8 @@ struct ServiceTally {
     latency: LatencyRecorder,
     spans: u64,
     error_spans: u64,
+    self_time: LatencyRecorder,
+    self_total_ns: u64,
 }
 
 /// What the first pass keeps of each trace for the report.
@@ -195,6 +198,8 @@ impl Analyzer {
             latency: LatencyRecorder::new(),
             spans: 0,
             error_spans: 0,
+            self_time: LatencyRecorder::new(),
+            self_total_ns: 0,
         });
         self.operation_ids.push(HashMap::new());
         self.service_ids
@@ -213,6 +218,7 @@ impl Analyzer {
             errors: 0,
             latency: LatencyRecorder::new(),
             self_time: LatencyRecorder::new(),
+            self_total_ns: 0,
             critical_p50_ns: 0,
             critical_p99_ns: 0,
         });
@@ -237,9 +243,12 @@ impl Analyzer {
             o.errors += u64::from(failed);
             o.latency.record(s.duration_nanos());
             o.self_time.record(self_ns[i]);
+            o.self_total_ns += self_ns[i];
             let svc = &mut self.services[service];
             svc.spans += 1;
             svc.error_spans += u64::from(failed);
+            svc.self_time.record(self_ns[i]);
+            svc.self_total_ns += self_ns[i];
             let entry = match tree.parent[i] {
                 None => true,
                 Some(p) => {
@@ -394,6 +403,8 @@ impl Analyzer {
                 latency: s.latency.summary(),
                 spans: s.spans,
                 error_spans: s.error_spans,
+                self_time: s.self_time.summary(),
+                self_time_total_ns: s.self_total_ns,
                 critical_share_p50: share(c50, total_p50),
                 critical_share_p99: share(c99, total_p99),
             })
@@ -414,6 +425,7 @@ impl Analyzer {
                 error_rate: ratio(o.errors, o.count),
                 latency: o.latency.summary(),
                 self_time: o.self_time.summary(),
+                self_time_total_ns: o.self_total_ns,
                 critical_share_p50: share(o.critical_p50_ns, total_p50),
                 critical_share_p99: share(o.critical_p99_ns, total_p99),
             })

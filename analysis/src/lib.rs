@@ -15,6 +15,7 @@
 //! - [`graph`]: the service dependency graph.
 //! - [`timeline`]: requests, errors and latency per second.
 //! - [`analysis`]: [`analyze`], the one pass producing all of the above.
+//! - [`document`]: the analysis as a document for programs (`analysis.json`, `report --json`).
 //! - [`waterfall`]: the terminal waterfall of one trace.
 //! - [`table`]: the terminal table of services ranked by critical-path share.
 //! - [`html`]: the offline HTML report.
@@ -23,6 +24,7 @@ pub mod analysis;
 pub mod asynchrony;
 pub mod attribution;
 pub mod critical_path;
+pub mod document;
 mod format;
 pub mod graph;
 pub mod health;
@@ -39,6 +41,9 @@ pub use analysis::{
 };
 pub use attribution::{ErrorOrigin, OriginSpan, error_origin};
 pub use critical_path::{CriticalPath, CriticalSegment, critical_path, self_times};
+pub use document::{
+    AnalysisDocument, DocumentError, PathSegment, SpanDocument, TraceDocument, TraceReason,
+};
 pub use graph::{ServiceEdge, ServiceGraph};
 pub use health::{SkewedChild, SpanRef, TraceHealth};
 pub use html::{HtmlReportInput, IncidentWindow, render_html};

@@ -233,6 +233,7 @@ pub async fn run_lab(
         crate::report::read_sampling(dir.path()).as_ref(),
     );
     dir.write(rundir::HTML_REPORT_FILE, html.as_bytes())?;
+    crate::report::write_analysis_json(dir.path(), &analysis, &traces)?;
     Ok(RunOutcome {
         report,
         analysis,

@@ -97,6 +97,11 @@ pub struct ServiceStats {
     pub spans: u64,
     /// All failing spans of the service.
     pub error_spans: u64,
+    /// Self time of the service's spans (duration minus time covered by the children each
+    /// waited for), one sample per span.
+    pub self_time: LatencySummary,
+    /// Self time of all the service's spans added up, nanoseconds: the work it did itself.
+    pub self_time_total_ns: u64,
     /// Fraction (0..=1) of the critical-path time of typical traces spent in this service.
     pub critical_share_p50: f64,
     /// Fraction (0..=1) of the critical-path time of the slowest traces spent in this service.
@@ -118,8 +123,10 @@ pub struct OperationStats {
     pub error_rate: f64,
     /// Span durations.
     pub latency: LatencySummary,
-    /// Self time of the spans (duration minus time covered by children).
+    /// Self time of the spans (duration minus time covered by the children each waited for).
     pub self_time: LatencySummary,
+    /// Self time of all its spans added up, nanoseconds.
+    pub self_time_total_ns: u64,
     /// Fraction (0..=1) of the critical-path time of typical traces spent in this operation.
     pub critical_share_p50: f64,
     /// Fraction (0..=1) of the critical-path time of the slowest traces spent in it.
