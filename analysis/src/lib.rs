@@ -16,6 +16,7 @@
 //! - [`timeline`]: requests, errors and latency per second.
 //! - [`analysis`]: [`analyze`], the one pass producing all of the above.
 //! - [`document`]: the analysis as a document for programs (`analysis.json`, `report --json`).
+//! - [`diff`]: what changed between two runs, with a significance test.
 //! - [`waterfall`]: the terminal waterfall of one trace.
 //! - [`table`]: the terminal table of services ranked by critical-path share.
 //! - [`html`]: the offline HTML report.
@@ -24,6 +25,7 @@ pub mod analysis;
 pub mod asynchrony;
 pub mod attribution;
 pub mod critical_path;
+pub mod diff;
 pub mod document;
 mod format;
 pub mod graph;
@@ -41,6 +43,7 @@ pub use analysis::{
 };
 pub use attribution::{ErrorOrigin, OriginSpan, error_origin};
 pub use critical_path::{CriticalPath, CriticalSegment, critical_path, self_times};
+pub use diff::{DiffOptions, RunDiff, RunProfile, RunSampler, Sources, render_diff};
 pub use document::{
     AnalysisDocument, DocumentError, PathSegment, SpanDocument, TraceDocument, TraceReason,
 };
