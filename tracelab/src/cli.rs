@@ -60,6 +60,10 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// What changed between two runs, per service and per operation: latency, critical-path
+    /// share and error rate, and whether each service's own work changed beyond noise
+    /// (Mann–Whitney U, Holm-corrected). Exits 1 when something changed.
+    Diff(crate::diff::DiffArgs),
     /// Print deployment files for a scenario: a docker compose file or Kubernetes manifests.
     #[command(subcommand)]
     Render(crate::render::RenderTarget),
@@ -182,6 +186,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             out,
             json,
         } => crate::compare::compare_command(&input, &strategies, slow, out, json),
+        Command::Diff(args) => crate::diff::diff_command(&args),
         Command::Render(target) => {
             print!("{}", crate::render::render(&target)?);
             Ok(ExitCode::SUCCESS)

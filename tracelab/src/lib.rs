@@ -8,6 +8,7 @@
 //! - [`cli`]: the command line (clap) and the dispatch to each command.
 //! - [`compare`]: `tracelab compare`, the sampling lab's counterfactual comparison.
 //! - [`check`]: `tracelab check`, scenario validation for people.
+//! - [`diff`]: `tracelab diff`, what changed between two runs, read as streams.
 //! - [`run`]: `tracelab run`, the whole lab in one process on the embedded receiver.
 //! - [`svc`]: `tracelab svc`, one scenario service per process.
 //! - [`load`]: `tracelab load`, the load alone, into services running elsewhere.
@@ -21,6 +22,7 @@
 pub mod check;
 pub mod cli;
 pub mod compare;
+pub mod diff;
 pub mod load;
 pub mod logging;
 pub mod progress;

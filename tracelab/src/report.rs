@@ -10,8 +10,9 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::Args;
 use tracelab_analysis::{
-    Analysis, AnalysisDocument, AnalysisOptions, HtmlReportInput, IncidentWindow, analyze,
-    critical_path, render_html, render_service_table, render_waterfall,
+    Analysis, AnalysisDocument, AnalysisOptions, DiffOptions, HtmlReportInput, IncidentWindow,
+    RunDiff, RunSampler, Sources, analyze, critical_path, render_diff, render_html,
+    render_service_table, render_waterfall,
 };
 use tracelab_trace::{Trace, TraceId, group_into_traces};
 
@@ -37,6 +38,11 @@ pub struct ReportArgs {
     /// terminal (32 hex digits; repeatable).
     #[arg(long = "trace", value_name = "TRACE_ID")]
     pub traces: Vec<TraceId>,
+    /// An earlier run (run directory or OTLP JSON file) to compare with: adds "Changes from
+    /// the baseline" to report.html and the diff table to the terminal view, as
+    /// `tracelab diff BASELINE INPUT` computes them.
+    #[arg(long, value_name = "DIR_OR_FILE")]
+    pub baseline: Option<PathBuf>,
 }
 
 /// Width of terminal waterfalls.
@@ -88,6 +94,25 @@ pub fn render_run_html(
     input.incidents = incidents;
     input.sampling = sampling;
     render_html(&input)
+}
+
+/// Compares the traces of `input` (all in memory) with the run at `baseline` (streamed).
+fn baseline_diff(baseline: &Path, input: &Path, traces: &[Trace]) -> anyhow::Result<RunDiff> {
+    let before = crate::diff::profile_run(baseline)
+        .with_context(|| format!("--baseline {}", baseline.display()))?;
+    let mut sampler = RunSampler::new();
+    for trace in traces {
+        sampler.add(trace);
+    }
+    Ok(RunDiff::new(
+        &before,
+        &sampler.finish(),
+        Sources {
+            before: &baseline.display().to_string(),
+            after: &input.display().to_string(),
+        },
+        &DiffOptions::default(),
+    ))
 }
 
 /// Reads incident windows from `incidents.jsonl` in a run directory, if there is one.
@@ -185,14 +210,17 @@ pub fn report_command(args: &ReportArgs) -> anyhow::Result<ExitCode> {
                 .map(|n| n.to_string_lossy().to_string())
                 .unwrap_or_else(|| "traces".to_string())
         });
-    let html = render_run_html(
-        &title,
-        &analysis,
-        &traces,
-        summary.as_ref(),
-        &incidents,
-        sampling.as_ref(),
-    );
+    let diff = match &args.baseline {
+        Some(baseline) => Some(baseline_diff(baseline, input, &traces)?),
+        None => None,
+    };
+    let html = render_html(&HtmlReportInput {
+        summary: summary.as_ref(),
+        incidents: &incidents,
+        sampling: sampling.as_ref(),
+        diff: diff.as_ref(),
+        ..HtmlReportInput::new(&title, &analysis, &traces)
+    });
     let target = args.out.clone().unwrap_or_else(|| match &dir {
         Some(d) => d.join("report.html"),
         None => {
@@ -211,6 +239,9 @@ pub fn report_command(args: &ReportArgs) -> anyhow::Result<ExitCode> {
     if !args.quiet {
         print!("{}", render_terminal(&analysis, &traces));
         print!("{}", render_requested(&args.traces, &traces));
+        if let Some(diff) = &diff {
+            print!("\n{}", render_diff(diff));
+        }
     }
     println!("\n  report: {}", target.display());
     Ok(ExitCode::SUCCESS)
