@@ -9,11 +9,12 @@ use crate::diff::{EntityDiff, RunDiff};
 use crate::format::ms;
 
 fn rows(page: &mut String, entities: &[&EntityDiff], with_operation: bool) {
-    page.push_str("<table><thead><tr><th>#</th><th>service</th>");
+    // The table is wider than a narrow window: it scrolls on its own, not the page.
+    page.push_str("<div class=\"wide\"><table><thead><tr><th>#</th><th>service</th>");
     if with_operation {
         page.push_str("<th>operation</th>");
     }
-    page.push_str("<th>verdict</th><th class=\"num\">self time p50</th><th class=\"num\">p50 latency</th><th class=\"num\">p99 latency</th><th class=\"num\">share p99</th><th class=\"num\">errors</th><th class=\"num\">p (Holm)</th><th>what changed</th></tr></thead><tbody>");
+    page.push_str("<th>verdict</th><th class=\"num\">self time p50</th><th class=\"num\">p50 latency</th><th class=\"num\">p99 latency</th><th class=\"num\">share p99</th><th class=\"num\">errors</th><th class=\"num\">p (Holm)</th></tr></thead><tbody>");
     for e in entities {
         let _ = write!(
             page,
@@ -32,7 +33,7 @@ fn rows(page: &mut String, entities: &[&EntityDiff], with_operation: bool) {
         }
         let _ = write!(
             page,
-            "<td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td></tr>",
+            "<td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
             verdict(e),
             html(&ms_change(
                 e.before.self_time_p50_ns,
@@ -52,10 +53,27 @@ fn rows(page: &mut String, entities: &[&EntityDiff], with_operation: bool) {
             )),
             html(&percent_change(e.before.error_rate, e.after.error_rate)),
             html(&p_value(e.p_value)),
-            html(&what_changed(e)),
         );
     }
-    page.push_str("</tbody></table>\n");
+    page.push_str("</tbody></table></div>\n");
+    let changed: Vec<&&EntityDiff> = entities.iter().filter(|e| e.changed).collect();
+    if !changed.is_empty() {
+        page.push_str("<ul class=\"changes\">");
+        for e in changed {
+            let name = match &e.operation {
+                Some(op) => format!("{}: {op}", e.service),
+                None => e.service.clone(),
+            };
+            let _ = write!(
+                page,
+                "<li><strong>{}</strong>: {} (p {})</li>",
+                html(&name),
+                html(&what_changed(e)),
+                html(&p_value(e.p_value)),
+            );
+        }
+        page.push_str("</ul>\n");
+    }
 }
 
 /// Writes `section#diff`.
