@@ -1,6 +1,6 @@
 //! [`analyze`]: one pass over all traces producing every table the reports show.
 //!
-//! Layout: [`model`] holds the types it produces; [`selection`] picks the traces worth opening
+//! Layout: `model` holds the types it produces; `selection` picks the traces worth opening
 //! and tallies error origins.
 
 mod model;

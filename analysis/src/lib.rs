@@ -8,7 +8,7 @@
 //! Layout:
 //! - [`tree`]: how the spans of one trace hang together, robust to orphans and cycles.
 //! - [`asynchrony`]: which children their parent does not wait for (span kinds, links).
-//! - [`critical_path`]: the critical path of a trace and the self time of its spans.
+//! - [`critical_path`](mod@critical_path): the critical path of a trace and the self time of its spans.
 //! - [`latency`]: HDR-histogram percentiles per group.
 //! - [`attribution`]: the likely origin of each failed trace.
 //! - [`health`]: orphans, extra roots, fragments, clock skew, late spans.

@@ -36,7 +36,7 @@ pub struct Analysis {
     /// Failing traces, picked to cover as many distinct error origins as possible.
     pub failing_traces: Vec<TraceSummary>,
     /// Critical path and span timings of the singled-out traces (slowest and failing, without
-    /// repeats), or of every trace with [`AnalysisOptions::keep_all_timings`].
+    /// repeats), or of every trace with [`crate::AnalysisOptions::keep_all_timings`].
     pub trace_timings: Vec<TraceTimings>,
 }
 
