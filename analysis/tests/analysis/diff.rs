@@ -111,14 +111,14 @@ fn a_slowed_service_is_the_only_change_though_its_callers_are_slower_too() {
     assert_matches_schema("diff.schema.json", &serde_json::to_value(&d).unwrap());
 }
 
-/// front calls leaf (5–15 ms plus `leaf_extra_ms`) and side (4–12 ms) in parallel.
+/// front calls leaf (5–15 ms plus `leaf_extra_ms`) and side (8–18 ms) in parallel.
 fn fan_out(seed: u64, requests: u64, leaf_extra_ms: u64) -> Vec<Trace> {
     let mut draws = Draws(seed);
     (1..=requests)
         .map(|n| {
             let t0 = n * 1000;
             let leaf = draws.between(5, 16) + leaf_extra_ms;
-            let side = draws.between(4, 13);
+            let side = draws.between(8, 19);
             let end = t0 + 1 + leaf.max(side) + 1;
             trace(vec![
                 span(n, 1, None, "front", "GET /", t0, end),
@@ -134,8 +134,8 @@ fn a_parallel_sibling_falling_off_the_critical_path_has_not_changed() {
     let d = diff(&fan_out(11, 300, 0), &fan_out(12, 300, 30));
     assert_eq!(changed(&d), ["leaf"], "{}", render_diff(&d));
     let side = d.services.iter().find(|s| s.service == "side").unwrap();
-    // Before, side was the longer branch in a good part of the requests; after, in none.
-    assert!(side.before.critical_time_mean_ns > 1e6, "{side:?}");
+    // Before, side was the longer branch in most requests; after, in none.
+    assert!(side.before.critical_time_mean_ns > 3e6, "{side:?}");
     assert_eq!(side.after.critical_time_mean_ns, 0.0);
 }
 
