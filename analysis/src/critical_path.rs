@@ -1,12 +1,30 @@
 //! The critical path of a trace and the self time of its spans.
 //!
 //! The critical path is the chain of work that determines a request's end-to-end time: making
-//! any span off the path faster would not make the request faster. The walk is the one Jaeger's
-//! UI uses. Start at the end of the top span and walk back in time; at each point pick the child
-//! that ended last before that point, attribute the gap between the child's end and the point to
-//! the parent's own work, descend into that child the same way, and continue from the child's
-//! start. Children running in parallel with the chosen one end after the new point and are
-//! therefore skipped: only the branch that finished last was holding the parent up.
+//! any span off the path faster would not make the request faster. Start at the end of the top
+//! span and walk back in time; at each point pick the child that ended last at or before that
+//! point, attribute the gap between the child's end and the point to the parent's own work,
+//! descend into that child the same way, and continue from the child's start. Children running
+//! in parallel with the chosen one end after the new point and are therefore skipped: only the
+//! branch that finished last was holding the parent up.
+//!
+//! This is the walk of Jaeger UI's critical path, and these rules decide the cases a plain
+//! walk leaves open:
+//!
+//! - **Asynchronous children block nothing.** A child its parent does not wait for (a CONSUMER
+//!   under a PRODUCER, a `follows_from` child: see [`crate::asynchrony`]) is left out of the
+//!   parent's walk with everything under it, so the parent's own time covers it. Jaeger UI
+//!   prunes PRODUCER → CONSUMER the same way; the `follows_from` rule is ours.
+//! - **Ties on end time go to the child covering the most.** When several children end at the
+//!   same instant (common after clock-skew clipping), the one that started earliest is taken:
+//!   the parent was waiting for the longest of them, and "time between children belongs to the
+//!   parent" must not credit it with time a child was still running. Jaeger UI, which sorts
+//!   children by start and keeps the first of equal ends, agrees.
+//! - **A child ending exactly where the chosen one started qualifies.** Back-to-back children
+//!   are both on the path. Here Jaeger UI differs: it asks for a strictly earlier end and gives
+//!   the earlier child's time to the parent.
+//! - **The walk starts from the request's root**, not from a root that only links to a span of
+//!   the trace (a continuation, see [`crate::asynchrony`]); Jaeger UI walks every root.
 //!
 //! Clock skew and asynchronous work can put a child partly outside its parent. Such a child is
 //! clipped to the parent's bounds before the walk (a child entirely outside contributes nothing),
@@ -100,18 +118,19 @@ pub(crate) fn critical_path_with_tree(trace: &Trace, tree: &SpanTree) -> Critica
     };
 
     let make_frame = |index: usize, start: u64, end: u64| -> Frame {
-        let mut children: Vec<(u64, u64, usize)> = tree.children[index]
-            .iter()
-            .filter_map(|&c| {
+        let mut children: Vec<(u64, u64, usize)> = tree
+            .blocking_children(index)
+            .filter_map(|c| {
                 let s = &spans[c];
                 let cs = s.start_unix_nano.max(start);
                 let ce = s.end_unix_nano.max(s.start_unix_nano).min(end);
                 (cs <= ce).then_some((cs, ce, c))
             })
             .collect();
-        // Latest end first; among equal ends the later start first, so a zero-length child
-        // sitting at the point is walked before a longer sibling ending at the same instant.
-        children.sort_by(|a, b| b.1.cmp(&a.1).then(b.0.cmp(&a.0)).then(b.2.cmp(&a.2)));
+        // Latest end first; among equal ends the earliest start first: the child covering the
+        // most is the one the parent was waiting for. Its siblings ending at the same instant
+        // end after its start, so the walk skips them.
+        children.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)).then(a.2.cmp(&b.2)));
         Frame {
             index,
             start,
@@ -174,6 +193,8 @@ pub(crate) fn critical_path_with_tree(trace: &Trace, tree: &SpanTree) -> Critica
 /// Self time of every span, aligned with `Trace::spans`: its duration minus the union of its
 /// children's intervals, each child clipped to the span. Time where two children overlap is
 /// counted once, so a span whose parallel children cover it fully has no self time.
+/// Asynchronous children (see [`crate::asynchrony`]) do not count: the span was not waiting
+/// for them, so the time is its own.
 pub fn self_times(trace: &Trace) -> Vec<u64> {
     let tree = SpanTree::new(trace);
     self_times_with_tree(trace, &tree)
@@ -189,7 +210,7 @@ pub(crate) fn self_times_with_tree(trace: &Trace, tree: &SpanTree) -> Vec<u64> {
         .map(|(i, s)| {
             let (start, end) = (s.start_unix_nano, s.end_unix_nano.max(s.start_unix_nano));
             intervals.clear();
-            intervals.extend(tree.children[i].iter().filter_map(|&c| {
+            intervals.extend(tree.blocking_children(i).filter_map(|c| {
                 let cs = spans[c].start_unix_nano.max(start);
                 let ce = spans[c].end_unix_nano.min(end);
                 (cs < ce).then_some((cs, ce))

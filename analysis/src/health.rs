@@ -9,7 +9,7 @@
 use std::collections::HashSet;
 
 use serde::Serialize;
-use tracelab_trace::{SpanId, SpanKind, Trace, TraceId};
+use tracelab_trace::{SpanId, Trace, TraceId};
 
 use crate::tree::SpanTree;
 
@@ -62,8 +62,8 @@ pub struct TraceHealth {
     /// Spans no root or orphan reaches, which only happens when parent links form a cycle.
     pub unreachable_spans: u64,
     /// Children starting before their parent or ending after it (clock-skew suspects).
-    /// Children of PRODUCER spans may legitimately end later and count only when they start
-    /// early.
+    /// Asynchronous children (a CONSUMER under a PRODUCER, a `follows_from` child) may
+    /// legitimately end later and count only when they start early.
     pub skewed_children: u64,
     /// A few of them.
     pub skewed_examples: Vec<SkewedChild>,
@@ -127,7 +127,7 @@ impl TraceHealth {
             if let Some(p) = tree.parent[i] {
                 let parent = &spans[p];
                 let early = parent.start_unix_nano.saturating_sub(s.start_unix_nano);
-                let late = if parent.kind == SpanKind::Producer {
+                let late = if tree.asynchronous[i] {
                     0
                 } else {
                     s.end_unix_nano.saturating_sub(parent.end_unix_nano)

@@ -20,10 +20,12 @@
 //! - opening the page as `report.html#span=<16 hex>` (or changing the hash to that later) opens
 //!   that span's details, scrolls to its row and focuses it; every `.span-details` ends with
 //!   such a link (`a.permalink`), so a span can be shared by its address;
-//! - the report's sections are `section#summary`, `#timeline`, `#services`, `#graph`, `#errors`,
-//!   `#health`, `#sampling` (only with sampling rows) and `#traces`.
+//! - the report's sections are `section#summary`, `#diff` (only with a baseline run),
+//!   `#timeline`, `#services`, `#graph`, `#errors`, `#health`, `#sampling` (only with sampling
+//!   rows) and `#traces`.
 
 mod charts;
+mod diff_view;
 mod escape;
 mod service_graph;
 mod trace_view;
@@ -36,6 +38,7 @@ use serde_json::{Map, Value};
 use tracelab_trace::{Trace, TraceId};
 
 use crate::analysis::{Analysis, TraceSummary, trace_timings};
+use crate::diff::RunDiff;
 use crate::format::{ms, percent};
 use crate::timeline::TimelinePoint;
 use escape::html;
@@ -73,6 +76,8 @@ pub struct HtmlReportInput<'a> {
     /// Sampling comparison: a JSON array of objects, each with a `strategy` (or `name`) string
     /// and numeric fields; fields whose values all lie in 0..=1 are drawn as percentage bars.
     pub sampling: Option<&'a Value>,
+    /// What changed since an earlier run, shown as "Changes from the baseline".
+    pub diff: Option<&'a RunDiff>,
 }
 
 impl<'a> HtmlReportInput<'a> {
@@ -86,6 +91,7 @@ impl<'a> HtmlReportInput<'a> {
             timeline: None,
             incidents: &[],
             sampling: None,
+            diff: None,
         }
     }
 }
@@ -104,12 +110,17 @@ pub fn render_html(input: &HtmlReportInput) -> String {
 <meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:\">\n\
 <meta name=\"color-scheme\" content=\"light dark\">\n<title>{} — tracelab report</title>\n<style>\n{CSS}</style>\n</head>\n<body>\n\
 <header><h1>{}</h1><p class=\"meta\">tracelab report · {} traces · {} spans · {} services</p>\n\
-<nav><a href=\"#summary\">Summary</a> <a href=\"#timeline\">Timeline</a> <a href=\"#services\">Services</a> <a href=\"#graph\">Graph</a> <a href=\"#errors\">Errors</a> <a href=\"#health\">Health</a>{} <a href=\"#traces\">Traces</a></nav></header>\n<main>\n",
+<nav><a href=\"#summary\">Summary</a>{} <a href=\"#timeline\">Timeline</a> <a href=\"#services\">Services</a> <a href=\"#graph\">Graph</a> <a href=\"#errors\">Errors</a> <a href=\"#health\">Health</a>{} <a href=\"#traces\">Traces</a></nav></header>\n<main>\n",
         html(input.title),
         html(input.title),
         a.overview.traces,
         a.overview.spans,
         a.overview.services,
+        if input.diff.is_some() {
+            " <a href=\"#diff\">Changes</a>"
+        } else {
+            ""
+        },
         if input.sampling.is_some() {
             " <a href=\"#sampling\">Sampling</a>"
         } else {
@@ -117,6 +128,9 @@ pub fn render_html(input: &HtmlReportInput) -> String {
         },
     );
     summary_section(&mut page, a, input.summary);
+    if let Some(diff) = input.diff {
+        diff_view::diff_section(&mut page, diff);
+    }
     let timeline = input.timeline.unwrap_or(&a.timeline);
     let _ = write!(
         page,

@@ -7,20 +7,26 @@
 //!
 //! Layout:
 //! - [`tree`]: how the spans of one trace hang together, robust to orphans and cycles.
-//! - [`critical_path`]: the critical path of a trace and the self time of its spans.
+//! - [`asynchrony`]: which children their parent does not wait for (span kinds, links).
+//! - [`critical_path`](mod@critical_path): the critical path of a trace and the self time of its spans.
 //! - [`latency`]: HDR-histogram percentiles per group.
 //! - [`attribution`]: the likely origin of each failed trace.
 //! - [`health`]: orphans, extra roots, fragments, clock skew, late spans.
 //! - [`graph`]: the service dependency graph.
 //! - [`timeline`]: requests, errors and latency per second.
 //! - [`analysis`]: [`analyze`], the one pass producing all of the above.
+//! - [`document`]: the analysis as a document for programs (`analysis.json`, `report --json`).
+//! - [`diff`]: what changed between two runs, with a significance test.
 //! - [`waterfall`]: the terminal waterfall of one trace.
 //! - [`table`]: the terminal table of services ranked by critical-path share.
 //! - [`html`]: the offline HTML report.
 
 pub mod analysis;
+pub mod asynchrony;
 pub mod attribution;
 pub mod critical_path;
+pub mod diff;
+pub mod document;
 mod format;
 pub mod graph;
 pub mod health;
@@ -37,6 +43,10 @@ pub use analysis::{
 };
 pub use attribution::{ErrorOrigin, OriginSpan, error_origin};
 pub use critical_path::{CriticalPath, CriticalSegment, critical_path, self_times};
+pub use diff::{DiffOptions, RunDiff, RunProfile, RunSampler, Sources, render_diff};
+pub use document::{
+    AnalysisDocument, DocumentError, PathSegment, SpanDocument, TraceDocument, TraceReason,
+};
 pub use graph::{ServiceEdge, ServiceGraph};
 pub use health::{SkewedChild, SpanRef, TraceHealth};
 pub use html::{HtmlReportInput, IncidentWindow, render_html};

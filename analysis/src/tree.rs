@@ -9,6 +9,8 @@ use std::collections::HashMap;
 
 use tracelab_trace::{Span, SpanId, Trace};
 
+use crate::asynchrony;
+
 /// How the spans of one trace hang together, by index into `Trace::spans`.
 #[derive(Debug, Clone)]
 pub struct SpanTree {
@@ -21,6 +23,12 @@ pub struct SpanTree {
     /// Depth below the top of its subtree (tops are 0); `None` for spans no top reaches, which
     /// only happens when parent links form a cycle.
     pub depth: Vec<Option<usize>>,
+    /// True for a span its parent does not wait for (see [`asynchrony::waits_for`]): it and
+    /// everything under it block nothing of the parent.
+    pub asynchronous: Vec<bool>,
+    /// True for a root that links to another span of the trace (see
+    /// [`asynchrony::continues_trace`]): it continues the request and never stands for it.
+    pub continuation: Vec<bool>,
 }
 
 impl SpanTree {
@@ -36,6 +44,7 @@ impl SpanTree {
         }
         let mut parent = vec![None; spans.len()];
         let mut children = vec![Vec::new(); spans.len()];
+        let mut asynchronous = vec![false; spans.len()];
         let mut roots = Vec::new();
         let mut orphans = Vec::new();
         for (i, s) in spans.iter().enumerate() {
@@ -45,6 +54,7 @@ impl SpanTree {
                 Some(p) if p != i => {
                     parent[i] = Some(p);
                     children[p].push(i);
+                    asynchronous[i] = !asynchrony::waits_for(&spans[p], s);
                 }
                 _ if s.parent_span_id.is_none() => roots.push(i),
                 _ => orphans.push(i),
@@ -62,16 +72,31 @@ impl SpanTree {
             depth[i] = Some(d);
             stack.extend(children[i].iter().map(|&c| (c, d + 1)));
         }
+        let continuation = spans
+            .iter()
+            .map(|s| asynchrony::continues_trace(s, |id| index.contains_key(id)))
+            .collect();
         SpanTree {
             parent,
             children,
             tops,
             depth,
+            asynchronous,
+            continuation,
         }
     }
 
-    /// The top whose subtree stands for the whole request: the longest true root, or, in a
-    /// trace that lost its root, the longest orphan. Ties go to the earliest start.
+    /// The children `parent` waits for: its children less the asynchronous ones.
+    pub fn blocking_children(&self, parent: usize) -> impl Iterator<Item = usize> + '_ {
+        self.children[parent]
+            .iter()
+            .copied()
+            .filter(|&c| !self.asynchronous[c])
+    }
+
+    /// The top whose subtree stands for the whole request: the longest true root that does not
+    /// merely continue another span of the trace, else the longest root, or, in a trace that
+    /// lost its root, the longest orphan. Ties go to the earliest start.
     pub fn primary_top(&self, spans: &[Span]) -> Option<usize> {
         let roots: Vec<usize> = self
             .tops
@@ -79,7 +104,18 @@ impl SpanTree {
             .copied()
             .filter(|&i| spans[i].parent_span_id.is_none())
             .collect();
-        let pool = if roots.is_empty() { &self.tops } else { &roots };
+        let requests: Vec<usize> = roots
+            .iter()
+            .copied()
+            .filter(|&i| !self.continuation[i])
+            .collect();
+        let pool = if !requests.is_empty() {
+            &requests
+        } else if !roots.is_empty() {
+            &roots
+        } else {
+            &self.tops
+        };
         let mut best: Option<usize> = None;
         for &i in pool {
             let better = match best {

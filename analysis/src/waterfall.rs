@@ -16,7 +16,7 @@ const MIN_WIDTH: usize = 60;
 
 /// Renders `trace` as a text waterfall `width` columns wide (100 suits most terminals).
 ///
-/// With `critical` (from [`crate::critical_path`] of the same trace) the critical path is drawn
+/// With `critical` (from [`crate::critical_path`](mod@crate::critical_path) of the same trace) the critical path is drawn
 /// solid; without it every bar is drawn as `▒`.
 pub fn render_waterfall(trace: &Trace, critical: Option<&CriticalPath>, width: usize) -> String {
     let width = width.max(MIN_WIDTH);

@@ -38,18 +38,9 @@ pub enum Command {
     /// spans go to OTEL_EXPORTER_OTLP_ENDPOINT. Writes requests.jsonl and report.json.
     Load(crate::load::LoadArgs),
     /// Analyse a run directory or an OTLP JSON file: critical path, services ranked by their
-    /// share of it, waterfalls, and a self-contained report.html.
-    Report {
-        /// A run directory, or an OTLP JSON file (one ExportTraceServiceRequest per line, as
-        /// the Collector's file exporter writes, or one pretty-printed document).
-        input: PathBuf,
-        /// Where to write the HTML (default: report.html in the run directory, or FILE.html).
-        #[arg(long)]
-        out: Option<PathBuf>,
-        /// Only write the HTML; no terminal view.
-        #[arg(long)]
-        quiet: bool,
-    },
+    /// share of it, waterfalls, a self-contained report.html, and (--json, and analysis.json in
+    /// a run directory) the same analysis for programs.
+    Report(crate::report::ReportArgs),
     /// Replay a full-capture run through head and tail sampling strategies and score what each
     /// keeps against the ground truth: errors, slow requests, incident traces, span volume.
     Compare {
@@ -69,6 +60,10 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// What changed between two runs, per service and per operation: latency, critical-path
+    /// share and error rate, and whether each service's own work changed beyond noise
+    /// (Mann–Whitney U, Holm-corrected). Exits 1 when something changed.
+    Diff(crate::diff::DiffArgs),
     /// Print deployment files for a scenario: a docker compose file or Kubernetes manifests.
     #[command(subcommand)]
     Render(crate::render::RenderTarget),
@@ -202,7 +197,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Run(args) => runtime()?.block_on(crate::run::run_command(args)),
         Command::Svc(args) => runtime()?.block_on(crate::svc::svc_command(args)),
         Command::Load(args) => runtime()?.block_on(crate::load::load_command(args)),
-        Command::Report { input, out, quiet } => crate::report::report_command(&input, out, quiet),
+        Command::Report(args) => crate::report::report_command(&args),
         Command::Compare {
             input,
             strategies,
@@ -210,6 +205,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             out,
             json,
         } => crate::compare::compare_command(&input, &strategies, slow, out, json),
+        Command::Diff(args) => crate::diff::diff_command(&args),
         Command::Render(target) => {
             print!("{}", crate::render::render(&target)?);
             Ok(ExitCode::SUCCESS)

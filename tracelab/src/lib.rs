@@ -12,6 +12,7 @@
 //!   incidents, report — which `run` and `load` both are.
 //! - [`run`]: `tracelab run`, a session with the whole lab in one process.
 //! - [`load`]: `tracelab load`, a session into services running elsewhere.
+//! - [`diff`]: `tracelab diff`, what changed between two runs, read as streams.
 //! - [`svc`]: `tracelab svc`, one scenario service per process.
 //! - [`signals`]: SIGINT and SIGTERM, the same for every command.
 //! - [`fdlimit`]: the open-file budget that sizes the load's connections.
@@ -25,6 +26,7 @@
 pub mod check;
 pub mod cli;
 pub mod compare;
+pub mod diff;
 pub mod fdlimit;
 pub mod load;
 pub mod logging;

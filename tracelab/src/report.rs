@@ -1,19 +1,49 @@
 //! `tracelab report` and the analysis part of every run: the terminal view (services ranked by
-//! critical-path share, the slowest and the first failing trace as waterfalls) and the
-//! self-contained `report.html`.
+//! critical-path share, the slowest and the first failing trace as waterfalls), the
+//! self-contained `report.html`, and `analysis.json`, the same analysis for programs
+//! (`docs/analysis.schema.json`).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
+use clap::Args;
 use tracelab_analysis::{
-    Analysis, AnalysisOptions, HtmlReportInput, IncidentWindow, analyze, critical_path,
-    render_html, render_service_table, render_waterfall,
+    Analysis, AnalysisDocument, AnalysisOptions, DiffOptions, HtmlReportInput, IncidentWindow,
+    RunDiff, RunSampler, Sources, analyze, critical_path, render_diff, render_html,
+    render_service_table, render_waterfall,
 };
 use tracelab_trace::{Trace, TraceId, group_into_traces};
 
 use crate::rundir;
+
+/// `tracelab report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// A run directory, or an OTLP JSON file (one ExportTraceServiceRequest per line, as the
+    /// Collector's file exporter writes, or one pretty-printed document).
+    pub input: PathBuf,
+    /// Where to write the HTML (default: report.html in the run directory, or FILE.html).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Only write the HTML (and a run directory's analysis.json); no terminal view.
+    #[arg(long)]
+    pub quiet: bool,
+    /// Print the analysis as JSON on stdout instead of the terminal view (the layout of
+    /// analysis.json, described by docs/analysis.schema.json).
+    #[arg(long)]
+    pub json: bool,
+    /// Also analyse this trace in full: its critical path in the JSON, its waterfall in the
+    /// terminal (32 hex digits; repeatable).
+    #[arg(long = "trace", value_name = "TRACE_ID")]
+    pub traces: Vec<TraceId>,
+    /// An earlier run (run directory or OTLP JSON file) to compare with: adds "Changes from
+    /// the baseline" to report.html and the diff table to the terminal view, as
+    /// `tracelab diff BASELINE INPUT` computes them.
+    #[arg(long, value_name = "DIR_OR_FILE")]
+    pub baseline: Option<PathBuf>,
+}
 
 /// Width of terminal waterfalls.
 const WATERFALL_WIDTH: usize = 100;
@@ -66,6 +96,25 @@ pub fn render_run_html(
     render_html(&input)
 }
 
+/// Compares the traces of `input` (all in memory) with the run at `baseline` (streamed).
+fn baseline_diff(baseline: &Path, input: &Path, traces: &[Trace]) -> anyhow::Result<RunDiff> {
+    let before = crate::diff::profile_run(baseline)
+        .with_context(|| format!("--baseline {}", baseline.display()))?;
+    let mut sampler = RunSampler::new();
+    for trace in traces {
+        sampler.add(trace);
+    }
+    Ok(RunDiff::new(
+        &before,
+        &sampler.finish(),
+        Sources {
+            before: &baseline.display().to_string(),
+            after: &input.display().to_string(),
+        },
+        &DiffOptions::default(),
+    ))
+}
+
 /// Reads incident windows from `incidents.jsonl` in a run directory, if there is one.
 pub fn read_incidents(dir: &Path) -> Vec<IncidentWindow> {
     let Ok(text) = std::fs::read_to_string(dir.join("incidents.jsonl")) else {
@@ -97,10 +146,31 @@ pub fn read_sampling(dir: &Path) -> Option<serde_json::Value> {
     }
 }
 
-/// `tracelab report DIR_OR_FILE [--out FILE]`: a run directory gets `report.html` beside its
-/// spans; an OTLP JSON file (a Collector file-exporter output, say) gets `FILE.html` unless
-/// `--out` says otherwise. Prints the terminal view.
-pub fn report_command(input: &Path, out: Option<PathBuf>, quiet: bool) -> anyhow::Result<ExitCode> {
+/// Writes `analysis.json` into a run directory: the analysis for programs, with the traces the
+/// report singles out (all of which must be in `traces`; passing every trace is fine).
+pub fn write_analysis_json(
+    dir: &Path,
+    analysis: &Analysis,
+    traces: &[Trace],
+) -> anyhow::Result<()> {
+    let document = AnalysisDocument::new(analysis, traces, &[])?;
+    write_document(dir, &document)
+}
+
+fn write_document(dir: &Path, document: &AnalysisDocument) -> anyhow::Result<()> {
+    // Written to a temporary name and renamed, so a reader never sees half a document.
+    rundir::write_atomically(
+        &dir.join(rundir::ANALYSIS_FILE),
+        &serde_json::to_vec_pretty(document)?,
+    )
+}
+
+/// `tracelab report DIR_OR_FILE`: a run directory gets `report.html` and `analysis.json`
+/// beside its spans; an OTLP JSON file (a Collector file-exporter output, say) gets
+/// `FILE.html` unless `--out` says otherwise. Prints the terminal view, or with `--json` the
+/// analysis document.
+pub fn report_command(args: &ReportArgs) -> anyhow::Result<ExitCode> {
+    let input = args.input.as_path();
     let (spans_file, dir) = if input.is_dir() {
         (input.join(rundir::SPANS_FILE), Some(input.to_path_buf()))
     } else {
@@ -111,6 +181,16 @@ pub fn report_command(input: &Path, out: Option<PathBuf>, quiet: bool) -> anyhow
     anyhow::ensure!(!spans.is_empty(), "{} holds no spans", spans_file.display());
     let traces = group_into_traces(spans);
     let analysis = analyze_run(&traces, None);
+    let document = AnalysisDocument::new(&analysis, &traces, &args.traces).map_err(|e| {
+        anyhow::anyhow!(
+            "--trace: {e} in {}; `tracelab report {}` shows the slowest and the failing ones",
+            spans_file.display(),
+            input.display()
+        )
+    })?;
+    if let Some(dir) = &dir {
+        write_document(dir, &document)?;
+    }
     let summary = dir.as_ref().and_then(|d| {
         std::fs::read(d.join(rundir::REPORT_FILE))
             .ok()
@@ -129,15 +209,18 @@ pub fn report_command(input: &Path, out: Option<PathBuf>, quiet: bool) -> anyhow
                 .map(|n| n.to_string_lossy().to_string())
                 .unwrap_or_else(|| "traces".to_string())
         });
-    let html = render_run_html(
-        &title,
-        &analysis,
-        &traces,
-        summary.as_ref(),
-        &incidents,
-        sampling.as_ref(),
-    );
-    let target = out.unwrap_or_else(|| match &dir {
+    let diff = match &args.baseline {
+        Some(baseline) => Some(baseline_diff(baseline, input, &traces)?),
+        None => None,
+    };
+    let html = render_html(&HtmlReportInput {
+        summary: summary.as_ref(),
+        incidents: &incidents,
+        sampling: sampling.as_ref(),
+        diff: diff.as_ref(),
+        ..HtmlReportInput::new(&title, &analysis, &traces)
+    });
+    let target = args.out.clone().unwrap_or_else(|| match &dir {
         Some(d) => d.join("report.html"),
         None => {
             let mut name = input.as_os_str().to_owned();
@@ -146,9 +229,32 @@ pub fn report_command(input: &Path, out: Option<PathBuf>, quiet: bool) -> anyhow
         }
     });
     std::fs::write(&target, html).with_context(|| format!("cannot write {}", target.display()))?;
-    if !quiet {
+    if args.json {
+        // Standard output carries the document alone, so that it can be piped into `jq`.
+        println!("{}", serde_json::to_string_pretty(&document)?);
+        eprintln!("report: {}", target.display());
+        return Ok(ExitCode::SUCCESS);
+    }
+    if !args.quiet {
         print!("{}", render_terminal(&analysis, &traces));
+        print!("{}", render_requested(&args.traces, &traces));
+        if let Some(diff) = &diff {
+            print!("\n{}", render_diff(diff));
+        }
     }
     println!("\n  report: {}", target.display());
     Ok(ExitCode::SUCCESS)
+}
+
+/// Waterfalls of the traces asked for with `--trace`.
+fn render_requested(requested: &[TraceId], traces: &[Trace]) -> String {
+    let mut out = String::new();
+    for id in requested {
+        if let Some(trace) = traces.iter().find(|t| t.trace_id == *id) {
+            let path = critical_path(trace);
+            out.push_str(&format!("\nTrace {}\n", id.to_hex()));
+            out.push_str(&render_waterfall(trace, Some(&path), WATERFALL_WIDTH));
+        }
+    }
+    out
 }

@@ -7,6 +7,7 @@
 //! | `requests.jsonl`   | one line per request: the ground truth                            |
 //! | `report.json`      | the summary, machine-readable                                     |
 //! | `report.html`      | the analysis as one self-contained page (opens offline)           |
+//! | `analysis.json`    | the analysis for programs (`docs/analysis.schema.json`)           |
 //!
 //! Spans and requests are streamed to disk while the run goes, so an interrupted run keeps
 //! everything it recorded. A directory is only created once everything the run needs has
@@ -36,6 +37,9 @@ pub const INCIDENTS_FILE: &str = "incidents.jsonl";
 pub const SERVICES_FILE: &str = "services.json";
 /// The self-contained HTML report.
 pub const HTML_REPORT_FILE: &str = "report.html";
+/// The analysis for programs: critical paths, shares, self time, error origins, health
+/// (`docs/analysis.schema.json`).
+pub const ANALYSIS_FILE: &str = "analysis.json";
 
 /// An open run directory.
 #[derive(Debug)]

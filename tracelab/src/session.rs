@@ -501,5 +501,8 @@ fn write_report_files(
             crate::report::read_sampling(dir.path()).as_ref(),
         );
         attempt(rundir::HTML_REPORT_FILE, Ok(html.into_bytes()));
+        if let Err(e) = crate::report::write_analysis_json(dir.path(), analysis, traces) {
+            unwritten.push(format!("{}: {e:#}", rundir::ANALYSIS_FILE));
+        }
     }
 }

@@ -1,7 +1,8 @@
 //! `report.html` in a real browser: headless Chromium opens the report of a real run and we
 //! check that the page loads with no console message and no network request, shows one
 //! waterfall per trace the analysis picked, and that opening a span (through the page's
-//! `#span=<id>` deep link) shows its attributes. Screenshots are kept under
+//! `#span=<id>` deep link) shows its attributes; the same with a baseline run shows the
+//! comparison section under the same rules. Screenshots are kept under
 //! `target/test-artifacts/` for a person to look at.
 //!
 //! Chromium comes from the system (`.ci/test` installs Debian's `chromium` when it is missing);
@@ -430,6 +431,33 @@ async fn report_html_in_headless_chromium() {
         assert_eq!(run.console_lines(), Vec::<&str>::new());
         assert_png(path);
     }
+
+    // The report with a baseline (the run against itself): the comparison section renders
+    // under the same policy, with no console message and no request.
+    let compared = outcome.dir.join("report-compared.html");
+    let out = Command::new(env!("CARGO_BIN_EXE_tracelab"))
+        .arg("report")
+        .arg(&outcome.dir)
+        .arg("--baseline")
+        .arg(&outcome.dir)
+        .arg("--out")
+        .arg(&compared)
+        .arg("--quiet")
+        .output()
+        .expect("tracelab runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let run = browse(&file_url(&compared), "--dump-dom", &proxy, "1280,2400");
+    let section = start_tag(&run.dom, "id=\"diff\"").expect("section#diff");
+    assert!(section.starts_with("<section"), "{section}");
+    assert!(
+        run.dom.contains("No operation changed."),
+        "a run does not differ from itself"
+    );
+    assert_eq!(run.console_lines(), Vec::<&str>::new());
 
     // Give a request that was still on its way time to reach the proxy.
     std::thread::sleep(Duration::from_millis(200));

@@ -1,9 +1,9 @@
 //! Critical path and self time on small traces whose answer can be worked out by hand.
 
 use tracelab_analysis::{CriticalPath, critical_path, self_times, trace_timings};
-use tracelab_trace::Trace;
+use tracelab_trace::{SpanKind, Trace};
 
-use crate::support::{EPOCH, MS, idx, span, trace};
+use crate::support::{EPOCH, MS, idx, kind, linked, micros, span, span_id, trace};
 
 /// Critical-path milliseconds of span `id`.
 fn crit_ms(t: &Trace, p: &CriticalPath, id: u64) -> u64 {
@@ -237,4 +237,125 @@ fn a_very_deep_trace_does_not_overflow_the_stack() {
     let t = trace(spans);
     let p = critical_path(&t);
     assert_tiles(&p, 1, 2 * depth + 1);
+}
+
+/// The path as `(span id, start, end)` in microseconds from [`EPOCH`].
+fn segments_us(p: &CriticalPath) -> Vec<(u64, u64, u64)> {
+    p.segments
+        .iter()
+        .map(|s| {
+            (
+                u64::from_be_bytes(s.span_id.0),
+                (s.start_unix_nano - EPOCH) / 1_000,
+                (s.end_unix_nano - EPOCH) / 1_000,
+            )
+        })
+        .collect()
+}
+
+/// PRODUCER A 1–31 µs, its CONSUMER B 10–20 µs, B's child C 12–14 µs, with B of `b_kind`.
+fn producer_trace(a_kind: SpanKind, b_kind: SpanKind) -> Trace {
+    trace(vec![
+        micros(kind(span(1, 1, None, "shop", "A", 0, 0), a_kind), 1, 31),
+        micros(kind(span(1, 2, Some(1), "mail", "B", 0, 0), b_kind), 10, 20),
+        micros(span(1, 3, Some(2), "mail", "C", 0, 0), 12, 14),
+    ])
+}
+
+#[test]
+fn a_consumer_under_a_producer_blocks_nothing() {
+    let t = producer_trace(SpanKind::Producer, SpanKind::Consumer);
+    let p = critical_path(&t);
+    assert_eq!(segments_us(&p), [(1, 1, 31)], "A 30, nothing else");
+    assert_eq!(
+        self_times(&t)[idx(&t, 1)],
+        30_000,
+        "the producer never waited"
+    );
+
+    // The same shape with a synchronous child is the ordinary walk: A 20, B 8, C 2.
+    let t = producer_trace(SpanKind::Client, SpanKind::Server);
+    let p = critical_path(&t);
+    assert_eq!(
+        segments_us(&p),
+        [
+            (1, 1, 10),
+            (2, 10, 12),
+            (3, 12, 14),
+            (2, 14, 20),
+            (1, 20, 31)
+        ]
+    );
+}
+
+#[test]
+fn a_follows_from_child_blocks_nothing() {
+    // The OpenTracing shim links a span to its parent with the reference type.
+    let trace_with = |ref_type: &str| {
+        trace(vec![
+            span(1, 1, None, "jobs", "enqueue", 0, 100),
+            linked(
+                span(1, 2, Some(1), "jobs", "send mail", 40, 100),
+                1,
+                &[("opentracing.ref_type", ref_type)],
+            ),
+        ])
+    };
+    let t = trace_with("follows_from");
+    let p = critical_path(&t);
+    assert_tiles(&p, 0, 100);
+    assert_eq!([crit_ms(&t, &p, 1), crit_ms(&t, &p, 2)], [100, 0]);
+    assert_eq!(self_ms(&t, 1), 100);
+
+    let t = trace_with("child_of");
+    let p = critical_path(&t);
+    assert_eq!([crit_ms(&t, &p, 1), crit_ms(&t, &p, 2)], [40, 60]);
+    assert_eq!(self_ms(&t, 1), 40);
+}
+
+#[test]
+fn ties_on_end_time_go_to_the_child_covering_the_most() {
+    // P 0–100 with A 10–90 and B 50–90: P waited for A from 10 on, so P's own time is 20.
+    for (a_id, b_id) in [(2, 3), (3, 2)] {
+        let t = trace(vec![
+            span(1, 1, None, "p", "P", 0, 100),
+            span(1, a_id, Some(1), "a", "A", 10, 90),
+            span(1, b_id, Some(1), "b", "B", 50, 90),
+        ]);
+        let p = critical_path(&t);
+        assert_tiles(&p, 0, 100);
+        assert_eq!(
+            [
+                crit_ms(&t, &p, 1),
+                crit_ms(&t, &p, a_id),
+                crit_ms(&t, &p, b_id)
+            ],
+            [20, 80, 0],
+            "whatever the ids' order"
+        );
+        assert_eq!(self_ms(&t, 1), 20);
+    }
+}
+
+#[test]
+fn a_root_linked_to_its_own_trace_is_not_the_request() {
+    // A job started on behalf of the request, as a new root linked to the span that asked for
+    // it: longer than the request, yet the request's own root is where the path starts.
+    let spans = |link: bool| {
+        let job = span(1, 3, None, "worker", "nightly job", 50, 400);
+        vec![
+            span(1, 1, None, "api", "POST /orders", 0, 100),
+            span(1, 2, Some(1), "api", "schedule", 40, 50),
+            if link { linked(job, 2, &[]) } else { job },
+        ]
+    };
+    let t = trace(spans(true));
+    let p = critical_path(&t);
+    assert_eq!(p.top_span_id, Some(span_id(1)));
+    assert_tiles(&p, 0, 100);
+    assert_eq!(crit_ms(&t, &p, 3), 0);
+
+    // Without the link it is just a second root, and the longest root is taken.
+    let p = critical_path(&trace(spans(false)));
+    assert_eq!(p.top_span_id, Some(span_id(3)));
 }

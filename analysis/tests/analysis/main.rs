@@ -3,6 +3,8 @@
 mod attribution;
 mod bottleneck;
 mod critical_path;
+mod diff;
+mod document;
 mod health;
 mod html;
 mod render;

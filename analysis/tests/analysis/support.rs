@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use tracelab_trace::{
-    AttrValue, Attribute, Span, SpanId, SpanKind, Status, StatusCode, Trace, TraceId,
+    AttrValue, Attribute, Link, Span, SpanId, SpanKind, Status, StatusCode, Trace, TraceId,
 };
 
 /// The epoch all test times count from: a round second, so timelines are predictable.
@@ -54,6 +54,30 @@ pub fn span(
 
 pub fn kind(mut s: Span, kind: SpanKind) -> Span {
     s.kind = kind;
+    s
+}
+
+/// `s` re-timed in microseconds from [`EPOCH`].
+pub fn micros(mut s: Span, start_us: u64, end_us: u64) -> Span {
+    s.start_unix_nano = EPOCH + start_us * 1_000;
+    s.end_unix_nano = EPOCH + end_us * 1_000;
+    s
+}
+
+/// `s` with a link to span `to` of its own trace, with `attributes` as string pairs.
+pub fn linked(mut s: Span, to: u64, attributes: &[(&str, &str)]) -> Span {
+    s.links.push(Link {
+        trace_id: s.trace_id,
+        span_id: span_id(to),
+        trace_state: String::new(),
+        attributes: attributes
+            .iter()
+            .map(|(k, v)| Attribute {
+                key: (*k).into(),
+                value: AttrValue::Str((*v).into()),
+            })
+            .collect(),
+    });
     s
 }
 
