@@ -63,6 +63,10 @@ pub struct HostOptions {
     /// What injected waits wait on. Precise by default; tokio's millisecond wheel only to show
     /// what it costs (the lab's fidelity tests compare the two).
     pub timer: tracelab_timer::Mode,
+    /// The runtime the services' span exporters run on. `None`: the current one. A separate
+    /// runtime keeps the exporters' batch encoding, milliseconds of CPU at a time, off the
+    /// threads whose timing the lab is about.
+    pub telemetry_runtime: Option<tokio::runtime::Handle>,
 }
 
 impl Default for HostOptions {
@@ -74,6 +78,7 @@ impl Default for HostOptions {
             admin_listen: None,
             sampler: None,
             timer: tracelab_timer::Mode::Precise,
+            telemetry_runtime: None,
         }
     }
 }
@@ -122,6 +127,9 @@ fn telemetry_for(
         .clone()
         .unwrap_or_else(follow_the_caller)
         .build();
+    // The batch processor and the exporter's connections are spawned on the runtime current
+    // while the provider is built.
+    let _entered = options.telemetry_runtime.as_ref().map(|h| h.enter());
     Ok(match &options.export {
         Some(export) => ServiceTelemetry::new(&identity, export, sampler)?,
         None => ServiceTelemetry::without_export(&identity, sampler),

@@ -8,9 +8,11 @@
 //! of the run directory are therefore the same for both commands.
 //!
 //! Layout: this file holds the options and the flow; `session/lab.rs` the embedded backend
-//! (receiver, services, streaming analysis).
+//! (receiver, services, streaming analysis); `session/pipeline.rs` the runtime the span
+//! pipeline runs on, apart from the services.
 
 mod lab;
+mod pipeline;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -141,14 +143,15 @@ impl SessionOutcome {
 pub async fn run(options: SessionOptions, signals: &Signals) -> anyhow::Result<SessionOutcome> {
     let mut warnings = Vec::new();
     let scenario = std::sync::Arc::new(options.scenario.clone());
+    let pipeline = pipeline::Pipeline::start().context("cannot start the span pipeline")?;
     // Everything that can fail to start does so before the run directory exists.
     let mut backend = match &options.backend {
         Backend::Lab(lab) => Running::Lab(Box::new(
-            lab::Lab::start(scenario.clone(), lab, &mut warnings).await?,
+            lab::Lab::start(scenario.clone(), lab, &pipeline.handle(), &mut warnings).await?,
         )),
         Backend::External(external) => Running::External(external.clone()),
     };
-    let prepared = match prepare(&options, &scenario, &backend, &mut warnings).await {
+    let prepared = match prepare(&options, &scenario, &backend, &pipeline, &mut warnings).await {
         Ok(prepared) => prepared,
         Err(e) => {
             backend.abandon(options.settle_timeout).await;
@@ -310,6 +313,7 @@ async fn prepare(
     options: &SessionOptions,
     scenario: &Scenario,
     backend: &Running,
+    pipeline: &pipeline::Pipeline,
     warnings: &mut Vec<String>,
 ) -> anyhow::Result<Prepared> {
     let plan = match backend {
@@ -324,6 +328,9 @@ async fn prepare(
     };
     let identity = ServiceIdentity::new("loadgen", env!("CARGO_PKG_VERSION"));
     let sampler = options.sampler.build();
+    // The load generator's exporter runs with the rest of the span pipeline.
+    let handle = pipeline.handle();
+    let _entered = handle.enter();
     let root = match backend {
         _ if options.no_tracing => None,
         Running::Lab(lab) => Some(ServiceTelemetry::new(&identity, &lab.export(), sampler)?),
@@ -366,6 +373,7 @@ async fn prepare(
              connection errors"
         ));
     }
+    drop(_entered);
     let dir = RunDir::create(&options.out)?;
     Ok(Prepared {
         dir,

@@ -54,6 +54,7 @@ pub async fn svc_command(args: SvcArgs) -> anyhow::Result<ExitCode> {
                 .context("OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG")?,
         ),
         timer: tracelab_timer::Mode::Precise,
+        telemetry_runtime: None,
     };
     let signals = crate::signals::Signals::install(
         "stopping: finishing requests in flight and flushing spans",

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context as _;
+use tokio::runtime::Handle;
 use tracelab_analysis::{AnalysisOptions, Analyzer};
 use tracelab_loadgen::incidents::IncidentWindow;
 use tracelab_receiver::{
@@ -25,6 +26,8 @@ use crate::summary::ForwardReport;
 
 /// The running lab.
 pub(super) struct Lab {
+    /// The span pipeline's runtime, where the receiver serves.
+    pipeline: Handle,
     /// Bound at start, served once the run directory (and its span file) exists.
     bound: Option<BoundReceiver>,
     receiver: Option<Receiver>,
@@ -41,9 +44,24 @@ impl Lab {
     pub(super) async fn start(
         scenario: Arc<Scenario>,
         options: &LabOptions,
+        pipeline: &Handle,
         warnings: &mut Vec<String>,
     ) -> anyhow::Result<Lab> {
-        let bound = bind_receiver(options, warnings).await?;
+        // Bound on the pipeline's runtime, so its I/O is driven there.
+        let bound = {
+            let options = options.clone();
+            pipeline
+                .spawn(async move {
+                    let mut warnings = Vec::new();
+                    bind_receiver(&options, &mut warnings)
+                        .await
+                        .map(|bound| (bound, warnings))
+                })
+                .await
+                .context("the span pipeline stopped")??
+        };
+        let (bound, moved) = bound;
+        warnings.extend(moved);
         let export = ExportConfig::new(
             match options.protocol {
                 OtlpProtocol::Grpc => format!("http://{}", bound.grpc_addr()),
@@ -54,6 +72,7 @@ impl Lab {
         let forwarder = if options.forward.is_empty() {
             None
         } else {
+            let _entered = pipeline.enter();
             Some(Arc::new(Forwarder::start(
                 &options.forward,
                 Duration::from_secs(10),
@@ -64,11 +83,13 @@ impl Lab {
             &HostOptions {
                 export: Some(export.clone()),
                 timer: options.timer,
+                telemetry_runtime: Some(pipeline.clone()),
                 ..HostOptions::default()
             },
         )
         .await?;
         Ok(Lab {
+            pipeline: pipeline.clone(),
             bound: Some(bound),
             receiver: None,
             store: None,
@@ -111,7 +132,10 @@ impl Lab {
         let store = Arc::new(TraceStore::streaming(
             Some(sink),
             AssemblyOptions::default(),
-            move |trace| lock(&consumer).add(trace),
+            move |trace| {
+                background_thread();
+                lock(&consumer).add(trace)
+            },
         ));
         if let Some(forwarder) = &self.forwarder {
             store.forward_to(forwarder.clone());
@@ -121,6 +145,7 @@ impl Lab {
             let _ = flushing.flush_sink();
         }));
         if let Some(bound) = self.bound.take() {
+            let _entered = self.pipeline.enter();
             self.receiver = Some(bound.serve(store.clone()));
         }
         self.store = Some(store);
@@ -319,6 +344,17 @@ impl RunTraces {
             kept.push(trace);
         }
     }
+}
+
+/// Lowers the calling thread's priority, once: the analysis of finished traces, like the span
+/// pipeline, yields to the services (see `session/pipeline.rs`).
+fn background_thread() {
+    thread_local!(static LOWERED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) });
+    LOWERED.with(|lowered| {
+        if !lowered.replace(true) {
+            super::pipeline::lower_priority();
+        }
+    });
 }
 
 fn lock(traces: &Mutex<RunTraces>) -> std::sync::MutexGuard<'_, RunTraces> {
