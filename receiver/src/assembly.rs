@@ -12,10 +12,15 @@
 //!
 //! A span of a trace that was already handed over starts a new, rootless piece of that trace,
 //! which the analysis reports as broken, so a lost parent is never silently merged.
+//!
+//! Memory is bounded: when the consumer falls behind (a burst of spans faster than the
+//! analysis), more than [`MAX_PENDING_SPANS`] spans waiting makes [`Assembly::add`] wait for
+//! room. The receiver's handler holds its share of the receiver's budget meanwhile, so further
+//! exports are refused with a retryable status instead of piling up.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
 use tracelab_trace::{Span, Trace, TraceId};
@@ -40,6 +45,10 @@ impl Default for AssemblyOptions {
     }
 }
 
+/// Spans waiting to be handed over, at most, before arriving spans wait for room: about
+/// 150 MB of spans, a few seconds of a busy lab.
+pub const MAX_PENDING_SPANS: usize = 100_000;
+
 /// What receives finished traces.
 pub(crate) type Consumer = Box<dyn FnMut(Trace) + Send>;
 
@@ -59,6 +68,11 @@ pub(crate) struct Assembly {
     /// only once every trace taken out by the timer has been consumed too.
     consumer: Mutex<Consumer>,
     finished: AtomicU64,
+    /// Spans added and not yet consumed, against [`MAX_PENDING_SPANS`].
+    spans_pending: AtomicUsize,
+    /// Wakes an `add` waiting for room when the consumer has taken traces.
+    room: Condvar,
+    room_lock: Mutex<()>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -75,6 +89,9 @@ impl Assembly {
             pending: Mutex::new(HashMap::new()),
             consumer: Mutex::new(consumer),
             finished: AtomicU64::new(0),
+            spans_pending: AtomicUsize::new(0),
+            room: Condvar::new(),
+            room_lock: Mutex::new(()),
         });
         let weak = Arc::downgrade(&assembly);
         let tick = (options.quiet.min(options.max_wait) / 4).max(Duration::from_millis(10));
@@ -90,8 +107,24 @@ impl Assembly {
         assembly
     }
 
-    /// Adds arrived spans to their traces.
+    /// Adds arrived spans to their traces, first waiting while the consumer is behind by more
+    /// than [`MAX_PENDING_SPANS`] (at most a few seconds at a time: a consumer that stopped
+    /// must not stop the receiver for good).
     pub(crate) fn add(&self, spans: Vec<Span>) {
+        if self.spans_pending.load(Ordering::Acquire) > MAX_PENDING_SPANS {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            let mut guard = lock(&self.room_lock);
+            while self.spans_pending.load(Ordering::Acquire) > MAX_PENDING_SPANS
+                && Instant::now() < deadline
+            {
+                guard = self
+                    .room
+                    .wait_timeout(guard, Duration::from_millis(100))
+                    .unwrap_or_else(|p| p.into_inner())
+                    .0;
+            }
+        }
+        self.spans_pending.fetch_add(spans.len(), Ordering::AcqRel);
         let now = Instant::now();
         let mut pending = lock(&self.pending);
         for s in spans {
@@ -134,7 +167,11 @@ impl Assembly {
         self.finished
             .fetch_add(traces.len() as u64, Ordering::Relaxed);
         for (id, p) in traces {
+            let count = p.spans.len();
             consumer(Trace::new(id, p.spans));
+            if self.spans_pending.fetch_sub(count, Ordering::AcqRel) - count <= MAX_PENDING_SPANS {
+                self.room.notify_all();
+            }
         }
     }
 

@@ -13,7 +13,10 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Buf;
+use futures::StreamExt as _;
 use http::HeaderValue;
+use http_body::Frame;
+use http_body_util::{BodyExt as _, BodyStream, StreamBody};
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
@@ -21,7 +24,9 @@ use prost::Message;
 use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::server::{NamedService, UnaryService};
 use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt as _};
 
+use crate::budget::{Budget, RETRY_AFTER, reservation};
 use crate::store::{Rejection, TraceStore};
 
 const SERVICE: &str = "opentelemetry.proto.collector.trace.v1.TraceService";
@@ -32,14 +37,21 @@ const EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/
 pub(crate) struct GrpcTraceService {
     store: Arc<TraceStore>,
     max_body_bytes: usize,
+    /// Bytes of bodies being decoded at once; see [`crate::budget`].
+    budget: Budget,
 }
 
 /// The service with its limits set: tonic's own 4 MiB decode limit would refuse the large
 /// batches a load test produces, so it is set to `max_body_bytes` explicitly.
-pub(crate) fn service(store: Arc<TraceStore>, max_body_bytes: usize) -> GrpcTraceService {
+pub(crate) fn service(
+    store: Arc<TraceStore>,
+    max_body_bytes: usize,
+    budget: Budget,
+) -> GrpcTraceService {
     GrpcTraceService {
         store,
         max_body_bytes,
+        budget,
     }
 }
 
@@ -62,6 +74,19 @@ impl tonic::codegen::Service<http::Request<tonic::body::Body>> for GrpcTraceServ
             if request.uri().path() != EXPORT_PATH {
                 return Ok(Status::unimplemented("only Export is served").into_http());
             }
+            // The message's length is in the first five bytes of the body: reserve for it
+            // before the rest is read, and refuse at once (retryably) when the budget is spent.
+            let (request, declared, compressed) = peek_length(request).await;
+            let reserve = reservation(declared.map(u64::from), compressed, this.max_body_bytes);
+            let Some(_reserved) = this.budget.try_reserve(reserve) else {
+                this.store.record_rejection(Rejection::Busy);
+                let busy = Status::with_error_details(
+                    Code::ResourceExhausted,
+                    "the receiver is decoding as much as it may at once; retry shortly",
+                    ErrorDetails::with_retry_info(Some(RETRY_AFTER)),
+                );
+                return Ok(busy.into_http());
+            };
             let codec = ExportCodec {
                 store: Arc::clone(&this.store),
             };
@@ -87,6 +112,42 @@ impl tonic::codegen::Service<http::Request<tonic::body::Body>> for GrpcTraceServ
             Ok(response)
         })
     }
+}
+
+/// Reads the first frames of a gRPC request body until the 5-byte message prefix (compression
+/// flag and length) is in hand, and gives back the request with those bytes put back in front.
+async fn peek_length(
+    request: http::Request<tonic::body::Body>,
+) -> (http::Request<tonic::body::Body>, Option<u32>, bool) {
+    let (parts, mut body) = request.into_parts();
+    let mut head = bytes::BytesMut::new();
+    let mut trailers = None;
+    while head.len() < 5 {
+        match body.frame().await {
+            Some(Ok(frame)) => match frame.into_data() {
+                Ok(data) => head.extend_from_slice(&data),
+                Err(frame) => {
+                    trailers = Some(frame);
+                    break;
+                }
+            },
+            Some(Err(_)) | None => break,
+        }
+    }
+    let (declared, compressed) = if head.len() >= 5 {
+        (
+            Some(u32::from_be_bytes([head[1], head[2], head[3], head[4]])),
+            head[0] == 1,
+        )
+    } else {
+        (None, false)
+    };
+    let first = futures::stream::iter(
+        std::iter::once(Ok::<_, tonic::Status>(Frame::data(head.freeze()))).chain(trailers.map(Ok)),
+    );
+    let rest = BodyStream::new(body);
+    let body = tonic::body::Body::new(StreamBody::new(first.chain(rest)));
+    (http::Request::from_parts(parts, body), declared, compressed)
 }
 
 /// A decoded request and the size of its encoded body.

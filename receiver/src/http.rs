@@ -21,6 +21,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 };
 use prost::Message;
 
+use crate::budget::{Budget, DEFAULT_IN_FLIGHT_BYTES, RETRY_AFTER, reservation};
 use crate::otlp_json;
 use crate::store::{Rejection, TraceStore};
 
@@ -30,11 +31,20 @@ const JSON: &str = "application/json";
 /// The OTLP/HTTP router: `POST /v1/traces` into `store`, bodies (compressed and decompressed)
 /// up to `max_body_bytes`. Other paths answer 404, other methods 405.
 pub fn router(store: Arc<TraceStore>, max_body_bytes: usize) -> Router {
+    router_with_budget(store, max_body_bytes, Budget::new(DEFAULT_IN_FLIGHT_BYTES))
+}
+
+pub(crate) fn router_with_budget(
+    store: Arc<TraceStore>,
+    max_body_bytes: usize,
+    budget: Budget,
+) -> Router {
     Router::new()
         .route("/v1/traces", post(export))
         .with_state(HttpState {
             store,
             max_body_bytes,
+            budget,
         })
         // axum's own 2 MiB default would answer 413 before the handler could count it; the
         // handler enforces `max_body_bytes` itself.
@@ -45,6 +55,8 @@ pub fn router(store: Arc<TraceStore>, max_body_bytes: usize) -> Router {
 struct HttpState {
     store: Arc<TraceStore>,
     max_body_bytes: usize,
+    /// Bytes of bodies being decoded at once; see [`crate::budget`].
+    budget: Budget,
 }
 
 /// The body encodings OTLP/HTTP defines.
@@ -106,6 +118,7 @@ impl HttpRejection {
         match self.status {
             StatusCode::PAYLOAD_TOO_LARGE => Rejection::TooLarge,
             StatusCode::UNSUPPORTED_MEDIA_TYPE => Rejection::MediaType,
+            StatusCode::TOO_MANY_REQUESTS => Rejection::Busy,
             _ => Rejection::Malformed,
         }
     }
@@ -123,7 +136,9 @@ struct RpcStatus {
 impl IntoResponse for HttpRejection {
     fn into_response(self) -> Response {
         let code = match self.status {
-            StatusCode::PAYLOAD_TOO_LARGE => tonic::Code::ResourceExhausted,
+            StatusCode::PAYLOAD_TOO_LARGE | StatusCode::TOO_MANY_REQUESTS => {
+                tonic::Code::ResourceExhausted
+            }
             _ => tonic::Code::InvalidArgument,
         } as i32;
         let (content_type, body) = match self.encoding {
@@ -140,12 +155,20 @@ impl IntoResponse for HttpRejection {
             }
             None => ("text/plain; charset=utf-8", self.message.into_bytes()),
         };
-        (
+        let mut response = (
             self.status,
             [(CONTENT_TYPE, HeaderValue::from_static(content_type))],
             body,
         )
-            .into_response()
+            .into_response();
+        if self.status == StatusCode::TOO_MANY_REQUESTS {
+            // OTLP/HTTP: 429 is retryable, after `Retry-After` seconds when given.
+            response.headers_mut().insert(
+                http::header::RETRY_AFTER,
+                HeaderValue::from(RETRY_AFTER.as_secs()),
+            );
+        }
+        response
     }
 }
 
@@ -199,6 +222,17 @@ async fn accept(
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(too_large());
     }
+    // Held until the request is stored: what this body costs while it is decoded.
+    let Some(_reserved) = state.budget.try_reserve(reservation(declared, gzip, limit)) else {
+        // Read and drop the body, a frame at a time, before answering: an HTTP/1 client that
+        // is still sending when the answer comes sees a broken connection, not the 429.
+        discard(body, limit).await;
+        return Err(HttpRejection::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            Some(encoding),
+            "the receiver is decoding as much as it may at once; retry shortly",
+        ));
+    };
 
     let raw = match Limited::new(body, limit).collect().await {
         Ok(collected) => collected.to_bytes(),
@@ -243,6 +277,20 @@ async fn accept(
         bytes,
     )
         .into_response())
+}
+
+/// Reads a body to its end (at most `limit` bytes, at most a few seconds) and drops it.
+async fn discard(mut body: Body, limit: usize) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    let mut read = 0usize;
+    while read <= limit {
+        match tokio::time::timeout_at(deadline, body.frame()).await {
+            Ok(Some(Ok(frame))) => {
+                read += frame.data_ref().map_or(0, |d| d.len());
+            }
+            _ => return,
+        }
+    }
 }
 
 enum GunzipError {

@@ -16,9 +16,11 @@
 //! - [`sink`]: [`SpanSink`], the OTLP/JSON lines file of a run.
 //! - [`otlp_json`]: OTLP/JSON files in and out (run directories, Collector output, examples).
 //! - `convert`: OTLP wire types to and from the model.
+//! - `budget`: the bytes of export bodies decoded at once, and the retryable refusal beyond.
 //! - [`forward`]: copies of every accepted request to other OTLP endpoints (`--forward`).
 
 mod assembly;
+mod budget;
 mod convert;
 pub mod forward;
 mod grpc;
@@ -29,6 +31,7 @@ pub mod sink;
 pub mod store;
 
 pub use assembly::AssemblyOptions;
+pub use budget::{DEFAULT_IN_FLIGHT_BYTES, RETRY_AFTER};
 pub use forward::{ForwardProtocol, ForwardStats, ForwardTarget, Forwarder};
 pub use http::router;
 pub use otlp_json::DecodeError;

@@ -64,7 +64,7 @@ fn origin(file: &Option<PathBuf>) -> String {
 }
 
 impl DecodeError {
-    fn in_file(self, path: &Path) -> Self {
+    pub fn in_file(self, path: &Path) -> Self {
         match self {
             DecodeError::Syntax {
                 line,
@@ -172,9 +172,13 @@ pub(crate) fn decode_request_body(body: &[u8]) -> Result<ExportTraceServiceReque
     decode::request(&value)
 }
 
-/// One request as a line of OTLP/JSON, in the Collector `file` exporter's shape.
-pub(crate) fn encode_wire_request(request: &ExportTraceServiceRequest) -> String {
-    encode::request(request)
+/// Writes `request` as one line of OTLP/JSON (no newline) into `out`, the shape the Collector's
+/// `file` exporter writes, without building the line in memory.
+pub(crate) fn write_wire_request(
+    out: &mut impl std::io::Write,
+    request: &ExportTraceServiceRequest,
+) -> std::io::Result<()> {
+    encode::write_request(out, request)
 }
 
 /// An OTLP/HTTP JSON response body.

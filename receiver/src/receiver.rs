@@ -10,6 +10,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::server::TcpIncoming;
 
+use crate::budget::{Budget, DEFAULT_IN_FLIGHT_BYTES};
 use crate::store::TraceStore;
 use crate::{grpc, http};
 
@@ -28,6 +29,9 @@ pub struct ReceiverConfig {
     pub http_addr: SocketAddr,
     /// Largest accepted request body, compressed or decompressed, for both protocols.
     pub max_body_bytes: usize,
+    /// Bytes of bodies decoded at once, both protocols together; beyond, requests are refused
+    /// with a retryable status (see `budget`).
+    pub in_flight_bytes: usize,
 }
 
 impl Default for ReceiverConfig {
@@ -37,6 +41,7 @@ impl Default for ReceiverConfig {
             grpc_addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 4317)),
             http_addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 4318)),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            in_flight_bytes: DEFAULT_IN_FLIGHT_BYTES,
         }
     }
 }
@@ -48,6 +53,7 @@ impl ReceiverConfig {
             grpc_addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
             http_addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            in_flight_bytes: DEFAULT_IN_FLIGHT_BYTES,
         }
     }
 }
@@ -104,6 +110,7 @@ pub struct BoundReceiver {
     grpc_addr: SocketAddr,
     http_addr: SocketAddr,
     max_body_bytes: usize,
+    in_flight_bytes: usize,
 }
 
 impl BoundReceiver {
@@ -165,6 +172,7 @@ impl Receiver {
             grpc_addr,
             http_addr,
             max_body_bytes: config.max_body_bytes,
+            in_flight_bytes: config.in_flight_bytes,
         })
     }
 
@@ -175,14 +183,18 @@ impl Receiver {
             grpc_addr,
             http_addr,
             max_body_bytes,
+            in_flight_bytes,
         } = bound;
         let config = ReceiverConfig {
             grpc_addr,
             http_addr,
             max_body_bytes,
+            in_flight_bytes,
         };
         let stop = CancellationToken::new();
-        let grpc_service = grpc::service(Arc::clone(&store), config.max_body_bytes);
+        // One budget for both protocols: memory is one resource, whichever port a body came in.
+        let budget = Budget::new(config.in_flight_bytes);
+        let grpc_service = grpc::service(Arc::clone(&store), config.max_body_bytes, budget.clone());
         let incoming = TcpIncoming::from(grpc_listener).with_nodelay(Some(true));
         let grpc_stop = stop.clone().cancelled_owned();
         let grpc_server = tokio::spawn(async move {
@@ -195,7 +207,7 @@ impl Receiver {
             }
         });
 
-        let app = http::router(store, config.max_body_bytes);
+        let app = http::router_with_budget(store, config.max_body_bytes, budget);
         let http_server = tokio::spawn(tracelab_net::serve(
             http_listener,
             app,

@@ -80,6 +80,24 @@ impl SpanSink {
         }
     }
 
+    /// Appends one export request as a line, encoded straight into the file's buffer.
+    pub(crate) fn append_request(
+        &self,
+        request: &opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest,
+    ) {
+        let mut writer = self.shared.lock();
+        let result = crate::otlp_json::write_wire_request(&mut *writer, request)
+            .and_then(|()| writer.write_all(b"\n"));
+        drop(writer);
+        match result {
+            Ok(()) => {
+                self.shared.lines.fetch_add(1, Ordering::Relaxed);
+                self.shared.dirty.store(true, Ordering::Release);
+            }
+            Err(e) => self.shared.record_error(&e),
+        }
+    }
+
     /// Writes buffered lines to the file.
     pub fn flush(&self) -> std::io::Result<()> {
         self.shared.flush()
@@ -131,7 +149,7 @@ impl SinkFile {
                 path = %self.path.display(),
                 error = %e,
                 failures = before + 1,
-                "cannot write to the span file; spans are still kept in memory"
+                "cannot write to the span file (is the disk full?); the run's analysis still gets every span"
             );
         }
     }

@@ -45,6 +45,7 @@ struct Counters {
     rejected_malformed: AtomicU64,
     rejected_too_large: AtomicU64,
     rejected_media_type: AtomicU64,
+    rejected_busy: AtomicU64,
     spans_rejected: AtomicU64,
     bytes_received: AtomicU64,
 }
@@ -73,6 +74,9 @@ pub struct ReceiverStats {
     pub requests_rejected_too_large: u64,
     /// Requests refused because of their content type (HTTP 415).
     pub requests_rejected_media_type: u64,
+    /// Requests refused, to be retried, because the memory budget for bodies being decoded
+    /// was spent (HTTP 429 / gRPC `RESOURCE_EXHAUSTED` with retry information).
+    pub requests_rejected_busy: u64,
     /// Spans stored.
     pub spans_accepted: u64,
     /// Spans refused inside accepted requests because of unusable ids (OTLP partial success).
@@ -91,6 +95,7 @@ impl ReceiverStats {
         self.requests_rejected_malformed
             + self.requests_rejected_too_large
             + self.requests_rejected_media_type
+            + self.requests_rejected_busy
     }
 }
 
@@ -100,6 +105,7 @@ pub(crate) enum Rejection {
     Malformed,
     TooLarge,
     MediaType,
+    Busy,
 }
 
 impl Default for TraceStore {
@@ -189,7 +195,7 @@ impl TraceStore {
             forwarder.offer(&request);
         }
         if let Some(sink) = &self.sink {
-            sink.append_line(&otlp_json::encode_wire_request(&request));
+            sink.append_request(&request);
         }
         let spans = convert::request_to_spans(request);
         let c = &self.counters;
@@ -213,6 +219,7 @@ impl TraceStore {
             Rejection::Malformed => &self.counters.rejected_malformed,
             Rejection::TooLarge => &self.counters.rejected_too_large,
             Rejection::MediaType => &self.counters.rejected_media_type,
+            Rejection::Busy => &self.counters.rejected_busy,
         };
         counter.fetch_add(1, Ordering::Relaxed);
     }
@@ -285,6 +292,7 @@ impl TraceStore {
             requests_rejected_malformed: load(&c.rejected_malformed),
             requests_rejected_too_large: load(&c.rejected_too_large),
             requests_rejected_media_type: load(&c.rejected_media_type),
+            requests_rejected_busy: load(&c.rejected_busy),
             spans_accepted: self.span_count(),
             spans_rejected: load(&c.spans_rejected),
             bytes_received: load(&c.bytes_received),

@@ -128,13 +128,31 @@ fn plain_message(error: &serde_saphyr::Error) -> String {
         Some(rest) => rest.to_owned(),
         None => message,
     };
-    match message.split_once(": ") {
+    let message = match message.split_once(": ") {
         // Drop a leading "line L column C: " if the library put one in front.
         Some((head, rest)) if head.starts_with("line ") && head.contains("column") => {
             rest.to_owned()
         }
         _ => message,
+    };
+    in_our_words(message)
+}
+
+/// The library's messages that speak of its own internals, said for a scenario's writer.
+fn in_our_words(message: String) -> String {
+    if let Some(rest) = message.strip_prefix("duplicate mapping key: ") {
+        let key = rest.split(", set ").next().unwrap_or(rest).trim();
+        return format!("`{key}` appears twice in this mapping; each key may appear once");
     }
+    if message.starts_with("budget breached") {
+        let what = if message.contains("Depth") {
+            "nests too deeply (more than 64 levels)"
+        } else {
+            "is too large for a scenario (too many nodes, aliases or bytes)"
+        };
+        return format!("the document {what}; a scenario is a few levels of mappings and lists");
+    }
+    message
 }
 
 /// A value read with its position (from serde-saphyr).

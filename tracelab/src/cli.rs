@@ -53,7 +53,8 @@ pub enum Command {
         /// What counts as slow: p99 (default), milliseconds, or a duration like 250ms.
         #[arg(long, value_parser = crate::compare::parse_slow)]
         slow: Option<tracelab_sampling::compare::SlowThreshold>,
-        /// Where to write sampling.json (default: into the run directory; none for a file).
+        /// Where to write sampling.json (default: into the run directory, and nowhere for an OTLP
+        /// file); `none` writes nothing.
         #[arg(long)]
         out: Option<PathBuf>,
         /// Print the report as JSON instead of a table.

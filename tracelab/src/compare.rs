@@ -59,6 +59,52 @@ fn read_spans(path: &Path) -> Result<Vec<Span>, otlp_json::DecodeError> {
     }
 }
 
+/// A JSON Lines file's text without a last line that was cut short (a crash, a full disk,
+/// `kill -9` in the middle of a write): such a line has no newline and is not JSON. It is
+/// left out with a warning saying how much was skipped; any other bad line stays, for the
+/// reader to report with its line number.
+fn read_whole_lines(path: &Path) -> anyhow::Result<String> {
+    let mut text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    if let Some(cut) = cut_last_line(&text) {
+        warn_cut(path, text.len() - cut);
+        text.truncate(cut);
+    }
+    Ok(text)
+}
+
+/// Where a cut last line starts, if the text ends with one.
+fn cut_last_line(text: &str) -> Option<usize> {
+    if text.is_empty() || text.ends_with('\n') {
+        return None;
+    }
+    let start = text.rfind('\n').map_or(0, |i| i + 1);
+    let last = text[start..].trim();
+    (!last.is_empty() && serde_json::from_str::<serde_json::Value>(last).is_err()).then_some(start)
+}
+
+fn warn_cut(path: &Path, bytes: usize) {
+    eprintln!(
+        "warning: the last line of {} was cut short (a crash or a full disk?); its {bytes} bytes were skipped",
+        path.display()
+    );
+}
+
+/// The spans of a JSON Lines span file whose last line was cut short, read up to that line;
+/// `None` when the file does not end with a cut line (its error is the reader's to report).
+fn spans_before_a_cut_line(path: &Path) -> anyhow::Result<Option<Vec<Span>>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let Some(cut) = cut_last_line(&text) else {
+        return Ok(None);
+    };
+    let spans = otlp_json::decode_lines(&text[..cut])
+        .map_err(|e| e.in_file(path))
+        .with_context(|| format!("cannot read spans from {}", path.display()))?;
+    warn_cut(path, text.len() - cut);
+    Ok(Some(spans))
+}
+
 /// Bytes read at a time (a block is extended to the next document boundary).
 const BLOCK_BYTES: u64 = 8 << 20;
 
@@ -182,20 +228,26 @@ fn read_input(
     } else {
         (input.to_path_buf(), None)
     };
-    let spans = read_spans(&spans_file)
-        .with_context(|| format!("cannot read spans from {}", spans_file.display()))?;
+    let spans = match read_spans(&spans_file) {
+        Ok(spans) => spans,
+        Err(e) => match spans_before_a_cut_line(&spans_file)? {
+            Some(spans) => spans,
+            None => {
+                return Err(e)
+                    .with_context(|| format!("cannot read spans from {}", spans_file.display()));
+            }
+        },
+    };
     let requests = match dir.map(|d| d.join(rundir::REQUESTS_FILE)) {
         Some(p) if p.exists() => {
-            let text = std::fs::read_to_string(&p)
-                .with_context(|| format!("cannot read {}", p.display()))?;
+            let text = read_whole_lines(&p)?;
             Some(read_requests_jsonl(&text).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?)
         }
         _ => None,
     };
-    let incidents = match dir.map(|d| d.join("incidents.jsonl")) {
+    let incidents = match dir.map(|d| d.join(rundir::INCIDENTS_FILE)) {
         Some(p) if p.exists() => {
-            let text = std::fs::read_to_string(&p)
-                .with_context(|| format!("cannot read {}", p.display()))?;
+            let text = read_whole_lines(&p)?;
             read_incidents_jsonl(&text).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?
         }
         _ => Vec::new(),
@@ -228,10 +280,14 @@ pub fn compare_command(
     // The process ends right after this command: freeing a large capture span by span (tens
     // of millions of allocations for a million spans) would take longer than the comparison.
     std::mem::forget(capture);
-    let target = out.or_else(|| input.is_dir().then(|| input.join(SAMPLING_FILE)));
+    // `--out none` writes nothing, as the flag's help says.
+    let target = match out {
+        Some(path) if path.as_os_str() == "none" => None,
+        Some(path) => Some(path),
+        None => input.is_dir().then(|| input.join(SAMPLING_FILE)),
+    };
     if let Some(target) = &target {
-        std::fs::write(target, serde_json::to_vec_pretty(&report)?)
-            .with_context(|| format!("cannot write {}", target.display()))?;
+        rundir::write_atomically(target, &serde_json::to_vec_pretty(&report)?)?;
     }
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);

@@ -16,6 +16,7 @@
 //! - [`svc`]: `tracelab svc`, one scenario service per process.
 //! - [`signals`]: SIGINT and SIGTERM, the same for every command.
 //! - [`fdlimit`]: the open-file budget that sizes the load's connections.
+//! - [`spans`]: span files read as a stream of whole traces (`report`, `diff`).
 //! - [`report`]: `tracelab report` and the analysis view of every run (waterfalls, HTML).
 //! - [`render`]: `tracelab render compose|k8s`, deployment files from a scenario.
 //! - [`rundir`]: the run directory and its files.
@@ -37,5 +38,6 @@ pub mod run;
 pub mod rundir;
 pub mod session;
 pub mod signals;
+pub mod spans;
 pub mod summary;
 pub mod svc;

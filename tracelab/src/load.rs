@@ -189,9 +189,7 @@ pub async fn load_command(args: LoadArgs) -> anyhow::Result<ExitCode> {
         fd_limit: Some(crate::fdlimit::raise()),
     };
     let outcome = crate::session::run(options, &signals).await?;
-    for problem in &outcome.unwritten {
-        eprintln!("error: {problem}");
-    }
+    outcome.print_lost_writes();
     if args.session.json {
         println!("{}", serde_json::to_string_pretty(&outcome.report)?);
     } else {

@@ -10,11 +10,11 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::Args;
 use tracelab_analysis::{
-    Analysis, AnalysisDocument, AnalysisOptions, DiffOptions, HtmlReportInput, IncidentWindow,
-    RunDiff, RunSampler, Sources, analyze, critical_path, render_diff, render_html,
+    Analysis, AnalysisDocument, AnalysisOptions, Analyzer, DiffOptions, HtmlReportInput,
+    IncidentWindow, RunDiff, RunSampler, Sources, analyze, critical_path, render_diff, render_html,
     render_service_table, render_waterfall,
 };
-use tracelab_trace::{Trace, TraceId, group_into_traces};
+use tracelab_trace::{Trace, TraceId};
 
 use crate::rundir;
 
@@ -97,13 +97,9 @@ pub fn render_run_html(
 }
 
 /// Compares the traces of `input` (all in memory) with the run at `baseline` (streamed).
-fn baseline_diff(baseline: &Path, input: &Path, traces: &[Trace]) -> anyhow::Result<RunDiff> {
+fn baseline_diff(baseline: &Path, input: &Path, sampler: RunSampler) -> anyhow::Result<RunDiff> {
     let before = crate::diff::profile_run(baseline)
         .with_context(|| format!("--baseline {}", baseline.display()))?;
-    let mut sampler = RunSampler::new();
-    for trace in traces {
-        sampler.add(trace);
-    }
     Ok(RunDiff::new(
         &before,
         &sampler.finish(),
@@ -176,11 +172,28 @@ pub fn report_command(args: &ReportArgs) -> anyhow::Result<ExitCode> {
     } else {
         (input.to_path_buf(), None)
     };
-    let spans = tracelab_receiver::otlp_json::read_file(&spans_file)
-        .with_context(|| format!("cannot read spans from {}", spans_file.display()))?;
-    anyhow::ensure!(!spans.is_empty(), "{} holds no spans", spans_file.display());
-    let traces = group_into_traces(spans);
-    let analysis = analyze_run(&traces, None);
+    // Read as a stream: the analysis takes one trace at a time and keeps the few it opens,
+    // plus the ones asked for by id, so memory does not follow the size of the file.
+    let mut analyzer = Analyzer::new(&AnalysisOptions::default());
+    let mut sampler = args.baseline.as_ref().map(|_| RunSampler::new());
+    let mut requested: Vec<Trace> = Vec::new();
+    let count = crate::spans::for_each_trace(&spans_file, &mut |trace| {
+        analyzer.add(&trace);
+        if let Some(sampler) = &mut sampler {
+            sampler.add(&trace);
+        }
+        if args.traces.contains(&trace.trace_id) {
+            requested.push(trace);
+        }
+    })
+    .with_context(|| format!("cannot read spans from {}", spans_file.display()))?;
+    anyhow::ensure!(count > 0, "{} holds no spans", spans_file.display());
+    let (analysis, mut traces) = analyzer.finish();
+    for trace in requested {
+        if !traces.iter().any(|t| t.trace_id == trace.trace_id) {
+            traces.push(trace);
+        }
+    }
     let document = AnalysisDocument::new(&analysis, &traces, &args.traces).map_err(|e| {
         anyhow::anyhow!(
             "--trace: {e} in {}; `tracelab report {}` shows the slowest and the failing ones",
@@ -209,9 +222,9 @@ pub fn report_command(args: &ReportArgs) -> anyhow::Result<ExitCode> {
                 .map(|n| n.to_string_lossy().to_string())
                 .unwrap_or_else(|| "traces".to_string())
         });
-    let diff = match &args.baseline {
-        Some(baseline) => Some(baseline_diff(baseline, input, &traces)?),
-        None => None,
+    let diff = match (&args.baseline, sampler) {
+        (Some(baseline), Some(sampler)) => Some(baseline_diff(baseline, input, sampler)?),
+        _ => None,
     };
     let html = render_html(&HtmlReportInput {
         summary: summary.as_ref(),

@@ -181,9 +181,7 @@ pub async fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
     };
     let outcome = crate::session::run(options, &signals).await?;
     let code = outcome.exit_code();
-    for problem in &outcome.unwritten {
-        eprintln!("error: {problem}");
-    }
+    outcome.print_lost_writes();
     let outcome = lab_outcome(outcome)?;
     let sampling = match &args.strategies {
         Some(strategies) => Some(sampling_comparison(&outcome, strategies)?),

@@ -125,15 +125,37 @@ pub struct SessionOutcome {
 }
 
 impl SessionOutcome {
-    /// The exit code of the command: 130 when interrupted, 1 when a file of the run directory
-    /// could not be written, 0 otherwise.
+    /// Whether some of what the run recorded could not be written to its files (a full disk):
+    /// the report and the summary still count it.
+    pub fn lost_writes(&self) -> bool {
+        !self.unwritten.is_empty()
+            || self.report.pipeline.span_file_write_failures > 0
+            || self.report.load.record_write_failures > 0
+    }
+
+    /// The exit code of the command: 130 when interrupted, 1 when some of the run could not
+    /// be written to its files, 0 otherwise.
     pub fn exit_code(&self) -> std::process::ExitCode {
         if self.report.interrupted {
             std::process::ExitCode::from(130)
-        } else if !self.unwritten.is_empty() {
+        } else if self.lost_writes() {
             std::process::ExitCode::from(1)
         } else {
             std::process::ExitCode::SUCCESS
+        }
+    }
+
+    /// Tells the user, on stderr, what could not be written.
+    pub fn print_lost_writes(&self) {
+        for problem in &self.unwritten {
+            eprintln!("error: {problem}");
+        }
+        if self.lost_writes() {
+            eprintln!(
+                "error: some of this run could not be written to {} (is the disk full?); the \
+                 summary counts everything, the files do not hold it all",
+                self.dir.display()
+            );
         }
     }
 }

@@ -25,6 +25,15 @@ pub(crate) fn request(request: &ExportTraceServiceRequest) -> String {
     serde_json::to_string(&Request(request)).unwrap_or_default()
 }
 
+/// One request as a line of JSON written straight into `out` (no trailing newline), without
+/// the whole line in memory: a 16 MiB request is some 50 MB of JSON.
+pub(crate) fn write_request(
+    out: &mut impl std::io::Write,
+    request: &ExportTraceServiceRequest,
+) -> std::io::Result<()> {
+    serde_json::to_writer(out, &Request(request)).map_err(std::io::Error::other)
+}
+
 /// A response body for OTLP/HTTP with a JSON request.
 pub(crate) fn response(response: &ExportTraceServiceResponse) -> String {
     serde_json::to_string(&Response(response)).unwrap_or_default()
