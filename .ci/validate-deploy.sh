@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Offline validation of the deployment files: the compose stack, the Collector, Jaeger and
-# Grafana configuration. Nothing here needs docker or a network beyond the package index
+# Grafana configuration, and the metric names the dashboards query. Nothing here needs docker or a network beyond the package index
 # (for check-jsonschema and PyYAML, installed when missing).
 #
 # The Rust side (compose file == renderer output, Kubernetes manifests parse) is
@@ -64,6 +64,9 @@ check "Jaeger pipelines reference defined components" \
     "$PYTHON" .ci/check_collector_config.py --compose "$COMPOSE" jaeger
 check "Grafana provisioning and dashboards" \
     "$PYTHON" .ci/check_grafana.py grafana "$COMPOSE"
+check "dashboard metrics are the ones the backends emit" \
+    "$PYTHON" .ci/check_metric_names.py .
+check "compose/smoke.sh parses" bash -n compose/smoke.sh
 
 echo "deploy validation: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -1,10 +1,11 @@
 //! [`analyze`]: one pass over all traces producing every table the reports show.
 //!
 //! Layout: `model` holds the types it produces; `selection` picks the traces worth opening
-//! and tallies error origins.
+//! and tallies error origins; `shares` keeps critical-path time by duration bucket.
 
 mod model;
 mod selection;
+mod shares;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -21,9 +22,11 @@ use crate::attribution::error_origin_index;
 use crate::critical_path::{critical_path_with_tree, self_times_with_tree};
 use crate::graph::{GraphBuilder, ratio};
 use crate::health::TraceHealth;
+use crate::instances::InstanceTallies;
 use crate::latency::LatencyRecorder;
 use crate::timeline::TimelineBuilder;
 use crate::tree::SpanTree;
+use shares::{BucketShares, add_to, duration_bucket};
 
 /// What [`analyze`] should do beyond the defaults.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -111,32 +114,6 @@ pub(crate) struct TraceFacts {
     pub(crate) origin: Option<usize>,
 }
 
-/// Critical-path time per operation, summed over the traces of one duration bucket.
-///
-/// The share windows (typical, slowest) are only known once every trace has been seen, so the
-/// critical-path time has to be kept until then. Keeping it per trace would make memory grow
-/// with the run; keeping it per duration bucket bounds it by the spread of durations (256
-/// buckets per doubling), and the buckets are fine enough (at most 1/256 of the duration) that
-/// a window edge moves by at most that.
-#[derive(Default)]
-struct BucketShares {
-    traces: u64,
-    /// Shortest and longest trace in the bucket, so that window edges are real durations.
-    min_ns: u64,
-    max_ns: u64,
-    /// (operation id, nanoseconds), one entry per operation seen in the bucket.
-    critical_by_operation: Vec<(usize, u64)>,
-}
-
-/// Significant bits a duration keeps in its bucket key: 9 bits, a relative width of 1/256.
-const BUCKET_BITS: u32 = 9;
-
-/// The bucket of a duration: the duration with all but its top [`BUCKET_BITS`] bits cleared.
-fn duration_bucket(ns: u64) -> u64 {
-    let shift = (u64::BITS - ns.leading_zeros()).saturating_sub(BUCKET_BITS);
-    (ns >> shift) << shift
-}
-
 /// Analyses traces one at a time, keeping only what the report needs: tallies, histograms,
 /// critical-path time per duration bucket, and the few traces the report opens. Memory does
 /// not grow with the number of traces (unless [`AnalysisOptions::keep_all_timings`] is on),
@@ -148,6 +125,7 @@ pub struct Analyzer {
     /// Per service id: operation name → operation id.
     operation_ids: Vec<HashMap<String, usize>>,
     operations: Vec<OperationTally>,
+    instances: InstanceTallies,
     health: TraceHealth,
     graph: GraphBuilder,
     timeline: TimelineBuilder,
@@ -169,6 +147,7 @@ impl Analyzer {
             services: Vec::new(),
             operation_ids: Vec::new(),
             operations: Vec::new(),
+            instances: InstanceTallies::default(),
             health: TraceHealth::default(),
             graph: GraphBuilder::default(),
             timeline: TimelineBuilder::default(),
@@ -233,10 +212,13 @@ impl Analyzer {
         let path = critical_path_with_tree(trace, &tree);
         let self_ns = self_times_with_tree(trace, &tree);
         let mut span_ops = Vec::with_capacity(spans.len());
+        let mut span_instances = Vec::with_capacity(spans.len());
         for (i, s) in spans.iter().enumerate() {
             let service = self.service_id(&s.service_name);
             let op = self.operation_id(service, &s.name);
             span_ops.push(op);
+            let instance = self.instances.of(service, s);
+            span_instances.push(instance);
             let failed = s.is_error();
             let o = &mut self.operations[op];
             o.count += 1;
@@ -260,6 +242,7 @@ impl Analyzer {
                 svc.requests += 1;
                 svc.errors += u64::from(failed);
                 svc.latency.record(s.duration_nanos());
+                self.instances.request(instance, failed, s.duration_nanos());
             }
             self.first_start = self.first_start.min(s.start_unix_nano);
             self.overview.last_end_unix_nano =
@@ -286,6 +269,9 @@ impl Analyzer {
         let failed = trace.has_error();
         self.overview.failed_traces += u64::from(failed);
         let origin = error_origin_index(trace, &tree);
+        if let Some(o) = origin {
+            self.instances.origin(span_instances[o]);
+        }
         let top = tree.primary_top(spans);
         let start_unix_nano = top.map(|t| spans[t].start_unix_nano).unwrap_or(0);
         let duration_ns = path.total_nanos();
@@ -306,17 +292,17 @@ impl Analyzer {
             bucket.min_ns = bucket.min_ns.min(duration_ns);
             bucket.max_ns = bucket.max_ns.max(duration_ns);
             for seg in &path.segments {
-                let op = span_ops[seg.span_index];
-                match bucket
-                    .critical_by_operation
-                    .iter_mut()
-                    .find(|(o, _)| *o == op)
-                {
-                    Some((_, ns)) => *ns += seg.duration_nanos(),
-                    None => bucket
-                        .critical_by_operation
-                        .push((op, seg.duration_nanos())),
-                }
+                let ns = seg.duration_nanos();
+                add_to(
+                    &mut bucket.critical_by_operation,
+                    span_ops[seg.span_index],
+                    ns,
+                );
+                add_to(
+                    &mut bucket.critical_by_instance,
+                    span_instances[seg.span_index],
+                    ns,
+                );
             }
         }
         if self.options.keep_all_timings {
@@ -328,7 +314,8 @@ impl Analyzer {
             failed,
             origin,
         };
-        self.origins.add(trace, &facts);
+        let origin_instance = origin.map(|o| self.instances.identity(span_instances[o]));
+        self.origins.add(trace, &facts, origin_instance);
         self.selection.offer(trace, facts);
     }
 
@@ -339,6 +326,7 @@ impl Analyzer {
             options,
             services,
             mut operations,
+            mut instances,
             health,
             graph,
             timeline,
@@ -390,6 +378,11 @@ impl Analyzer {
                     operations[op].critical_p99_ns += ns;
                     total_p99 += ns;
                 }
+            }
+            for &(instance, ns) in &b.critical_by_instance {
+                let p50 = if typical { ns } else { 0 };
+                let p99 = if is_slow { ns } else { 0 };
+                instances.critical(instance, p50, p99);
             }
         }
         let share = |part: u64, whole: u64| ratio(part, whole);
@@ -444,6 +437,16 @@ impl Analyzer {
                 .then((&a.service, &a.operation).cmp(&(&b.service, &b.operation)))
         });
 
+        let several: Vec<bool> = (0..services.len()).map(|s| instances.several(s)).collect();
+        let names: Vec<Arc<str>> = services.iter().map(|s| s.name.clone()).collect();
+        let error_origins = origins.finish(|service| {
+            names
+                .iter()
+                .position(|n| n.as_ref() == service)
+                .is_some_and(|s| several[s])
+        });
+        let (instance_stats, version_stats) = instances.finish(&names, total_p50, total_p99);
+
         let (slowest, failing) = selection.pick();
         let slowest_traces: Vec<TraceSummary> = slowest.iter().map(|c| c.summarize()).collect();
         let failing_traces: Vec<TraceSummary> = failing.iter().map(|c| c.summarize()).collect();
@@ -476,7 +479,9 @@ impl Analyzer {
             services: service_stats,
             operations: operation_stats,
             share_windows: windows,
-            error_origins: origins.finish(),
+            instances: instance_stats,
+            versions: version_stats,
+            error_origins,
             health,
             graph: graph.finish(),
             timeline: timeline.finish(),

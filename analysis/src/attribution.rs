@@ -21,6 +21,20 @@ pub struct ErrorOrigin {
     pub traces: u64,
     /// A few of those traces, to open in a waterfall.
     pub example_trace_ids: Vec<tracelab_trace::TraceId>,
+    /// When the service ran more than one instance: those traces by the instance the origin
+    /// ran on, most first; empty otherwise.
+    pub instances: Vec<OriginInstance>,
+}
+
+/// The failed traces of one error origin that started on one instance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OriginInstance {
+    /// `service.instance.id` of the originating spans; empty when they had none.
+    pub instance: String,
+    /// `service.version` of that instance; empty when it had none.
+    pub version: String,
+    /// Failed traces whose likely origin ran on it.
+    pub traces: u64,
 }
 
 /// The origin found in one trace.
@@ -32,6 +46,9 @@ pub struct OriginSpan {
     pub service: String,
     /// Its name.
     pub operation: String,
+    /// `service.instance.id` of its resource: which instance of the service it ran on
+    /// (empty when the resource has none).
+    pub instance: String,
     /// Its status message, when the producer gave one.
     pub message: String,
 }
@@ -73,6 +90,7 @@ pub(crate) fn origin_span(trace: &Trace, index: usize) -> OriginSpan {
         span_id: s.span_id,
         service: s.service_name.to_string(),
         operation: s.name.clone(),
+        instance: crate::instances::resource_str(s, crate::instances::INSTANCE_ID).to_owned(),
         message: s.status.message.clone(),
     }
 }

@@ -23,6 +23,7 @@ use crate::analysis::{
 };
 use crate::attribution::{ErrorOrigin, error_origin_index, origin_span};
 use crate::health::TraceHealth;
+use crate::instances::{InstanceStats, VersionStats};
 use crate::tree::SpanTree;
 
 /// Layout version of [`AnalysisDocument`].
@@ -56,6 +57,10 @@ pub struct AnalysisDocument {
     pub services: Vec<ServiceStats>,
     /// Per operation (service + span name), ranked the same way.
     pub operations: Vec<OperationStats>,
+    /// Each service that ran more than one instance, by instance (`service.instance.id`).
+    pub instances: Vec<InstanceStats>,
+    /// The same services by `service.version`.
+    pub versions: Vec<VersionStats>,
     /// Where failures started, most frequent first.
     pub error_origins: Vec<ErrorOrigin>,
     /// Whether the traces arrived whole.
@@ -200,6 +205,8 @@ impl AnalysisDocument {
             share_windows: analysis.share_windows.clone(),
             services: analysis.services.clone(),
             operations: analysis.operations.clone(),
+            instances: analysis.instances.clone(),
+            versions: analysis.versions.clone(),
             error_origins: analysis.error_origins.clone(),
             health: analysis.health.clone(),
             traces: documents,

@@ -21,12 +21,13 @@
 //!   that span's details, scrolls to its row and focuses it; every `.span-details` ends with
 //!   such a link (`a.permalink`), so a span can be shared by its address;
 //! - the report's sections are `section#summary`, `#diff` (only with a baseline run),
-//!   `#timeline`, `#services`, `#graph`, `#errors`, `#health`, `#sampling` (only with sampling
+//!   `#timeline`, `#services` (with `#instances` when a service ran several), `#graph`, `#errors`, `#health`, `#sampling` (only with sampling
 //!   rows) and `#traces`.
 
 mod charts;
 mod diff_view;
 mod escape;
+mod instances_view;
 mod service_graph;
 mod trace_view;
 
@@ -40,13 +41,14 @@ use tracelab_trace::{Trace, TraceId};
 use crate::analysis::{Analysis, TraceSummary, trace_timings};
 use crate::diff::RunDiff;
 use crate::format::{ms, percent};
+use crate::table::service_figures;
 use crate::timeline::TimelinePoint;
 use escape::html;
 
 /// A stretch of the run during which something was deliberately broken, shaded on the charts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct IncidentWindow {
+pub struct ShadedWindow {
     /// Start, nanoseconds since the Unix epoch.
     pub start_unix_nano: u64,
     /// End, nanoseconds since the Unix epoch.
@@ -72,7 +74,7 @@ pub struct HtmlReportInput<'a> {
     /// Per-second latency; `None` uses `analysis.timeline`, computed from the root spans.
     pub timeline: Option<&'a [TimelinePoint]>,
     /// Incident windows to shade on the timeline.
-    pub incidents: &'a [IncidentWindow],
+    pub incidents: &'a [ShadedWindow],
     /// Sampling comparison: a JSON array of objects, each with a `strategy` (or `name`) string
     /// and numeric fields; fields whose values all lie in 0..=1 are drawn as percentage bars.
     pub sampling: Option<&'a Value>,
@@ -280,19 +282,14 @@ fn services_section(page: &mut String, a: &Analysis) {
         ms(w.p50_high_ns),
     );
     for (i, s) in a.services.iter().enumerate() {
+        let [share_p99, share_p50, requests, errors, p50, p99] = service_figures(s);
         let _ = write!(
             page,
-            "<tr><td>{}</td><td><span class=\"dot\" style=\"--hue:{}\"></span>{}</td><td><span class=\"share\"><span style=\"width:{:.1}%\"></span></span> {}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+            "<tr><td>{}</td><td><span class=\"dot\" style=\"--hue:{}\"></span>{}</td><td><span class=\"share\"><span style=\"width:{:.1}%\"></span></span> {share_p99}</td><td class=\"num\">{share_p50}</td><td class=\"num\">{requests}</td><td class=\"num\">{errors}</td><td class=\"num\">{p50}</td><td class=\"num\">{p99}</td></tr>",
             i + 1,
             escape::hue(&s.service),
             html(&s.service),
             s.critical_share_p99 * 100.0,
-            percent(s.critical_share_p99),
-            percent(s.critical_share_p50),
-            s.requests,
-            percent(s.error_rate),
-            ms(s.latency.p50_ns),
-            ms(s.latency.p99_ns),
         );
     }
     page.push_str("</tbody></table>\n<details><summary>Operations</summary>\n<table><thead><tr><th>service</th><th>operation</th><th class=\"num\">share p99</th><th class=\"num\">share p50</th><th class=\"num\">count</th><th class=\"num\">errors</th><th class=\"num\">p50</th><th class=\"num\">p99</th><th class=\"num\">self p50</th></tr></thead><tbody>");
@@ -311,7 +308,9 @@ fn services_section(page: &mut String, a: &Analysis) {
             ms(o.self_time.p50_ns),
         );
     }
-    page.push_str("</tbody></table></details>\n</section>\n");
+    page.push_str("</tbody></table></details>\n");
+    instances_view::instances_table(page, a);
+    page.push_str("</section>\n");
 }
 
 fn trace_link(id: &TraceId, shown: &HashSet<TraceId>) -> String {
@@ -337,19 +336,32 @@ fn errors_section(page: &mut String, a: &Analysis) {
         page.push_str("<p>No failed requests.</p></section>\n");
         return;
     }
-    page.push_str("<table><thead><tr><th>service</th><th>operation</th><th class=\"num\">failed requests</th><th>examples</th></tr></thead><tbody>");
+    page.push_str("<table><thead><tr><th>service</th><th>operation</th><th class=\"num\">failed requests</th><th>instances</th><th>examples</th></tr></thead><tbody>");
     for o in a.error_origins.iter().take(30) {
         let examples: Vec<String> = o
             .example_trace_ids
             .iter()
             .map(|t| trace_link(t, &shown))
             .collect();
+        let instances: Vec<String> = o
+            .instances
+            .iter()
+            .map(|i| {
+                format!(
+                    "<code>{}</code> ({}) {}",
+                    html(&i.instance),
+                    html(&i.version),
+                    i.traces
+                )
+            })
+            .collect();
         let _ = write!(
             page,
-            "<tr><td>{}</td><td>{}</td><td class=\"num\">{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td class=\"num\">{}</td><td>{}</td><td>{}</td></tr>",
             html(&o.service),
             html(&o.operation),
             o.traces,
+            instances.join("<br>"),
             examples.join(" ")
         );
     }

@@ -59,6 +59,17 @@ impl LatencyRecorder {
         self.max = self.max.max(nanos);
     }
 
+    /// Adds every sample of `other`, as if each had been recorded here.
+    pub fn merge(&mut self, other: &LatencyRecorder) {
+        if let (Some(h), Some(o)) = (self.histogram.as_mut(), other.histogram.as_ref()) {
+            // Fails only where recording one of the samples would have; count and maximum
+            // below stay exact either way.
+            let _ = h.add(o);
+        }
+        self.count += other.count;
+        self.max = self.max.max(other.max);
+    }
+
     /// The percentiles so far. Each percentile is clamped to the exact maximum, because the
     /// histogram reports the top of a bucket, which can exceed every sample in it.
     pub fn summary(&self) -> LatencySummary {

@@ -12,6 +12,7 @@
 //! - [`latency`]: HDR-histogram percentiles per group.
 //! - [`attribution`]: the likely origin of each failed trace.
 //! - [`health`]: orphans, extra roots, fragments, clock skew, late spans.
+//! - [`instances`]: services that ran several instances, by instance and by version.
 //! - [`graph`]: the service dependency graph.
 //! - [`timeline`]: requests, errors and latency per second.
 //! - [`analysis`]: [`analyze`], the one pass producing all of the above.
@@ -31,6 +32,7 @@ mod format;
 pub mod graph;
 pub mod health;
 pub mod html;
+pub mod instances;
 pub mod latency;
 pub mod table;
 pub mod timeline;
@@ -41,7 +43,7 @@ pub use analysis::{
     Analysis, AnalysisOptions, Analyzer, OperationStats, Overview, ServiceStats, ShareWindows,
     SpanTiming, TraceSummary, TraceTimings, analyze, trace_timings,
 };
-pub use attribution::{ErrorOrigin, OriginSpan, error_origin};
+pub use attribution::{ErrorOrigin, OriginInstance, OriginSpan, error_origin};
 pub use critical_path::{CriticalPath, CriticalSegment, critical_path, self_times};
 pub use diff::{DiffOptions, RunDiff, RunProfile, RunSampler, Sources, render_diff};
 pub use document::{
@@ -49,7 +51,8 @@ pub use document::{
 };
 pub use graph::{ServiceEdge, ServiceGraph};
 pub use health::{SkewedChild, SpanRef, TraceHealth};
-pub use html::{HtmlReportInput, IncidentWindow, render_html};
+pub use html::{HtmlReportInput, ShadedWindow, render_html};
+pub use instances::{InstanceStats, VersionStats};
 pub use latency::LatencySummary;
 pub use table::render_service_table;
 pub use timeline::TimelinePoint;

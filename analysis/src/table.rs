@@ -1,6 +1,7 @@
-//! The terminal table of services ranked by their share of the critical path.
+//! The terminal table of services ranked by their share of the critical path, and of the
+//! instances and versions of services that ran several.
 
-use crate::analysis::Analysis;
+use crate::analysis::{Analysis, ServiceStats};
 use crate::format::{ms, pad, percent, truncate};
 
 /// Widest service name the table shows before cutting it.
@@ -47,20 +48,133 @@ pub fn render_service_table(analysis: &Analysis) -> String {
         "p99",
     ));
     for (rank, s) in analysis.services.iter().enumerate() {
+        let [share_p99, share_p50, requests, errors, p50, p99] = service_figures(s);
         out.push_str(&format!(
-            "{:>3}  {}  {:>9}  {:>9}  {:>9}  {:>7}  {:>10}  {:>10}\n",
+            "{:>3}  {}  {share_p99:>9}  {share_p50:>9}  {requests:>9}  {errors:>7}  {p50:>10}  {p99:>10}\n",
             rank + 1,
             pad(&truncate(&s.service, name_w), name_w),
-            percent(s.critical_share_p99),
-            percent(s.critical_share_p50),
-            s.requests,
-            percent(s.error_rate),
-            ms(s.latency.p50_ns),
-            ms(s.latency.p99_ns),
         ));
     }
     if analysis.services.is_empty() {
         out.push_str("  (no spans)\n");
     }
+    out.push_str(&render_instance_table(analysis));
     out
+}
+
+/// Renders the instances and versions of each service that ran more than one instance, or
+/// nothing when none did.
+pub fn render_instance_table(analysis: &Analysis) -> String {
+    if analysis.instances.is_empty() {
+        return String::new();
+    }
+    let mut out = String::new();
+    out.push_str("\nServices with several instances, by instance and by version\n");
+    out.push_str("  origins: failed requests whose failure started on that instance (version)\n\n");
+    let rows: Vec<Row> = analysis
+        .instances
+        .iter()
+        .map(|i| Row {
+            service: &i.service,
+            name: if i.instance.is_empty() {
+                "(no instance id)".to_owned()
+            } else {
+                i.instance.clone()
+            },
+            version: &i.version,
+            share_p99: i.critical_share_p99,
+            share_p50: i.critical_share_p50,
+            requests: i.requests,
+            error_rate: i.error_rate,
+            origins: i.error_origins,
+            p50_ns: i.latency.p50_ns,
+            p99_ns: i.latency.p99_ns,
+        })
+        .chain(analysis.versions.iter().map(|v| Row {
+            service: &v.service,
+            name: format!(
+                "{} instance{}",
+                v.instances,
+                if v.instances == 1 { "" } else { "s" }
+            ),
+            version: &v.version,
+            share_p99: v.critical_share_p99,
+            share_p50: v.critical_share_p50,
+            requests: v.requests,
+            error_rate: v.error_rate,
+            origins: v.error_origins,
+            p50_ns: v.latency.p50_ns,
+            p99_ns: v.latency.p99_ns,
+        }))
+        .collect();
+    let width = |f: fn(&Row) -> usize, header: &str| {
+        rows.iter()
+            .map(f)
+            .max()
+            .unwrap_or(0)
+            .clamp(header.len(), MAX_SERVICE_WIDTH)
+    };
+    let service_w = width(|r| r.service.chars().count(), "service");
+    let name_w = width(|r| r.name.chars().count(), "instance");
+    let version_w = width(|r| r.version.chars().count(), "version");
+    out.push_str(&format!(
+        "{}  {}  {}  {:>9}  {:>9}  {:>9}  {:>7}  {:>7}  {:>10}  {:>10}\n",
+        pad("service", service_w),
+        pad("instance", name_w),
+        pad("version", version_w),
+        "share p99",
+        "share p50",
+        "requests",
+        "errors",
+        "origins",
+        "p50",
+        "p99",
+    ));
+    for (i, r) in rows.iter().enumerate() {
+        if i == analysis.instances.len() {
+            out.push('\n');
+        }
+        out.push_str(&format!(
+            "{}  {}  {}  {:>9}  {:>9}  {:>9}  {:>7}  {:>7}  {:>10}  {:>10}\n",
+            pad(&truncate(r.service, service_w), service_w),
+            pad(&truncate(&r.name, name_w), name_w),
+            pad(&truncate(r.version, version_w), version_w),
+            percent(r.share_p99),
+            percent(r.share_p50),
+            r.requests,
+            percent(r.error_rate),
+            r.origins,
+            ms(r.p50_ns),
+            ms(r.p99_ns),
+        ));
+    }
+    out
+}
+
+/// One line of the instance table: an instance, or a version with how many instances ran it.
+struct Row<'a> {
+    service: &'a str,
+    name: String,
+    version: &'a str,
+    share_p99: f64,
+    share_p50: f64,
+    requests: u64,
+    error_rate: f64,
+    origins: u64,
+    p50_ns: u64,
+    p99_ns: u64,
+}
+
+/// A service's figures as this table and the HTML report show them: its share of the critical
+/// path of the slowest and of typical requests, its requests, error rate, and latency p50 and
+/// p99.
+pub(crate) fn service_figures(s: &ServiceStats) -> [String; 6] {
+    [
+        percent(s.critical_share_p99),
+        percent(s.critical_share_p50),
+        s.requests.to_string(),
+        percent(s.error_rate),
+        ms(s.latency.p50_ns),
+        ms(s.latency.p99_ns),
+    ]
 }

@@ -12,7 +12,8 @@ use std::time::Duration;
 use tracelab_scenario::Scenario;
 
 use crate::lab::{
-    ADMIN_PORT, HTTP_PORT, HeadSampling, LabProcess, OtelSettings, load_process, service_process,
+    ADMIN_PORT, HTTP_PORT, HeadSampling, LabProcess, OtelSettings, WORK_DIR_IN_IMAGE, load_process,
+    service_process,
 };
 use crate::yaml::{self, Node};
 
@@ -41,6 +42,11 @@ const BACKEND_SERVICES: [&str; 5] = [
 
 /// The name of the load generator's service unless a scenario service already has it.
 const LOADGEN_SERVICE: &str = "loadgen";
+
+/// The named volume holding the load generator's run directories, mounted over the image's
+/// working directory: it outlives the container, so `docker compose cp` (or any container
+/// mounting it) reads `requests.jsonl` and `report.json` after the load has stopped.
+pub const LOADGEN_VOLUME: &str = "loadgen-runs";
 
 /// The first host port lab services' HTTP ports are published on, one per service in order.
 pub const FIRST_HOST_HTTP_PORT: u16 = 8080;
@@ -120,8 +126,8 @@ pub fn render_compose(
         .collect();
     let dependencies = acyclic_dependencies(&processes);
     for (index, (process, callees)) in processes.iter().zip(&dependencies).enumerate() {
-        let mut depends_on = vec![COLLECTOR_SERVICE.to_owned()];
-        depends_on.extend(callees.iter().map(|callee| names.of(callee)));
+        let mut depends_on = vec![started(COLLECTOR_SERVICE)];
+        depends_on.extend(callees.iter().map(|callee| healthy(&names.of(callee))));
         let ports = (options.publish_lab_ports && index < MAX_PUBLISHED_SERVICES).then(|| {
             let offset = u16::try_from(index).unwrap_or(0);
             vec![
@@ -129,14 +135,24 @@ pub fn render_compose(
                 format!("127.0.0.1:{}:{ADMIN_PORT}", FIRST_HOST_ADMIN_PORT + offset),
             ]
         });
-        let service = lab_service(
-            process,
-            scenario_path_in_image,
-            options,
-            depends_on,
-            ports,
-            None,
-        );
+        // Replicas are identical copies behind the service's DNS name: host ports cannot be
+        // published for more than one of them, and `instances:` overrides are not rendered
+        // (docs/compose.md).
+        let replicas = scenario
+            .services
+            .get(&process.name)
+            .map_or(1, |s| s.replicas.max(1));
+        let service = lab_service(process, scenario_path_in_image, options, depends_on)
+            .with("healthcheck", accepts_connections(HTTP_PORT));
+        let service = match ports.filter(|_| replicas == 1) {
+            Some(ports) => service.with("ports", Node::strings(ports)),
+            None => service,
+        };
+        let service = if replicas > 1 {
+            service.with("deploy", Node::map().with("replicas", replicas))
+        } else {
+            service
+        };
         services.push((names.of(&process.name), service));
     }
 
@@ -148,21 +164,16 @@ pub fn render_compose(
         options.load_duration,
         &otel,
     );
-    let mut depends_on = vec![COLLECTOR_SERVICE.to_owned()];
-    depends_on.extend(load.calls.iter().map(|entry| names.of(entry)));
-    let loadgen = lab_service(
-        &load,
-        scenario_path_in_image,
-        options,
-        depends_on,
-        None,
-        Some("no"),
-    );
+    let mut depends_on = vec![started(COLLECTOR_SERVICE)];
+    depends_on.extend(load.calls.iter().map(|entry| healthy(&names.of(entry))));
+    let loadgen =
+        lab_service(&load, scenario_path_in_image, options, depends_on).with("restart", "no");
     services.push((names.loadgen.clone(), loadgen));
 
     let document = Node::map()
         .with("name", "tracelab")
-        .with("services", Node::Map(services));
+        .with("services", Node::Map(services))
+        .with("volumes", Node::map().with(LOADGEN_VOLUME, Node::map()));
     format!(
         "{}{}",
         header(scenario_path_in_image, options),
@@ -270,13 +281,15 @@ fn reaches(edges: &[(String, String)], from: &str, to: &str) -> bool {
     false
 }
 
+/// A lab container: the image, `tracelab` with the process's arguments and environment, a
+/// read-only root filesystem (a lab process writes nothing but its run directory), the
+/// scenario mount and the load generator's run-directory volume, and the start order.
+/// `depends_on` entries are `(service, condition)` pairs from [`started`] and [`healthy`].
 fn lab_service(
     process: &LabProcess,
     scenario_path_in_image: &str,
     options: &ComposeOptions,
-    depends_on: Vec<String>,
-    ports: Option<Vec<String>>,
-    restart: Option<&str>,
+    depends_on: Vec<(String, Node)>,
 ) -> Node {
     let mut service = Node::map().with("image", options.image.as_str());
     if let Some(context) = &options.build_context {
@@ -293,24 +306,63 @@ fn lab_service(
         .iter()
         .map(|(key, value)| (key.clone(), Node::Str(value.clone())))
         .collect();
-    service = service.with("environment", Node::Map(environment));
+    service = service
+        .with("environment", Node::Map(environment))
+        .with("read_only", true);
+    let mut volumes = Vec::new();
     if let Some(host_path) = &options.scenario_mount {
-        service = service.with(
-            "volumes",
-            Node::strings([format!("{host_path}:{scenario_path_in_image}:ro")]),
-        );
+        volumes.push(format!("{host_path}:{scenario_path_in_image}:ro"));
     }
-    if let Some(ports) = ports {
-        service = service.with("ports", Node::strings(ports));
+    if process.args.first().map(String::as_str) == Some("load") {
+        volumes.push(format!("{LOADGEN_VOLUME}:{WORK_DIR_IN_IMAGE}"));
     }
-    service = service.with("depends_on", Node::strings(depends_on));
-    if let Some(restart) = restart {
-        service = service.with("restart", restart);
+    if !volumes.is_empty() {
+        service = service.with("volumes", Node::strings(volumes));
     }
-    service
+    service.with("depends_on", Node::Map(depends_on))
+}
+
+/// A `depends_on` entry: start after `service` has started (it has no health check).
+fn started(service: &str) -> (String, Node) {
+    (
+        service.to_owned(),
+        Node::map().with("condition", "service_started"),
+    )
+}
+
+/// A `depends_on` entry: start after `service`'s health check passes.
+fn healthy(service: &str) -> (String, Node) {
+    (
+        service.to_owned(),
+        Node::map().with("condition", "service_healthy"),
+    )
+}
+
+/// The health check of a lab service: its port accepts connections. The image has bash but
+/// no HTTP client, so bash's `/dev/tcp` opens the connection; `localhost` is the container's
+/// own address.
+fn accepts_connections(port: u16) -> Node {
+    health_check(&[
+        "CMD",
+        "bash",
+        "-c",
+        &format!("exec 3<>/dev/tcp/localhost/{port}"),
+    ])
+}
+
+/// A health check running `test` every two seconds, for up to a minute after the start.
+fn health_check(test: &[&str]) -> Node {
+    Node::map()
+        .with("test", Node::strings(test.iter().copied()))
+        .with("interval", "2s")
+        .with("timeout", "2s")
+        .with("retries", 30i64)
 }
 
 /// The observability backends. Their configuration lives in files beside the compose file.
+/// Prometheus and Grafana have health checks (their images carry wget); the Collector's image
+/// holds nothing but its binary, so it and the backends behind it are waited for as started,
+/// and `compose/smoke.sh` asks their HTTP APIs instead.
 fn backend_services() -> Vec<(String, Node)> {
     let collector = Node::map()
         .with("image", COLLECTOR_IMAGE)
@@ -339,7 +391,10 @@ fn backend_services() -> Vec<(String, Node)> {
                 "127.0.0.1:8889:8889",
             ]),
         )
-        .with("depends_on", Node::strings(["jaeger", "tempo"]));
+        .with(
+            "depends_on",
+            Node::Map(vec![started("jaeger"), started("tempo")]),
+        );
     let jaeger = Node::map()
         .with("image", JAEGER_IMAGE)
         .with(
@@ -362,7 +417,7 @@ fn backend_services() -> Vec<(String, Node)> {
             Node::strings(["./tempo/tempo.yaml:/etc/tempo/tempo.yaml:ro"]),
         )
         .with("ports", Node::strings(["127.0.0.1:3200:3200"]))
-        .with("depends_on", Node::strings(["prometheus"]));
+        .with("depends_on", Node::Map(vec![healthy("prometheus")]));
     let prometheus = Node::map()
         .with("image", PROMETHEUS_IMAGE)
         .with(
@@ -379,7 +434,19 @@ fn backend_services() -> Vec<(String, Node)> {
             "volumes",
             Node::strings(["./prometheus/prometheus.yaml:/etc/prometheus/prometheus.yaml:ro"]),
         )
-        .with("ports", Node::strings(["127.0.0.1:9090:9090"]));
+        .with("ports", Node::strings(["127.0.0.1:9090:9090"]))
+        // The image is busybox-based: its wget asks the readiness endpoint.
+        .with(
+            "healthcheck",
+            health_check(&[
+                "CMD",
+                "wget",
+                "-q",
+                "-O",
+                "/dev/null",
+                "http://localhost:9090/-/ready",
+            ]),
+        );
     let grafana = Node::map()
         .with("image", GRAFANA_IMAGE)
         .with(
@@ -402,8 +469,23 @@ fn backend_services() -> Vec<(String, Node)> {
         )
         .with("ports", Node::strings(["127.0.0.1:3000:3000"]))
         .with(
+            "healthcheck",
+            health_check(&[
+                "CMD",
+                "wget",
+                "-q",
+                "-O",
+                "/dev/null",
+                "http://localhost:3000/api/health",
+            ]),
+        )
+        .with(
             "depends_on",
-            Node::strings(["prometheus", "tempo", "jaeger"]),
+            Node::Map(vec![
+                healthy("prometheus"),
+                started("tempo"),
+                started("jaeger"),
+            ]),
         );
     vec![
         (COLLECTOR_SERVICE.to_owned(), collector),

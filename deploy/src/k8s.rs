@@ -1,6 +1,12 @@
 //! Kubernetes manifests for a scenario: a Namespace, a ConfigMap holding the scenario file, a
 //! Deployment and a Service per scenario service and the load generator as a Job.
 //!
+//! A service with `instances:` overrides gets one more Deployment of one replica per
+//! overridden instance (`checkout-instance-2`, started with `TRACELAB_INSTANCE=2`, so it runs
+//! that instance's version, latency and errors and takes the faults aimed at it), and its
+//! main Deployment runs the remaining replicas as written. The Service selects them all; the
+//! cluster, not the scenario's `balance:` policy, spreads the calls over them.
+//!
 //! The manifests do not include an OpenTelemetry Collector: clusters usually have one (or get
 //! one from the Collector's Helm chart), and the lab only needs its OTLP endpoint, which
 //! defaults to `otel-collector.<namespace>:4317`. docs/kubernetes.md shows how to install one.
@@ -11,7 +17,8 @@ use tracelab_scenario::Scenario;
 
 use crate::compose::default_image;
 use crate::lab::{
-    ADMIN_PORT, HTTP_PORT, HeadSampling, LabProcess, OtelSettings, load_process, service_process,
+    ADMIN_PORT, HTTP_PORT, HeadSampling, IMAGE_USER_ID, INSTANCE_ENV, LabProcess, OtelSettings,
+    WORK_DIR_IN_IMAGE, load_process, service_process,
 };
 use crate::yaml::{self, Node};
 
@@ -21,8 +28,15 @@ const SCENARIO_MOUNT_DIR: &str = "/etc/tracelab";
 const SCENARIO_KEY: &str = "scenario.yaml";
 /// The name of the ConfigMap holding the scenario.
 const SCENARIO_CONFIG_MAP: &str = "tracelab-scenario";
+/// The pod label telling apart the Deployments of one service: `shared` for the replicas
+/// that run the service as written, the index for an overridden instance. Only services with
+/// `instances:` overrides carry it.
+const INSTANCE_LABEL: &str = "tracelab.dev/instance";
 /// The name of the load generator's Job unless a scenario service already has it.
 const LOADGEN_NAME: &str = "loadgen";
+/// The volume over the image's working directory in the load generator's pod, where
+/// `tracelab load` writes its run directory (the root filesystem is read-only).
+const RUNS_VOLUME: &str = "runs";
 
 /// How [`render_k8s`] shapes the manifests.
 #[derive(Debug, Clone, PartialEq)]
@@ -102,13 +116,46 @@ pub fn render_k8s(scenario: &Scenario, scenario_yaml: &str, options: &K8sOptions
     ];
     for (name, service) in &scenario.services {
         let process = service_process(scenario, name, &scenario_path, &url_of, &otel);
-        documents.push(deployment(
-            &process,
-            service.replicas,
-            namespace,
-            &scenario_label,
-            options,
-        ));
+        let overridden: Vec<u32> = service
+            .instances
+            .keys()
+            .map(|index| index.0)
+            .filter(|&index| index < service.replicas)
+            .collect();
+        let shared = service
+            .replicas
+            .saturating_sub(u32::try_from(overridden.len()).unwrap_or(u32::MAX));
+        let track = |value: &str| (!overridden.is_empty()).then(|| value.to_owned());
+        if shared > 0 || overridden.is_empty() {
+            let shape = Shape {
+                object: name.clone(),
+                instance: track("shared"),
+                replicas: shared,
+            };
+            documents.push(deployment(
+                &process,
+                &shape,
+                namespace,
+                &scenario_label,
+                options,
+            ));
+        }
+        for index in overridden {
+            let mut own = process.clone();
+            own.env.push((INSTANCE_ENV.to_owned(), index.to_string()));
+            let shape = Shape {
+                object: format!("{name}-instance-{index}"),
+                instance: Some(index.to_string()),
+                replicas: 1,
+            };
+            documents.push(deployment(
+                &own,
+                &shape,
+                namespace,
+                &scenario_label,
+                options,
+            ));
+        }
         documents.push(service_manifest(name, namespace, &scenario_label));
     }
     let mut loadgen = LOADGEN_NAME.to_owned();
@@ -185,30 +232,59 @@ fn container_env(process: &LabProcess) -> Node {
 }
 
 fn scenario_volume() -> Node {
-    Node::Seq(vec![
-        Node::map()
-            .with("name", "scenario")
-            .with("configMap", Node::map().with("name", SCENARIO_CONFIG_MAP)),
-    ])
+    Node::map()
+        .with("name", "scenario")
+        .with("configMap", Node::map().with("name", SCENARIO_CONFIG_MAP))
 }
 
 fn scenario_mount() -> Node {
-    Node::Seq(vec![
-        Node::map()
-            .with("name", "scenario")
-            .with("mountPath", SCENARIO_MOUNT_DIR)
-            .with("readOnly", true),
-    ])
+    Node::map()
+        .with("name", "scenario")
+        .with("mountPath", SCENARIO_MOUNT_DIR)
+        .with("readOnly", true)
+}
+
+/// The pod runs as the image's user, whatever the image says, and never as root.
+fn pod_security() -> Node {
+    Node::map()
+        .with("runAsNonRoot", true)
+        .with("runAsUser", IMAGE_USER_ID)
+        .with("runAsGroup", IMAGE_USER_ID)
+}
+
+/// A lab process writes nothing outside its volumes, so its root filesystem is read-only.
+fn container_security() -> Node {
+    Node::map()
+        .with("readOnlyRootFilesystem", true)
+        .with("allowPrivilegeEscalation", false)
+        .with(
+            "capabilities",
+            Node::map().with("drop", Node::strings(["ALL"])),
+        )
+}
+
+/// One Deployment of a service: its object name, the value of [`INSTANCE_LABEL`] on its pods
+/// (none for a service without overrides) and how many replicas it runs.
+struct Shape {
+    object: String,
+    instance: Option<String>,
+    replicas: u32,
 }
 
 fn deployment(
     process: &LabProcess,
-    replicas: u32,
+    shape: &Shape,
     namespace: &str,
     scenario_label: &str,
     options: &K8sOptions,
 ) -> Node {
     let name = process.name.as_str();
+    let (mut pod_labels, mut pod_selector) =
+        (labels(name, scenario_label, "lab-service"), selector(name));
+    if let Some(instance) = &shape.instance {
+        pod_labels = pod_labels.with(INSTANCE_LABEL, instance.as_str());
+        pod_selector = pod_selector.with(INSTANCE_LABEL, instance.as_str());
+    }
     let container = Node::map()
         .with("name", name)
         .with("image", options.image.as_str())
@@ -241,31 +317,30 @@ fn deployment(
                 )
                 .with("limits", Node::map().with("memory", "256Mi")),
         )
-        .with("volumeMounts", scenario_mount());
+        .with("securityContext", container_security())
+        .with("volumeMounts", Node::Seq(vec![scenario_mount()]));
     Node::map()
         .with("apiVersion", "apps/v1")
         .with("kind", "Deployment")
         .with(
             "metadata",
-            metadata(name, namespace, scenario_label, "lab-service"),
+            metadata(&shape.object, namespace, scenario_label, "lab-service"),
         )
         .with(
             "spec",
             Node::map()
-                .with("replicas", replicas)
-                .with("selector", Node::map().with("matchLabels", selector(name)))
+                .with("replicas", shape.replicas)
+                .with("selector", Node::map().with("matchLabels", pod_selector))
                 .with(
                     "template",
                     Node::map()
-                        .with(
-                            "metadata",
-                            Node::map().with("labels", labels(name, scenario_label, "lab-service")),
-                        )
+                        .with("metadata", Node::map().with("labels", pod_labels))
                         .with(
                             "spec",
                             Node::map()
+                                .with("securityContext", pod_security())
                                 .with("containers", Node::Seq(vec![container]))
-                                .with("volumes", scenario_volume()),
+                                .with("volumes", Node::Seq(vec![scenario_volume()])),
                         ),
                 ),
         )
@@ -318,14 +393,32 @@ fn job(process: &LabProcess, namespace: &str, scenario_label: &str, options: &K8
         .with(
             "command",
             Node::strings(["bash", "-c", &format!("{wait_script}\n")]),
-        );
+        )
+        .with("securityContext", container_security());
+    // The run directory (`runs/...` under the image's working directory) lives in an
+    // emptyDir, gone with the pod; the summary stays in `kubectl logs job/<name>`.
     let container = Node::map()
         .with("name", name)
         .with("image", options.image.as_str())
         .with("imagePullPolicy", options.image_pull_policy.as_str())
         .with("args", Node::strings(process.args.iter().cloned()))
         .with("env", container_env(process))
-        .with("volumeMounts", scenario_mount());
+        .with("securityContext", container_security())
+        .with(
+            "volumeMounts",
+            Node::Seq(vec![
+                scenario_mount(),
+                Node::map()
+                    .with("name", RUNS_VOLUME)
+                    .with("mountPath", WORK_DIR_IN_IMAGE),
+            ]),
+        );
+    let volumes = vec![
+        scenario_volume(),
+        Node::map()
+            .with("name", RUNS_VOLUME)
+            .with("emptyDir", Node::map()),
+    ];
     Node::map()
         .with("apiVersion", "batch/v1")
         .with("kind", "Job")
@@ -346,9 +439,10 @@ fn job(process: &LabProcess, namespace: &str, scenario_label: &str, options: &K8
                         "spec",
                         Node::map()
                             .with("restartPolicy", "Never")
+                            .with("securityContext", pod_security())
                             .with("initContainers", Node::Seq(vec![wait]))
                             .with("containers", Node::Seq(vec![container]))
-                            .with("volumes", scenario_volume()),
+                            .with("volumes", Node::Seq(volumes)),
                     ),
             ),
         )

@@ -18,11 +18,23 @@ pub const ADMIN_PORT: u16 = 9091;
 /// Where the image keeps the scenario files of the repository's `scenarios/` directory.
 pub const SCENARIO_DIR_IN_IMAGE: &str = "/scenarios";
 
+/// The image's working directory, owned by its user: `tracelab run` and `tracelab load` create
+/// their run directories (`runs/<scenario>-<time>`) here. The Dockerfile declares it a volume;
+/// the renderers mount one over it wherever a process writes, because every lab container's
+/// root filesystem is read-only.
+pub const WORK_DIR_IN_IMAGE: &str = "/data";
+
+/// The user and group id the image runs as (`USER` in the Dockerfile).
+pub const IMAGE_USER_ID: i64 = 10001;
+
 /// The environment variable holding the listen address of `tracelab svc`.
 pub const LISTEN_ENV: &str = "TRACELAB_LISTEN";
 
 /// The environment variable holding the admin listen address of `tracelab svc`.
 pub const ADMIN_LISTEN_ENV: &str = "TRACELAB_ADMIN_LISTEN";
+
+/// The variable `tracelab svc` reads its instance index from (`--instance`).
+pub const INSTANCE_ENV: &str = "TRACELAB_INSTANCE";
 
 /// The environment variable that gives `service`'s base URL to the services that call it:
 /// `TRACELAB_PEER_` and the name upper-cased with `-` turned into `_`.

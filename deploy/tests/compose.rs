@@ -108,10 +108,51 @@ fn checkout_peers_and_start_order() {
         checkout["environment"]["TRACELAB_PEER_CART"],
         "http://cart:8080"
     );
+    // The Collector has no health check (its image holds only its binary); the services it
+    // calls must answer before checkout starts.
     assert_eq!(
         checkout["depends_on"],
-        serde_json::json!(["otel-collector", "cart", "payment", "catalog"])
+        serde_json::json!({
+            "otel-collector": {"condition": "service_started"},
+            "cart": {"condition": "service_healthy"},
+            "payment": {"condition": "service_healthy"},
+            "catalog": {"condition": "service_healthy"}
+        })
     );
+}
+
+#[test]
+fn lab_containers_are_read_only_with_health_checks_and_a_run_volume() {
+    let (scenario, compose) = render_quickstart(&ComposeOptions::default());
+    let services = &compose["services"];
+    for name in scenario.services.keys() {
+        let service = &services[name.as_str()];
+        assert_eq!(service["read_only"], true, "{name}");
+        assert_eq!(
+            service["healthcheck"]["test"],
+            serde_json::json!(["CMD", "bash", "-c", "exec 3<>/dev/tcp/localhost/8080"]),
+            "{name}"
+        );
+    }
+    let loadgen = &services["loadgen"];
+    assert_eq!(loadgen["read_only"], true);
+    // The run directory outlives the container in a named volume over the image's working
+    // directory.
+    assert_eq!(
+        loadgen["volumes"],
+        serde_json::json!(["loadgen-runs:/data"])
+    );
+    assert!(compose["volumes"]["loadgen-runs"].is_object());
+    assert_eq!(
+        loadgen["depends_on"]["frontend"]["condition"],
+        "service_healthy"
+    );
+    for backend in ["prometheus", "grafana"] {
+        assert_eq!(
+            services[backend]["healthcheck"]["test"][0], "CMD",
+            "{backend}"
+        );
+    }
 }
 
 #[test]
@@ -202,11 +243,11 @@ fn a_mounted_scenario_is_mounted_into_every_lab_container() {
         .chain(["loadgen"])
     {
         let service = &compose["services"][name];
-        assert_eq!(
-            service["volumes"],
-            serde_json::json!(["../my-scenario.yaml:/scenarios/quickstart.yaml:ro"]),
-            "{name}"
-        );
+        let mut expected = vec!["../my-scenario.yaml:/scenarios/quickstart.yaml:ro"];
+        if name == "loadgen" {
+            expected.push("loadgen-runs:/data");
+        }
+        assert_eq!(service["volumes"], serde_json::json!(expected), "{name}");
         assert!(service.get("build").is_none(), "{name}");
     }
 }

@@ -25,35 +25,57 @@ fn every_scenario_gets_a_deployment_and_a_service_per_service() {
         assert_eq!(of_kind(&documents, "Job").len(), 1, "{name}");
         let deployments = of_kind(&documents, "Deployment");
         let services = of_kind(&documents, "Service");
-        assert_eq!(deployments.len(), scenario.services.len(), "{name}");
+        // One Deployment per service, and one more per overridden instance.
+        let overridden: usize = scenario.services.values().map(|s| s.instances.len()).sum();
+        assert_eq!(
+            deployments.len(),
+            scenario.services.len() + overridden,
+            "{name}"
+        );
         assert_eq!(services.len(), scenario.services.len(), "{name}");
         for (service_name, service) in &scenario.services {
-            let deployment = deployments
-                .iter()
-                .find(|doc| doc["metadata"]["name"] == service_name.as_str())
-                .unwrap_or_else(|| panic!("{name}: no Deployment for {service_name}"));
-            assert_eq!(
-                deployment["spec"]["replicas"], service.replicas,
-                "{name}/{service_name}"
-            );
-            let labels = &deployment["spec"]["template"]["metadata"]["labels"];
-            for (key, value) in deployment["spec"]["selector"]["matchLabels"]
-                .as_object()
-                .expect("labels")
-            {
-                assert_eq!(
-                    &labels[key], value,
-                    "{name}/{service_name}: selector must match the pod labels"
-                );
-            }
             let svc = services
                 .iter()
                 .find(|doc| doc["metadata"]["name"] == service_name.as_str())
                 .unwrap_or_else(|| panic!("{name}: no Service for {service_name}"));
-            assert_eq!(
-                svc["spec"]["selector"],
-                deployment["spec"]["selector"]["matchLabels"]
+            let selects = |labels: &Value| {
+                svc["spec"]["selector"]
+                    .as_object()
+                    .expect("a selector")
+                    .iter()
+                    .all(|(key, value)| &labels[key] == value)
+            };
+            // The Service selects the pods of every Deployment of the service, and of no other.
+            let mine: Vec<&&Value> = deployments
+                .iter()
+                .filter(|d| selects(&d["spec"]["template"]["metadata"]["labels"]))
+                .collect();
+            assert!(
+                mine.iter()
+                    .any(|d| d["metadata"]["name"] == service_name.as_str()),
+                "{name}: no Deployment for {service_name}"
             );
+            let replicas: u64 = mine
+                .iter()
+                .map(|d| d["spec"]["replicas"].as_u64().expect("replicas"))
+                .sum();
+            assert_eq!(
+                replicas,
+                u64::from(service.replicas),
+                "{name}/{service_name}"
+            );
+            for deployment in mine {
+                let labels = &deployment["spec"]["template"]["metadata"]["labels"];
+                for (key, value) in deployment["spec"]["selector"]["matchLabels"]
+                    .as_object()
+                    .expect("labels")
+                {
+                    assert_eq!(
+                        &labels[key], value,
+                        "{name}/{service_name}: selector must match the pod labels"
+                    );
+                }
+            }
         }
         for doc in &documents {
             if doc["kind"] != "Namespace" {
@@ -155,4 +177,48 @@ fn containers_export_to_the_collector_of_the_namespace() {
             "--no-progress"
         ])
     );
+}
+
+#[test]
+fn pods_run_as_the_image_user_on_a_read_only_root_with_a_run_volume() {
+    let (scenario, text) = support::load_scenario("quickstart.yaml");
+    let documents = documents(&render_k8s(&scenario, &text, &K8sOptions::default()));
+    for doc in of_kind(&documents, "Deployment")
+        .into_iter()
+        .chain(of_kind(&documents, "Job"))
+    {
+        let spec = &doc["spec"]["template"]["spec"];
+        assert_eq!(spec["securityContext"]["runAsUser"], 10001);
+        assert_eq!(spec["securityContext"]["runAsNonRoot"], true);
+        for container in spec["containers"]
+            .as_array()
+            .into_iter()
+            .chain(spec["initContainers"].as_array())
+            .flatten()
+        {
+            assert_eq!(
+                container["securityContext"]["readOnlyRootFilesystem"], true,
+                "{}",
+                container["name"]
+            );
+        }
+    }
+    // `tracelab load` writes its run directory under the image's working directory, /data:
+    // an emptyDir there is the one writable place.
+    let job = of_kind(&documents, "Job")[0];
+    let spec = &job["spec"]["template"]["spec"];
+    let mounts = spec["containers"][0]["volumeMounts"]
+        .as_array()
+        .expect("volume mounts");
+    let runs = mounts
+        .iter()
+        .find(|m| m["mountPath"] == "/data")
+        .expect("a volume over /data");
+    let volume = spec["volumes"]
+        .as_array()
+        .expect("volumes")
+        .iter()
+        .find(|v| v["name"] == runs["name"])
+        .expect("the mounted volume is declared");
+    assert!(volume["emptyDir"].is_object(), "{volume}");
 }

@@ -131,9 +131,11 @@ impl<T: Transport> Dispatch<T> {
         drops: &mut Vec<Sample>,
     ) {
         let entry = self.prepared.entry_of(sequence);
+        let instance = self.prepared.instance_of(entry, sequence);
         let mut ticket = Ticket {
             sequence,
             entry,
+            instance,
             scheduled,
             released: Instant::now(),
             queued_at_cap: false,
@@ -148,7 +150,7 @@ impl<T: Transport> Dispatch<T> {
             }
             return;
         }
-        let target = self.prepared.entries[usize::from(entry)].target;
+        let target = self.prepared.target_of(entry, instance);
         let pool = &self.pools[target];
         if pool.idle.load(Ordering::Acquire) == 0 {
             if self.open_worker() {
@@ -248,15 +250,17 @@ impl<T: Transport> Dispatch<T> {
     ) {
         let now = Instant::now();
         let entry = self.prepared.entry_of(sequence);
+        let instance = self.prepared.instance_of(entry, sequence);
         let ticket = Ticket {
             sequence,
             entry,
+            instance,
             scheduled: now,
             released: now,
             queued_at_cap: false,
             user: Some(user),
         };
-        let target = self.prepared.entries[usize::from(entry)].target;
+        let target = self.prepared.target_of(entry, instance);
         self.facts.in_flight.fetch_add(1, Ordering::AcqRel);
         let sample = self
             .prepared

@@ -27,6 +27,9 @@ pub struct IncidentWindow {
     pub what: String,
     /// The service the fault was on.
     pub service: String,
+    /// The instance (index) the fault was on; every instance of the service when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance: Option<u32>,
     /// The route, when the fault was on one route.
     pub route: Option<String>,
     /// Who switched it on: `timeline` (the scenario) or `api` (by hand).
@@ -35,28 +38,30 @@ pub struct IncidentWindow {
     pub fault: Fault,
 }
 
-/// Plays `timeline` from `start`: each incident's fault is POSTed to its service's admin API
-/// (`admin` maps a service name to its admin base URL, `http://127.0.0.1:PORT`) at `start +
-/// at` and DELETEd at `start + at + duration`. Cancelling `stop` switches every active
-/// incident off at once and skips the ones not started yet. Returns the windows that were
-/// applied, by start time; an incident the admin API refused is logged and left out.
+/// Plays `timeline` from `start`: each incident's fault is POSTed to the admin API of every
+/// instance it is on (`admin` maps a service name to the admin base URL of each of its
+/// instances, `http://127.0.0.1:PORT`, in instance order) at `start + at` and DELETEd at
+/// `start + at + duration`. A fault naming an instance goes to that instance's API alone;
+/// one naming none, to every instance's. Cancelling `stop` switches every active incident
+/// off at once and skips the ones not started yet. Returns the windows that were applied, by
+/// start time; an incident every admin API refused is logged and left out.
 pub async fn play(
     timeline: Vec<Incident>,
-    admin: HashMap<String, String>,
+    admin: HashMap<String, Vec<String>>,
     start: Instant,
     stop: CancellationToken,
 ) -> Vec<IncidentWindow> {
     let client = reqwest::Client::new();
     let tasks = timeline.into_iter().map(|incident| {
-        let base = admin.get(&incident.fault.service).cloned();
+        let bases = admin_bases(&admin, &incident);
         let client = client.clone();
         let stop = stop.clone();
         tokio::spawn(async move {
-            let Some(base) = base else {
-                tracing::warn!(service = %incident.fault.service, "no admin API for the incident's service");
+            if bases.is_empty() {
+                tracing::warn!(service = %incident.fault.service, instance = ?incident.fault.instance, "no admin API for the incident's service");
                 return None;
-            };
-            one(&client, &base, incident, start, stop).await
+            }
+            one(&client, &bases, incident, start, stop).await
         })
     });
     let mut windows: Vec<IncidentWindow> = futures_join(tasks).await;
@@ -76,9 +81,24 @@ async fn futures_join(
     out
 }
 
+/// The admin APIs an incident's fault goes to: every instance's, or the one it names.
+fn admin_bases(admin: &HashMap<String, Vec<String>>, incident: &Incident) -> Vec<String> {
+    let all = admin
+        .get(&incident.fault.service)
+        .map_or(&[][..], Vec::as_slice);
+    match incident.fault.instance {
+        None => all.to_vec(),
+        Some(index) => all
+            .get(usize::try_from(index).unwrap_or(usize::MAX))
+            .cloned()
+            .into_iter()
+            .collect(),
+    }
+}
+
 async fn one(
     client: &reqwest::Client,
-    base: &str,
+    bases: &[String],
     incident: Incident,
     start: Instant,
     stop: CancellationToken,
@@ -88,6 +108,54 @@ async fn one(
         _ = stop.cancelled() => return None,
     }
     let body = serde_json::to_vec(&incident.fault).ok()?;
+    // Every instance at once, so that a whole-service incident starts everywhere together.
+    let switched_on = futures::future::join_all(
+        bases
+            .iter()
+            .map(|base| switch_on(client, base, body.clone(), &incident)),
+    )
+    .await;
+    let started = unix_nanos();
+    let on: Vec<(&String, u64)> = bases
+        .iter()
+        .zip(switched_on)
+        .filter_map(|(base, id)| Some((base, id?)))
+        .collect();
+    if on.is_empty() {
+        return None;
+    }
+    tokio::select! {
+        _ = tokio::time::sleep_until(start + incident.at + incident.duration) => {}
+        _ = stop.cancelled() => {}
+    }
+    for (base, id) in on {
+        if let Err(error) = client
+            .delete(format!("{base}/admin/faults/{id}"))
+            .send()
+            .await
+        {
+            tracing::warn!(%error, what = %incident.description(), "incident not switched off");
+        }
+    }
+    Some(IncidentWindow {
+        start_unix_nano: started,
+        end_unix_nano: unix_nanos(),
+        what: incident.description(),
+        service: incident.fault.service.clone(),
+        instance: incident.fault.instance,
+        route: incident.fault.route.clone(),
+        source: "timeline".to_owned(),
+        fault: incident.fault,
+    })
+}
+
+/// POSTs the fault to one admin API; its id there, or `None` (logged) when refused.
+async fn switch_on(
+    client: &reqwest::Client,
+    base: &str,
+    body: Vec<u8>,
+    incident: &Incident,
+) -> Option<u64> {
     let response = client
         .post(format!("{base}/admin/faults"))
         .header(SOURCE_HEADER, "timeline")
@@ -95,46 +163,25 @@ async fn one(
         .body(body)
         .send()
         .await;
-    let started = unix_nanos();
-    let id = match response {
+    match response {
         Ok(response) if response.status().is_success() => {
             let bytes = response.bytes().await.ok()?;
             serde_json::from_slice::<serde_json::Value>(&bytes)
                 .ok()?
                 .get("id")?
-                .as_u64()?
+                .as_u64()
         }
         Ok(response) => {
             let status = response.status();
             let text = response.text().await.unwrap_or_default();
-            tracing::warn!(%status, %text, what = %incident.description(), "incident refused");
-            return None;
+            tracing::warn!(%status, %text, %base, what = %incident.description(), "incident refused");
+            None
         }
         Err(error) => {
-            tracing::warn!(%error, what = %incident.description(), "incident not applied");
-            return None;
+            tracing::warn!(%error, %base, what = %incident.description(), "incident not applied");
+            None
         }
-    };
-    tokio::select! {
-        _ = tokio::time::sleep_until(start + incident.at + incident.duration) => {}
-        _ = stop.cancelled() => {}
     }
-    if let Err(error) = client
-        .delete(format!("{base}/admin/faults/{id}"))
-        .send()
-        .await
-    {
-        tracing::warn!(%error, what = %incident.description(), "incident not switched off");
-    }
-    Some(IncidentWindow {
-        start_unix_nano: started,
-        end_unix_nano: unix_nanos(),
-        what: incident.description(),
-        service: incident.fault.service.clone(),
-        route: incident.fault.route.clone(),
-        source: "timeline".to_owned(),
-        fault: incident.fault,
-    })
 }
 
 fn unix_nanos() -> u64 {

@@ -44,7 +44,7 @@ pub use runner::{LoadOptions, run, run_with};
 pub use schedule::{Schedule, schedule};
 pub use spec::parse_arrival;
 pub use stats::{
-    ConnectionSummary, GroupSummary, LatencySummary, LoadSummary, ProgressSnapshot, ScheduleError,
+    ConnectionSummary, GroupSummary, LoadSummary, ProgressSnapshot, ResponseLatency, ScheduleError,
     SecondStats,
 };
 pub use transport::{Answer, Connection, HttpConnection, HttpTransport, Outgoing, Transport};

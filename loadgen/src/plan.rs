@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use tracelab_scenario::{ArrivalModel, LatencyModel, Load, Scenario};
+use tracelab_scenario::{ArrivalModel, Balance, LatencyModel, Load, Scenario};
 
 /// Why a plan cannot be built.
 #[derive(Debug, thiserror::Error)]
@@ -29,8 +29,11 @@ pub struct EntryTarget {
     pub method: String,
     /// Relative weight in the mix.
     pub weight: f64,
-    /// Full URL, e.g. `http://127.0.0.1:40123/checkout`.
-    pub url: String,
+    /// Full URL of each instance of the service, e.g. `http://127.0.0.1:40123/checkout`; at
+    /// least one.
+    pub urls: Vec<String>,
+    /// How requests spread over the instances when there are several: the service's policy.
+    pub balance: Balance,
 }
 
 impl EntryTarget {
@@ -178,16 +181,18 @@ pub struct LoadPlan {
 }
 
 impl LoadPlan {
-    /// Builds the plan from the scenario's `load:` section; `target` gives the base URL of a
-    /// service (`http://host:port`).
+    /// Builds the plan from the scenario's `load:` section; `target` gives the base URL of
+    /// each instance of a service (`http://host:port`), none when it is unknown.
     pub fn from_scenario(
         scenario: &Scenario,
-        target: impl Fn(&str) -> Option<String>,
+        target: impl Fn(&str) -> Vec<String>,
     ) -> Result<Self, PlanError> {
         let mut entries = Vec::new();
         for entry in &scenario.load.entries {
-            let base = target(&entry.service)
-                .ok_or_else(|| PlanError::MissingTarget(entry.service.clone()))?;
+            let bases = target(&entry.service);
+            if bases.is_empty() {
+                return Err(PlanError::MissingTarget(entry.service.clone()));
+            }
             let method = scenario
                 .route(&entry.service, &entry.route)
                 .map(|r| r.method.clone())
@@ -197,7 +202,15 @@ impl LoadPlan {
                 route: entry.route.clone(),
                 method,
                 weight: entry.weight,
-                url: format!("{}{}", base.trim_end_matches('/'), entry.route),
+                urls: bases
+                    .iter()
+                    .map(|base| format!("{}{}", base.trim_end_matches('/'), entry.route))
+                    .collect(),
+                balance: scenario
+                    .services
+                    .get(&entry.service)
+                    .map(|s| s.balance.clone())
+                    .unwrap_or_default(),
             });
         }
         let load = &scenario.load;
@@ -280,6 +293,9 @@ impl LoadPlan {
                 .any(|e| !(e.weight.is_finite() && e.weight > 0.0))
         {
             return invalid("at least one entry with a positive weight is needed".into());
+        }
+        if let Some(entry) = self.entries.iter().find(|e| e.urls.is_empty()) {
+            return invalid(format!("entry `{}` has no URL", entry.label()));
         }
         for set in &self.baggage {
             if set.values.is_empty() || set.values.iter().any(|(_, w)| !(w.is_finite() && *w > 0.0))

@@ -16,7 +16,8 @@ use rand_distr::Distribution;
 use rand_distr::weighted::WeightedIndex;
 use tokio::time::Instant;
 use tracelab_propagation::HeaderInjector;
-use tracelab_scenario::seed;
+use tracelab_scenario::balance::{self, Balancer};
+use tracelab_scenario::{Balance, seed};
 use tracelab_telemetry::ServiceTelemetry;
 
 use crate::plan::{LoadPlan, PlanError, Target};
@@ -62,6 +63,8 @@ pub(crate) struct Ticket {
     pub(crate) sequence: u64,
     /// The entry drawn for it (an index into the plan's entries).
     pub(crate) entry: u16,
+    /// The instance of the entry's service it goes to (an index into the entry's instances).
+    pub(crate) instance: u16,
     /// When it was due: its latency is measured from here.
     pub(crate) scheduled: Instant,
     /// When the scheduler released it; the gap to `scheduled` is the scheduler's own error.
@@ -76,15 +79,43 @@ pub(crate) struct Ticket {
 /// One entry, ready to send.
 #[derive(Debug)]
 pub(crate) struct PreparedEntry {
-    pub(crate) target: usize,
+    /// Where the entry's service is: its first (often only) instance, then the others.
+    first: EntryInstance,
+    others: Vec<EntryInstance>,
+    /// How the entry's requests spread over the instances.
+    balancer: Balancer,
+    /// The baggage key of a `sticky` policy, as an index into the run's baggage draws; `None`
+    /// when the policy is another or no request carries the key.
+    sticky: Option<usize>,
     method: http::Method,
     path: http::Uri,
-    host: HeaderValue,
     span_name: String,
     pub(crate) label: String,
-    url: String,
     route: String,
     service: String,
+}
+
+impl PreparedEntry {
+    /// Instance `index` of the entry's service (the first one for an index beyond them).
+    fn instance(&self, index: u16) -> &EntryInstance {
+        match usize::from(index).checked_sub(1) {
+            None => &self.first,
+            Some(other) => self.others.get(other).unwrap_or(&self.first),
+        }
+    }
+
+    fn instance_count(&self) -> usize {
+        1 + self.others.len()
+    }
+}
+
+/// One instance of an entry's service.
+#[derive(Debug)]
+struct EntryInstance {
+    /// Its target (an index into the run's targets, each with its own connections).
+    target: usize,
+    host: HeaderValue,
+    url: String,
 }
 
 /// One baggage key with its weighted values, each also in its wire form `key=value`.
@@ -124,25 +155,48 @@ impl Prepared {
         let mut targets: Vec<Target> = Vec::new();
         let mut entries = Vec::new();
         for entry in &plan.entries {
-            let (target, path) = Target::of_url(&entry.url)?;
-            let index = match targets.iter().position(|t| t.authority == target.authority) {
-                Some(index) => index,
-                None => {
-                    targets.push(target);
-                    targets.len() - 1
-                }
+            let mut instances = Vec::new();
+            let mut path = None;
+            for url in &entry.urls {
+                let (target, own_path) = Target::of_url(url)?;
+                let index = match targets.iter().position(|t| t.authority == target.authority) {
+                    Some(index) => index,
+                    None => {
+                        targets.push(target);
+                        targets.len() - 1
+                    }
+                };
+                instances.push(EntryInstance {
+                    target: index,
+                    host: HeaderValue::from_str(&targets[index].authority)
+                        .map_err(|_| PlanError::Invalid(format!("bad host in `{url}`")))?,
+                    url: url.clone(),
+                });
+                path.get_or_insert(own_path);
+            }
+            let path = path.ok_or_else(|| {
+                PlanError::Invalid(format!("entry `{}` has no URL", entry.label()))
+            })?;
+            let count = instances.len();
+            let mut instances = instances.into_iter();
+            let first = instances.next().ok_or_else(|| {
+                PlanError::Invalid(format!("entry `{}` has no URL", entry.label()))
+            })?;
+            let sticky = match &entry.balance {
+                Balance::Sticky(key) => plan.baggage.iter().position(|set| set.key == *key),
+                Balance::RoundRobin | Balance::Random | Balance::LeastRequests => None,
             };
             entries.push(PreparedEntry {
-                target: index,
+                balancer: Balancer::new(entry.balance.clone(), plan.seed, &entry.service, count),
+                first,
+                others: instances.collect(),
+                sticky,
                 method: http::Method::from_bytes(entry.method.as_bytes()).map_err(|_| {
                     PlanError::Invalid(format!("`{}` is not an HTTP method", entry.method))
                 })?,
                 path,
-                host: HeaderValue::from_str(&targets[index].authority)
-                    .map_err(|_| PlanError::Invalid(format!("bad host in `{}`", entry.url)))?,
                 span_name: format!("{} {}", entry.method, entry.route),
                 label: entry.label(),
-                url: entry.url.clone(),
                 route: entry.route.clone(),
                 service: entry.service.clone(),
             });
@@ -202,6 +256,37 @@ impl Prepared {
             .collect()
     }
 
+    /// The instance of its entry's service request `sequence` goes to, by the service's
+    /// balancing policy: the load generator is the first caller of every trace.
+    pub(crate) fn instance_of(&self, entry: u16, sequence: u64) -> u16 {
+        let entry = &self.entries[usize::from(entry)];
+        if entry.instance_count() < 2 {
+            return 0;
+        }
+        let choices;
+        let sticky = match entry.sticky {
+            Some(key) => {
+                choices = self.baggage_of(sequence);
+                choices
+                    .get(key)
+                    .map(|&choice| self.baggage[key].values[usize::from(choice)].as_str())
+            }
+            None => None,
+        };
+        let chosen = entry.balancer.choose(&balance::Call {
+            caller: "loadgen",
+            site: &entry.route,
+            sequence: Some(sequence),
+            sticky,
+        });
+        u16::try_from(chosen).unwrap_or(0)
+    }
+
+    /// The target (connection pool) of an entry's instance.
+    pub(crate) fn target_of(&self, entry: u16, instance: u16) -> usize {
+        self.entries[usize::from(entry)].instance(instance).target
+    }
+
     /// The `baggage` header of a request with these choices.
     fn baggage_header(&self, choices: &[u16]) -> Option<HeaderValue> {
         let mut header = String::with_capacity(64);
@@ -245,10 +330,13 @@ impl Prepared {
     ) -> Sample {
         let started = Instant::now();
         let entry = &self.entries[usize::from(ticket.entry)];
+        let instance = entry.instance(ticket.instance);
+        // Counted from here to the answer, for the `least_requests` policy.
+        let _in_flight = entry.balancer.start(usize::from(ticket.instance));
         let baggage = self.baggage_of(ticket.sequence);
 
         let mut headers = http::HeaderMap::with_capacity(6);
-        headers.insert(HOST, entry.host.clone());
+        headers.insert(HOST, instance.host.clone());
         let cx = self.telemetry.as_ref().map(|telemetry| {
             let tracer = telemetry.tracer();
             let span = tracer
@@ -256,7 +344,7 @@ impl Prepared {
                 .with_kind(SpanKind::Client)
                 .with_attributes([
                     KeyValue::new("http.request.method", entry.method.to_string()),
-                    KeyValue::new("url.full", entry.url.clone()),
+                    KeyValue::new("url.full", instance.url.clone()),
                     KeyValue::new("url.template", entry.route.clone()),
                     KeyValue::new("peer.service", entry.service.clone()),
                     KeyValue::new("tracelab.sequence", ticket.sequence as i64),
@@ -276,7 +364,7 @@ impl Prepared {
 
         let answer = match connection {
             Some(open) if open.is_usable() => send(open, entry, headers, self.timeout).await,
-            _ => match transport.connect(&self.targets[entry.target]).await {
+            _ => match transport.connect(&self.targets[instance.target]).await {
                 Ok(mut open) => {
                     let answer = send(&mut open, entry, headers, self.timeout).await;
                     *connection = Some(open);

@@ -174,7 +174,8 @@ mod tests {
                 route: "/buy".into(),
                 method: "POST".into(),
                 weight: 1.0,
-                url: "http://127.0.0.1:9/buy".into(),
+                urls: vec!["http://127.0.0.1:9/buy".into()],
+                balance: Default::default(),
             }],
             baggage: vec![
                 BaggageSet {

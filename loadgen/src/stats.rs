@@ -22,7 +22,7 @@ use timeline::Timeline;
 
 /// Latency percentiles in milliseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
-pub struct LatencySummary {
+pub struct ResponseLatency {
     /// Median.
     pub p50: f64,
     /// 90th percentile.
@@ -39,14 +39,14 @@ pub struct LatencySummary {
     pub mean: f64,
 }
 
-impl LatencySummary {
+impl ResponseLatency {
     /// The percentiles of a histogram of microseconds.
     pub fn of(h: &Histogram<u64>) -> Self {
         if h.is_empty() {
-            return LatencySummary::default();
+            return ResponseLatency::default();
         }
         let ms = |us: u64| us as f64 / 1000.0;
-        LatencySummary {
+        ResponseLatency {
             p50: ms(h.value_at_quantile(0.50)),
             p90: ms(h.value_at_quantile(0.90)),
             p99: ms(h.value_at_quantile(0.99)),
@@ -66,7 +66,7 @@ pub struct GroupSummary {
     /// Of which did not end `ok`.
     pub errors: u64,
     /// Their latency from the scheduled instant (dropped requests have none).
-    pub latency_ms: LatencySummary,
+    pub latency_ms: ResponseLatency,
 }
 
 /// How precisely the scheduler released requests at their scheduled instants, in
@@ -115,7 +115,7 @@ pub struct LoadSummary {
     /// Requests per outcome.
     pub outcomes: BTreeMap<Outcome, u64>,
     /// Latency from the scheduled instant, over every sent request.
-    pub latency_ms: LatencySummary,
+    pub latency_ms: ResponseLatency,
     /// Per entry label: counts and latency.
     pub entries: BTreeMap<String, GroupSummary>,
     /// Per status class (`2xx`, `5xx`, `timeout`, `dropped`, …): counts and latency.
@@ -126,7 +126,7 @@ pub struct LoadSummary {
     /// `timer_precision_us`), so that a late start means the request waited for something.
     pub late_threshold_ms: f64,
     /// How late the late starts were.
-    pub late_by_ms: LatencySummary,
+    pub late_by_ms: ResponseLatency,
     /// How precisely the open loop released requests at their scheduled instants.
     pub schedule_error_us: ScheduleError,
     /// The 99th percentile of a precise wait's lateness, measured at the start of the run.
@@ -236,7 +236,7 @@ impl Group {
         GroupSummary {
             count: self.count,
             errors: self.errors,
-            latency_ms: LatencySummary::of(&self.latency_us),
+            latency_ms: ResponseLatency::of(&self.latency_us),
         }
     }
 }
@@ -359,7 +359,7 @@ impl Collector {
         } else {
             last_start_s.max(self.planned_s)
         };
-        let schedule = LatencySummary::of(&self.schedule_error_us);
+        let schedule = ResponseLatency::of(&self.schedule_error_us);
         LoadSummary {
             driver: self.driver.clone(),
             total: self.overall.count,
@@ -367,7 +367,7 @@ impl Collector {
             errors: self.overall.errors,
             dropped: self.dropped,
             outcomes: self.outcomes.clone(),
-            latency_ms: LatencySummary::of(&self.overall.latency_us),
+            latency_ms: ResponseLatency::of(&self.overall.latency_us),
             entries: self
                 .entries
                 .iter()
@@ -382,7 +382,7 @@ impl Collector {
                 .collect(),
             late_starts: self.late_starts,
             late_threshold_ms: self.late_threshold_ns as f64 / 1e6,
-            late_by_ms: LatencySummary::of(&self.late_us),
+            late_by_ms: ResponseLatency::of(&self.late_us),
             schedule_error_us: ScheduleError {
                 p50_us: schedule.p50 * 1000.0,
                 p99_us: schedule.p99 * 1000.0,

@@ -60,7 +60,8 @@ fn entry(url: &str, route: &str, weight: f64) -> EntryTarget {
         route: route.into(),
         method: "GET".into(),
         weight,
-        url: format!("{url}{route}"),
+        urls: vec![format!("{url}{route}")],
+        balance: Default::default(),
     }
 }
 
@@ -361,4 +362,87 @@ async fn a_stall_shows_in_the_latency_of_every_request_due_during_it() {
     let slow_user = records.iter().filter(|r| r.latency_ms > 500.0).count();
     assert_eq!(slow_service, 1);
     assert!(slow_user >= 20, "{slow_user} requests over 500 ms");
+}
+
+/// Answers at once and counts the requests sent to each target.
+#[derive(Debug, Default)]
+struct PerTarget(std::sync::Mutex<BTreeMap<String, usize>>);
+
+struct PerTargetConnection(Arc<PerTarget>, String);
+
+#[derive(Clone)]
+struct SharedPerTarget(Arc<PerTarget>);
+
+impl Transport for SharedPerTarget {
+    type Connection = PerTargetConnection;
+
+    async fn connect(&self, target: &Target) -> Result<PerTargetConnection, Answer> {
+        Ok(PerTargetConnection(
+            self.0.clone(),
+            target.authority.clone(),
+        ))
+    }
+}
+
+impl Connection for PerTargetConnection {
+    async fn send(&mut self, _: Outgoing<'_>, _: Duration) -> Answer {
+        *self.0.0.lock().unwrap().entry(self.1.clone()).or_default() += 1;
+        Answer::Status(200)
+    }
+
+    fn is_usable(&self) -> bool {
+        true
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_entry_with_several_instances_spreads_its_requests_by_policy() {
+    let spread = |balance: tracelab_scenario::Balance| async move {
+        let mut p = plan(
+            Driver::Open {
+                arrival: ArrivalModel::Constant,
+                rate: 300.0,
+            },
+            Duration::from_secs(2),
+        );
+        p.entries = vec![EntryTarget {
+            urls: ["a", "b", "c"]
+                .iter()
+                .map(|host| format!("http://{host}:80/a"))
+                .collect(),
+            balance,
+            ..entry("http://unused:80", "/a", 1.0)
+        }];
+        let counts = Arc::new(PerTarget::default());
+        tracelab_loadgen::run_with(
+            Arc::new(SharedPerTarget(counts.clone())),
+            &p,
+            None,
+            &LoadOptions {
+                timer: tracelab_timer::Mode::Tokio,
+                ..LoadOptions::default()
+            },
+            &mut Vec::new(),
+            CancellationToken::new(),
+            &mut |_| {},
+        )
+        .await
+        .expect("run");
+        let counts = counts.0.lock().unwrap().clone();
+        counts.into_values().collect::<Vec<usize>>()
+    };
+    let round_robin = spread(tracelab_scenario::Balance::RoundRobin).await;
+    assert_eq!(
+        round_robin,
+        [200, 200, 200],
+        "each instance once in every three"
+    );
+    let random = spread(tracelab_scenario::Balance::Random).await;
+    assert_eq!(random.iter().sum::<usize>(), 600);
+    assert!(random.iter().all(|c| (150..250).contains(c)), "{random:?}");
+    assert_eq!(
+        random,
+        spread(tracelab_scenario::Balance::Random).await,
+        "seeded"
+    );
 }

@@ -10,11 +10,13 @@
 //! - [`receiver`]: [`Receiver`] starts and stops the two servers; [`ReceiverConfig`].
 //! - `grpc`: the OTLP/gRPC `TraceService`.
 //! - [`http`]: the OTLP/HTTP `POST /v1/traces` router (protobuf and JSON, optional gzip).
-//! - [`store`]: [`TraceStore`], its counters ([`ReceiverStats`]) and [`TraceHealth`].
+//! - [`store`]: [`TraceStore`], its counters ([`ReceiverStats`]) and [`Completeness`].
 //! - `assembly`: the store's streaming mode, finished traces handed to a consumer
 //!   ([`AssemblyOptions`]).
 //! - [`sink`]: [`SpanSink`], the OTLP/JSON lines file of a run.
 //! - [`otlp_json`]: OTLP/JSON files in and out (run directories, Collector output, examples).
+//! - [`trace_file`]: trace files in any format tracelab reads (OTLP/JSON, Jaeger JSON, Zipkin
+//!   v2 JSON), detected from their content and read as streams.
 //! - `convert`: OTLP wire types to and from the model.
 //! - `budget`: the bytes of export bodies decoded at once, and the retryable refusal beyond.
 //! - [`forward`]: copies of every accepted request to other OTLP endpoints (`--forward`).
@@ -29,6 +31,7 @@ pub mod otlp_json;
 pub mod receiver;
 pub mod sink;
 pub mod store;
+pub mod trace_file;
 
 pub use assembly::AssemblyOptions;
 pub use budget::{DEFAULT_IN_FLIGHT_BYTES, RETRY_AFTER};
@@ -39,4 +42,5 @@ pub use receiver::{
     BoundReceiver, DEFAULT_MAX_BODY_BYTES, Receiver, ReceiverConfig, ReceiverError,
 };
 pub use sink::SpanSink;
-pub use store::{ReceiverStats, TraceHealth, TraceStore};
+pub use store::{Completeness, ReceiverStats, TraceStore};
+pub use trace_file::{ReadSummary, TraceFileError, TraceFormat};

@@ -66,18 +66,7 @@ impl SpanSink {
 
     /// Appends one line (a newline is added). Failures are counted, see the module docs.
     pub(crate) fn append_line(&self, line: &str) {
-        let mut writer = self.shared.lock();
-        let result = writer
-            .write_all(line.as_bytes())
-            .and_then(|()| writer.write_all(b"\n"));
-        drop(writer);
-        match result {
-            Ok(()) => {
-                self.shared.lines.fetch_add(1, Ordering::Relaxed);
-                self.shared.dirty.store(true, Ordering::Release);
-            }
-            Err(e) => self.shared.record_error(&e),
-        }
+        self.append_with(|writer| writer.write_all(line.as_bytes()));
     }
 
     /// Appends one export request as a line, encoded straight into the file's buffer.
@@ -85,9 +74,14 @@ impl SpanSink {
         &self,
         request: &opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest,
     ) {
+        self.append_with(|writer| crate::otlp_json::write_wire_request(writer, request));
+    }
+
+    /// Appends what `write` writes, and a newline, as one line under one lock; counts the line
+    /// or the failure.
+    fn append_with(&self, write: impl FnOnce(&mut BufWriter<File>) -> std::io::Result<()>) {
         let mut writer = self.shared.lock();
-        let result = crate::otlp_json::write_wire_request(&mut *writer, request)
-            .and_then(|()| writer.write_all(b"\n"));
+        let result = write(&mut writer).and_then(|()| writer.write_all(b"\n"));
         drop(writer);
         match result {
             Ok(()) => {

@@ -52,7 +52,7 @@ struct Counters {
 
 /// How whole the stored traces are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
-pub struct TraceHealth {
+pub struct Completeness {
     /// Distinct trace ids.
     pub traces: u64,
     /// Traces with one root and every parent present.
@@ -263,11 +263,11 @@ impl TraceStore {
     }
 
     /// How many traces are whole and how many broken.
-    pub fn health(&self) -> TraceHealth {
+    pub fn health(&self) -> Completeness {
         let traces = self.traces();
         let complete = traces.iter().filter(|t| t.shape().is_complete()).count() as u64;
         let spans = traces.iter().map(|t| t.spans.len() as u64).sum();
-        TraceHealth {
+        Completeness {
             traces: traces.len() as u64,
             complete,
             broken: traces.len() as u64 - complete,
@@ -365,7 +365,7 @@ pub(crate) mod tests {
         store.ingest(vec![span(2, 1, None), span(2, 2, Some(7))]);
         assert_eq!(
             store.health(),
-            TraceHealth {
+            Completeness {
                 traces: 2,
                 complete: 1,
                 broken: 1,

@@ -26,7 +26,8 @@ use crate::head::OtTraceState;
 use crate::tail::{ArrivalOrder, TailSampler};
 
 pub use ground_truth::{
-    GroundTruthError, GroundTruthRequest, IncidentWindow, read_incidents_jsonl, read_requests_jsonl,
+    GroundTruthError, GroundTruthRequest, IncidentInterval, read_incidents_jsonl,
+    read_requests_jsonl,
 };
 pub use report::{ComparisonReport, Recall, RunSummary, StrategyReport, TailReport};
 pub use strategies::{
@@ -42,7 +43,7 @@ pub struct CompareInput {
     /// The load generator's record of every request, when there is one.
     pub requests: Option<Vec<GroundTruthRequest>>,
     /// Incident windows (may be empty).
-    pub incidents: Vec<IncidentWindow>,
+    pub incidents: Vec<IncidentInterval>,
     /// What counts as slow.
     pub slow_threshold: SlowThreshold,
 }

@@ -2,8 +2,9 @@
 //!
 //! A [`Fault`] is data shared by two readers: the `incidents:` section of a scenario and the
 //! runtime admin API of every service (`/admin/faults`), which takes the same JSON. A fault
-//! names its service, optionally one route and optionally a slice of traffic (a baggage
-//! `key=value` and a fraction of requests), and says what happens ([`FaultKind`]).
+//! names its service, optionally one of its instances, optionally one route and optionally a
+//! slice of traffic (a baggage `key=value` and a fraction of requests), and says what happens
+//! ([`FaultKind`]).
 //!
 //! An [`Incident`] is a fault switched on for a window of the run. [`RandomIncidents`] draws a
 //! timeline of incidents from a seed, the way flagd's scheduler toggles the OpenTelemetry
@@ -22,6 +23,10 @@ use crate::latency::LatencyModel;
 pub struct Fault {
     /// The service the fault is on.
     pub service: String,
+    /// The one instance (by index, from 0) the fault is on, for a service with `replicas`
+    /// above 1; every instance when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance: Option<u32>,
     /// The route (path) the fault is on; every route of the service when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub route: Option<String>,
@@ -137,6 +142,12 @@ impl Fault {
             .map(|(key, value)| (key.trim(), value.trim()))
     }
 
+    /// Whether the fault is on instance `index` of its service: the instance it names, or
+    /// every instance when it names none.
+    pub fn on_instance(&self, index: u32) -> bool {
+        self.instance.is_none_or(|instance| instance == index)
+    }
+
     /// Whether a request to `route` with this baggage is in the fault's slice of traffic,
     /// before the `fraction` draw. `baggage` looks a key up in the request's baggage.
     pub fn targets<'b>(&self, route: &str, baggage: impl Fn(&str) -> Option<&'b str>) -> bool {
@@ -168,6 +179,9 @@ impl Fault {
             FaultKind::CacheFailure { hit_ratio } => format!("cache_failure hit ratio {hit_ratio}"),
         };
         let mut out = format!("{what} on {}", self.service);
+        if let Some(instance) = self.instance {
+            out.push_str(&format!(" instance {instance}"));
+        }
         if let Some(route) = &self.route {
             out.push(' ');
             out.push_str(route);
@@ -318,6 +332,7 @@ mod tests {
     fn fault(kind: FaultKind) -> Fault {
         Fault {
             service: "payment".into(),
+            instance: None,
             route: Some("/charge".into()),
             baggage: Some("tenant=acme".into()),
             fraction: 1.0,

@@ -7,6 +7,7 @@ use rand::Rng;
 use rand_distr::{Distribution, Exp, LogNormal, Normal, Pareto};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+mod empirical;
 mod written;
 
 /// The longest latency a model ever samples. Heavy tails (a Pareto with a small shape) can
@@ -67,6 +68,15 @@ pub enum LatencyModel {
         /// below).
         shape: f64,
     },
+    /// A measured shape that no formula above fits: a table of quantiles, drawn by picking a
+    /// probability at random and reading the time off the table between its two neighbours.
+    /// `tracelab import` writes it for latencies none of the other models fits.
+    Empirical {
+        /// Pairs `[p, ms]`: the time in milliseconds that a share `p` of draws stays under.
+        /// At least two pairs, `p` rising from 0 (the first pair, the shortest time) to 1
+        /// (the last pair, the longest time), and the times never falling.
+        quantiles: Vec<(f64, f64)>,
+    },
 }
 
 impl Default for LatencyModel {
@@ -85,6 +95,12 @@ impl<'de> Deserialize<'de> for LatencyModel {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         written::deserialize(deserializer)
     }
+}
+
+/// What is wrong with the quantile table of an `empirical` model, if anything: the index of
+/// the offending pair (`None` for the table as a whole) and what to change.
+pub fn table_problem(table: &[(f64, f64)]) -> Option<(Option<usize>, String)> {
+    empirical::problem(table)
 }
 
 impl LatencyModel {
@@ -108,6 +124,9 @@ impl LatencyModel {
 
     fn sample_ms<R: Rng + ?Sized>(&self, rng: &mut R) -> Option<f64> {
         match *self {
+            LatencyModel::Empirical { ref quantiles } => {
+                empirical::quantile(quantiles, rng.random::<f64>())
+            }
             LatencyModel::Constant { ms } => Some(ms),
             LatencyModel::Uniform { min_ms, max_ms } => {
                 // Drawing by hand rather than with `rand_distr::Uniform` keeps `min == max`
@@ -143,6 +162,7 @@ impl LatencyModel {
         // One arm per model, so that a new model cannot fall into a default.
         let mean = match *self {
             LatencyModel::Constant { ms } => ms.max(0.0),
+            LatencyModel::Empirical { ref quantiles } => empirical::mean(quantiles).unwrap_or(0.0),
             LatencyModel::Uniform { min_ms, max_ms } => {
                 if min_ms <= max_ms {
                     clamped_uniform_mean(min_ms, max_ms)

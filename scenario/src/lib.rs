@@ -7,6 +7,7 @@
 //!
 //! Layout:
 //! - [`model`]: `Scenario`, `Service`, `Route`, `Step` and the rest of the model.
+//! - [`balance`]: which instance of a service a call reaches, by the service's policy.
 //! - [`latency`]: `LatencyModel`, sampling and analytic means.
 //! - [`fault`]: `Fault`, `Incident`, `RandomIncidents`: what goes wrong, and when.
 //! - [`resource`]: retries, database, cache and queue steps.
@@ -28,6 +29,7 @@
 //! compile error everywhere it needs handling.
 
 pub mod arrival;
+pub mod balance;
 pub mod diagnostic;
 pub mod fault;
 pub mod latency;
@@ -54,7 +56,10 @@ pub use diagnostic::{Diagnostic, Diagnostics};
 pub use duration::parse as parse_duration;
 pub use fault::{Fault, FaultKind, Incident, LatencyFault, RandomIncidents};
 pub use latency::{LatencyModel, MAX_SAMPLE};
-pub use model::{Call, Entry, ErrorModel, Load, Parallel, Route, Scenario, Service, Step, Work};
+pub use model::{
+    Balance, Call, Entry, ErrorModel, Instance, InstanceIndex, Load, Parallel, Route, Scenario,
+    Service, Step, Work,
+};
 pub use resource::{Cache, Db, Publish, Retry};
 
 use node::Pos;

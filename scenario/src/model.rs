@@ -16,7 +16,10 @@ use crate::fault::{Incident, RandomIncidents};
 use crate::latency::LatencyModel;
 use crate::resource::{Cache, Db, Publish, Retry};
 
+mod instance;
 mod step;
+
+pub use instance::{Balance, Instance, InstanceIndex};
 
 /// A whole scenario: the services to simulate and the load to drive through them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -50,9 +53,19 @@ pub struct Service {
     /// The version reported as `service.version` on every span.
     #[serde(default = "default_version")]
     pub version: String,
-    /// How many replicas a Kubernetes deployment runs; the local runtime starts one.
+    /// How many instances of the service run. `tracelab run` starts each as a server of its
+    /// own (own port, own `service.instance.id`); the deployment renders run as many replicas.
     #[serde(default = "default_replicas")]
     pub replicas: u32,
+    /// How callers spread their calls over the instances; `round_robin` when absent.
+    #[serde(default, skip_serializing_if = "Balance::is_default")]
+    pub balance: Balance,
+    /// How single instances differ from the others, by instance index (`0` to `replicas -
+    /// 1`): a canary's version, a slow or failing host. Instances not listed run the service
+    /// as written.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    #[schemars(schema_with = "instance::instances_schema")]
+    pub instances: IndexMap<InstanceIndex, Instance>,
     /// The HTTP routes the service serves, keyed by path (which starts with `/`). A route
     /// with nothing under it (`/health:`) takes every default.
     #[schemars(with = "IndexMap<String, Option<Route>>")]
@@ -259,6 +272,20 @@ impl Scenario {
     /// The route `route` of service `service`, if both exist.
     pub fn route(&self, service: &str, route: &str) -> Option<&Route> {
         self.services.get(service)?.routes.get(route)
+    }
+}
+
+impl Service {
+    /// How instance `index` differs from its siblings, if it does.
+    pub fn instance(&self, index: u32) -> Option<&Instance> {
+        self.instances.get(&InstanceIndex(index))
+    }
+
+    /// The version instance `index` reports: its own, or the service's.
+    pub fn version_of(&self, index: u32) -> &str {
+        self.instance(index)
+            .and_then(|i| i.version.as_deref())
+            .unwrap_or(&self.version)
     }
 }
 

@@ -8,6 +8,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+mod instance;
 pub mod limits;
 mod resource;
 
@@ -107,6 +108,7 @@ impl Rules<'_> {
                     None,
                 );
             }
+            self.instances(name, service, &path);
             self.concurrency(service.concurrency, &path);
             let routes_path = join(&path, "routes");
             if service.routes.is_empty() {
@@ -267,6 +269,18 @@ impl Rules<'_> {
         let param = |name: &str| join(&path, name);
         match *model {
             LatencyModel::Constant { ms } => self.at_least_zero(ms, &param("ms"), "ms"),
+            LatencyModel::Empirical { ref quantiles } => {
+                if let Some((at, message)) = crate::latency::table_problem(quantiles) {
+                    let table = param("quantiles");
+                    let path = match at {
+                        Some(i) => index(&table, i),
+                        None => table,
+                    };
+                    let help = "write pairs [p, ms] from [0, shortest] to [1, longest], \
+                                e.g. [[0, 2], [0.5, 4], [0.99, 30], [1, 80]]";
+                    self.report(path, message, Some(help.to_owned()));
+                }
+            }
             LatencyModel::Uniform { min_ms, max_ms } => {
                 self.at_least_zero(min_ms, &param("min_ms"), "min_ms");
                 self.at_least_zero(max_ms, &param("max_ms"), "max_ms");

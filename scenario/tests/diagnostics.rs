@@ -445,6 +445,41 @@ fn exponential_mean_above_zero() {
 }
 
 #[test]
+fn empirical_table_out_of_order() {
+    let source = broken(
+        "{constant: 1}",
+        "{empirical: {quantiles: [[0, 1], [0.5, 3], [0.9, 2], [1, 9]]}}",
+    );
+    let diagnostic = expect(
+        &source,
+        "services.api.routes./a.latency.empirical.quantiles[2]",
+        "the times must not fall, found 2 ms after 3 ms",
+        "[0.9",
+    );
+    assert!(
+        diagnostic
+            .help
+            .as_deref()
+            .unwrap_or_default()
+            .contains("[0, shortest] to [1, longest]")
+    );
+}
+
+#[test]
+fn empirical_table_without_its_ends() {
+    let source = broken(
+        "{constant: 1}",
+        "{empirical: {quantiles: [[0.1, 1], [1, 9]]}}",
+    );
+    expect(
+        &source,
+        "services.api.routes./a.latency.empirical.quantiles[0]",
+        "the first pair must be at p = 0",
+        "[0.1",
+    );
+}
+
+#[test]
 fn unknown_latency_model() {
     let source = broken("{constant: 1}", "{lognorm: {median_ms: 1, sigma: 1}}");
     let diagnostic = expect(

@@ -28,6 +28,15 @@ fn models() -> Vec<LatencyModel> {
             scale_ms: 10.0,
             shape: 3.0,
         },
+        LatencyModel::Empirical {
+            quantiles: vec![
+                (0.0, 1.0),
+                (0.5, 2.0),
+                (0.9, 4.0),
+                (0.99, 30.0),
+                (1.0, 80.0),
+            ],
+        },
     ]
 }
 
@@ -192,6 +201,13 @@ fn invalid_parameters_never_panic() {
             scale_ms: f64::MAX,
             shape: 1.0,
         },
+        LatencyModel::Empirical { quantiles: vec![] },
+        LatencyModel::Empirical {
+            quantiles: vec![(0.0, 5.0), (0.5, 1.0), (1.0, 2.0)],
+        },
+        LatencyModel::Empirical {
+            quantiles: vec![(0.0, nan), (1.0, f64::INFINITY)],
+        },
     ];
     let mut rng = StdRng::seed_from_u64(1);
     for model in broken {
@@ -211,4 +227,27 @@ fn invalid_parameters_never_panic() {
         LatencyModel::Constant { ms: f64::INFINITY }.sample(&mut rng),
         MAX_SAMPLE
     );
+}
+
+#[test]
+fn empirical_draws_follow_the_table() {
+    // A shape no formula has: 60 % of draws between 1 and 2 ms, the rest between 20 and 40.
+    let model = LatencyModel::Empirical {
+        quantiles: vec![(0.0, 1.0), (0.6, 2.0), (0.6000001, 20.0), (1.0, 40.0)],
+    };
+    let mut rng = StdRng::seed_from_u64(3);
+    let mut draws: Vec<f64> = (0..DRAWS)
+        .map(|_| model.sample(&mut rng).as_secs_f64() * 1000.0)
+        .collect();
+    draws.sort_by(f64::total_cmp);
+    let at = |p: f64| draws[((DRAWS as f64 - 1.0) * p) as usize];
+    assert!((at(0.3) - 1.5).abs() < 0.02, "p30 {}", at(0.3));
+    assert!(
+        at(0.59) < 2.0 && at(0.61) > 20.0,
+        "{} {}",
+        at(0.59),
+        at(0.61)
+    );
+    assert!((at(0.8) - 30.0).abs() < 0.3, "p80 {}", at(0.8));
+    assert!(draws.iter().all(|&d| (1.0..=40.0).contains(&d)));
 }

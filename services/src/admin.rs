@@ -12,6 +12,11 @@
 //! A fault is the JSON form of [`tracelab_scenario::Fault`]. The `tracelab-fault-source`
 //! request header names who switches it on (`timeline` for the incident player); `api` when
 //! absent.
+//!
+//! Every instance of a service has an admin API of its own, as every process of a real
+//! deployment would: a fault switched on here is on this instance only. A fault that names an
+//! instance (`"instance": 2`) is accepted only by that instance's API; one that names none
+//! is accepted by any, and the incident player sends it to every instance.
 
 use std::sync::Arc;
 
@@ -33,6 +38,8 @@ pub const SOURCE_HEADER: &str = "tracelab-fault-source";
 pub struct AdminState {
     /// The service's name.
     pub service: String,
+    /// Which instance of the service this is; `None` for a process started without one.
+    pub instance: Option<u32>,
     /// The scenario, to check that a fault's route exists.
     pub scenario: Arc<Scenario>,
     /// The service's faults.
@@ -164,6 +171,37 @@ impl AdminState {
                 "this is service `{}`; the fault is for `{}`",
                 self.service, fault.service
             )));
+        }
+        if let Some(wanted) = fault.instance {
+            let replicas = self
+                .scenario
+                .services
+                .get(&self.service)
+                .map_or(1, |s| s.replicas.max(1));
+            if wanted >= replicas {
+                return Err(AdminError::Invalid(format!(
+                    "service `{}` has no instance {wanted}: it has {replicas} (0 to {})",
+                    self.service,
+                    replicas - 1
+                )));
+            }
+            match self.instance {
+                Some(own) if own == wanted => {}
+                Some(own) => {
+                    return Err(AdminError::Invalid(format!(
+                        "this is instance {own} of `{}`; the fault is for instance {wanted}: \
+                         send it to that instance's admin API (services.json lists them)",
+                        self.service
+                    )));
+                }
+                None => {
+                    return Err(AdminError::Invalid(format!(
+                        "this process runs `{}` without an instance index (`--instance`); the \
+                         fault is for instance {wanted}",
+                        self.service
+                    )));
+                }
+            }
         }
         if let Some((field, message)) = fault.problems().into_iter().next() {
             return Err(AdminError::Invalid(format!("{field}: {message}")));

@@ -1,5 +1,6 @@
 //! The HTTP surface of one service, apart from serving it.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Router;
@@ -11,7 +12,8 @@ use axum::routing::{get, post};
 use opentelemetry::Context;
 use opentelemetry::propagation::{TextMapCompositePropagator, TextMapPropagator};
 use tracelab_propagation::{HeaderExtractor, HeaderInjector};
-use tracelab_scenario::Scenario;
+use tracelab_scenario::balance::Balancer;
+use tracelab_scenario::{Instance, Scenario};
 use tracelab_telemetry::ServiceTelemetry;
 
 use crate::faults::FaultTable;
@@ -56,6 +58,14 @@ pub struct ServiceState {
     pub timing: Arc<tracelab_timer::OverrunRecorder>,
     /// What injected waits wait on: the precise timer, unless a comparison asks for tokio's.
     pub timer: tracelab_timer::Timer,
+    /// Which instance of the service this server is; `None` for a process started without
+    /// one (`tracelab svc` without `--instance`), which runs the service as written.
+    pub instance: Option<u32>,
+    /// How this instance differs from its siblings (the scenario's `instances:` entry).
+    pub overrides: Option<Instance>,
+    /// How this server spreads its calls over the instances of each service it calls, by
+    /// called service. Each server keeps its own, as each process of a real system would.
+    pub balancers: HashMap<String, Balancer>,
 }
 
 impl ServiceState {
@@ -70,6 +80,18 @@ impl ServiceState {
         let name = name.into();
         let listen_host = listen.ip().to_string();
         let span_values = SpanValues::new(&scenario, &name, &peers, &listen_host);
+        let balancers = peers
+            .iter()
+            .map(|(callee, urls)| {
+                let policy = scenario
+                    .services
+                    .get(callee)
+                    .map(|s| s.balance.clone())
+                    .unwrap_or_default();
+                let balancer = Balancer::new(policy, scenario.seed, callee, urls.len());
+                (callee.to_owned(), balancer)
+            })
+            .collect();
         ServiceState {
             name,
             scenario,
@@ -88,7 +110,23 @@ impl ServiceState {
             span_values,
             timing: Arc::default(),
             timer: tracelab_timer::Timer::default(),
+            instance: None,
+            overrides: None,
+            balancers,
         }
+    }
+
+    /// This state as instance `index` of its service, with that instance's overrides.
+    pub fn with_instance(mut self, index: Option<u32>) -> Self {
+        self.instance = index;
+        self.overrides = index.and_then(|index| {
+            self.scenario
+                .services
+                .get(&self.name)
+                .and_then(|s| s.instance(index))
+                .cloned()
+        });
+        self
     }
 
     /// The service's own concurrency limit from the scenario, if any.

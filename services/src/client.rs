@@ -1,10 +1,13 @@
-//! One downstream call in a CLIENT span.
+//! One downstream call in a CLIENT span, to the instance of the called service its balancing
+//! policy picks (named on the span by `server.address`, `server.port` and `url.full`).
 
 use axum::http::HeaderMap;
+use opentelemetry::baggage::BaggageExt;
 use opentelemetry::trace::{SpanKind, Status, TraceContextExt, Tracer};
 use opentelemetry::{Context, KeyValue};
 use rand::Rng;
 use tracelab_scenario::Call;
+use tracelab_scenario::balance::{self, Balancer};
 
 use crate::app::ServiceState;
 use crate::faults::Effects;
@@ -62,6 +65,41 @@ pub async fn call(
     }
 }
 
+/// The base URL of the instance of `service` a request from `cx` at `origin` goes to, by the
+/// service's balancing policy; `None` when the service has no address.
+pub(crate) fn instance_base<'s>(
+    state: &'s ServiceState,
+    service: &str,
+    cx: &Context,
+    origin: &Origin,
+) -> Option<&'s str> {
+    let urls = state.peers.urls(service);
+    let index = state
+        .balancers
+        .get(service)
+        .map_or(0, |balancer| choose(state, balancer, cx, origin));
+    urls.get(index).or_else(|| urls.first()).map(String::as_str)
+}
+
+/// The instance of the called service one attempt goes to, by the callee's policy: drawn from
+/// the request's number and the attempt's place in the call tree, so it replays with the seed.
+fn choose(state: &ServiceState, balancer: &Balancer, cx: &Context, origin: &Origin) -> usize {
+    if balancer.instances() < 2 {
+        return 0;
+    }
+    let baggage = cx.baggage();
+    let sticky = balancer
+        .sticky_key()
+        .and_then(|key| baggage.get(key))
+        .map(|value| value.as_str());
+    balancer.choose(&balance::Call {
+        caller: &state.name,
+        site: &origin.path,
+        sequence: origin.sequence,
+        sticky,
+    })
+}
+
 /// One attempt of a call; also says whether its failure is worth a retry.
 async fn send(
     state: &ServiceState,
@@ -89,15 +127,23 @@ async fn send(
             }
         },
     };
+    let balancer = state.balancers.get(&call.service);
+    let instance = balancer.map_or(0, |balancer| choose(state, balancer, cx, origin));
+    let Some(target) = values.instance(instance) else {
+        let reason = format!("no address for service `{}`", call.service);
+        return (CallResult::Failed(reason), false);
+    };
+    // Counted from here to the answer, for the `least_requests` policy of later calls.
+    let _in_flight = balancer.map(|balancer| balancer.start(instance));
     // Room for what the span gets later (status code, error type), so that recording them
     // does not grow the vector again.
     let mut attributes = Vec::with_capacity(10);
     attributes.extend([
         KeyValue::new(sc::HTTP_REQUEST_METHOD, values.method.clone()),
-        KeyValue::new(sc::URL_FULL, values.url_full.clone()),
+        KeyValue::new(sc::URL_FULL, target.url_full.clone()),
         KeyValue::new(sc::URL_TEMPLATE, values.url_template.clone()),
-        KeyValue::new(sc::SERVER_ADDRESS, values.server_address.clone()),
-        KeyValue::new(sc::SERVER_PORT, values.server_port),
+        KeyValue::new(sc::SERVER_ADDRESS, target.server_address.clone()),
+        KeyValue::new(sc::SERVER_PORT, target.server_port),
         KeyValue::new(sc::PEER_SERVICE, values.peer_service.clone()),
         KeyValue::new(sc::TRACELAB_STEP, step as i64),
     ]);
@@ -129,9 +175,9 @@ async fn send(
         headers.insert(ORIGIN_HEADER, value);
     }
     let method = values.http_method.clone();
-    let request = match &values.url {
+    let request = match &target.url {
         Some(url) => state.client.request(method, url.clone()),
-        None => state.client.request(method, values.url_text.as_str()),
+        None => state.client.request(method, target.url_text.as_str()),
     };
     let mut request = request.headers(headers);
     if let Some(timeout) = call.timeout {

@@ -248,17 +248,25 @@ impl Effects {
     pub fn own_latency(&self, base: Duration, rng: &mut DrawRng) -> Duration {
         match &self.latency {
             None => base,
-            Some(LatencyFault::Add(model)) => base + sample(model, rng),
-            Some(LatencyFault::Multiply(factor)) => base
-                .mul_f64(factor.clamp(0.0, 1e6))
-                .min(tracelab_scenario::MAX_SAMPLE),
-            Some(LatencyFault::Replace(model)) => sample(model, rng),
+            Some(change) => changed_latency(change, base, rng),
         }
     }
 
     /// The `tracelab.injected` value: the kinds that took effect, comma-separated.
     pub fn injected_value(&self) -> Option<String> {
         (!self.injected.is_empty()).then(|| self.injected.join(","))
+    }
+}
+
+/// A latency `base` after `change` (a latency fault, or an instance's own difference); any
+/// further draw comes from `rng`.
+pub fn changed_latency(change: &LatencyFault, base: Duration, rng: &mut DrawRng) -> Duration {
+    match change {
+        LatencyFault::Add(model) => base + sample(model, rng),
+        LatencyFault::Multiply(factor) => base
+            .mul_f64(factor.clamp(0.0, 1e6))
+            .min(tracelab_scenario::MAX_SAMPLE),
+        LatencyFault::Replace(model) => sample(model, rng),
     }
 }
 
@@ -289,6 +297,7 @@ mod tests {
     fn fault(kind: FaultKind) -> Fault {
         Fault {
             service: "svc".into(),
+            instance: None,
             route: None,
             baggage: None,
             fraction: 1.0,

@@ -108,16 +108,42 @@ pub async fn handle(
         std::future::pending::<()>().await;
     }
 
-    let own = effects.own_latency(route.latency.sample(&mut rng), &mut fault_rng);
+    // An instance's own difference draws from a generator of its own too, so the same
+    // request draws the same everywhere else on every instance.
+    let mut instance_rng = state.overrides.as_ref().map(|_| {
+        origin.rng(
+            state.scenario.seed,
+            &state.name,
+            &format!("{path}#instance"),
+        )
+    });
+    let mut base = route.latency.sample(&mut rng);
+    if let (Some(change), Some(draws)) = (
+        state.overrides.as_ref().and_then(|o| o.latency.as_ref()),
+        instance_rng.as_mut(),
+    ) {
+        base = crate::faults::changed_latency(change, base, draws);
+    }
+    let own = effects.own_latency(base, &mut fault_rng);
     if !own.is_zero() {
         cx.span().set_attribute(crate::wait::drawn(own));
     }
     crate::wait::injected(state.timer, &state.timing, own).await;
 
-    let injected = route
+    let mut injected = route
         .errors
         .as_ref()
         .filter(|e| e.rate > 0.0 && rng.random_bool(e.rate.clamp(0.0, 1.0)));
+    if injected.is_none()
+        && let (Some(errors), Some(draws)) = (
+            state.overrides.as_ref().and_then(|o| o.errors.as_ref()),
+            instance_rng.as_mut(),
+        )
+        && errors.rate > 0.0
+        && draws.random_bool(errors.rate.clamp(0.0, 1.0))
+    {
+        injected = Some(errors);
+    }
     let (status, message) = match (injected, effects.error) {
         (Some(errors), _) => {
             cx.span()

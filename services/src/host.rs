@@ -40,6 +40,16 @@ pub enum HostError {
         /// The scenario's services, comma-separated.
         known: String,
     },
+    /// The instance asked for is not one of the service's.
+    #[error("service `{name}` has no instance {instance}: it has {replicas} (0 to {last})", last = .replicas.saturating_sub(1))]
+    UnknownInstance {
+        /// The service.
+        name: String,
+        /// What was asked for.
+        instance: u32,
+        /// How many instances the scenario gives it.
+        replicas: u32,
+    },
     /// Telemetry could not be set up.
     #[error(transparent)]
     Telemetry(#[from] tracelab_telemetry::TelemetryError),
@@ -67,6 +77,10 @@ pub struct HostOptions {
     /// runtime keeps the exporters' batch encoding, milliseconds of CPU at a time, off the
     /// threads whose timing the lab is about.
     pub telemetry_runtime: Option<tokio::runtime::Handle>,
+    /// Which instance of its service `serve_one` serves (`tracelab svc --instance`): that
+    /// instance's overrides and version apply. `None` runs the service as written.
+    /// `ServiceHost` starts every instance of every service and ignores it.
+    pub instance: Option<u32>,
 }
 
 impl Default for HostOptions {
@@ -79,15 +93,22 @@ impl Default for HostOptions {
             sampler: None,
             timer: tracelab_timer::Mode::Precise,
             telemetry_runtime: None,
+            instance: None,
         }
     }
 }
 
-/// A service being served.
+/// One instance of a service being served.
 #[derive(Debug)]
 pub struct HostedService {
     /// Its scenario name.
     pub name: String,
+    /// Which instance of the service it is, from 0.
+    pub instance: u32,
+    /// Its `service.instance.id`.
+    pub instance_id: String,
+    /// The `service.version` it reports (its own, for a canary).
+    pub version: String,
     /// The address it listens on.
     pub addr: SocketAddr,
     /// Its tracer provider.
@@ -100,7 +121,7 @@ pub struct HostedService {
     pub timing: Arc<tracelab_timer::OverrunRecorder>,
 }
 
-/// All services of a scenario, served from this process.
+/// All services of a scenario, every instance of each, served from this process.
 #[derive(Debug)]
 pub struct ServiceHost {
     services: Vec<HostedService>,
@@ -110,17 +131,25 @@ pub struct ServiceHost {
     tasks: Vec<JoinHandle<()>>,
 }
 
+/// Who instance `instance` of `name` is: its version (its own, for a canary) and an
+/// instance id that names the index; a process without an index gets a random id.
+fn identity_for(scenario: &Scenario, name: &str, instance: Option<u32>) -> ServiceIdentity {
+    let version = match (scenario.services.get(name), instance) {
+        (Some(service), Some(index)) => service.version_of(index).to_owned(),
+        (Some(service), None) => service.version.clone(),
+        (None, _) => "0.0.0".to_string(),
+    };
+    match instance {
+        Some(index) => ServiceIdentity::instance(name, version, index),
+        None => ServiceIdentity::new(name, version),
+    }
+}
+
 fn telemetry_for(
-    scenario: &Scenario,
-    name: &str,
+    identity: &ServiceIdentity,
     options: &HostOptions,
 ) -> Result<ServiceTelemetry, HostError> {
-    let version = scenario
-        .services
-        .get(name)
-        .map(|s| s.version.clone())
-        .unwrap_or_else(|| "0.0.0".to_string());
-    let mut identity = ServiceIdentity::new(name, version);
+    let mut identity = identity.clone();
     identity.extra = options.resource_attributes.clone();
     let sampler = options
         .sampler
@@ -136,44 +165,58 @@ fn telemetry_for(
     })
 }
 
+/// Where instance `instance` of `name` listens.
+struct Bound {
+    name: String,
+    instance: u32,
+    listener: TcpListener,
+    addr: SocketAddr,
+}
+
 impl ServiceHost {
-    /// Binds one listener per scenario service on `options.bind_ip` (free ports), then serves
-    /// them all. Every listener is bound before any server starts, so each knows its peers.
+    /// Binds one listener per instance of each scenario service on `options.bind_ip` (free
+    /// ports), then serves them all. Every listener is bound before any server starts, so
+    /// each knows every instance of its peers.
     pub async fn start(scenario: Arc<Scenario>, options: &HostOptions) -> Result<Self, HostError> {
-        let mut listeners = Vec::new();
-        for name in scenario.services.keys() {
-            let addr = SocketAddr::new(options.bind_ip, 0);
-            let listener = TcpListener::bind(addr)
-                .await
-                .map_err(|source| HostError::Bind {
-                    service: name.clone(),
+        let mut bound = Vec::new();
+        for (name, service) in &scenario.services {
+            for instance in 0..service.replicas.max(1) {
+                let addr = SocketAddr::new(options.bind_ip, 0);
+                let listener = bind(name, addr).await?;
+                let addr = local_addr(name, &listener, addr)?;
+                bound.push(Bound {
+                    name: name.clone(),
+                    instance,
+                    listener,
                     addr,
-                    source,
-                })?;
-            let local = listener.local_addr().map_err(|source| HostError::Bind {
-                service: name.clone(),
-                addr,
-                source,
-            })?;
-            listeners.push((name.clone(), listener, local));
+                });
+            }
         }
         let mut peers = Peers::new();
-        for (name, _, addr) in &listeners {
+        for b in &bound {
             // Bound addresses always form a valid URL.
-            let _ = peers.insert(name, &format!("http://{addr}"));
+            let _ = peers.add_instance(&b.name, &format!("http://{}", b.addr));
         }
         let shutdown = CancellationToken::new();
         let mut services = Vec::new();
         let mut tasks = Vec::new();
-        for (name, listener, addr) in listeners {
-            let telemetry = telemetry_for(&scenario, &name, options)?;
+        for Bound {
+            name,
+            instance,
+            listener,
+            addr,
+        } in bound
+        {
+            let identity = identity_for(&scenario, &name, Some(instance));
+            let telemetry = telemetry_for(&identity, options)?;
             let mut state = ServiceState::new(
                 name.clone(),
                 scenario.clone(),
                 telemetry.clone(),
                 peers.clone(),
                 addr,
-            );
+            )
+            .with_instance(Some(instance));
             state.timer = tracelab_timer::Timer::new(options.timer);
             let state = Arc::new(state);
             let admin_bind = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0);
@@ -189,6 +232,9 @@ impl ServiceHost {
             tasks.push(tokio::spawn(serve(listener, state, shutdown.clone())));
             services.push(HostedService {
                 name,
+                instance,
+                instance_id: identity.instance_id,
+                version: identity.version,
                 addr,
                 telemetry,
                 admin_addr,
@@ -204,12 +250,12 @@ impl ServiceHost {
         })
     }
 
-    /// Where each service listens.
+    /// Where each instance of each service listens.
     pub fn peers(&self) -> &Peers {
         &self.peers
     }
 
-    /// The hosted services.
+    /// The hosted instances, by service in scenario order, then by instance.
     pub fn services(&self) -> &[HostedService] {
         &self.services
     }
@@ -253,6 +299,7 @@ async fn serve_admin(listener: TcpListener, state: AdminState, shutdown: Cancell
 fn admin_state(state: &ServiceState) -> AdminState {
     AdminState {
         service: state.name.clone(),
+        instance: state.instance,
         scenario: state.scenario.clone(),
         faults: state.faults.clone(),
         timing: state.timing.clone(),
@@ -282,8 +329,9 @@ fn local_addr(
 }
 
 /// Serves one service of `scenario` on `listen` until `shutdown` is cancelled (the
-/// `tracelab svc` mode). `peers` must hold every service it calls. The admin API is served on
-/// `options.admin_listen` when set.
+/// `tracelab svc` mode), as instance `options.instance` when set. `peers` must hold every
+/// service it calls (several addresses of one are balanced by its policy). The admin API is
+/// served on `options.admin_listen` when set.
 pub async fn serve_one(
     scenario: Arc<Scenario>,
     name: &str,
@@ -293,7 +341,7 @@ pub async fn serve_one(
     shutdown: CancellationToken,
     on_ready: impl FnOnce(SocketAddr),
 ) -> Result<ExportStats, HostError> {
-    if !scenario.services.contains_key(name) {
+    let Some(service) = scenario.services.get(name) else {
         return Err(HostError::UnknownService {
             name: name.to_string(),
             known: scenario
@@ -302,6 +350,15 @@ pub async fn serve_one(
                 .cloned()
                 .collect::<Vec<_>>()
                 .join(", "),
+        });
+    };
+    if let Some(instance) = options.instance
+        && instance >= service.replicas.max(1)
+    {
+        return Err(HostError::UnknownInstance {
+            name: name.to_string(),
+            instance,
+            replicas: service.replicas.max(1),
         });
     }
     let listener = TcpListener::bind(listen)
@@ -316,14 +373,12 @@ pub async fn serve_one(
         addr: listen,
         source,
     })?;
-    let telemetry = telemetry_for(&scenario, name, options)?;
-    let state = Arc::new(ServiceState::new(
-        name,
-        scenario.clone(),
-        telemetry.clone(),
-        peers,
-        addr,
-    ));
+    let identity = identity_for(&scenario, name, options.instance);
+    let telemetry = telemetry_for(&identity, options)?;
+    let state = Arc::new(
+        ServiceState::new(name, scenario.clone(), telemetry.clone(), peers, addr)
+            .with_instance(options.instance),
+    );
     let admin = match options.admin_listen {
         Some(admin_listen) => Some(bind(name, admin_listen).await?),
         None => None,

@@ -1,4 +1,4 @@
-//! Where the other services of the scenario listen.
+//! Where the other services of the scenario listen: one base URL per instance of each.
 
 use std::collections::BTreeMap;
 
@@ -33,10 +33,10 @@ pub fn peer_env_var(service: &str) -> String {
     )
 }
 
-/// Base URLs of peer services, by service name.
+/// Base URLs of peer services, by service name: one per instance, in instance order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Peers {
-    urls: BTreeMap<String, String>,
+    urls: BTreeMap<String, Vec<String>>,
 }
 
 impl Peers {
@@ -45,34 +45,40 @@ impl Peers {
         Self::default()
     }
 
-    /// Adds or replaces a peer, checking the URL.
+    /// Adds or replaces a peer with one address, checking the URL.
     pub fn insert(&mut self, name: &str, url: &str) -> Result<(), PeerError> {
-        let trimmed = url.trim_end_matches('/');
-        let ok = trimmed
-            .strip_prefix("http://")
-            .or_else(|| trimmed.strip_prefix("https://"))
-            .is_some_and(|rest| !rest.is_empty() && !rest.contains('/'));
-        if !ok {
-            return Err(PeerError::Url {
-                name: name.to_string(),
-                url: url.to_string(),
-            });
-        }
-        self.urls.insert(name.to_string(), trimmed.to_string());
+        let url = checked(name, url)?;
+        self.urls.insert(name.to_string(), vec![url]);
         Ok(())
     }
 
-    /// Parses a `NAME=URL` flag value.
+    /// Adds one more instance of a peer, checking the URL; the first makes the peer.
+    pub fn add_instance(&mut self, name: &str, url: &str) -> Result<(), PeerError> {
+        let url = checked(name, url)?;
+        self.urls.entry(name.to_string()).or_default().push(url);
+        Ok(())
+    }
+
+    /// Parses a `NAME=URL` flag value. A name given again adds an instance: callers balance
+    /// over them by the service's policy.
     pub fn insert_flag(&mut self, flag: &str) -> Result<(), PeerError> {
         let (name, url) = flag
             .split_once('=')
             .ok_or_else(|| PeerError::Syntax(flag.to_string()))?;
-        self.insert(name.trim(), url.trim())
+        self.add_instance(name.trim(), url.trim())
     }
 
-    /// Base URL (`http://host:port`) of `service`.
+    /// Base URL (`http://host:port`) of `service`, its first instance's when it has several.
     pub fn url(&self, service: &str) -> Option<&str> {
-        self.urls.get(service).map(String::as_str)
+        self.urls
+            .get(service)
+            .and_then(|urls| urls.first())
+            .map(String::as_str)
+    }
+
+    /// Base URLs of every instance of `service`, in instance order; empty when unknown.
+    pub fn urls(&self, service: &str) -> &[String] {
+        self.urls.get(service).map_or(&[], Vec::as_slice)
     }
 
     /// Fills in, from `lookup` (the environment), every service of `needed` not given yet, then
@@ -94,9 +100,26 @@ impl Peers {
         Ok(())
     }
 
-    /// All peers, by name.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.urls.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    /// All peers, by name, with the base URL of each instance.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &[String])> {
+        self.urls.iter().map(|(k, v)| (k.as_str(), v.as_slice()))
+    }
+}
+
+/// `url` without a trailing `/`, if it is an absolute http URL with nothing after the host.
+fn checked(name: &str, url: &str) -> Result<String, PeerError> {
+    let trimmed = url.trim_end_matches('/');
+    let ok = trimmed
+        .strip_prefix("http://")
+        .or_else(|| trimmed.strip_prefix("https://"))
+        .is_some_and(|rest| !rest.is_empty() && !rest.contains('/'));
+    if ok {
+        Ok(trimmed.to_string())
+    } else {
+        Err(PeerError::Url {
+            name: name.to_string(),
+            url: url.to_string(),
+        })
     }
 }
 
@@ -118,5 +141,20 @@ mod tests {
         assert_eq!(p.url("ad-service"), Some("http://ads:8080"));
         let err = p.complete_from(["cart".to_string()], env).unwrap_err();
         assert!(err.to_string().contains("TRACELAB_PEER_CART"), "{err}");
+    }
+
+    #[test]
+    fn a_name_given_again_adds_an_instance() {
+        let mut p = Peers::new();
+        p.insert_flag("db=http://10.0.0.1:8080").unwrap();
+        p.insert_flag("db=http://10.0.0.2:8080/").unwrap();
+        assert_eq!(
+            p.urls("db"),
+            ["http://10.0.0.1:8080", "http://10.0.0.2:8080"]
+        );
+        assert_eq!(p.url("db"), Some("http://10.0.0.1:8080"));
+        p.insert("db", "http://db:8080").unwrap();
+        assert_eq!(p.urls("db"), ["http://db:8080"]);
+        assert!(p.urls("cart").is_empty());
     }
 }

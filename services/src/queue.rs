@@ -123,16 +123,14 @@ pub fn publish(
     if let Ok(value) = unix_nanos(SystemTime::now()).to_string().parse() {
         headers.insert(SENT_HEADER, value);
     }
-    if let Some(value) = origin
-        .child(step, 0, 0)
-        .header_value()
-        .and_then(|v| v.parse().ok())
-    {
+    let delivery = origin.child(step, 0, 0);
+    if let Some(value) = delivery.header_value().and_then(|v| v.parse().ok()) {
         headers.insert(ORIGIN_HEADER, value);
     }
     producer_cx.span().end_with_timestamp(effects.now());
 
-    let Some(base) = state.peers.url(&publish.consumer.service) else {
+    let consumer = &publish.consumer.service;
+    let Some(base) = crate::client::instance_base(state, consumer, cx, &delivery) else {
         tracing::warn!(service = %publish.consumer.service, "no address for the consumer");
         return;
     };

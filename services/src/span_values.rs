@@ -37,7 +37,8 @@ pub struct RouteValues {
     pub path: Value,
 }
 
-/// What every CLIENT span of one call repeats, and the request it sends.
+/// What every CLIENT span of one call repeats, and the request it sends to each instance of
+/// the called service.
 #[derive(Debug, Clone)]
 pub struct CallValues {
     /// The span name, `METHOD /route`.
@@ -46,6 +47,18 @@ pub struct CallValues {
     pub method: Value,
     /// The request method.
     pub http_method: reqwest::Method,
+    /// `url.template`: the called route.
+    pub url_template: Value,
+    /// `peer.service`.
+    pub peer_service: Value,
+    /// Where the call goes, one per instance of the called service, in instance order (at
+    /// least one).
+    pub instances: Vec<InstanceTarget>,
+}
+
+/// One instance a call may reach: its request URL and the attributes that name it.
+#[derive(Debug, Clone)]
+pub struct InstanceTarget {
     /// The request URL as text.
     pub url_text: String,
     /// The request URL, parsed once; `None` if it does not parse, in which case the request
@@ -53,14 +66,10 @@ pub struct CallValues {
     pub url: Option<reqwest::Url>,
     /// `url.full`.
     pub url_full: Value,
-    /// `url.template`: the called route.
-    pub url_template: Value,
-    /// `server.address`: the peer's host.
+    /// `server.address`: the instance's host.
     pub server_address: Value,
-    /// `server.port`: the peer's port.
+    /// `server.port`: the instance's port.
     pub server_port: i64,
-    /// `peer.service`.
-    pub peer_service: Value,
 }
 
 fn shared(s: &str) -> Value {
@@ -120,23 +129,44 @@ impl CallValues {
         let method = scenario
             .route(&call.service, &call.route)
             .map_or("GET", |r| r.method.as_str());
-        let base = peers.url(&call.service)?;
-        let url_text = format!("{base}{}", call.route);
-        let url = reqwest::Url::parse(&url_text).ok();
-        let (host, port) = host_and_port(base);
+        let instances: Vec<InstanceTarget> = peers
+            .urls(&call.service)
+            .iter()
+            .map(|base| InstanceTarget::new(base, &call.route))
+            .collect();
+        if instances.is_empty() {
+            return None;
+        }
         Some(CallValues {
             span_name: format!("{method} {}", call.route),
             method: shared(method),
             http_method: reqwest::Method::from_bytes(method.as_bytes())
                 .unwrap_or(reqwest::Method::GET),
-            url,
+            url_template: shared(&call.route),
+            peer_service: shared(&call.service),
+            instances,
+        })
+    }
+
+    /// The target of instance `index`, or of the first instance for an index beyond them
+    /// (`None` only for values built without instances, which `new` never makes).
+    pub fn instance(&self, index: usize) -> Option<&InstanceTarget> {
+        self.instances.get(index).or_else(|| self.instances.first())
+    }
+}
+
+impl InstanceTarget {
+    /// The target of `route` on the instance at `base` (`http://host:port`).
+    pub fn new(base: &str, route: &str) -> Self {
+        let url_text = format!("{base}{route}");
+        let (host, port) = host_and_port(base);
+        InstanceTarget {
+            url: reqwest::Url::parse(&url_text).ok(),
             url_full: shared(&url_text),
             url_text,
-            url_template: shared(&call.route),
             server_address: shared(host),
             server_port: i64::from(port),
-            peer_service: shared(&call.service),
-        })
+        }
     }
 }
 

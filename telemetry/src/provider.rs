@@ -40,6 +40,21 @@ impl ServiceIdentity {
         }
     }
 
+    /// The identity of instance `index` of a service that runs several: its instance id
+    /// names the service and the index (`api-2-3f9a1c0e`), so a report grouped by instance is
+    /// readable, and ends with random digits, so two runs never share one.
+    pub fn instance(name: impl Into<String>, version: impl Into<String>, index: u32) -> Self {
+        let name = name.into();
+        let suffix: [u8; 4] = rand::random();
+        let suffix: String = suffix.iter().map(|b| format!("{b:02x}")).collect();
+        ServiceIdentity {
+            instance_id: format!("{name}-{index}-{suffix}"),
+            name,
+            version: version.into(),
+            extra: Vec::new(),
+        }
+    }
+
     fn resource(&self) -> Resource {
         let mut attrs: Vec<KeyValue> = self
             .extra

@@ -145,7 +145,18 @@ pub fn read_scenario_with(
     path: &Path,
     overrides: &Overrides,
 ) -> anyhow::Result<(String, Scenario)> {
-    let (source, mut scenario) = read_scenario(path)?;
+    let (source, scenario) = read_scenario(path)?;
+    let scenario = apply_overrides(scenario, overrides, &path.display().to_string())?;
+    Ok((source, scenario))
+}
+
+/// Applies the command line's overrides to a scenario already read (from `label`) and
+/// validates the result, as [`read_scenario_with`] does for a file.
+pub fn apply_overrides(
+    mut scenario: Scenario,
+    overrides: &Overrides,
+    label: &str,
+) -> anyhow::Result<Scenario> {
     if let Some(d) = overrides.duration {
         scenario.load.duration = d;
     }
@@ -175,13 +186,12 @@ pub fn read_scenario_with(
             })
             .collect();
         anyhow::bail!(
-            "{} with the command line's changes has {} problem(s):\n{}",
-            path.display(),
+            "{label} with the command line's changes has {} problem(s):\n{}",
             lines.len(),
             lines.join("\n")
         );
     }
-    Ok((source, scenario))
+    Ok(scenario)
 }
 
 /// Checks every file; prints one line per valid file to stdout and every problem to stderr.

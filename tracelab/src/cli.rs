@@ -37,15 +37,16 @@ pub enum Command {
     /// Drive a scenario's load into services running elsewhere (compose, Kubernetes); client
     /// spans go to OTEL_EXPORTER_OTLP_ENDPOINT. Writes requests.jsonl and report.json.
     Load(crate::load::LoadArgs),
-    /// Analyse a run directory or an OTLP JSON file: critical path, services ranked by their
+    /// Analyse a run directory or a trace file (OTLP/JSON, Jaeger JSON, Zipkin v2 JSON):
+    /// critical path, services ranked by their
     /// share of it, waterfalls, a self-contained report.html, and (--json, and analysis.json in
     /// a run directory) the same analysis for programs.
     Report(crate::report::ReportArgs),
     /// Replay a full-capture run through head and tail sampling strategies and score what each
     /// keeps against the ground truth: errors, slow requests, incident traces, span volume.
     Compare {
-        /// A run directory (ground truth from requests.jsonl and incidents.jsonl), or an OTLP
-        /// JSON file (scored on what the traces themselves show).
+        /// A run directory (ground truth from requests.jsonl and incidents.jsonl), or a trace
+        /// file in any format report reads (scored on what the traces themselves show).
         input: PathBuf,
         /// The strategies file (see sampling/strategies.example.yaml).
         #[arg(long)]
@@ -65,6 +66,13 @@ pub enum Command {
     /// share and error rate, and whether each service's own work changed beyond noise
     /// (Mann–Whitney U, Holm-corrected). Exits 1 when something changed.
     Diff(crate::diff::DiffArgs),
+    /// Infer a scenario from traces (OTLP/JSON, Jaeger JSON or Zipkin v2 JSON): services,
+    /// routes, calls, latency fits, error rates and load, as a commented file that passes
+    /// check. Run it, change it, and compare with diff.
+    Import(crate::import::ImportArgs),
+    /// The course: lessons in order and which are done; with a lesson's name, its brief, a
+    /// run of its scenario, and questions about that run.
+    Learn(crate::learn::LearnArgs),
     /// Print deployment files for a scenario: a docker compose file or Kubernetes manifests.
     #[command(subcommand)]
     Render(crate::render::RenderTarget),
@@ -159,8 +167,14 @@ pub struct SvcArgs {
     /// only this host can switch faults on; a container sets 0.0.0.0:9091 to expose it.
     #[arg(long, env = "TRACELAB_ADMIN_LISTEN", default_value = "127.0.0.1:9091")]
     pub admin_listen: SocketAddr,
-    /// Where a peer service listens: NAME=http://HOST:PORT (repeatable). Peers not given here
-    /// are read from TRACELAB_PEER_<NAME> (upper case, `-` as `_`).
+    /// Which instance of the service this process is (0 to replicas - 1): that instance's
+    /// `instances:` overrides (version, latency, errors) apply, and its admin API takes the
+    /// faults aimed at it. Without it the service runs as written.
+    #[arg(long, env = "TRACELAB_INSTANCE")]
+    pub instance: Option<u32>,
+    /// Where a peer service listens: NAME=http://HOST:PORT (repeatable; a name given again
+    /// adds an instance, balanced by that service's policy). Peers not given here are read
+    /// from TRACELAB_PEER_<NAME> (upper case, `-` as `_`).
     #[arg(long = "peer", value_name = "NAME=URL")]
     pub peers: Vec<String>,
     /// OTLP endpoint (default: OTEL_EXPORTER_OTLP_ENDPOINT; without one, spans are not exported).
@@ -207,6 +221,8 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             json,
         } => crate::compare::compare_command(&input, &strategies, slow, out, json),
         Command::Diff(args) => crate::diff::diff_command(&args),
+        Command::Import(args) => crate::import::import_command(&args),
+        Command::Learn(args) => crate::learn::learn_command(&args),
         Command::Render(target) => {
             print!("{}", crate::render::render(&target)?);
             Ok(ExitCode::SUCCESS)

@@ -10,6 +10,7 @@ use std::sync::{Mutex, mpsc};
 
 use anyhow::Context as _;
 use tracelab_receiver::otlp_json;
+use tracelab_receiver::trace_file::{self, TraceFileError, TraceFormat};
 use tracelab_sampling::compare::{
     CompareInput, ComparisonReport, SlowThreshold, Strategy, compare, read_incidents_jsonl,
     read_requests_jsonl, read_strategies_file,
@@ -38,9 +39,9 @@ pub fn parse_slow(s: &str) -> Result<SlowThreshold, String> {
         .map_err(|_| format!("{s:?}: expected p99, milliseconds (250) or a duration (250ms)"))
 }
 
-/// Reads an OTLP/JSON file as [`otlp_json::read_file`] does, decoding blocks of it on every
-/// core while the next block is read: decoding is most of the time `compare` takes on a
-/// large run, and a few blocks in memory instead of the whole text keep a large capture
+/// Reads a trace file in any format [`trace_file`] reads. OTLP/JSON is decoded in blocks on
+/// every core while the next block is read: decoding is most of the time `compare` takes on
+/// a large run, and a few blocks in memory instead of the whole text keep a large capture
 /// hundreds of megabytes smaller.
 ///
 /// Blocks are cut only before a line that starts with `{`, where a document of a JSON Lines
@@ -48,15 +49,19 @@ pub fn parse_slow(s: &str) -> Result<SlowThreshold, String> {
 /// not parse (it ends inside a value, or starts with a `,` or a `]`); then, as on any other
 /// failure, the sequential reader reads the whole file, so what is accepted and every error
 /// message are exactly its own.
-fn read_spans(path: &Path) -> Result<Vec<Span>, otlp_json::DecodeError> {
+fn read_spans(path: &Path) -> Result<Vec<Span>, TraceFileError> {
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if workers < 2 {
-        return otlp_json::read_file(path);
+    if workers >= 2
+        && trace_file::detect(path)? == TraceFormat::OtlpJson
+        && let Some(spans) = read_in_blocks(path, workers, BLOCK_BYTES)
+    {
+        return Ok(spans);
     }
-    match read_in_blocks(path, workers, BLOCK_BYTES) {
-        Some(spans) => Ok(spans),
-        None => otlp_json::read_file(path),
+    let (spans, summary) = trace_file::read_spans(path)?;
+    for warning in &summary.warnings {
+        eprintln!("warning: {warning}");
     }
+    Ok(spans)
 }
 
 /// A JSON Lines file's text without a last line that was cut short (a crash, a full disk,
@@ -342,7 +347,9 @@ mod tests {
         for (name, text) in [("pretty", pretty), ("array", array), ("broken", broken)] {
             let path = file(name, &text);
             let got = read_spans(&path).map_err(|e| e.to_string());
-            let want = otlp_json::read_file(&path).map_err(|e| e.to_string());
+            let want = trace_file::read_spans(&path)
+                .map(|(spans, _)| spans)
+                .map_err(|e| e.to_string());
             assert_eq!(got, want, "{name}");
             if name == "broken" {
                 assert!(got.is_err());

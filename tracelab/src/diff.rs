@@ -17,9 +17,10 @@ use crate::rundir;
 /// `tracelab diff`.
 #[derive(Debug, Args)]
 pub struct DiffArgs {
-    /// The earlier run: a run directory, or an OTLP JSON file.
+    /// The earlier run: a run directory, or a trace file (OTLP/JSON, Jaeger JSON, Zipkin v2
+    /// JSON).
     pub before: PathBuf,
-    /// The later run: a run directory, or an OTLP JSON file.
+    /// The later run: a run directory, or a trace file.
     pub after: PathBuf,
     /// Print the diff as JSON (docs/diff.schema.json) instead of the table.
     #[arg(long)]

@@ -13,6 +13,9 @@
 //! - [`run`]: `tracelab run`, a session with the whole lab in one process.
 //! - [`load`]: `tracelab load`, a session into services running elsewhere.
 //! - [`diff`]: `tracelab diff`, what changed between two runs, read as streams.
+//! - [`import`]: `tracelab import`, a scenario inferred from traces.
+//! - [`learn`]: `tracelab learn`, the course: lessons, questions computed from each run,
+//!   progress.
 //! - [`svc`]: `tracelab svc`, one scenario service per process.
 //! - [`signals`]: SIGINT and SIGTERM, the same for every command.
 //! - [`fdlimit`]: the open-file budget that sizes the load's connections.
@@ -29,6 +32,8 @@ pub mod cli;
 pub mod compare;
 pub mod diff;
 pub mod fdlimit;
+pub mod import;
+pub mod learn;
 pub mod load;
 pub mod logging;
 pub mod progress;

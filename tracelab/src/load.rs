@@ -27,12 +27,14 @@ pub struct LoadArgs {
     /// What every load session takes: the scenario, overrides, run directory, output.
     #[command(flatten)]
     pub session: SessionArgs,
-    /// Where an entry service listens: NAME=http://HOST:PORT (repeatable). Services not given
-    /// here are read from TRACELAB_TARGET_<NAME> (upper case, `-` as `_`).
+    /// Where an entry service listens: NAME=http://HOST:PORT (repeatable; a name given again
+    /// adds an instance, balanced by the service's policy). Services not given here are read
+    /// from TRACELAB_TARGET_<NAME> (upper case, `-` as `_`).
     #[arg(long = "target", value_name = "NAME=URL")]
     pub targets: Vec<String>,
     /// Where a service's admin (fault) API listens, so the scenario's incidents are played:
-    /// NAME=http://HOST:PORT (repeatable; else TRACELAB_ADMIN_<NAME>).
+    /// NAME=http://HOST:PORT (repeatable; a name given again adds its next instance's, which
+    /// incidents naming an instance go to; else TRACELAB_ADMIN_<NAME>).
     #[arg(long = "admin", value_name = "NAME=URL")]
     pub admin: Vec<String>,
     /// No spans and no trace context at all: the load generator's own maximum-throughput
@@ -165,29 +167,12 @@ pub async fn load_command(args: LoadArgs) -> anyhow::Result<ExitCode> {
     let services: Vec<String> = scenario.services.keys().cloned().collect();
     let admin = resolve_addresses("--admin", "TRACELAB_ADMIN_", &services, &args.admin, env)?;
     let export = ExportConfig::from_lookup(env)?;
-    let out = args
-        .session
-        .out
-        .clone()
-        .unwrap_or_else(|| RunDir::default_path(&scenario.name));
-    let options = SessionOptions {
-        scenario,
-        scenario_source: source,
-        scenario_file: args.session.file.display().to_string(),
-        out,
-        progress: !args.session.no_progress,
-        backend: Backend::External(ExternalOptions {
-            targets,
-            admin,
-            export,
-        }),
-        sampler: HeadSamplerConfig::from_env()
-            .context("OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG")?,
-        no_tracing: args.no_tracing,
-        request_timeout: args.session.timeout,
-        settle_timeout: Duration::from_secs(15),
-        fd_limit: Some(crate::fdlimit::raise()),
-    };
+    let backend = Backend::External(ExternalOptions {
+        targets,
+        admin,
+        export,
+    });
+    let options = command_session(&args.session, source, scenario, backend, args.no_tracing)?;
     let outcome = crate::session::run(options, &signals).await?;
     outcome.print_lost_writes();
     if args.session.json {
@@ -197,4 +182,35 @@ pub async fn load_command(args: LoadArgs) -> anyhow::Result<ExitCode> {
         println!("\n  run directory: {}", outcome.dir.display());
     }
     Ok(outcome.exit_code())
+}
+
+/// The session of a `run` or `load` command line: the arguments both share, the scenario they
+/// name with its overrides applied (`source` is its text), and where the services run. The
+/// root sampler comes from `OTEL_TRACES_SAMPLER`; the open-file limit is raised as far as it
+/// goes.
+pub(crate) fn command_session(
+    args: &SessionArgs,
+    source: String,
+    scenario: Scenario,
+    backend: Backend,
+    no_tracing: bool,
+) -> anyhow::Result<SessionOptions> {
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| RunDir::default_path(&scenario.name));
+    Ok(SessionOptions {
+        scenario,
+        scenario_source: source,
+        scenario_file: args.file.display().to_string(),
+        out,
+        progress: !args.no_progress,
+        backend,
+        sampler: HeadSamplerConfig::from_env()
+            .context("OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG")?,
+        no_tracing,
+        request_timeout: args.timeout,
+        settle_timeout: Duration::from_secs(15),
+        fd_limit: Some(crate::fdlimit::raise()),
+    })
 }

@@ -4,6 +4,10 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+// glibc's malloc keeps what a burst frees in per-thread arenas, so after a wave of large OTLP
+// bodies (16 MiB each) the process stayed hundreds of megabytes above what was live; mimalloc
+// hands freed pages back, which keeps the receiver's memory budget a bound on RSS
+// (tracelab/tests/receiver_budget.rs measures it).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

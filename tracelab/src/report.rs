@@ -10,8 +10,8 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::Args;
 use tracelab_analysis::{
-    Analysis, AnalysisDocument, AnalysisOptions, Analyzer, DiffOptions, HtmlReportInput,
-    IncidentWindow, RunDiff, RunSampler, Sources, analyze, critical_path, render_diff, render_html,
+    Analysis, AnalysisDocument, AnalysisOptions, Analyzer, DiffOptions, HtmlReportInput, RunDiff,
+    RunSampler, ShadedWindow, Sources, analyze, critical_path, render_diff, render_html,
     render_service_table, render_waterfall,
 };
 use tracelab_trace::{Trace, TraceId};
@@ -21,8 +21,9 @@ use crate::rundir;
 /// `tracelab report`.
 #[derive(Debug, Args)]
 pub struct ReportArgs {
-    /// A run directory, or an OTLP JSON file (one ExportTraceServiceRequest per line, as the
-    /// Collector's file exporter writes, or one pretty-printed document).
+    /// A run directory, or a trace file: OTLP/JSON (one ExportTraceServiceRequest per line, as
+    /// the Collector's file exporter writes, or one pretty-printed document), Jaeger JSON (the
+    /// UI's "Download JSON") or Zipkin v2 JSON; the format is told from the content.
     pub input: PathBuf,
     /// Where to write the HTML (default: report.html in the run directory, or FILE.html).
     #[arg(long)]
@@ -86,7 +87,7 @@ pub fn render_run_html(
     analysis: &Analysis,
     traces: &[Trace],
     summary: Option<&serde_json::Value>,
-    incidents: &[IncidentWindow],
+    incidents: &[ShadedWindow],
     sampling: Option<&serde_json::Value>,
 ) -> String {
     let mut input = HtmlReportInput::new(title, analysis, traces);
@@ -112,14 +113,14 @@ fn baseline_diff(baseline: &Path, input: &Path, sampler: RunSampler) -> anyhow::
 }
 
 /// Reads incident windows from `incidents.jsonl` in a run directory, if there is one.
-pub fn read_incidents(dir: &Path) -> Vec<IncidentWindow> {
+pub fn read_incidents(dir: &Path) -> Vec<ShadedWindow> {
     let Ok(text) = std::fs::read_to_string(dir.join("incidents.jsonl")) else {
         return Vec::new();
     };
     text.lines()
         .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
         .filter_map(|v| {
-            Some(IncidentWindow {
+            Some(ShadedWindow {
                 start_unix_nano: v.get("start_unix_nano")?.as_u64()?,
                 end_unix_nano: v.get("end_unix_nano")?.as_u64()?,
                 label: v
@@ -162,8 +163,8 @@ fn write_document(dir: &Path, document: &AnalysisDocument) -> anyhow::Result<()>
 }
 
 /// `tracelab report DIR_OR_FILE`: a run directory gets `report.html` and `analysis.json`
-/// beside its spans; an OTLP JSON file (a Collector file-exporter output, say) gets
-/// `FILE.html` unless `--out` says otherwise. Prints the terminal view, or with `--json` the
+/// beside its spans; a trace file (a Collector file-exporter output, a Jaeger or Zipkin
+/// download) gets `FILE.html` unless `--out` says otherwise. Prints the terminal view, or with `--json` the
 /// analysis document.
 pub fn report_command(args: &ReportArgs) -> anyhow::Result<ExitCode> {
     let input = args.input.as_path();

@@ -16,7 +16,7 @@ use tracelab_telemetry::OtlpProtocol;
 use tracelab_trace::Trace;
 
 use crate::cli::RunArgs;
-use crate::rundir::{self, RunDir};
+use crate::rundir;
 use crate::session::{Backend, LabOptions, SessionOptions, SessionOutcome};
 use crate::signals::Signals;
 use crate::summary::RunReport;
@@ -138,11 +138,6 @@ pub async fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
     );
     let (source, scenario) =
         crate::check::read_scenario_with(&args.session.file, &args.session.overrides)?;
-    let out = args
-        .session
-        .out
-        .clone()
-        .unwrap_or_else(|| RunDir::default_path(&scenario.name));
     let default_protocol = match args.otlp_protocol {
         crate::cli::ProtocolArg::Grpc => ForwardProtocol::Grpc,
         crate::cli::ProtocolArg::HttpProtobuf => ForwardProtocol::HttpProtobuf,
@@ -154,31 +149,19 @@ pub async fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
         .collect::<Result<Vec<_>, String>>()
         .map_err(|e| anyhow::anyhow!("--forward: {e}"))?;
     let defaults = ReceiverConfig::default();
-    let options = SessionOptions {
-        scenario,
-        scenario_source: source,
-        scenario_file: args.session.file.display().to_string(),
-        out,
-        progress: !args.session.no_progress,
-        backend: Backend::Lab(LabOptions {
-            protocol: args.otlp_protocol.into(),
-            receiver: ReceiverConfig {
-                grpc_addr: args.otlp_grpc.unwrap_or(defaults.grpc_addr),
-                http_addr: args.otlp_http.unwrap_or(defaults.http_addr),
-                ..defaults
-            },
-            receiver_addresses_given: args.otlp_grpc.is_some() || args.otlp_http.is_some(),
-            keep_traces: false,
-            forward,
-            timer: tracelab_timer::Mode::Precise,
-        }),
-        sampler: HeadSamplerConfig::from_env()
-            .context("OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG")?,
-        no_tracing: false,
-        request_timeout: args.session.timeout,
-        settle_timeout: Duration::from_secs(15),
-        fd_limit: Some(crate::fdlimit::raise()),
-    };
+    let backend = Backend::Lab(LabOptions {
+        protocol: args.otlp_protocol.into(),
+        receiver: ReceiverConfig {
+            grpc_addr: args.otlp_grpc.unwrap_or(defaults.grpc_addr),
+            http_addr: args.otlp_http.unwrap_or(defaults.http_addr),
+            ..defaults
+        },
+        receiver_addresses_given: args.otlp_grpc.is_some() || args.otlp_http.is_some(),
+        keep_traces: false,
+        forward,
+        timer: tracelab_timer::Mode::Precise,
+    });
+    let options = crate::load::command_session(&args.session, source, scenario, backend, false)?;
     let outcome = crate::session::run(options, &signals).await?;
     let code = outcome.exit_code();
     outcome.print_lost_writes();

@@ -100,9 +100,11 @@ pub struct LabOptions {
 /// Services running elsewhere.
 #[derive(Debug, Clone, Default)]
 pub struct ExternalOptions {
-    /// Base URL of each entry service.
+    /// Base URL of each entry service; a name given again adds an instance, balanced by the
+    /// service's policy.
     pub targets: Vec<(String, String)>,
-    /// Base URL of the admin (fault) API of services, to play the scenario's incidents.
+    /// Base URL of the admin (fault) API of services, to play the scenario's incidents; a
+    /// name given again adds the next instance's.
     pub admin: Vec<(String, String)>,
     /// Where the client spans go; `None`: made (context still propagates) but not exported.
     pub export: Option<ExportConfig>,
@@ -300,10 +302,17 @@ struct Stopped {
 }
 
 impl Running {
-    fn admin_urls(&self) -> HashMap<String, String> {
+    /// The admin API of each instance of each service, by service, in instance order.
+    fn admin_urls(&self) -> HashMap<String, Vec<String>> {
         match self {
             Running::Lab(lab) => lab.admin_urls(),
-            Running::External(external) => external.admin.iter().cloned().collect(),
+            Running::External(external) => {
+                let mut urls: HashMap<String, Vec<String>> = HashMap::new();
+                for (name, url) in &external.admin {
+                    urls.entry(name.clone()).or_default().push(url.clone());
+                }
+                urls
+            }
         }
     }
 
@@ -339,13 +348,14 @@ async fn prepare(
     warnings: &mut Vec<String>,
 ) -> anyhow::Result<Prepared> {
     let plan = match backend {
-        Running::Lab(lab) => LoadPlan::from_scenario(scenario, |name| lab.url(name))?,
+        Running::Lab(lab) => LoadPlan::from_scenario(scenario, |name| lab.urls(name))?,
         Running::External(external) => LoadPlan::from_scenario(scenario, |name| {
             external
                 .targets
                 .iter()
-                .find(|(n, _)| n == name)
+                .filter(|(n, _)| n == name)
                 .map(|(_, url)| url.clone())
+                .collect()
         })?,
     };
     let identity = ServiceIdentity::new("loadgen", env!("CARGO_PKG_VERSION"));
@@ -467,18 +477,26 @@ pub fn sampler_name(sampler: &HeadSamplerConfig) -> String {
     }
 }
 
-/// Incidents whose service has no known admin API cannot be played: say so before the load.
+/// Incidents whose service (or instance) has no known admin API cannot be played: say so
+/// before the load.
 fn warn_unplayable_incidents(
     scenario: &Scenario,
-    admin: &HashMap<String, String>,
+    admin: &HashMap<String, Vec<String>>,
     plan: &LoadPlan,
     warnings: &mut Vec<String>,
 ) {
+    let known = |service: &str, instance: Option<u32>| {
+        let count = admin.get(service).map_or(0, Vec::len);
+        match instance {
+            None => count > 0,
+            Some(index) => usize::try_from(index).is_ok_and(|index| index < count),
+        }
+    };
     let mut missing: Vec<String> = scenario
         .incident_timeline(plan.duration)
         .iter()
+        .filter(|i| !known(&i.fault.service, i.fault.instance))
         .map(|i| i.fault.service.clone())
-        .filter(|s| !admin.contains_key(s))
         .collect();
     missing.sort();
     missing.dedup();

@@ -55,6 +55,7 @@ pub async fn svc_command(args: SvcArgs) -> anyhow::Result<ExitCode> {
         ),
         timer: tracelab_timer::Mode::Precise,
         telemetry_runtime: None,
+        instance: args.instance,
     };
     let signals = crate::signals::Signals::install(
         "stopping: finishing requests in flight and flushing spans",

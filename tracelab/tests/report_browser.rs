@@ -253,7 +253,8 @@ fn start_tag<'a>(dom: &'a str, needle: &str) -> Option<&'a str> {
 }
 
 const SCENARIO: &str = r#"
-# A small shop whose database fails now and then: the report has slow and failed traces.
+# A small shop whose database (two instances) fails now and then: the report has slow and
+# failed traces, and a table by instance.
 name: browser-report
 seed: 5
 services:
@@ -272,6 +273,7 @@ services:
         steps:
           - {call: db, route: /query}
   db:
+    replicas: 2
     routes:
       /query:
         latency: {exponential: {mean_ms: 3}}
@@ -347,6 +349,9 @@ async fn report_html_in_headless_chromium() {
         dom.contains("</html>"),
         "a whole DOM was dumped: {dom:.200}"
     );
+    let instances = start_tag(dom, "id=\"instances\"").expect("h3#instances: db ran two");
+    assert!(instances.starts_with("<h3"), "{instances}");
+    assert_eq!(a.instances.len(), 2, "{:?}", a.instances);
 
     // One waterfall per picked trace, in the order the analysis gave.
     let sections: Vec<&str> = dom

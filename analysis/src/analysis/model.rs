@@ -9,6 +9,7 @@ use crate::attribution::{ErrorOrigin, OriginSpan};
 use crate::critical_path::CriticalPath;
 use crate::graph::ServiceGraph;
 use crate::health::TraceHealth;
+use crate::instances::{InstanceStats, VersionStats};
 use crate::latency::LatencySummary;
 use crate::timeline::TimelinePoint;
 
@@ -23,6 +24,11 @@ pub struct Analysis {
     pub operations: Vec<OperationStats>,
     /// Which traces the critical-path shares were computed over.
     pub share_windows: ShareWindows,
+    /// Each service that ran more than one instance, by instance: by service name, then by
+    /// critical-path share in the slowest requests.
+    pub instances: Vec<InstanceStats>,
+    /// The same services by `service.version`, ranked the same way.
+    pub versions: Vec<VersionStats>,
     /// Likely origins of failures, most frequent first.
     pub error_origins: Vec<ErrorOrigin>,
     /// Whether the traces are whole and believable.

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use tracelab_trace::{Trace, TraceId};
 
 use super::{TraceFacts, TraceSummary};
-use crate::attribution::{ErrorOrigin, origin_span};
+use crate::attribution::{ErrorOrigin, OriginInstance, origin_span};
 use crate::tree::SpanTree;
 
 /// How many example trace ids each error origin lists.
@@ -33,19 +33,38 @@ fn origin_key(trace: &Trace, facts: &TraceFacts) -> OriginKey {
     }
 }
 
-/// Counts failed traces per origin operation, with the earliest few as examples.
+/// Failed traces of one origin by the instance it ran on: (instance id, version) → traces.
+type ByInstance = BTreeMap<(Arc<str>, Arc<str>), u64>;
+
+/// What is kept of one origin: failed traces, the earliest few (start, id), by instance.
+type OriginCounts = (u64, Vec<(u64, TraceId)>, ByInstance);
+
+/// Counts failed traces per origin operation, with the earliest few as examples, and by the
+/// instance the origin ran on.
 #[derive(Default)]
 pub(super) struct OriginTally {
-    by_key: HashMap<OriginKey, (u64, Vec<(u64, TraceId)>)>,
+    by_key: HashMap<OriginKey, OriginCounts>,
 }
 
 impl OriginTally {
-    pub(super) fn add(&mut self, trace: &Trace, facts: &TraceFacts) {
+    /// Counts `trace`, whose origin ran on `instance` (id, version).
+    pub(super) fn add(
+        &mut self,
+        trace: &Trace,
+        facts: &TraceFacts,
+        instance: Option<(&Arc<str>, &Arc<str>)>,
+    ) {
         if facts.origin.is_none() {
             return;
         }
-        let (count, examples) = self.by_key.entry(origin_key(trace, facts)).or_default();
+        let (count, examples, by_instance) =
+            self.by_key.entry(origin_key(trace, facts)).or_default();
         *count += 1;
+        if let Some((id, version)) = instance {
+            *by_instance
+                .entry((id.clone(), version.clone()))
+                .or_default() += 1;
+        }
         // The earliest traces, whatever order they are added in.
         let start = trace.spans.first().map_or(0, |s| s.start_unix_nano);
         let at = examples.partition_point(|e| *e < (start, trace.trace_id));
@@ -55,16 +74,33 @@ impl OriginTally {
         }
     }
 
-    /// Origins, most frequent first.
-    pub(super) fn finish(self) -> Vec<ErrorOrigin> {
+    /// Origins, most frequent first; broken down by instance where `several` says the
+    /// service ran more than one.
+    pub(super) fn finish(self, several: impl Fn(&str) -> bool) -> Vec<ErrorOrigin> {
         let mut origins: Vec<ErrorOrigin> = self
             .by_key
             .into_iter()
-            .map(|((service, operation), (traces, examples))| ErrorOrigin {
-                service: service.to_string(),
-                operation,
-                traces,
-                example_trace_ids: examples.into_iter().map(|(_, id)| id).collect(),
+            .map(|((service, operation), (traces, examples, by_instance))| {
+                let mut instances: Vec<OriginInstance> = if several(&service) {
+                    by_instance
+                        .into_iter()
+                        .map(|((instance, version), traces)| OriginInstance {
+                            instance: instance.to_string(),
+                            version: version.to_string(),
+                            traces,
+                        })
+                        .collect()
+                } else {
+                    Vec::new()
+                };
+                instances.sort_by(|a, b| b.traces.cmp(&a.traces).then(a.instance.cmp(&b.instance)));
+                ErrorOrigin {
+                    service: service.to_string(),
+                    operation,
+                    traces,
+                    example_trace_ids: examples.into_iter().map(|(_, id)| id).collect(),
+                    instances,
+                }
             })
             .collect();
         origins.sort_by(|a, b| {

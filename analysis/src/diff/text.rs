@@ -1,6 +1,6 @@
 //! The terminal view of a diff: services ranked, then the operations that changed.
 
-use super::{EntityDiff, Metric, Presence, RunDiff};
+use super::{EntityDiff, Metric, Presence, RunDiff, RunSide};
 use crate::format::{ms, pad, percent, truncate};
 
 /// Widest service or operation name shown before cutting it.
@@ -32,6 +32,17 @@ pub fn ms_change(before: f64, after: f64) -> String {
 /// `before → after` of two fractions.
 pub fn percent_change(before: f64, after: f64) -> String {
     format!("{} → {}", percent(before), percent(after))
+}
+
+/// The end-to-end latency of two runs: `p50 before → after, p99 before → after`.
+pub fn end_to_end_change(before: &RunSide, after: &RunSide) -> String {
+    format!(
+        "p50 {} → {}, p99 {} → {}",
+        ms(before.duration.p50_ns),
+        ms(after.duration.p50_ns),
+        ms(before.duration.p99_ns),
+        ms(after.duration.p99_ns),
+    )
 }
 
 /// The verdict column: `changed`, `new`, `gone`, or `·`.
@@ -127,15 +138,12 @@ pub fn render_diff(diff: &RunDiff) -> String {
     let mut out = String::new();
     out.push_str(&format!("Changes from {} to {}\n", b.source, a.source));
     out.push_str(&format!(
-        "  requests {} → {}, failed {} → {}, end to end p50 {} → {}, p99 {} → {}\n",
+        "  requests {} → {}, failed {} → {}, end to end {}\n",
         b.traces,
         a.traces,
         b.failed_traces,
         a.failed_traces,
-        ms(b.duration.p50_ns),
-        ms(a.duration.p50_ns),
-        ms(b.duration.p99_ns),
-        ms(a.duration.p99_ns),
+        end_to_end_change(b, a),
     ));
     out.push_str(&format!(
         "  tested per request: each service's self time and the failures starting in it\n  \

@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use serde_json::Value;
 
-use super::IncidentWindow;
+use super::ShadedWindow;
 use super::escape::html;
 use crate::format::ms;
 use crate::timeline::TimelinePoint;
@@ -25,7 +25,7 @@ fn clock(second_unix: u64) -> String {
 }
 
 /// Requests' p50 and p99 latency and their errors per second, with incident windows shaded.
-pub fn timeline_svg(points: &[TimelinePoint], incidents: &[IncidentWindow]) -> String {
+pub fn timeline_svg(points: &[TimelinePoint], incidents: &[ShadedWindow]) -> String {
     let (Some(first), Some(last)) = (points.first(), points.last()) else {
         return "<p class=\"meta\">No requests to chart.</p>".to_string();
     };

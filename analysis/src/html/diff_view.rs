@@ -4,7 +4,9 @@
 use std::fmt::Write as _;
 
 use super::escape::{self, html};
-use crate::diff::text::{ms_change, p_value, percent_change, verdict, what_changed};
+use crate::diff::text::{
+    end_to_end_change, ms_change, p_value, percent_change, verdict, what_changed,
+};
 use crate::diff::{EntityDiff, RunDiff};
 use crate::format::ms;
 
@@ -82,14 +84,11 @@ pub(super) fn diff_section(page: &mut String, diff: &RunDiff) {
     let (b, a) = (&diff.before, &diff.after);
     let _ = write!(
         page,
-        "<section id=\"diff\"><h2>Changes from the baseline</h2>\n<p class=\"help\">This run against <code>{}</code>: {} → {} requests, end-to-end p50 {} → {}, p99 {} → {}. Each service and operation is tested on what it did itself in each request: its self time (time not spent waiting for a child), and the failures that started in it (Mann–Whitney U, Holm-corrected over every test). It has <strong>changed</strong> when p &lt; {} and its median self time moved by at least {:.0} % and {} (its failure rate by {:.1} percentage points). Latency, share and errors are shown but not tested: a caller slowed by its callee has not changed itself.</p>\n",
+        "<section id=\"diff\"><h2>Changes from the baseline</h2>\n<p class=\"help\">This run against <code>{}</code>: {} → {} requests, end-to-end {}. Each service and operation is tested on what it did itself in each request: its self time (time not spent waiting for a child), and the failures that started in it (Mann–Whitney U, Holm-corrected over every test). It has <strong>changed</strong> when p &lt; {} and its median self time moved by at least {:.0} % and {} (its failure rate by {:.1} percentage points). Latency, share and errors are shown but not tested: a caller slowed by its callee has not changed itself.</p>\n",
         html(&b.source),
         b.traces,
         a.traces,
-        ms(b.duration.p50_ns),
-        ms(a.duration.p50_ns),
-        ms(b.duration.p99_ns),
-        ms(a.duration.p99_ns),
+        end_to_end_change(b, a),
         m.alpha,
         m.min_relative_change * 100.0,
         ms(m.min_time_change_ns.round() as u64),

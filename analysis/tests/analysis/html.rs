@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 
 use serde_json::json;
-use tracelab_analysis::{AnalysisOptions, HtmlReportInput, IncidentWindow, analyze, render_html};
+use tracelab_analysis::{AnalysisOptions, HtmlReportInput, ShadedWindow, analyze, render_html};
 use tracelab_trace::{AttrValue, Attribute, Event, SpanKind, Trace};
 
 use crate::support::{EPOCH, MS, failed, kind, span, trace};
@@ -83,7 +83,7 @@ fn a_100k_span_run_embeds_only_the_traces_it_shows() {
     let traces: Vec<Trace> = (1..=10_000).map(synthetic).collect();
     assert_eq!(traces.iter().map(|t| t.spans.len()).sum::<usize>(), 100_000);
     let a = analyze(&traces, &AnalysisOptions::default());
-    let incidents = [IncidentWindow {
+    let incidents = [ShadedWindow {
         start_unix_nano: EPOCH + 2_000 * MS,
         end_unix_nano: EPOCH + 4_000 * MS,
         label: "db: +50 ms".into(),
@@ -205,7 +205,7 @@ fn hostile_span_data_cannot_break_out_of_the_page() {
         span(1, 2, Some(1), "b", "<!-- child", 1, 9),
     ])];
     let a = analyze(&traces, &AnalysisOptions::default());
-    let incidents = [IncidentWindow {
+    let incidents = [ShadedWindow {
         start_unix_nano: EPOCH,
         end_unix_nano: EPOCH + 5 * MS,
         label: payload.into(),

@@ -7,6 +7,7 @@ mod diff;
 mod document;
 mod health;
 mod html;
+mod instances;
 mod render;
 mod streaming;
 mod support;

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
-use super::{LatencySummary, latency_histogram, micros_of_ns};
+use super::{ResponseLatency, latency_histogram, micros_of_ns};
 use crate::record::Outcome;
 use crate::sample::Sample;
 use tracelab_scenario::RateProfile;
@@ -105,7 +105,7 @@ impl Timeline {
             let next = self.closed.len() as u64;
             let row = match self.open.remove(&next) {
                 Some(open) => {
-                    let l = LatencySummary::of(&open.latency_us);
+                    let l = ResponseLatency::of(&open.latency_us);
                     SecondStats {
                         p50_ms: l.p50,
                         p99_ms: l.p99,

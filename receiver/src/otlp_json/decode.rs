@@ -12,6 +12,8 @@
 //! Errors carry the path of the offending field (`resourceSpans[0].scopeSpans[0].spans[3].traceId`)
 //! so that a user can find it in a large document.
 
+use std::str::FromStr;
+
 use base64::Engine;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{
@@ -19,7 +21,7 @@ use opentelemetry_proto::tonic::common::v1::{
 };
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1 as wire;
-use serde_json::{Map, Value};
+use serde_json::{Map, Number, Value};
 
 type Object = Map<String, Value>;
 
@@ -41,12 +43,8 @@ fn resource_spans(obj: &Object) -> Result<wire::ResourceSpans, String> {
 
 fn resource(obj: &Object) -> Result<Resource, String> {
     Ok(Resource {
-        attributes: list(obj, "attributes", "attributes", key_value)?,
-        dropped_attributes_count: uint32(
-            obj,
-            "droppedAttributesCount",
-            "dropped_attributes_count",
-        )?,
+        attributes: attributes(obj)?,
+        dropped_attributes_count: dropped_attributes_count(obj)?,
         // Entity references are still in development in OTLP; no producer tracelab meets
         // writes them, and nothing here reads them.
         entity_refs: Vec::new(),
@@ -65,12 +63,8 @@ fn scope(obj: &Object) -> Result<InstrumentationScope, String> {
     Ok(InstrumentationScope {
         name: string(obj, "name", "name")?,
         version: string(obj, "version", "version")?,
-        attributes: list(obj, "attributes", "attributes", key_value)?,
-        dropped_attributes_count: uint32(
-            obj,
-            "droppedAttributesCount",
-            "dropped_attributes_count",
-        )?,
+        attributes: attributes(obj)?,
+        dropped_attributes_count: dropped_attributes_count(obj)?,
     })
 }
 
@@ -87,12 +81,8 @@ fn span(obj: &Object) -> Result<wire::Span, String> {
         })?,
         start_time_unix_nano: uint64(obj, "startTimeUnixNano", "start_time_unix_nano")?,
         end_time_unix_nano: uint64(obj, "endTimeUnixNano", "end_time_unix_nano")?,
-        attributes: list(obj, "attributes", "attributes", key_value)?,
-        dropped_attributes_count: uint32(
-            obj,
-            "droppedAttributesCount",
-            "dropped_attributes_count",
-        )?,
+        attributes: attributes(obj)?,
+        dropped_attributes_count: dropped_attributes_count(obj)?,
         events: list(obj, "events", "events", event)?,
         dropped_events_count: uint32(obj, "droppedEventsCount", "dropped_events_count")?,
         links: list(obj, "links", "links", link)?,
@@ -105,12 +95,8 @@ fn event(obj: &Object) -> Result<wire::span::Event, String> {
     Ok(wire::span::Event {
         time_unix_nano: uint64(obj, "timeUnixNano", "time_unix_nano")?,
         name: string(obj, "name", "name")?,
-        attributes: list(obj, "attributes", "attributes", key_value)?,
-        dropped_attributes_count: uint32(
-            obj,
-            "droppedAttributesCount",
-            "dropped_attributes_count",
-        )?,
+        attributes: attributes(obj)?,
+        dropped_attributes_count: dropped_attributes_count(obj)?,
     })
 }
 
@@ -119,12 +105,8 @@ fn link(obj: &Object) -> Result<wire::span::Link, String> {
         trace_id: hex_id(obj, "traceId", "trace_id")?,
         span_id: hex_id(obj, "spanId", "span_id")?,
         trace_state: string(obj, "traceState", "trace_state")?,
-        attributes: list(obj, "attributes", "attributes", key_value)?,
-        dropped_attributes_count: uint32(
-            obj,
-            "droppedAttributesCount",
-            "dropped_attributes_count",
-        )?,
+        attributes: attributes(obj)?,
+        dropped_attributes_count: dropped_attributes_count(obj)?,
         flags: uint32(obj, "flags", "flags")?,
     })
 }
@@ -136,6 +118,15 @@ fn status(obj: &Object) -> Result<wire::Status, String> {
             wire::status::StatusCode::from_str_name(name).map(|c| c as i32)
         })?,
     })
+}
+
+/// The `attributes` that resources, scopes, spans, events and links all carry.
+fn attributes(obj: &Object) -> Result<Vec<KeyValue>, String> {
+    list(obj, "attributes", "attributes", key_value)
+}
+
+fn dropped_attributes_count(obj: &Object) -> Result<u32, String> {
+    uint32(obj, "droppedAttributesCount", "dropped_attributes_count")
 }
 
 fn key_value(obj: &Object) -> Result<KeyValue, String> {
@@ -298,25 +289,23 @@ fn as_string(value: &Value) -> Result<String, String> {
 }
 
 fn as_u64(value: &Value) -> Result<u64, String> {
-    match value {
-        Value::Number(n) => n
-            .as_u64()
-            .ok_or_else(|| format!("expected an unsigned integer, got {n}")),
-        Value::String(s) => s
-            .parse()
-            .map_err(|_| format!("expected an unsigned integer, got {s:?}")),
-        other => Err(format!("expected an integer, got {}", kind_of(other))),
-    }
+    as_integer(value, "an unsigned integer", Number::as_u64)
 }
 
 fn as_i64(value: &Value) -> Result<i64, String> {
+    as_integer(value, "a 64-bit integer", Number::as_i64)
+}
+
+/// A 64-bit integer, which OTLP/JSON writes as a number or as a decimal string; `what` names
+/// the kind expected in the message when it is neither.
+fn as_integer<T: FromStr>(
+    value: &Value,
+    what: &str,
+    from_number: impl Fn(&Number) -> Option<T>,
+) -> Result<T, String> {
     match value {
-        Value::Number(n) => n
-            .as_i64()
-            .ok_or_else(|| format!("expected a 64-bit integer, got {n}")),
-        Value::String(s) => s
-            .parse()
-            .map_err(|_| format!("expected a 64-bit integer, got {s:?}")),
+        Value::Number(n) => from_number(n).ok_or_else(|| format!("expected {what}, got {n}")),
+        Value::String(s) => s.parse().map_err(|_| format!("expected {what}, got {s:?}")),
         other => Err(format!("expected an integer, got {}", kind_of(other))),
     }
 }

@@ -71,6 +71,27 @@ fn entry_unless_default<M: SerializeMap, T: Serialize + ?Sized>(
     }
 }
 
+/// A text field, left out when empty.
+fn text_entry<M: SerializeMap>(map: &mut M, key: &str, value: &str) -> Result<(), M::Error> {
+    entry_unless_default(map, key, value, value.is_empty())
+}
+
+/// The `attributes` and `droppedAttributesCount` that resources, scopes, spans, events and
+/// links all carry, each left out at its default.
+fn attribute_entries<M: SerializeMap>(
+    map: &mut M,
+    attributes: &[KeyValue],
+    dropped: u32,
+) -> Result<(), M::Error> {
+    entry_unless_default(
+        map,
+        "attributes",
+        &Attributes(attributes),
+        attributes.is_empty(),
+    )?;
+    entry_unless_default(map, "droppedAttributesCount", &dropped, dropped == 0)
+}
+
 impl Serialize for Request<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut map = s.serialize_map(None)?;
@@ -102,12 +123,7 @@ impl Serialize for ResourceSpans<'_> {
         let mut map = s.serialize_map(None)?;
         map.serialize_entry("resource", &ResourceJ(r.resource.as_ref()))?;
         map.serialize_entry("scopeSpans", &Seq(r.scope_spans.iter().map(ScopeSpans)))?;
-        entry_unless_default(
-            &mut map,
-            "schemaUrl",
-            &r.schema_url,
-            r.schema_url.is_empty(),
-        )?;
+        text_entry(&mut map, "schemaUrl", &r.schema_url)?;
         map.end()
     }
 }
@@ -116,10 +132,7 @@ impl Serialize for ResourceJ<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut map = s.serialize_map(None)?;
         if let Some(r) = self.0 {
-            let attrs = Attributes(&r.attributes);
-            entry_unless_default(&mut map, "attributes", &attrs, r.attributes.is_empty())?;
-            let dropped = r.dropped_attributes_count;
-            entry_unless_default(&mut map, "droppedAttributesCount", &dropped, dropped == 0)?;
+            attribute_entries(&mut map, &r.attributes, r.dropped_attributes_count)?;
         }
         map.end()
     }
@@ -131,12 +144,7 @@ impl Serialize for ScopeSpans<'_> {
         let mut map = s.serialize_map(None)?;
         map.serialize_entry("scope", &Scope(ss.scope.as_ref()))?;
         map.serialize_entry("spans", &Seq(ss.spans.iter().map(Span)))?;
-        entry_unless_default(
-            &mut map,
-            "schemaUrl",
-            &ss.schema_url,
-            ss.schema_url.is_empty(),
-        )?;
+        text_entry(&mut map, "schemaUrl", &ss.schema_url)?;
         map.end()
     }
 }
@@ -145,17 +153,9 @@ impl Serialize for Scope<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut map = s.serialize_map(None)?;
         if let Some(scope) = self.0 {
-            entry_unless_default(&mut map, "name", &scope.name, scope.name.is_empty())?;
-            entry_unless_default(
-                &mut map,
-                "version",
-                &scope.version,
-                scope.version.is_empty(),
-            )?;
-            let attrs = Attributes(&scope.attributes);
-            entry_unless_default(&mut map, "attributes", &attrs, scope.attributes.is_empty())?;
-            let dropped = scope.dropped_attributes_count;
-            entry_unless_default(&mut map, "droppedAttributesCount", &dropped, dropped == 0)?;
+            text_entry(&mut map, "name", &scope.name)?;
+            text_entry(&mut map, "version", &scope.version)?;
+            attribute_entries(&mut map, &scope.attributes, scope.dropped_attributes_count)?;
         }
         map.end()
     }
@@ -167,12 +167,7 @@ impl Serialize for Span<'_> {
         let mut map = s.serialize_map(None)?;
         map.serialize_entry("traceId", &Hex(&sp.trace_id))?;
         map.serialize_entry("spanId", &Hex(&sp.span_id))?;
-        entry_unless_default(
-            &mut map,
-            "traceState",
-            &sp.trace_state,
-            sp.trace_state.is_empty(),
-        )?;
+        text_entry(&mut map, "traceState", &sp.trace_state)?;
         let parent = Hex(&sp.parent_span_id);
         entry_unless_default(
             &mut map,
@@ -197,10 +192,7 @@ impl Serialize for Span<'_> {
             &end,
             sp.end_time_unix_nano == 0,
         )?;
-        let attrs = Attributes(&sp.attributes);
-        entry_unless_default(&mut map, "attributes", &attrs, sp.attributes.is_empty())?;
-        let dropped = sp.dropped_attributes_count;
-        entry_unless_default(&mut map, "droppedAttributesCount", &dropped, dropped == 0)?;
+        attribute_entries(&mut map, &sp.attributes, sp.dropped_attributes_count)?;
         let events = Seq(sp.events.iter().map(Event));
         entry_unless_default(&mut map, "events", &events, sp.events.is_empty())?;
         let dropped = sp.dropped_events_count;
@@ -221,10 +213,7 @@ impl Serialize for Event<'_> {
         let time = Decimal(e.time_unix_nano);
         entry_unless_default(&mut map, "timeUnixNano", &time, e.time_unix_nano == 0)?;
         map.serialize_entry("name", &e.name)?;
-        let attrs = Attributes(&e.attributes);
-        entry_unless_default(&mut map, "attributes", &attrs, e.attributes.is_empty())?;
-        let dropped = e.dropped_attributes_count;
-        entry_unless_default(&mut map, "droppedAttributesCount", &dropped, dropped == 0)?;
+        attribute_entries(&mut map, &e.attributes, e.dropped_attributes_count)?;
         map.end()
     }
 }
@@ -235,16 +224,8 @@ impl Serialize for Link<'_> {
         let mut map = s.serialize_map(None)?;
         map.serialize_entry("traceId", &Hex(&l.trace_id))?;
         map.serialize_entry("spanId", &Hex(&l.span_id))?;
-        entry_unless_default(
-            &mut map,
-            "traceState",
-            &l.trace_state,
-            l.trace_state.is_empty(),
-        )?;
-        let attrs = Attributes(&l.attributes);
-        entry_unless_default(&mut map, "attributes", &attrs, l.attributes.is_empty())?;
-        let dropped = l.dropped_attributes_count;
-        entry_unless_default(&mut map, "droppedAttributesCount", &dropped, dropped == 0)?;
+        text_entry(&mut map, "traceState", &l.trace_state)?;
+        attribute_entries(&mut map, &l.attributes, l.dropped_attributes_count)?;
         entry_unless_default(&mut map, "flags", &l.flags, l.flags == 0)?;
         map.end()
     }
@@ -254,7 +235,7 @@ impl Serialize for Status<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut map = s.serialize_map(None)?;
         if let Some(st) = self.0 {
-            entry_unless_default(&mut map, "message", &st.message, st.message.is_empty())?;
+            text_entry(&mut map, "message", &st.message)?;
             entry_unless_default(&mut map, "code", &st.code, st.code == 0)?;
         }
         map.end()

@@ -53,7 +53,7 @@ pub struct GroundTruthRequest {
 
 /// A window of time during which an incident was injected.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct IncidentWindow {
+pub struct IncidentInterval {
     /// Start, ns since the epoch.
     pub start_unix_nano: u64,
     /// End, ns since the epoch.
@@ -63,7 +63,7 @@ pub struct IncidentWindow {
     pub what: String,
 }
 
-impl IncidentWindow {
+impl IncidentInterval {
     /// True when the instant is inside the window (both ends included).
     pub fn contains(&self, t: u64) -> bool {
         self.start_unix_nano <= t && t <= self.end_unix_nano
@@ -89,7 +89,7 @@ pub fn read_requests_jsonl(text: &str) -> Result<Vec<GroundTruthRequest>, Ground
 }
 
 /// Reads `incidents.jsonl`: one window per line, blank lines skipped.
-pub fn read_incidents_jsonl(text: &str) -> Result<Vec<IncidentWindow>, GroundTruthError> {
+pub fn read_incidents_jsonl(text: &str) -> Result<Vec<IncidentInterval>, GroundTruthError> {
     read_jsonl(text)
 }
 

@@ -76,7 +76,7 @@ fn input(slow: SlowThreshold) -> CompareInput {
     CompareInput {
         spans: run(),
         requests: None,
-        incidents: vec![IncidentWindow {
+        incidents: vec![IncidentInterval {
             start_unix_nano: start(90),
             end_unix_nano: start(99),
             what: "db slow".into(),

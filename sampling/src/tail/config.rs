@@ -276,13 +276,9 @@ pub fn parse_tail_sampling(
     processor: Option<&str>,
 ) -> Result<ParsedTailSampling, TailConfigError> {
     let (name, block) = locate_block(yaml, processor)?;
-    let mut warnings = Vec::new();
-    let at = (block.referenced.line(), block.referenced.column());
-    let config = validate_block(block.value, at, Some(yaml), &mut warnings)?;
     Ok(ParsedTailSampling {
         processor: name,
-        config,
-        warnings,
+        ..parse_raw_block(block, yaml)?
     })
 }
 

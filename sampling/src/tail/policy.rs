@@ -336,26 +336,8 @@ impl Evaluator {
                 Vote::NotSampled => Vote::Sampled,
                 other => other,
             },
-            Evaluator::And(subs) => {
-                for s in subs.iter_mut() {
-                    match s.evaluate(t) {
-                        Vote::NotSampled => return Vote::NotSampled,
-                        Vote::Error => return Vote::Error,
-                        _ => {}
-                    }
-                }
-                Vote::Sampled
-            }
-            Evaluator::Drop(subs) => {
-                for s in subs.iter_mut() {
-                    match s.evaluate(t) {
-                        Vote::NotSampled => return Vote::NotSampled,
-                        Vote::Error => return Vote::Error,
-                        _ => {}
-                    }
-                }
-                Vote::Dropped
-            }
+            Evaluator::And(subs) => every_sub_policy(subs, t, Vote::Sampled),
+            Evaluator::Drop(subs) => every_sub_policy(subs, t, Vote::Dropped),
             Evaluator::Composite(c) => {
                 let second = t.now / 1_000_000_000;
                 if second != c.current_second {
@@ -388,6 +370,19 @@ impl Evaluator {
     pub fn is_drop(&self) -> bool {
         matches!(self, Evaluator::Drop(_))
     }
+}
+
+/// An `and` or a `drop` policy: `matched` when every sub-policy samples the trace; the first
+/// that does not, or fails, decides instead (later ones are not evaluated).
+fn every_sub_policy(subs: &mut [Evaluator], t: &TraceView<'_>, matched: Vote) -> Vote {
+    for s in subs.iter_mut() {
+        match s.evaluate(t) {
+            Vote::NotSampled => return Vote::NotSampled,
+            Vote::Error => return Vote::Error,
+            _ => {}
+        }
+    }
+    matched
 }
 
 /// The processor's final decision over the policies' votes: a drop wins (and stops the

@@ -30,6 +30,14 @@ fn non_negative(v: &Spanned<YamlInt>, what: &str) -> Result<u64, TailConfigError
         .map_err(|_| TailConfigError::invalid(v, format!("{what} must not be negative")))
 }
 
+/// An optional count that must not be negative; 0 when absent.
+fn non_negative_or_zero(v: &Option<Spanned<YamlInt>>, what: &str) -> Result<u64, TailConfigError> {
+    match v {
+        Some(v) => non_negative(v, what),
+        None => Ok(0),
+    }
+}
+
 fn duration(v: &Spanned<String>, what: &str) -> Result<u64, TailConfigError> {
     parse_go_duration(&v.value).map_err(|m| TailConfigError::invalid(v, format!("{what}: {m}")))
 }
@@ -75,31 +83,17 @@ pub(crate) fn validate_block(
     }
     let (sampled_cache_size, non_sampled_cache_size) = match &block.decision_cache {
         Some(c) => (
-            c.sampled_cache_size
-                .as_ref()
-                .map(|v| non_negative(v, "sampled_cache_size"))
-                .transpose()?
-                .unwrap_or(0),
-            c.non_sampled_cache_size
-                .as_ref()
-                .map(|v| non_negative(v, "non_sampled_cache_size"))
-                .transpose()?
-                .unwrap_or(0),
+            non_negative_or_zero(&c.sampled_cache_size, "sampled_cache_size")?,
+            non_negative_or_zero(&c.non_sampled_cache_size, "non_sampled_cache_size")?,
         ),
         None => (0, 0),
     };
-    let maximum_trace_size_bytes = block
-        .maximum_trace_size_bytes
-        .as_ref()
-        .map(|v| non_negative(v, "maximum_trace_size_bytes"))
-        .transpose()?
-        .unwrap_or(0);
-    let expected_new_traces_per_sec = block
-        .expected_new_traces_per_sec
-        .as_ref()
-        .map(|v| non_negative(v, "expected_new_traces_per_sec"))
-        .transpose()?
-        .unwrap_or(0);
+    let maximum_trace_size_bytes =
+        non_negative_or_zero(&block.maximum_trace_size_bytes, "maximum_trace_size_bytes")?;
+    let expected_new_traces_per_sec = non_negative_or_zero(
+        &block.expected_new_traces_per_sec,
+        "expected_new_traces_per_sec",
+    )?;
     let sampling_strategy = match &block.sampling_strategy {
         None => SamplingStrategy::TraceComplete,
         Some(s) => match s.value.as_str() {

@@ -150,6 +150,12 @@ fn every_latency_model_reads_as_itself() {
                 shape: 2.0,
             },
         ),
+        (
+            "{empirical: {quantiles: [[0, 1], [0.5, 2], [1, 7.5]]}}",
+            LatencyModel::Empirical {
+                quantiles: vec![(0.0, 1.0), (0.5, 2.0), (1.0, 7.5)],
+            },
+        ),
     ];
     assert_eq!(cases.len(), LatencyModel::kinds().len());
     for ((text, model), kind) in cases.into_iter().zip(LatencyModel::kinds()) {
@@ -216,7 +222,8 @@ fn kind_names_come_from_serde() {
             "normal",
             "lognormal",
             "exponential",
-            "pareto"
+            "pareto",
+            "empirical"
         ]
     );
     assert_eq!(
@@ -225,6 +232,7 @@ fn kind_names_come_from_serde() {
     );
     let fault = crate::Fault {
         service: "a".into(),
+        instance: None,
         route: None,
         baggage: None,
         fraction: 1.0,

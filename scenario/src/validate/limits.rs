@@ -33,6 +33,10 @@ pub const MIN_RANDOM_INTERVAL: Duration = Duration::from_millis(100);
 /// See [`MIN_RANDOM_INTERVAL`].
 pub const MIN_RANDOM_HOLD: Duration = Duration::from_millis(10);
 
+/// Instances of one service at most. In `tracelab run` each is a server with its own
+/// listeners and span exporter; a hundred copies of one service teach nothing three do not.
+pub const MAX_REPLICAS: u32 = 64;
+
 /// The most incidents a run may play, scripted and random together.
 pub const MAX_INCIDENTS: usize = 10_000;
 
@@ -291,7 +295,7 @@ impl Rules<'_> {
 }
 
 /// Why `key` is not a W3C Baggage key (an RFC 7230 token), if it is not.
-fn baggage_key_problem(key: &str) -> Option<&'static str> {
+pub(super) fn baggage_key_problem(key: &str) -> Option<&'static str> {
     if key.is_empty() {
         return Some("is empty");
     }

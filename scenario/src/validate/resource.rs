@@ -125,6 +125,7 @@ impl Rules<'_> {
             }
             None => {}
         }
+        self.fault_instance(scenario, fault, path);
         if let FaultKind::Latency(crate::fault::LatencyFault::Add(model))
         | FaultKind::Latency(crate::fault::LatencyFault::Replace(model)) = &fault.kind
         {

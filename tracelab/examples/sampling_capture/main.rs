@@ -197,6 +197,7 @@ fn main() -> anyhow::Result<()> {
                 _ => format!("{} fails 20 % of reads", fault.service),
             },
             service: fault.service.clone(),
+            instance: None,
             route: fault.route.clone(),
             source: "timeline".to_string(),
             fault,

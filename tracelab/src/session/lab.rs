@@ -100,9 +100,9 @@ impl Lab {
         })
     }
 
-    /// Where service `name` listens.
-    pub(super) fn url(&self, name: &str) -> Option<String> {
-        self.host.peers().url(name).map(str::to_string)
+    /// Where each instance of service `name` listens, in instance order.
+    pub(super) fn urls(&self, name: &str) -> Vec<String> {
+        self.host.peers().urls(name).to_vec()
     }
 
     /// Where the load generator's own spans go.
@@ -110,13 +110,15 @@ impl Lab {
         self.export.clone()
     }
 
-    /// The admin API of every service.
-    pub(super) fn admin_urls(&self) -> HashMap<String, String> {
-        self.host
-            .services()
-            .iter()
-            .map(|s| (s.name.clone(), format!("http://{}", s.admin_addr)))
-            .collect()
+    /// The admin API of every instance of every service, by service, in instance order.
+    pub(super) fn admin_urls(&self) -> HashMap<String, Vec<String>> {
+        let mut urls: HashMap<String, Vec<String>> = HashMap::new();
+        for s in self.host.services() {
+            urls.entry(s.name.clone())
+                .or_default()
+                .push(format!("http://{}", s.admin_addr));
+        }
+        urls
     }
 
     /// Creates the span file in `dir` and starts receiving into it.
@@ -152,8 +154,10 @@ impl Lab {
         Ok(())
     }
 
-    /// `services.json`: where each service and its admin (fault) API listen, so faults can be
-    /// switched on by hand during the run (`curl -X POST <admin_url>/admin/faults -d '{...}'`).
+    /// `services.json`: where each instance of each service and its admin (fault) API listen,
+    /// and who it is in the traces (`service.instance.id`, `service.version`), so faults can
+    /// be switched on by hand during the run (`curl -X POST <admin_url>/admin/faults -d
+    /// '{...}'`) and an instance in a report found again.
     pub(super) fn write_services_file(&self, dir: &RunDir, warnings: &mut Vec<String>) {
         let addresses: Vec<serde_json::Value> = self
             .host
@@ -162,6 +166,9 @@ impl Lab {
             .map(|s| {
                 serde_json::json!({
                     "name": s.name,
+                    "instance": s.instance,
+                    "instance_id": s.instance_id,
+                    "version": s.version,
                     "url": format!("http://{}", s.addr),
                     "admin_url": format!("http://{}", s.admin_addr),
                 })
@@ -300,11 +307,17 @@ async fn bind_receiver(
 }
 
 /// Faults switched on by hand through an admin API during the run (the timeline's own are
-/// recorded by the player). A fault still on when the load ends gets now as its end.
+/// recorded by the player). A fault still on when the load ends gets now as its end. An
+/// instance's admin API puts a fault on that instance alone, so the window names it when the
+/// service has several.
 fn hand_made_incidents(host: &ServiceHost) -> Vec<IncidentWindow> {
     let now = tracelab_services::faults::unix_nanos(std::time::SystemTime::now());
     let mut windows = Vec::new();
     for service in host.services() {
+        let several = host
+            .services()
+            .iter()
+            .any(|other| other.name == service.name && other.instance != service.instance);
         for window in service.faults.history() {
             if window.source == "timeline" {
                 continue;
@@ -314,6 +327,7 @@ fn hand_made_incidents(host: &ServiceHost) -> Vec<IncidentWindow> {
                 end_unix_nano: window.end_unix_nano.unwrap_or(now),
                 what: window.what,
                 service: window.service,
+                instance: several.then_some(service.instance),
                 route: window.route,
                 source: window.source,
                 fault: window.fault,

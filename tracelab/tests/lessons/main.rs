@@ -2,5 +2,6 @@
 //! the effect a scenario's header promises must show in the traces and the ground truth.
 
 mod incidents;
+mod instances;
 mod lab;
 mod library;

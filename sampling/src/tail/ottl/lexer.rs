@@ -1,6 +1,7 @@
 //! The OTTL tokenizer: the text of one condition to tokens, each with the column it starts at.
 
 use super::OttlParseError;
+use super::value::CmpOp;
 
 /// One token of a condition.
 #[derive(Debug, Clone, PartialEq)]
@@ -26,12 +27,8 @@ pub(crate) enum Tok {
     Colon,
     /// `=`, only used by named function arguments.
     Assign,
-    Eq,
-    Ne,
-    Lt,
-    Le,
-    Gt,
-    Ge,
+    /// `==`, `!=`, `<`, `<=`, `>`, `>=`.
+    Cmp(CmpOp),
     Plus,
     Minus,
     Star,
@@ -66,12 +63,7 @@ impl Tok {
             Tok::Dot => ".",
             Tok::Colon => ":",
             Tok::Assign => "=",
-            Tok::Eq => "==",
-            Tok::Ne => "!=",
-            Tok::Lt => "<",
-            Tok::Le => "<=",
-            Tok::Gt => ">",
-            Tok::Ge => ">=",
+            Tok::Cmp(op) => op.symbol(),
             Tok::Plus => "+",
             Tok::Minus => "-",
             Tok::Star => "*",
@@ -99,12 +91,12 @@ pub(crate) fn tokenize(text: &str) -> Result<Vec<Token>, OttlParseError> {
     };
     while i < chars.len() {
         let c = chars[i];
-        let start = i;
         if c.is_whitespace() {
             i += 1;
             continue;
         }
-        let two = |next: char| chars.get(i + 1) == Some(&next);
+        // Where the token ends: after this one character unless the arm reads more.
+        let mut end = i + 1;
         let tok = match c {
             '(' => Tok::LParen,
             ')' => Tok::RParen,
@@ -118,65 +110,38 @@ pub(crate) fn tokenize(text: &str) -> Result<Vec<Token>, OttlParseError> {
             '-' => Tok::Minus,
             '*' => Tok::Star,
             '/' => Tok::Slash,
-            '=' if two('=') => {
-                i += 1;
-                Tok::Eq
+            '=' | '!' | '<' | '>' if chars.get(i + 1) == Some(&'=') => {
+                end = i + 2;
+                Tok::Cmp(match c {
+                    '=' => CmpOp::Eq,
+                    '!' => CmpOp::Ne,
+                    '<' => CmpOp::Le,
+                    // `>`, the last of the four.
+                    _ => CmpOp::Ge,
+                })
             }
             '=' => Tok::Assign,
-            '!' if two('=') => {
-                i += 1;
-                Tok::Ne
-            }
-            '<' if two('=') => {
-                i += 1;
-                Tok::Le
-            }
-            '<' => Tok::Lt,
-            '>' if two('=') => {
-                i += 1;
-                Tok::Ge
-            }
-            '>' => Tok::Gt,
+            '<' => Tok::Cmp(CmpOp::Lt),
+            '>' => Tok::Cmp(CmpOp::Gt),
             '"' => {
-                let (s, end) = string(&chars, i).map_err(|(at, m)| err(at, m))?;
-                i = end;
-                out.push(Token {
-                    tok: Tok::Str(s),
-                    column: start + 1,
-                });
-                continue;
+                let (s, after) = string(&chars, i).map_err(|(at, m)| err(at, m))?;
+                end = after;
+                Tok::Str(s)
             }
-            '.' if chars.get(i + 1).is_some_and(char::is_ascii_digit) => {
-                let (tok, end) = number(&chars, i).map_err(|(at, m)| err(at, m))?;
-                i = end;
-                out.push(Token {
-                    tok,
-                    column: start + 1,
-                });
-                continue;
+            c if c.is_ascii_digit()
+                || (c == '.' && chars.get(i + 1).is_some_and(char::is_ascii_digit)) =>
+            {
+                let (tok, after) = number(&chars, i).map_err(|(at, m)| err(at, m))?;
+                end = after;
+                tok
             }
             '.' => Tok::Dot,
-            '0'..='9' => {
-                let (tok, end) = number(&chars, i).map_err(|(at, m)| err(at, m))?;
-                i = end;
-                out.push(Token {
-                    tok,
-                    column: start + 1,
-                });
-                continue;
-            }
             c if c.is_ascii_alphabetic() || c == '_' => {
-                let mut end = i;
                 while end < chars.len() && (chars[end].is_ascii_alphanumeric() || chars[end] == '_')
                 {
                     end += 1;
                 }
-                out.push(Token {
-                    tok: Tok::Ident(chars[i..end].iter().collect()),
-                    column: start + 1,
-                });
-                i = end;
-                continue;
+                Tok::Ident(chars[i..end].iter().collect())
             }
             '!' => {
                 return Err(err(
@@ -198,11 +163,8 @@ pub(crate) fn tokenize(text: &str) -> Result<Vec<Token>, OttlParseError> {
             }
             other => return Err(err(i, format!("unexpected character `{other}`"))),
         };
-        i += 1;
-        out.push(Token {
-            tok,
-            column: start + 1,
-        });
+        out.push(Token { tok, column: i + 1 });
+        i = end;
     }
     out.push(Token {
         tok: Tok::End,

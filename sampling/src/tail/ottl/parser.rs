@@ -9,7 +9,6 @@ use super::functions;
 use super::lexer::{Tok, Token, tokenize};
 use super::paths::{ENUMS, resolve};
 use super::specialise::specialise;
-use super::value::CmpOp;
 
 /// Parses one condition.
 pub(crate) fn parse(text: &str, ctx: OttlContext) -> Result<BoolExpr, OttlParseError> {
@@ -81,28 +80,30 @@ impl Parser {
     }
 
     fn or(&mut self) -> Result<BoolExpr, OttlParseError> {
-        let mut terms = vec![self.and()?];
-        while self.is_word("or") {
-            self.bump();
-            terms.push(self.and()?);
-        }
-        Ok(if terms.len() == 1 {
-            terms.remove(0)
-        } else {
-            BoolExpr::Or(terms)
-        })
+        self.bool_chain("or", Self::and, BoolExpr::Or)
     }
 
     fn and(&mut self) -> Result<BoolExpr, OttlParseError> {
-        let mut terms = vec![self.not()?];
-        while self.is_word("and") {
+        self.bool_chain("and", Self::not, BoolExpr::And)
+    }
+
+    /// Operands read by `operand` joined by the keyword `word`: the operand itself when there
+    /// is one, else `join` of them all.
+    fn bool_chain(
+        &mut self,
+        word: &str,
+        operand: fn(&mut Self) -> Result<BoolExpr, OttlParseError>,
+        join: fn(Vec<BoolExpr>) -> BoolExpr,
+    ) -> Result<BoolExpr, OttlParseError> {
+        let mut terms = vec![operand(self)?];
+        while self.is_word(word) {
             self.bump();
-            terms.push(self.not()?);
+            terms.push(operand(self)?);
         }
         Ok(if terms.len() == 1 {
             terms.remove(0)
         } else {
-            BoolExpr::And(terms)
+            join(terms)
         })
     }
 
@@ -122,12 +123,7 @@ impl Parser {
         let starts_group = self.peek() == &Tok::LParen;
         let as_value = self.value().and_then(|left| {
             let op = match self.peek() {
-                Tok::Eq => Some(CmpOp::Eq),
-                Tok::Ne => Some(CmpOp::Ne),
-                Tok::Lt => Some(CmpOp::Lt),
-                Tok::Le => Some(CmpOp::Le),
-                Tok::Gt => Some(CmpOp::Gt),
-                Tok::Ge => Some(CmpOp::Ge),
+                Tok::Cmp(op) => Some(*op),
                 _ => None,
             };
             match (op, left) {
@@ -168,31 +164,35 @@ impl Parser {
     }
 
     fn value(&mut self) -> Result<Expr, OttlParseError> {
-        let mut left = self.term()?;
-        loop {
-            let op = match self.peek() {
-                Tok::Plus => MathOp::Add,
-                Tok::Minus => MathOp::Sub,
-                _ => return Ok(left),
-            };
-            self.bump();
-            let right = self.term()?;
-            left = Expr::Math(op, Box::new(left), Box::new(right));
-        }
+        self.math_chain(Self::term, |tok| match tok {
+            Tok::Plus => Some(MathOp::Add),
+            Tok::Minus => Some(MathOp::Sub),
+            _ => None,
+        })
     }
 
     fn term(&mut self) -> Result<Expr, OttlParseError> {
-        let mut left = self.signed()?;
-        loop {
-            let op = match self.peek() {
-                Tok::Star => MathOp::Mul,
-                Tok::Slash => MathOp::Div,
-                _ => return Ok(left),
-            };
+        self.math_chain(Self::signed, |tok| match tok {
+            Tok::Star => Some(MathOp::Mul),
+            Tok::Slash => Some(MathOp::Div),
+            _ => None,
+        })
+    }
+
+    /// Operands read by `operand` joined by the operators `operator` knows, grouped from the left
+    /// (`a - b - c` is `(a - b) - c`): one precedence level of math.
+    fn math_chain(
+        &mut self,
+        operand: fn(&mut Self) -> Result<Expr, OttlParseError>,
+        operator: fn(&Tok) -> Option<MathOp>,
+    ) -> Result<Expr, OttlParseError> {
+        let mut left = operand(self)?;
+        while let Some(op) = operator(self.peek()) {
             self.bump();
-            let right = self.signed()?;
+            let right = operand(self)?;
             left = Expr::Math(op, Box::new(left), Box::new(right));
         }
+        Ok(left)
     }
 
     /// A signed number literal (`-1`, `+.5`) or a primary value.

@@ -39,6 +39,20 @@ pub(crate) enum CmpOp {
     Ge,
 }
 
+impl CmpOp {
+    /// How the operator is written.
+    pub(crate) fn symbol(self) -> &'static str {
+        match self {
+            CmpOp::Eq => "==",
+            CmpOp::Ne => "!=",
+            CmpOp::Lt => "<",
+            CmpOp::Le => "<=",
+            CmpOp::Gt => ">",
+            CmpOp::Ge => ">=",
+        }
+    }
+}
+
 impl<'a> Value<'a> {
     /// An attribute value as an OTTL value (maps are stored flattened to their JSON text by
     /// the span model, so they read as strings).

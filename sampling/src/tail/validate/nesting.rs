@@ -23,7 +23,8 @@ impl Level {
         }
     }
 
-    /// The policy types accepted at this level (contrib 0.157.0).
+    /// The policy types accepted at this level (contrib 0.157.0). The top level accepts every
+    /// type there is.
     pub(crate) fn types(self) -> Vec<&'static str> {
         let mut t = SHARED.to_vec();
         match self {
@@ -51,27 +52,6 @@ pub(crate) const SHARED: &[&str] = &[
     "trace_flags",
     "boolean_attribute",
     "ottl_condition",
-];
-
-/// Every policy type of contrib 0.157.0.
-pub(crate) const ALL_TYPES: &[&str] = &[
-    "always_sample",
-    "latency",
-    "numeric_attribute",
-    "probabilistic",
-    "status_code",
-    "string_attribute",
-    "rate_limiting",
-    "bytes_limiting",
-    "span_count",
-    "trace_state",
-    "trace_flags",
-    "boolean_attribute",
-    "ottl_condition",
-    "and",
-    "not",
-    "drop",
-    "composite",
 ];
 
 /// The configuration block a type reads, if it has one.

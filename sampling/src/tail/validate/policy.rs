@@ -8,7 +8,7 @@ use tracelab_trace::StatusCode;
 
 use super::locate::locate_in_scalar;
 pub(crate) use super::nesting::Level;
-use super::nesting::{ALL_TYPES, block_of, hint, suggest};
+use super::nesting::{block_of, hint, suggest};
 use crate::tail::config::{DEFAULT_HASH_SALT, Policy, PolicyRule, TailConfigError};
 use crate::tail::ottl::{Condition, ErrorMode, OttlConditions, OttlContext};
 use crate::tail::raw::{RawPolicy, YamlInt};
@@ -32,7 +32,8 @@ pub(crate) fn build_policy(
     let allowed = level.types();
     // Keys first, in the order written: the Collector refuses an unknown key, and a block
     // the nesting level does not have, before it looks at the type.
-    let blocks: Vec<&str> = ALL_TYPES.iter().filter_map(|t| block_of(t)).collect();
+    let all_types = Level::Top.types();
+    let blocks: Vec<&str> = all_types.iter().filter_map(|t| block_of(t)).collect();
     let allowed_blocks: Vec<&str> = allowed.iter().filter_map(|t| block_of(t)).collect();
     for key in &p.keys {
         let k = key.value.as_str();
@@ -58,7 +59,7 @@ pub(crate) fn build_policy(
     }
     let t = kind.value.as_str();
     if !allowed.contains(&t) {
-        let message = if ALL_TYPES.contains(&t) {
+        let message = if all_types.contains(&t) {
             format!(
                 "a policy of type `{t}` cannot be nested in {}: the Collector accepts there only {}",
                 level.describe(),

@@ -1,0 +1,367 @@
+//! `tracelab import`: a runnable scenario from traces of a real system, so that an incident
+//! seen in production can be replayed, changed (a timeout, a retry policy, a slower
+//! dependency) and compared in the lab.
+//!
+//! The traces are read one at a time ([`Importer::add`]) and only counts and bounded samples
+//! are kept, so an import's memory does not grow with the number of traces. From them
+//! [`Importer::finish`] infers:
+//! - services and routes (SERVER and CONSUMER spans; the route from `http.route` or the span
+//!   name), with each route's method, its own (self) time fitted to the lab's latency models,
+//!   and its own failure rate and status;
+//! - each route's steps: calls (CLIENT → SERVER pairs), parallel groups (calls that overlap in
+//!   time), `repeat` (the same call several times in a row), probabilities (how often a step
+//!   ran when it could), timeouts and retries (from failed attempts), and `db`, `cache`,
+//!   `publish` and `work` steps from the semantic-convention attributes;
+//! - the load: entry routes and their mix, the rate, and even or random arrivals, from the
+//!   spans where requests entered; baggage from the entry spans.
+//!
+//! The result comes with comments saying where each number came from ([`Imported::to_yaml`])
+//! and always passes the scenario's own validation.
+//!
+//! Layout:
+//! - `observe`: one trace, read as requests to routes and their steps.
+//! - `tally`: what is kept across traces (counts, bounded samples, step patterns).
+//! - `steps`: a route's steps from its tallies: groups, order, probabilities, retries.
+//! - `fit`: the latency models fitted to measured times, with their KS distance.
+//! - `load`: entries, rate, arrivals, baggage.
+//! - `naming` and `names`: valid names, and the placeholders of `--anonymize`.
+//! - `attrs`: the semantic-convention attributes read.
+//! - `notes`: the comments; `emit`: the commented YAML.
+
+mod attrs;
+mod emit;
+mod fit;
+mod load;
+mod names;
+mod naming;
+mod notes;
+mod observe;
+mod steps;
+mod tally;
+
+use indexmap::IndexMap;
+use tracelab_scenario::{Diagnostics, ErrorModel, Route, Scenario, Service, Step};
+use tracelab_trace::Trace;
+
+pub use notes::Notes;
+
+use naming::Naming;
+use tally::Tallies;
+
+/// How to write the scenario.
+#[derive(Debug, Clone, Default)]
+pub struct ImportOptions {
+    /// The scenario's name.
+    pub name: String,
+    /// Replace every name from the traces by a placeholder.
+    pub anonymize: bool,
+    /// Where the traces came from, for the header (file names, formats).
+    pub sources: Vec<String>,
+    /// Where the scenario will be written, for the header's "run it with" line.
+    pub output: Option<String>,
+}
+
+/// Why no scenario could be made.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    /// No trace showed a request entering a route.
+    #[error(
+        "none of the {traces} traces shows a request entering a service: a scenario needs \
+         SERVER (or CONSUMER) spans, or root spans standing for requests"
+    )]
+    NoRequests {
+        /// Traces read.
+        traces: u64,
+    },
+    /// The inferred scenario broke one of the scenario's rules: a bug of the import.
+    #[error("the imported scenario is not valid (please report this): {0}")]
+    Invalid(Diagnostics),
+}
+
+/// Reads traces and infers a scenario from them.
+#[derive(Debug)]
+pub struct Importer {
+    tallies: Tallies,
+}
+
+impl Default for Importer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The inferred scenario and its comments.
+#[derive(Debug, Clone)]
+pub struct Imported {
+    /// The scenario.
+    pub scenario: Scenario,
+    /// Comments by YAML path.
+    pub notes: Notes,
+    /// The file's opening comment.
+    pub header: Vec<String>,
+    /// Traces read.
+    pub traces: u64,
+    /// Spans read.
+    pub spans: u64,
+}
+
+impl Importer {
+    /// An importer that has read nothing.
+    pub fn new() -> Self {
+        Importer {
+            tallies: Tallies::new(),
+        }
+    }
+
+    /// Reads one trace.
+    pub fn add(&mut self, trace: &Trace) {
+        self.tallies.add(observe::observe(trace), trace.spans.len());
+    }
+
+    /// Traces read so far.
+    pub fn traces(&self) -> u64 {
+        self.tallies.traces
+    }
+
+    /// The scenario the traces describe.
+    pub fn finish(self, options: &ImportOptions) -> Result<Imported, ImportError> {
+        let tallies = self.tallies;
+        if tallies.entries.total() == 0 {
+            return Err(ImportError::NoRequests {
+                traces: tallies.traces,
+            });
+        }
+        let mut naming = Naming::new(options.anonymize);
+        let mut notes = Notes::default();
+        // Names are given in the order routes were first seen, entries first.
+        for target in tallies.entries.0.keys().chain(tallies.routes.keys()) {
+            naming.target(target);
+        }
+        let mut services: IndexMap<String, Service> = IndexMap::new();
+        for (target, tally) in &tallies.routes {
+            let (service, path) = naming.target(target);
+            let at = format!("services.{service}.routes.{path}");
+            let route = route(tally, &mut naming, &at, &mut notes);
+            if tally.synthetic {
+                notes.add(
+                    &at,
+                    "recorded no spans: its callers' CLIENT spans stand for it".to_owned(),
+                );
+            }
+            let entry = services.entry(service.clone()).or_insert_with(|| Service {
+                version: "1.0.0".to_owned(),
+                replicas: 1,
+                balance: Default::default(),
+                instances: IndexMap::new(),
+                routes: IndexMap::new(),
+                concurrency: None,
+            });
+            entry.routes.insert(path, route);
+        }
+        for (original, versions) in &tallies.versions {
+            let service = naming.service(original);
+            if let (Some(entry), Some((version, _)), false) = (
+                services.get_mut(&service),
+                versions.mode(),
+                naming.anonymized(),
+            ) {
+                entry.version = version.clone();
+            }
+        }
+        for (original, &limit) in &tallies.pool_limits {
+            let service = naming.service(original);
+            if let Some(entry) = services.get_mut(&service) {
+                entry.concurrency = Some(limit);
+                notes.add(
+                    &format!("services.{service}.concurrency"),
+                    "its requests waited for a worker pool of this size".to_owned(),
+                );
+            }
+        }
+        break_cycles(&mut services, &mut notes);
+        let load = load::build(&tallies, &mut naming, &mut notes);
+        let scenario = Scenario {
+            name: options.name.clone(),
+            description: None,
+            seed: 1,
+            services,
+            load,
+            incidents: Vec::new(),
+            random_incidents: None,
+        };
+        scenario.validate().map_err(ImportError::Invalid)?;
+        Ok(Imported {
+            header: header(options, &tallies),
+            scenario,
+            notes,
+            traces: tallies.traces,
+            spans: tallies.spans,
+        })
+    }
+}
+
+impl Imported {
+    /// The scenario as a commented YAML file, which reads back as [`Imported::scenario`].
+    pub fn to_yaml(&self) -> String {
+        emit::yaml(&self.scenario, &self.notes, &self.header)
+    }
+}
+
+/// One route from its tallies.
+fn route(tally: &tally::RouteTally, naming: &mut Naming, at: &str, notes: &mut Notes) -> Route {
+    let method = match tally.methods.mode() {
+        Some((method, _)) => method.clone(),
+        None => "GET".to_owned(),
+    };
+    let fitted = steps::fit_ns(tally.self_time.values());
+    notes.add(at, format!("{} requests", tally.requests));
+    notes.latency(&format!("{at}.latency"), &fitted, "own time (self time)");
+    let errors = (tally.own_errors > 0).then(|| {
+        let rate = tally.own_errors as f64 / tally.requests.max(1) as f64;
+        let status = tally
+            .statuses
+            .mode()
+            .map_or(500, |(&s, _)| s)
+            .clamp(400, 599);
+        let statuses: Vec<String> = tally
+            .statuses
+            .0
+            .iter()
+            .map(|(status, count)| format!("{status} × {count}"))
+            .collect();
+        notes.add(
+            &format!("{at}.errors"),
+            format!(
+                "{} of {} requests failed on their own, no step failing ({:.2} %); statuses {}",
+                tally.own_errors,
+                tally.requests,
+                rate * 100.0,
+                match statuses.is_empty() {
+                    true => "not recorded".to_owned(),
+                    false => statuses.join(", "),
+                }
+            ),
+        );
+        ErrorModel {
+            rate: (rate * 10_000.0).round() / 10_000.0,
+            status,
+        }
+    });
+    if tally.unpatterned > 0 {
+        notes.add(
+            &format!("{at}.steps"),
+            format!(
+                "{} requests with unusual step patterns are left out of the probabilities",
+                tally.unpatterned
+            ),
+        );
+    }
+    Route {
+        method,
+        latency: fitted.model,
+        errors,
+        steps: steps::build(tally, naming, at, notes),
+    }
+}
+
+/// Removes calls that would close a call cycle (a route calling itself through others), which
+/// a scenario may not have: traces can show them (recursion, a callback), the lab cannot run
+/// them.
+fn break_cycles(services: &mut IndexMap<String, Service>, notes: &mut Notes) {
+    while let Some((service, route, step, call)) = find_cycle(services) {
+        let Some(steps) = services
+            .get_mut(&service)
+            .and_then(|s| s.routes.get_mut(&route))
+            .map(|r| &mut r.steps)
+        else {
+            return;
+        };
+        let removed = match &mut steps[step] {
+            Step::Parallel(group) if group.calls.len() > 1 => {
+                let call = group.calls.remove(call);
+                format!("{} {}", call.service, call.route)
+            }
+            other => {
+                let callee = other
+                    .calls()
+                    .first()
+                    .map(|c| format!("{} {}", c.service, c.route));
+                steps.remove(step);
+                callee.unwrap_or_default()
+            }
+        };
+        notes.add(
+            &format!("services.{service}.routes.{route}.steps"),
+            format!(
+                "a call to {removed} is left out: it closed a call cycle, which the lab cannot run"
+            ),
+        );
+    }
+}
+
+/// A call that closes a cycle: (service, route, step index, call index in the step).
+fn find_cycle(services: &IndexMap<String, Service>) -> Option<(String, String, usize, usize)> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mark {
+        Open,
+        Done,
+    }
+    fn visit(
+        services: &IndexMap<String, Service>,
+        at: (&str, &str),
+        marks: &mut std::collections::HashMap<(String, String), Mark>,
+    ) -> Option<(String, String, usize, usize)> {
+        marks.insert((at.0.to_owned(), at.1.to_owned()), Mark::Open);
+        let route = services.get(at.0)?.routes.get(at.1)?;
+        for (s, step) in route.steps.iter().enumerate() {
+            for (c, call) in step.calls().iter().enumerate() {
+                let next = (call.service.clone(), call.route.clone());
+                match marks.get(&next) {
+                    Some(Mark::Open) => return Some((at.0.to_owned(), at.1.to_owned(), s, c)),
+                    Some(Mark::Done) => {}
+                    None => {
+                        if let Some(found) = visit(services, (&next.0, &next.1), marks) {
+                            return Some(found);
+                        }
+                    }
+                }
+            }
+        }
+        marks.insert((at.0.to_owned(), at.1.to_owned()), Mark::Done);
+        None
+    }
+    let mut marks = std::collections::HashMap::new();
+    for (service, spec) in services {
+        for route in spec.routes.keys() {
+            if !marks.contains_key(&(service.clone(), route.clone()))
+                && let Some(found) = visit(services, (service, route), &mut marks)
+            {
+                return Some(found);
+            }
+        }
+    }
+    None
+}
+
+/// The opening comment: what the file reproduces, from what, and how to run it.
+fn header(options: &ImportOptions, tallies: &Tallies) -> Vec<String> {
+    let from = match (options.anonymize, options.sources.is_empty()) {
+        (false, false) => format!(" from {}", options.sources.join(", ")),
+        _ => String::new(),
+    };
+    let output = options.output.as_deref().unwrap_or("scenario.yaml");
+    vec![
+        format!(
+            "Imported by `tracelab import`{from}: {} traces, {} spans.",
+            tallies.traces, tallies.spans
+        ),
+        "It reproduces the services, routes, calls, latencies, error rates and load that those"
+            .to_owned(),
+        "traces show; the comments say where each number came from. Faults that came and went"
+            .to_owned(),
+        "are spread over the whole run: incidents are not inferred.".to_owned(),
+        String::new(),
+        "Run it with:".to_owned(),
+        format!("  tracelab run {output}"),
+    ]
+}

@@ -1,0 +1,290 @@
+//! `tracelab learn`: the scenario library as a course. Without a name it lists the lessons and
+//! which are done; with one it prints the lesson's brief, runs its scenario through the same
+//! session as `tracelab run`, and asks questions whose right answers come from that run.
+//!
+//! Layout:
+//! - [`lessons`]: the table of lessons, in course order.
+//! - [`questions`]: the questions each lesson computes from its run, and answer checking.
+//! - [`progress`]: which lessons are done, in the user's data directory.
+
+pub mod lessons;
+pub mod progress;
+pub mod questions;
+
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, SystemTime};
+
+use anyhow::Context as _;
+use clap::Args;
+use tokio_util::sync::CancellationToken;
+use tracelab_receiver::ReceiverConfig;
+use tracelab_telemetry::OtlpProtocol;
+
+use crate::run::{RunOptions, run_lab};
+use crate::rundir::RunDir;
+use lessons::{LESSONS, Lesson};
+use progress::{Completion, Progress};
+use questions::{Evidence, Question};
+
+/// `tracelab learn`.
+#[derive(Debug, Args)]
+pub struct LearnArgs {
+    /// The lesson to take; without one, the list of lessons and which are done.
+    pub lesson: Option<String>,
+    /// Print the right answers after the run instead of asking (for a teacher).
+    #[arg(long)]
+    pub answers: bool,
+    /// Seed of every random draw (overrides the lesson's scenario).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// How long to send load (overrides the lesson's scenario), e.g. 5s.
+    #[arg(long, value_parser = crate::cli::parse_duration)]
+    pub duration: Option<Duration>,
+    /// Run directory to write (default: runs/<scenario>-<UTC time>).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Run the lesson on this scenario file instead of the library's copy: your own edit of
+    /// it, for the lesson's next experiment.
+    #[arg(long, value_name = "FILE")]
+    pub scenario: Option<PathBuf>,
+}
+
+/// The `tracelab learn` command.
+pub fn learn_command(args: &LearnArgs) -> anyhow::Result<ExitCode> {
+    let data = progress::data_dir()?;
+    let Some(name) = &args.lesson else {
+        print!("{}", render_list(&Progress::load(&data)?));
+        return Ok(ExitCode::SUCCESS);
+    };
+    let lesson = lessons::find(name).with_context(|| {
+        let names: Vec<&str> = LESSONS.iter().map(|l| l.name).collect();
+        format!(
+            "no lesson `{name}`; the lessons are: {} (`tracelab learn` lists them)",
+            names.join(", ")
+        )
+    })?;
+    take_lesson(lesson, args, &data)
+}
+
+/// The course in order, one line each, with a mark on the lessons done.
+pub fn render_list(progress: &Progress) -> String {
+    let mut out = String::from("The tracelab course, in order:\n\n");
+    let width = LESSONS.iter().map(|l| l.name.len()).max().unwrap_or(0);
+    let topics = LESSONS.iter().map(|l| l.topic.len()).max().unwrap_or(0);
+    for (i, lesson) in LESSONS.iter().enumerate() {
+        let mark = if progress.done.contains_key(lesson.name) {
+            "done"
+        } else {
+            "    "
+        };
+        out.push_str(&format!(
+            "  {:>2}. [{mark}] {:<width$}  {:<topics$}  {}\n",
+            i + 1,
+            lesson.name,
+            lesson.topic,
+            lesson.goal
+        ));
+    }
+    let done = LESSONS
+        .iter()
+        .filter(|l| progress.done.contains_key(l.name))
+        .count();
+    out.push_str(&format!("\n{done} of {} done. ", LESSONS.len()));
+    match LESSONS.iter().find(|l| !progress.done.contains_key(l.name)) {
+        Some(next) => out.push_str(&format!("Next: tracelab learn {}\n", next.name)),
+        None => out.push_str("The course is done.\n"),
+    }
+    out
+}
+
+/// Brief, run, questions, progress.
+fn take_lesson(
+    lesson: &Lesson,
+    args: &LearnArgs,
+    data: &std::path::Path,
+) -> anyhow::Result<ExitCode> {
+    let (label, source) = match &args.scenario {
+        Some(path) => (
+            path.display().to_string(),
+            std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read scenario file {}", path.display()))?,
+        ),
+        None => (
+            lesson.scenario_file.to_string(),
+            lesson.scenario_source.to_string(),
+        ),
+    };
+    let scenario = tracelab_scenario::parse(&source, &label)
+        .map_err(|d| anyhow::anyhow!("{label} has {} problem(s):\n{d}", d.0.len()))?;
+    let overrides = crate::check::Overrides {
+        duration: args.duration,
+        rate: None,
+        seed: args.seed,
+        shape: crate::check::LoadShapeArgs::default(),
+    };
+    let scenario = crate::check::apply_overrides(scenario, &overrides, &label)?;
+    let seed = scenario.seed;
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| RunDir::default_path(&scenario.name));
+
+    println!(
+        "Lesson {}: {}\n\n{}\n",
+        lesson.name, lesson.goal, lesson.brief
+    );
+    println!(
+        "Running {label} (seed {seed}, {} of load)...",
+        humantime::format_duration(scenario.load.duration)
+    );
+    let options = RunOptions {
+        scenario,
+        scenario_source: source,
+        scenario_file: label,
+        out,
+        protocol: OtlpProtocol::Grpc,
+        // Free ports: a lesson must not fail because a Collector holds 4317 (or a classmate's
+        // lesson does, on a shared machine).
+        receiver: ReceiverConfig::ephemeral(),
+        progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        settle_timeout: Duration::from_secs(15),
+        // The questions look into any trace of the run, not only the ones the report shows.
+        keep_traces: true,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let outcome = runtime.block_on(async {
+        let shutdown = CancellationToken::new();
+        let on_signal = shutdown.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                on_signal.cancel();
+            }
+        });
+        run_lab(options, shutdown).await
+    })?;
+    print!("{}", outcome.report.render_text());
+    print!(
+        "\n{}",
+        crate::report::render_terminal(&outcome.analysis, &outcome.traces)
+    );
+    print_incidents(
+        &outcome.incidents,
+        outcome.analysis.overview.first_start_unix_nano,
+    );
+    println!(
+        "\n  run directory: {} (open report.html in it for the interactive view)",
+        outcome.dir.display()
+    );
+
+    let evidence = Evidence {
+        analysis: &outcome.analysis,
+        traces: &outcome.traces,
+        incidents: &outcome.incidents,
+    };
+    let questions = (lesson.questions)(&evidence).map_err(|why| {
+        anyhow::anyhow!(
+            "this run cannot answer the lesson's questions: {why}; run it again, longer \
+             (--duration) or with the lesson's own scenario"
+        )
+    })?;
+    if args.answers {
+        println!("\nAnswers (for the teacher):");
+        for (i, q) in questions.iter().enumerate() {
+            println!(
+                "\nQ{}. {}\n  answer: {}\n  {}",
+                i + 1,
+                q.prompt,
+                q.answer,
+                q.explanation
+            );
+        }
+        println!("\nNext experiment: {}", lesson.next);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let right = ask(&questions, &mut std::io::stdin().lock())?;
+    println!("\n{right} of {} right.", questions.len());
+    println!("\nNext experiment: {}", lesson.next);
+    if right < questions.len() {
+        println!(
+            "\nRun `tracelab learn {}` again to finish the lesson (a new run asks about its own \
+             traces).",
+            lesson.name
+        );
+        return Ok(ExitCode::from(1));
+    }
+    let mut progress = Progress::load(data)?;
+    progress.done.insert(
+        lesson.name.to_string(),
+        Completion {
+            finished_unix: SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0),
+            seed,
+            run_directory: outcome.dir.display().to_string(),
+        },
+    );
+    progress.save(data)?;
+    println!("\nLesson {} done.", lesson.name);
+    if let Some(next) = LESSONS.iter().find(|l| !progress.done.contains_key(l.name)) {
+        println!("Next lesson: tracelab learn {}", next.name);
+    } else {
+        println!("That was the last lesson: the course is done.");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The incident windows in seconds from the run's first span, the clock the questions'
+/// explanations use (`tracelab run` counts from the first incident instead).
+fn print_incidents(incidents: &[tracelab_loadgen::incidents::IncidentWindow], start: u64) {
+    if incidents.is_empty() {
+        return;
+    }
+    println!(
+        "\n  incidents ({}), from the start of the run:",
+        incidents.len()
+    );
+    for window in incidents {
+        let from = window.start_unix_nano.saturating_sub(start) as f64 / 1e9;
+        let length = window.end_unix_nano.saturating_sub(window.start_unix_nano) as f64 / 1e9;
+        println!(
+            "    +{from:>6.1}s for {length:>5.1}s  {} ({})",
+            window.what, window.source
+        );
+    }
+}
+
+/// Asks each question, one answer per line of `input` (a terminal or a pipe), and says right
+/// or wrong with the explanation. Returns how many were right; a missing line is a wrong
+/// answer.
+fn ask(questions: &[Question], input: &mut dyn BufRead) -> anyhow::Result<usize> {
+    println!("\nQuestions: answer each on one line.");
+    let mut right = 0;
+    for (i, q) in questions.iter().enumerate() {
+        println!("\nQ{}. {}", i + 1, q.prompt);
+        print!("> ");
+        std::io::stdout().flush()?;
+        let mut line = String::new();
+        let read = input
+            .read_line(&mut line)
+            .context("cannot read an answer")?;
+        if read == 0 {
+            println!("(no answer)");
+        } else if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+            // A piped answer is not echoed by a terminal: show it, so the transcript reads.
+            println!("{}", line.trim_end());
+        }
+        if q.answer.accepts(&line) {
+            right += 1;
+            println!("Right: {}.", q.answer);
+        } else {
+            println!("Not quite: the answer is {}.", q.answer);
+        }
+        println!("  {}", q.explanation);
+    }
+    Ok(right)
+}

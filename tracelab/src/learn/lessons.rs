@@ -1,0 +1,185 @@
+//! The course: one table of lessons in course order. A lesson is a scenario of the library
+//! (built into the binary, so the course works from any directory), an on-call brief, the
+//! questions asked about the run, and the experiment to try next.
+
+use super::questions::{self, Evidence, Question};
+
+/// One lesson of the course.
+pub struct Lesson {
+    /// What `tracelab learn NAME` takes.
+    pub name: &'static str,
+    /// The part of the course it belongs to (basics, latency, errors, ...).
+    pub topic: &'static str,
+    /// One line: what the learner will be able to do after it.
+    pub goal: &'static str,
+    /// The scenario file of the library it runs, as the repository names it.
+    pub scenario_file: &'static str,
+    /// That file's text.
+    pub scenario_source: &'static str,
+    /// The story, as an on-call page would tell it.
+    pub brief: &'static str,
+    /// The questions, computed from the run.
+    pub questions: fn(&Evidence<'_>) -> Result<Vec<Question>, String>,
+    /// The experiment to try next: a flag or a one-line scenario edit.
+    pub next: &'static str,
+}
+
+/// Every lesson, in course order.
+pub const LESSONS: &[Lesson] = &[
+    Lesson {
+        name: "first-trace",
+        topic: "basics",
+        goal: "read a trace: its spans, the waterfall, and who owns the critical path",
+        scenario_file: "scenarios/quickstart.yaml",
+        scenario_source: include_str!("../../../scenarios/quickstart.yaml"),
+        brief: "\
+PAGE  shop / checkout latency  ·  severity: low
+  Customers say paying sometimes takes a while. Nothing is down. The shop is six services:
+  `frontend` serves the page and `/buy`, which hands over to `checkout`; `checkout` asks
+  `cart`, then `payment`, then `catalog`. Every request is one trace: a tree of spans, one
+  per piece of work, each with a service, a name, a start and an end.
+  Your job: find which service the slow requests are waiting on.
+  What to look at: the service table (ranked by share of the critical path, the chain of
+  work the request actually waited for) and the waterfall of the slowest trace (one row per
+  span, indented under its parent; █ is time on the critical path, ░ time spent waiting for
+  children or beside the path).",
+        questions: questions::first_trace,
+        next: "\
+Try another seed (`tracelab learn first-trace --seed 8`): does the same service still lead?
+  Then copy scenarios/quickstart.yaml, give `payment`'s `bank.authorize` the latency
+  `{constant: 5}`, and run `tracelab learn first-trace --scenario YOUR_COPY`: who leads now?",
+    },
+    Lesson {
+        name: "broken-propagation",
+        topic: "propagation",
+        goal: "see what a service that drops the trace context does to your traces",
+        scenario_file: "scenarios/broken-propagation.yaml",
+        scenario_source: include_str!("../../../scenarios/broken-propagation.yaml"),
+        brief: "\
+PAGE  web / traces missing their database calls  ·  severity: low
+  Nothing fails and nothing is slow, but the tracing backend counts more traces than the
+  load balancer counts requests, and some requests' traces stop at `api`: the `db` query
+  they surely made is not in them. `web` calls `api`, which calls `db`; each call should pass
+  the trace context on (the `traceparent` header), so that the callee's spans join the
+  caller's trace.
+  Your job: count the traces, find the service that loses the context, and see what is left
+  of a request's trace once it is lost.
+  What to look at: the `traces` line of the summary (received against the requests sent),
+  the incidents list, and the spans-per-trace range (min and max).",
+        questions: questions::broken_propagation,
+        next: "\
+Copy scenarios/broken-propagation.yaml and add `fraction: 0.5` to the incident's fault, then
+  run `tracelab learn broken-propagation --scenario YOUR_COPY`: how many extra traces now?
+  Then open report.html in the run directory: the trace health panel counts what the backend
+  can and cannot join.",
+    },
+    Lesson {
+        name: "n-plus-one",
+        topic: "latency",
+        goal: "spot sequential fan-out (N+1 calls) in a waterfall and predict its cost",
+        scenario_file: "scenarios/n-plus-one.yaml",
+        scenario_source: include_str!("../../../scenarios/n-plus-one.yaml"),
+        brief: "\
+PAGE  orders / GET /order slower than its parts  ·  severity: low
+  Every dependency of `orders` is fast: `catalog` answers in a few milliseconds. Yet an order
+  takes far longer than any single lookup, and it gets slower as orders get bigger.
+  Your job: find out how `orders` uses `catalog`, and what that costs per item.
+  What to look at: the waterfall of the slowest trace. Count the calls to `catalog`, and
+  look at whether their bars overlap or form a staircase.",
+        questions: questions::n_plus_one,
+        next: "\
+Copy scenarios/n-plus-one.yaml and change `repeat: 10` to `repeat: 20`, then run
+  `tracelab learn n-plus-one --scenario YOUR_COPY`: check your prediction of the span count.
+  Then put the calls in a `parallel:` group instead and compare the durations
+  (`tracelab diff BEFORE AFTER` on the two run directories).",
+    },
+    Lesson {
+        name: "error-origins",
+        topic: "errors",
+        goal: "tell where a failure started from where it only travelled, retries included",
+        scenario_file: "scenarios/retry-storm.yaml",
+        scenario_source: include_str!("../../../scenarios/retry-storm.yaml"),
+        brief: "\
+PAGE  frontend / error rate above 5 %  ·  severity: high
+  Users get errors from `frontend`. `frontend` calls `api`, which calls `ledger`; both
+  callers retry a failed call up to 3 times. Every span on the way up is marked failed (✗),
+  so every service looks guilty.
+  Your job: find the service where the failures start, how much extra traffic the retries
+  made, and when it began compared with the incident the run played.
+  What to look at: the waterfall of the first failing trace (the deepest ✗ is the origin),
+  and the incidents list at the end of the summary.",
+        questions: questions::error_origins,
+        next: "\
+Copy scenarios/retry-storm.yaml, set `api`'s retry to `{attempts: 1}`, and run
+  `tracelab learn error-origins --scenario YOUR_COPY`: how many times is `ledger` called in a
+  failing trace now? Retrying at one layer only is the usual fix.",
+    },
+    Lesson {
+        name: "cascading-timeout",
+        topic: "timeouts",
+        goal: "tell the slow service from the timeout that failed the request",
+        scenario_file: "scenarios/cascading-timeout.yaml",
+        scenario_source: include_str!("../../../scenarios/cascading-timeout.yaml"),
+        brief: "\
+PAGE  gateway / 502s on checkout  ·  severity: high
+  `gateway` answers 502 to some checkouts. The chain is gateway → orders → payment → bank,
+  and each caller has a timeout: gateway gives orders 1 s, orders gives payment 2 s, payment
+  gives bank 3 s. Someone says bank is slow; someone else says bank never returned an error.
+  Your job: find the slow service, the service where the failures start, and what sets how
+  long a failing request takes.
+  What to look at: the service table, and the waterfall of the first failing trace: which
+  rows are marked ✗, and which are only cut short.",
+        questions: questions::cascading_timeout,
+        next: "\
+Copy scenarios/cascading-timeout.yaml and make the timeouts shrink down the chain (gateway
+  3s, orders 2s, payment 1s), then run `tracelab learn cascading-timeout --scenario
+  YOUR_COPY`: where do the failures start now, and how long does a failing request take?",
+    },
+    Lesson {
+        name: "pool-exhaustion",
+        topic: "resources",
+        goal: "tell waiting for a worker from working: a pool too small for its traffic",
+        scenario_file: "scenarios/pool-exhaustion.yaml",
+        scenario_source: include_str!("../../../scenarios/pool-exhaustion.yaml"),
+        brief: "\
+PAGE  storefront / p99 latency climbing  ·  severity: medium
+  `storefront` gets slower by the minute; no deploy, no errors. It calls `inventory` for
+  every page, and `inventory` says its handler has not changed and takes the same time as
+  ever. `inventory` serves requests with a small pool of workers: a request that finds
+  every worker busy waits in line.
+  Your job: find whose pool is the bottleneck, how much of a slow request is waiting rather
+  than working, and how long the work itself takes.
+  What to look at: the service table, the waterfall of the slowest trace (the `worker pool
+  wait` row under `inventory`), and the operations in report.html (self time against
+  latency).",
+        questions: questions::pool_exhaustion,
+        next: "\
+Copy scenarios/pool-exhaustion.yaml and raise `concurrency: 2` to `concurrency: 3`, then run
+  `tracelab learn pool-exhaustion --scenario YOUR_COPY`: does the wait still grow? Then try
+  `--rate 40` on the original with `tracelab run`: the same pool, less traffic.",
+    },
+];
+
+/// The lesson called `name`.
+pub fn find(name: &str) -> Option<&'static Lesson> {
+    LESSONS.iter().find(|l| l.name == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_lesson_scenario_is_valid_and_names_are_unique() {
+        for lesson in LESSONS {
+            tracelab_scenario::parse(lesson.scenario_source, lesson.scenario_file)
+                .unwrap_or_else(|d| panic!("{}: {d}", lesson.name));
+            assert_eq!(
+                LESSONS.iter().filter(|l| l.name == lesson.name).count(),
+                1,
+                "{} is listed twice",
+                lesson.name
+            );
+        }
+    }
+}
