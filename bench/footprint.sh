@@ -9,20 +9,11 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 RATE=${1:-1000}
 DURATION=${2:-60s}
-TARGET=${CARGO_TARGET_DIR:-target}
-cargo build --quiet --release -p tracelab
+source bench/lab20.sh "$RATE" "$DURATION"
 
-WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
-python3 bench/lab20.py scenario "$RATE" "$DURATION" >"$WORK/lab20.yaml"
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
-echo "footprint: $(date -u +%FT%TZ), $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), 20 services, $RATE req/s for $DURATION"
+describe footprint "$RATE req/s for $DURATION"
 start=$(date +%s.%N)
-/usr/bin/time -v -o "$WORK/time" "$TARGET/release/tracelab" run "$WORK/lab20.yaml" \
-    --out "$WORK/run" --no-progress --json \
-    --otlp-grpc "127.0.0.1:$(free_port)" --otlp-http "127.0.0.1:$(free_port)" \
-    >"$WORK/report.json" 2>"$WORK/stderr" &
+run_lab /usr/bin/time -v -o "$WORK/time" &
 LAB=$!
 python3 bench/lab20.py watch "$WORK/run/spans.otlp.jsonl" "$start" 30 || true
 wait "$LAB" || { cat "$WORK/stderr" >&2; exit 1; }

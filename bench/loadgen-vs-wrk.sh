@@ -1,25 +1,32 @@
 #!/usr/bin/env bash
-# Maximum throughput of tracelab's load generator against wrk's, on one trivial endpoint.
+# The load generator's maximum throughput against wrk's, measured so that the *client* is the
+# bottleneck: the trivial endpoint (loadgen/examples/trivial_server.rs) and the client run on
+# separate cores (taskset), and every round prints the CPU use of both. A ratio is printed only
+# when both clients saturated their core (≥ 95 %) and the server did not (< 95 % of its cores);
+# otherwise the script says which condition failed instead of printing a number.
 #
-# Starts the trivial axum endpoint (loadgen/examples/trivial_server.rs) on 127.0.0.1, then
-# alternates ROUNDS rounds of
-#   - tracelab load, closed loop, CONNECTIONS users with no think time, tracing off
-#     (the generator's maximum-throughput mode: each user sends as soon as its answer is in);
-#   - wrk with the same number of connections;
-# for DURATION seconds each, and prints both medians. Then one open-loop run at half of
-# tracelab's median capacity for 10 s checks the rate accuracy. The LAST line is the ratio
-# `tracelab/wrk`.
+# Rounds alternate: tracelab load (closed loop, CONNECTIONS users, no think time, tracing off),
+# then wrk (1 thread per client core, CONNECTIONS connections). Then the same tracelab load
+# with tracing on, its client spans exported over OTLP/gRPC to a receiver on the server's cores
+# (receiver/examples/ingest_receiver.rs), for the ratio with tracing and the CPU per span.
 #
-# Run with:  bench/loadgen-vs-wrk.sh            (CONNECTIONS=32 DURATION=5 ROUNDS=3 by default)
-# Installs Debian's wrk with apt-get when it is missing.
+# Run with:  bash bench/loadgen-vs-wrk.sh
+# Knobs:     SERVER_CORES=0 CLIENT_CORES=1 CONNECTIONS=32 DURATION=5 ROUNDS=3
+#            (on more cores, e.g. SERVER_CORES=0-7 CLIENT_CORES=8-9)
+# Installs Debian's wrk with apt-get when it is missing. The LAST line is the ratio.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+SERVER_CORES=${SERVER_CORES:-0}
+CLIENT_CORES=${CLIENT_CORES:-1}
 CONNECTIONS=${CONNECTIONS:-32}
 DURATION=${DURATION:-5}
 ROUNDS=${ROUNDS:-3}
-WRK_THREADS=${WRK_THREADS:-$(nproc)}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
+
+count_cores() { taskset -c "$1" nproc; }
+SERVER_N=$(count_cores "$SERVER_CORES")
+CLIENT_N=$(count_cores "$CLIENT_CORES")
 
 if ! command -v wrk >/dev/null 2>&1; then
   echo "installing wrk…" >&2
@@ -30,16 +37,22 @@ fi
 echo "building (release)…" >&2
 cargo build --release -q -p tracelab --bin tracelab
 cargo build --release -q -p tracelab-loadgen --example trivial_server
+cargo build --release -q -p tracelab-receiver --example ingest_receiver
 TRACELAB="$CARGO_TARGET_DIR/release/tracelab"
 SERVER="$CARGO_TARGET_DIR/release/examples/trivial_server"
+RECEIVER="$CARGO_TARGET_DIR/release/examples/ingest_receiver"
 
 WORK=$(mktemp -d)
-SERVER_PID=""
-cleanup() { [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null; rm -rf "$WORK"; }
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
 trap cleanup EXIT
 
-"$SERVER" 127.0.0.1:0 >"$WORK/server.out" &
-SERVER_PID=$!
+# CPU seconds (user + system) a process has used so far.
+cpu_of() { awk '{print ($14 + $15) / 100}' "/proc/$1/stat"; }
+
+# The server: one tokio worker per server core, pinned.
+TRIVIAL_SERVER_THREADS=$SERVER_N taskset -c "$SERVER_CORES" "$SERVER" 127.0.0.1:0 >"$WORK/server.out" &
+SERVER_PID=$!; PIDS+=("$SERVER_PID")
 for _ in $(seq 50); do grep -q listening "$WORK/server.out" 2>/dev/null && break; sleep 0.1; done
 URL=$(sed -n 's/^listening on //p' "$WORK/server.out")
 [ -n "$URL" ] || { echo "the trivial server did not start" >&2; exit 1; }
@@ -58,29 +71,75 @@ load:
     - {service: bench, route: /}
 YAML
 
-# The first "achieved_rate" of report.json is the requests section's.
-achieved() { grep -m1 '"achieved_rate"' "$1" | sed 's/.*: *\([0-9.eE+-]*\).*/\1/'; }
+echo "endpoint $URL; server on cores $SERVER_CORES ($SERVER_N), clients on cores $CLIENT_CORES ($CLIENT_N); $CONNECTIONS connections, ${DURATION}s x $ROUNDS rounds; load average $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+
 median() { sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
+sent() { python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(r["load"]["sent"], r["load"]["send_window_s"])' "$1"; }
 
-echo "endpoint $URL, $CONNECTIONS connections, ${DURATION}s x $ROUNDS rounds, $(nproc) cores" >&2
-: >"$WORK/tracelab.rates"; : >"$WORK/wrk.rates"
+# Runs "$@" pinned to the client cores; prints: requests/s, client CPU %, µs CPU per request,
+# server CPU % (of its cores). The command's request count comes from $COUNT_FILE's reader.
+measure() {
+  local kind=$1; shift
+  local s0; s0=$(cpu_of "$SERVER_PID")
+  local start; start=$(date +%s.%N)
+  local times="$WORK/times"
+  /usr/bin/time -f "%U %S %e" -o "$times" taskset -c "$CLIENT_CORES" "$@" >"$WORK/client.out" 2>"$WORK/client.err"
+  local end; end=$(date +%s.%N)
+  local s1; s1=$(cpu_of "$SERVER_PID")
+  local requests seconds
+  case $kind in
+    tracelab) read -r requests seconds < <(sent "$WORK/run/report.json");;
+    wrk) requests=$(awk '/requests in/ {print $1}' "$WORK/client.out")
+         seconds=$(awk '/requests in/ {gsub("s,","",$4); print $4}' "$WORK/client.out");;
+  esac
+  read -r user sys elapsed <"$times"
+  awk -v r="$requests" -v s="$seconds" -v u="$user" -v y="$sys" -v e="$elapsed" \
+      -v s0="$s0" -v s1="$s1" -v st="$start" -v en="$end" -v cn="$CLIENT_N" -v sn="$SERVER_N" \
+      'BEGIN {
+         rate = r / s; cpu = 100 * (u + y) / e / cn; per = 1e6 * (u + y) / r;
+         server = 100 * (s1 - s0) / (en - st) / sn;
+         printf "%.0f %.1f %.2f %.1f\n", rate, cpu, per, server }'
+}
+
+: >"$WORK/tracelab.rows"; : >"$WORK/wrk.rows"
 for round in $(seq "$ROUNDS"); do
-  "$TRACELAB" load "$WORK/bench.yaml" --target "bench=$URL" --users "$CONNECTIONS" \
-    --duration "${DURATION}s" --no-progress --no-tracing --out "$WORK/run-$round" >/dev/null
-  t=$(achieved "$WORK/run-$round/report.json")
-  w=$(wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"${DURATION}s" "$URL/" | awk '/Requests\/sec/ {print $2}')
-  echo "$t" >>"$WORK/tracelab.rates"; echo "$w" >>"$WORK/wrk.rates"
-  printf 'round %d: tracelab %.0f req/s, wrk %.0f req/s\n' "$round" "$t" "$w"
+  rm -rf "$WORK/run"
+  t=$(measure tracelab "$TRACELAB" load "$WORK/bench.yaml" --target "bench=$URL" --users "$CONNECTIONS" \
+      --duration "${DURATION}s" --no-progress --no-tracing --out "$WORK/run")
+  w=$(measure wrk wrk -t"$CLIENT_N" -c"$CONNECTIONS" -d"${DURATION}s" "$URL/")
+  echo "$t" >>"$WORK/tracelab.rows"; echo "$w" >>"$WORK/wrk.rows"
+  read -r tr tc tp ts <<<"$t"; read -r wr wc wp ws <<<"$w"
+  printf 'round %d: tracelab %7.0f req/s (client CPU %5.1f %%, %5.2f µs/req; server %5.1f %%) | wrk %7.0f req/s (client CPU %5.1f %%, %5.2f µs/req; server %5.1f %%)\n' \
+    "$round" "$tr" "$tc" "$tp" "$ts" "$wr" "$wc" "$wp" "$ws"
 done
-T=$(median <"$WORK/tracelab.rates")
-W=$(median <"$WORK/wrk.rates")
-printf 'median: tracelab %.0f req/s, wrk %.0f req/s\n' "$T" "$W"
 
-# Rate accuracy: open loop at half the measured capacity, 10 s.
-HALF=$(awk -v t="$T" 'BEGIN {printf "%d", t / 2}')
-"$TRACELAB" load "$WORK/bench.yaml" --target "bench=$URL" --rate "$HALF" --duration 10s \
-  --connections "$CONNECTIONS" --no-progress --no-tracing --out "$WORK/accuracy" >/dev/null
-SENT=$(grep -m1 '"total"' "$WORK/accuracy/report.json" | sed 's/.*: *\([0-9]*\).*/\1/')
-awk -v s="$SENT" -v h="$HALF" 'BEGIN {printf "rate accuracy: target %d/s for 10 s, sent %d (%.0f/s, %+.2f %%)\n", h, s, s / 10, 100 * (s / 10 - h) / h}'
+col() { awk -v c="$1" '{print $c}' "$2" | median; }
+T=$(col 1 "$WORK/tracelab.rows"); W=$(col 1 "$WORK/wrk.rows")
+TC=$(col 2 "$WORK/tracelab.rows"); WC=$(col 2 "$WORK/wrk.rows")
+TP=$(col 3 "$WORK/tracelab.rows"); WP=$(col 3 "$WORK/wrk.rows")
+TS=$(col 4 "$WORK/tracelab.rows"); WS=$(col 4 "$WORK/wrk.rows")
+printf 'median: tracelab %.0f req/s at %.1f %% client CPU (%.2f µs/req), wrk %.0f req/s at %.1f %% (%.2f µs/req); server %.1f %% / %.1f %%\n' \
+  "$T" "$TC" "$TP" "$W" "$WC" "$WP" "$TS" "$WS"
 
-awk -v t="$T" -v w="$W" 'BEGIN {printf "tracelab/wrk %.2f\n", t / w}'
+# With tracing on: client spans to a receiver on the server's cores.
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+GRPC="127.0.0.1:$(free_port)"
+taskset -c "$SERVER_CORES" "$RECEIVER" "$GRPC" "127.0.0.1:$(free_port)" >"$WORK/receiver.out" < <(sleep 100000) &
+RECEIVER_PID=$!; PIDS+=("$RECEIVER_PID")
+for _ in $(seq 50); do grep -q ready "$WORK/receiver.out" 2>/dev/null && break; sleep 0.1; done
+if grep -q ready "$WORK/receiver.out"; then
+  rm -rf "$WORK/run"
+  traced=$(OTEL_EXPORTER_OTLP_ENDPOINT="http://$GRPC" OTEL_EXPORTER_OTLP_PROTOCOL=grpc \
+    measure tracelab "$TRACELAB" load "$WORK/bench.yaml" --target "bench=$URL" --users "$CONNECTIONS" \
+      --duration "${DURATION}s" --no-progress --out "$WORK/run")
+  read -r xr xc xp xs <<<"$traced"
+  printf 'tracing on: tracelab %.0f req/s (client CPU %.1f %%, %.2f µs per request and span); tracelab with tracing / wrk %.2f\n' \
+    "$xr" "$xc" "$xp" "$(awk -v a="$xr" -v b="$W" 'BEGIN {print a / b}')"
+else
+  echo "tracing on: not measured (the receiver did not start)"
+fi
+
+awk -v t="$T" -v w="$W" -v tc="$TC" -v wc="$WC" -v ts="$TS" -v ws="$WS" 'BEGIN {
+  if (tc < 95 || wc < 95) { printf "not measured: a client did not saturate its cores (tracelab %.1f %%, wrk %.1f %%)\n", tc, wc; exit 1 }
+  if (ts >= 95 || ws >= 95) { printf "not measured: the server was the bottleneck (%.1f %% / %.1f %% of its cores)\n", ts, ws; exit 1 }
+  printf "tracelab/wrk %.2f\n", t / w }'

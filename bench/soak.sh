@@ -8,18 +8,10 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 RATE=${1:-200}
 SECONDS_TOTAL=${2:-600}
-TARGET=${CARGO_TARGET_DIR:-target}
-cargo build --quiet --release -p tracelab
+source bench/lab20.sh "$RATE" "${SECONDS_TOTAL}s"
 
-WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
-python3 bench/lab20.py scenario "$RATE" "${SECONDS_TOTAL}s" >"$WORK/lab20.yaml"
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
-echo "soak: $(date -u +%FT%TZ), $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), 20 services, $RATE req/s for $SECONDS_TOTAL s"
-"$TARGET/release/tracelab" run "$WORK/lab20.yaml" --out "$WORK/run" --no-progress --json \
-    --otlp-grpc "127.0.0.1:$(free_port)" --otlp-http "127.0.0.1:$(free_port)" \
-    >"$WORK/report.json" 2>"$WORK/stderr" &
+describe soak "$RATE req/s for $SECONDS_TOTAL s"
+run_lab &
 LAB=$!
 STEP=$(( SECONDS_TOTAL / 60 > 1 ? SECONDS_TOTAL / 60 : 1 ))
 launched=$(date +%s)
