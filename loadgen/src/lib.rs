@@ -16,8 +16,8 @@
 //!   of the scenario's arrival model.
 //! - [`record`]: one request's ground-truth record (a line of `requests.jsonl`) and outcome.
 //! - [`stats`]: the collector's HDR histograms, the per-second timeline, the summary.
-//! - [`transport`]: connections to targets (hyper's HTTP/1 client, or a simulated one in
-//!   tests).
+//! - [`transport`]: connections to targets (a hand-written HTTP/1.1 client over tokio's TCP,
+//!   or a simulated one in tests).
 //! - `request`: what a run prepares once, and one request's draws, span, headers and send.
 //! - `sample`: a finished request as workers hand it over, and its record line.
 //! - `dispatch`: released tickets → per-target pools of connection workers → batches of

@@ -93,6 +93,9 @@ pub(crate) struct PreparedEntry {
     pub(crate) label: String,
     route: String,
     service: String,
+    /// `,"entry":…,"service":…,"route":…` as a `requests.jsonl` line writes them, escaped
+    /// once here rather than once per request.
+    pub(crate) json_names: String,
 }
 
 impl PreparedEntry {
@@ -199,6 +202,7 @@ impl Prepared {
                 label: entry.label(),
                 route: entry.route.clone(),
                 service: entry.service.clone(),
+                json_names: json_names(&entry.label(), &entry.service, &entry.route),
             });
         }
         let mut baggage = Vec::new();
@@ -427,17 +431,22 @@ impl Prepared {
         }
     }
 
-    /// The service and route of an entry, for records.
-    pub(crate) fn entry_names(&self, entry: u16) -> (&str, &str) {
-        let e = &self.entries[usize::from(entry)];
-        (&e.service, &e.route)
-    }
-
     /// The key and value of a baggage choice, for records.
     pub(crate) fn baggage_member(&self, key: usize, choice: u16) -> (&str, &str) {
         let draw = &self.baggage[key];
         (&draw.key, &draw.values[usize::from(choice)])
     }
+}
+
+/// The entry, service and route fields of a `requests.jsonl` line, with their leading comma.
+fn json_names(entry: &str, service: &str, route: &str) -> String {
+    let quoted = |text: &str| serde_json::to_string(text).unwrap_or_else(|_| "\"\"".to_string());
+    format!(
+        ",\"entry\":{},\"service\":{},\"route\":{}",
+        quoted(entry),
+        quoted(service),
+        quoted(route)
+    )
 }
 
 async fn send<C: Connection>(
