@@ -13,6 +13,7 @@
 # Run with:  bash bench/loadgen-vs-wrk.sh
 # Knobs:     SERVER_CORES=0 CLIENT_CORES=1 CONNECTIONS=32 DURATION=5 ROUNDS=3
 #            (on more cores, e.g. SERVER_CORES=0-7 CLIENT_CORES=8-9)
+#            TRACELAB=path/to/tracelab measures that binary instead of building this checkout's
 # Installs Debian's wrk with apt-get when it is missing. The LAST line is the ratio: by
 # throughput when the clients, not the server, were the bottleneck; else by client CPU per
 # request (the line before it says why).
@@ -37,10 +38,10 @@ if ! command -v wrk >/dev/null 2>&1; then
 fi
 
 echo "building (release)…" >&2
-cargo build --release -q -p tracelab --bin tracelab
+[ -n "${TRACELAB:-}" ] || cargo build --release -q -p tracelab --bin tracelab
 cargo build --release -q -p tracelab-loadgen --example trivial_server
 cargo build --release -q -p tracelab-receiver --example ingest_receiver
-TRACELAB="$CARGO_TARGET_DIR/release/tracelab"
+TRACELAB=${TRACELAB:-$CARGO_TARGET_DIR/release/tracelab}
 SERVER="$CARGO_TARGET_DIR/release/examples/trivial_server"
 RECEIVER="$CARGO_TARGET_DIR/release/examples/ingest_receiver"
 
