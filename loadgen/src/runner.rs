@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracelab_scenario::{ArrivalModel, LatencyModel, RateProfile, seed};
@@ -38,6 +38,10 @@ pub struct LoadOptions {
     /// How the scheduler and think times wait: precisely, or on tokio's clock only (for tests
     /// under `tokio::time::pause()`).
     pub timer: Mode,
+    /// Told the instant the schedule counts from, once it is fixed (after the timer's
+    /// precision is measured): what an incident timeline must count from too, so that an
+    /// incident `at: 3s` starts with the request scheduled at 3 s.
+    pub started: Option<watch::Sender<Option<Instant>>>,
 }
 
 impl Default for LoadOptions {
@@ -47,6 +51,7 @@ impl Default for LoadOptions {
             drain_timeout: Duration::from_secs(30),
             connection_budget: 10_000,
             timer: Mode::Precise,
+            started: None,
         }
     }
 }
@@ -114,6 +119,9 @@ pub async fn run_with<T: Transport>(
     ));
     let clock = prepared.clock;
     let start = clock.origin;
+    if let Some(started) = &options.started {
+        started.send_replace(Some(start));
+    }
     let (driver, target): (tokio::task::JoinHandle<()>, Option<RateProfile>) = match &plan.driver {
         Driver::Open { arrival, rate } => (
             tokio::spawn(open_loop(

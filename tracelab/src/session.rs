@@ -205,22 +205,36 @@ pub async fn run(options: SessionOptions, signals: &Signals) -> anyhow::Result<S
         lab.write_services_file(&dir, &mut warnings);
     }
 
-    // The incident player starts with the load, so an incident `at: 5s` starts 5 s into it.
+    // The incident player counts from the instant the load's schedule counts from, which
+    // the load generator fixes once its timer is measured: an incident `at: 5s` starts with
+    // the request scheduled at 5 s.
     let admin = backend.admin_urls();
     warn_unplayable_incidents(&scenario, &admin, &plan, &mut warnings);
     let incidents_stop = tokio_util::sync::CancellationToken::new();
-    let player = tokio::spawn(tracelab_loadgen::incidents::play(
-        scenario.incident_timeline(plan.duration),
-        admin,
-        tokio::time::Instant::now(),
-        incidents_stop.clone(),
-    ));
+    let (started, mut origin) = tokio::sync::watch::channel(None);
+    let player = tokio::spawn({
+        let timeline = scenario.incident_timeline(plan.duration);
+        let stop = incidents_stop.clone();
+        async move {
+            let start = tokio::select! {
+                start = origin.wait_for(Option::is_some) => start.ok().and_then(|s| *s),
+                () = stop.cancelled() => None,
+            };
+            match start {
+                Some(start) => {
+                    tracelab_loadgen::incidents::play(timeline, admin, start, stop).await
+                }
+                None => Vec::new(),
+            }
+        }
+    });
     let load = drive(
         &options,
         &dir,
         &plan,
         root.as_ref(),
         connection_budget,
+        started,
         signals,
     )
     .await;
@@ -422,6 +436,7 @@ async fn drive(
     plan: &LoadPlan,
     root: Option<&ServiceTelemetry>,
     connection_budget: usize,
+    started: tokio::sync::watch::Sender<Option<tokio::time::Instant>>,
     signals: &Signals,
 ) -> anyhow::Result<LoadSummary> {
     let progress = Progress::new(plan.duration, !options.progress);
@@ -434,6 +449,7 @@ async fn drive(
         &LoadOptions {
             request_timeout: options.request_timeout,
             connection_budget,
+            started: Some(started),
             ..LoadOptions::default()
         },
         &mut requests,
