@@ -167,11 +167,18 @@ fn take_lesson(
         run_lab(options, shutdown).await
     })?;
     print!("{}", outcome.report.render_text());
+    if !outcome.report.timing.trustworthy {
+        println!(
+            "  (For this lesson: the questions are about this run's own traces, so their answers \
+             hold however busy the machine was; the warning matters when you compare this \
+             run's timings with another's.)"
+        );
+    }
     print!(
         "\n{}",
         crate::report::render_terminal(&outcome.analysis, &outcome.traces)
     );
-    print_incidents(
+    crate::run::print_incidents(
         &outcome.incidents,
         outcome.analysis.overview.first_start_unix_nano,
     );
@@ -202,12 +209,12 @@ fn take_lesson(
                 q.explanation
             );
         }
-        println!("\nNext experiment: {}", lesson.next);
+        print_next(lesson, &outcome.dir);
         return Ok(ExitCode::SUCCESS);
     }
-    let right = ask(&questions, &mut std::io::stdin().lock())?;
+    let right = ask(&questions, &mut std::io::stdin().lock(), &outcome.dir)?;
     println!("\n{right} of {} right.", questions.len());
-    println!("\nNext experiment: {}", lesson.next);
+    print_next(lesson, &outcome.dir);
     if right < questions.len() {
         println!(
             "\nRun `tracelab learn {}` again to finish the lesson (a new run asks about its own \
@@ -238,34 +245,41 @@ fn take_lesson(
     Ok(ExitCode::SUCCESS)
 }
 
-/// The incident windows in seconds from the run's first span, the clock the questions'
-/// explanations use (`tracelab run` counts from the first incident instead).
-fn print_incidents(incidents: &[tracelab_loadgen::incidents::IncidentWindow], start: u64) {
-    if incidents.is_empty() {
-        return;
-    }
+/// The next experiment, and where to find the scenario it edits: the run directory holds the
+/// exact file the lesson ran, which a learner without the repository's `scenarios/` has too.
+fn print_next(lesson: &Lesson, run_dir: &std::path::Path) {
+    println!("\nNext experiment: {}", lesson.next);
     println!(
-        "\n  incidents ({}), from the start of the run:",
-        incidents.len()
+        "  (The scenario this lesson ran, to copy: {}; in the repository it is {}.)",
+        run_dir.join("scenario.yaml").display(),
+        lesson.scenario_file
     );
-    for window in incidents {
-        let from = window.start_unix_nano.saturating_sub(start) as f64 / 1e9;
-        let length = window.end_unix_nano.saturating_sub(window.start_unix_nano) as f64 / 1e9;
-        println!(
-            "    +{from:>6.1}s for {length:>5.1}s  {} ({})",
-            window.what, window.source
-        );
-    }
 }
 
 /// Asks each question, one answer per line of `input` (a terminal or a pipe), and says right
-/// or wrong with the explanation. Returns how many were right; a missing line is a wrong
+/// or wrong with the explanation; a question naming a trace says how to draw it from the run
+/// directory. Returns how many were right; a missing line is a wrong
 /// answer.
-fn ask(questions: &[Question], input: &mut dyn BufRead) -> anyhow::Result<usize> {
+fn ask(
+    questions: &[Question],
+    input: &mut dyn BufRead,
+    run_dir: &std::path::Path,
+) -> anyhow::Result<usize> {
     println!("\nQuestions: answer each on one line.");
     let mut right = 0;
     for (i, q) in questions.iter().enumerate() {
         println!("\nQ{}. {}", i + 1, q.prompt);
+        // A question about a trace the summary did not draw says how to draw it.
+        if let Some(id) = q
+            .prompt
+            .split(|c: char| !c.is_ascii_hexdigit())
+            .find(|word| word.len() == 32)
+        {
+            println!(
+                "    (its waterfall: tracelab report {} --trace {id})",
+                run_dir.display()
+            );
+        }
         print!("> ");
         std::io::stdout().flush()?;
         let mut line = String::new();

@@ -65,7 +65,7 @@ pub fn render_terminal(analysis: &Analysis, traces: &[Trace]) -> String {
     let by_id: HashMap<TraceId, &Trace> = traces.iter().map(|t| (t.trace_id, t)).collect();
     let mut out = String::new();
     out.push_str(&render_service_table(analysis));
-    let mut show = |title: &str, id: TraceId| {
+    let show = |out: &mut String, title: &str, id: TraceId| {
         if let Some(trace) = by_id.get(&id) {
             let path = critical_path(trace);
             out.push_str(&format!("\n{title} {}\n", id.to_hex()));
@@ -73,10 +73,37 @@ pub fn render_terminal(analysis: &Analysis, traces: &[Trace]) -> String {
         }
     };
     if let Some(slowest) = analysis.slowest_traces.first() {
-        show("Slowest trace", slowest.trace_id);
+        show(&mut out, "Slowest trace", slowest.trace_id);
     }
     if let Some(failing) = analysis.failing_traces.first() {
-        show("First failing trace", failing.trace_id);
+        show(&mut out, "First failing trace", failing.trace_id);
+    }
+    let health = &analysis.health;
+    if let Some(example) = health.skewed_examples.first() {
+        let sticks_out = if example.starts_before_parent_ns > 0 {
+            format!(
+                "starts {:.1} ms before",
+                example.starts_before_parent_ns as f64 / 1e6
+            )
+        } else {
+            format!(
+                "ends {:.1} ms after",
+                example.ends_after_parent_ns as f64 / 1e6
+            )
+        };
+        out.push_str(&format!(
+            "\nSpans outside their parent: {} (clock skew between hosts, or asynchronous work); \
+             e.g. `{}: {}` {sticks_out} its parent in `{}`\n",
+            health.skewed_children,
+            example.span.service,
+            example.span.operation,
+            example.parent_service
+        ));
+        show(
+            &mut out,
+            "Trace with a span outside its parent",
+            example.span.trace_id,
+        );
     }
     out
 }
@@ -265,8 +292,9 @@ fn render_requested(requested: &[TraceId], traces: &[Trace]) -> String {
     let mut out = String::new();
     for id in requested {
         if let Some(trace) = traces.iter().find(|t| t.trace_id == *id) {
+            // The waterfall's first line names the trace.
             let path = critical_path(trace);
-            out.push_str(&format!("\nTrace {}\n", id.to_hex()));
+            out.push('\n');
             out.push_str(&render_waterfall(trace, Some(&path), WATERFALL_WIDTH));
         }
     }

@@ -114,15 +114,19 @@ fn lab_outcome(outcome: SessionOutcome) -> anyhow::Result<RunOutcome> {
     })
 }
 
-/// The incident windows, in seconds from the first one's start: the report's reader wants to
-/// see what was injected, and roughly when.
-fn print_incidents(incidents: &[IncidentWindow]) {
-    let Some(first) = incidents.first() else {
+/// The incident windows, in seconds from the run's first span (the clock the waterfalls, the
+/// report and the course's explanations use), so an incident the timeline plays at 3 s reads
+/// `+3.0s`.
+pub(crate) fn print_incidents(incidents: &[IncidentWindow], run_start_unix_nano: u64) {
+    if incidents.is_empty() {
         return;
-    };
-    println!("\n  incidents ({}):", incidents.len());
+    }
+    println!(
+        "\n  incidents ({}), from the start of the run:",
+        incidents.len()
+    );
     for window in incidents {
-        let from = window.start_unix_nano.saturating_sub(first.start_unix_nano) as f64 / 1e9;
+        let from = window.start_unix_nano.saturating_sub(run_start_unix_nano) as f64 / 1e9;
         let length = window.end_unix_nano.saturating_sub(window.start_unix_nano) as f64 / 1e9;
         println!(
             "    +{from:>6.1}s for {length:>5.1}s  {} ({})",
@@ -181,7 +185,10 @@ pub async fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
         if let Some(table) = &sampling {
             print!("\n{table}");
         }
-        print_incidents(&outcome.incidents);
+        print_incidents(
+            &outcome.incidents,
+            outcome.analysis.overview.first_start_unix_nano,
+        );
         println!("\n  run directory: {}", outcome.dir.display());
     }
     Ok(code)

@@ -39,6 +39,9 @@ PAGE  shop / checkout latency  ·  severity: low
   `cart`, then `payment`, then `catalog`. Every request is one trace: a tree of spans, one
   per piece of work, each with a service, a name, a start and an end.
   Your job: find which service the slow requests are waiting on.
+  Words you will meet: p50 is the median latency (half the requests are faster), p99 the
+  latency only the slowest 1 % exceed; `loadgen` is tracelab's own load generator, the
+  \"user\" whose request starts every trace.
   What to look at: the service table (ranked by share of the critical path, the chain of
   work the request actually waited for) and the waterfall of the slowest trace (one row per
   span, indented under its parent; █ is time on the critical path, ░ time spent waiting for
@@ -157,6 +160,28 @@ PAGE  storefront / p99 latency climbing  ·  severity: medium
 Copy scenarios/pool-exhaustion.yaml and raise `concurrency: 2` to `concurrency: 3`, then run
   `tracelab learn pool-exhaustion --scenario YOUR_COPY`: does the wait still grow? Then try
   `--rate 40` on the original with `tracelab run`: the same pool, less traffic.",
+    },
+    Lesson {
+        name: "clock-skew",
+        topic: "trace data",
+        goal: "recognise a host whose clock is off, and not mistake it for a slow request",
+        scenario_file: "scenarios/clock-skew.yaml",
+        scenario_source: include_str!("../../../scenarios/clock-skew.yaml"),
+        brief: "\
+PAGE  shop / traces a second and a half long  ·  severity: low
+  The tracing backend shows some `/pay` traces that last over a second, and in their
+  waterfalls a span sits to the right of the span that called it, as if the work had
+  happened after the caller stopped waiting. The load balancer's latency graph is flat.
+  `shop` calls `payments`; each host stamps its spans with its own clock.
+  Your job: find whose timestamps are wrong, by how much, for how long, and whether any
+  user actually waited longer.
+  What to look at: the \"Spans outside their parent\" line and the waterfall under it, the
+  incidents list, and the `latency` line at the top (the load generator's own clock).",
+        questions: questions::clock_skew,
+        next: "\
+Copy scenarios/clock-skew.yaml and make the offset negative (`offset_ms: -1500`), then run
+  `tracelab learn clock-skew --scenario YOUR_COPY`: which way do the spans stick out now? Then
+  open report.html: its trace health panel counts the spans outside their parents.",
     },
 ];
 

@@ -2,12 +2,14 @@
 //! table of expected values: a lesson asks what *this* run shows, and explains it with this
 //! run's evidence (a trace id, a row of the service table, an incident window).
 //!
-//! The lessons on context propagation and on worker pools have files of their own:
-//! [`propagation`] and [`queueing`].
+//! The lessons on context propagation, worker pools and clock skew have files of their own:
+//! [`propagation`], [`queueing`] and [`clocks`].
 
+mod clocks;
 mod propagation;
 mod queueing;
 
+pub use clocks::clock_skew;
 pub use propagation::broken_propagation;
 pub use queueing::pool_exhaustion;
 
@@ -303,13 +305,20 @@ pub fn error_origins(evidence: &Evidence<'_>) -> Result<Vec<Question>, String> {
         .iter()
         .filter(|s| s.service_name.as_ref() == origin.service && s.kind == SpanKind::Server)
         .count();
+    // When the first error happened: the end of the earliest failing span. (Not the start of
+    // its trace: a request sent a moment before the fault was switched on can meet it on its
+    // way down and fail during the incident.)
     let first_failed = evidence
         .traces
         .iter()
-        .filter(|t| t.spans.iter().any(|s| s.is_error()))
         .filter_map(|t| {
-            let start = t.spans.iter().map(|s| s.start_unix_nano).min()?;
-            Some((start, t.trace_id))
+            let failed = t
+                .spans
+                .iter()
+                .filter(|s| s.is_error())
+                .map(|s| s.end_unix_nano)
+                .min()?;
+            Some((failed, t.trace_id))
         })
         .min()
         .ok_or("no request failed in this run")?;
@@ -368,8 +377,8 @@ pub fn error_origins(evidence: &Evidence<'_>) -> Result<Vec<Question>, String> {
                 options: &["before", "during", "after"],
             },
             explanation: format!(
-                "The incident ran from +{:.1} s to +{:.1} s (incidents.jsonl); the first failed \
-                 request, trace {}, started at +{:.1} s.",
+                "The incident ran from +{:.1} s to +{:.1} s (incidents.jsonl); the first error \
+                 of the run, in trace {}, was at +{:.1} s.",
                 since_start(evidence, window.start_unix_nano),
                 since_start(evidence, window.end_unix_nano),
                 first_failed.1.to_hex(),

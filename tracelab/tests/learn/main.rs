@@ -407,6 +407,12 @@ fn broken_propagation_counts_the_fragments_and_two_seeds_agree() {
         other.stdout
     );
     let cut = trace_id_in(&other.stdout, "Q3. ");
+    // The trace is not drawn in the summary: the question says how to draw it.
+    assert!(
+        other.stdout.contains(&format!(" --trace {cut})")),
+        "{}",
+        other.stdout
+    );
     assert!(
         other
             .stdout
@@ -470,6 +476,74 @@ fn pool_exhaustion_tells_waiting_from_working_and_two_seeds_agree() {
         "{}",
         other.stdout
     );
+}
+
+#[test]
+fn clock_skew_finds_the_wrong_clock_and_no_slower_requests_on_two_seeds() {
+    let data = DataDir(tempdir("data-skew"));
+    let session = take(
+        "clock-skew",
+        &["--seed", "8", "--duration", "7s"],
+        &data,
+        solve_clock_skew,
+        right,
+    );
+    assert!(
+        session.stdout.contains("4 of 4 right."),
+        "answers {:?}:\n{}",
+        session.answers,
+        session.stdout
+    );
+    assert!(session.success);
+    // The lesson's point does not depend on the run: `payments`' clock, 1.5 s fast, for the
+    // 3 s of the incident (about 30 requests at 10/s), and no request slower for it.
+    assert_eq!(session.answers[0], "payments");
+    let traces: u64 = session.answers[1].parse().unwrap();
+    assert!((25..=35).contains(&traces), "{traces} traces");
+    assert_eq!(session.answers[2], "1500");
+    assert_eq!(session.answers[3], "no");
+    // What the learner is pointed at is printed: the summary's line, a waterfall of such a
+    // trace, and the incident at its place in the run.
+    assert!(
+        session.stdout.contains("Spans outside their parent: "),
+        "{}",
+        session.stdout
+    );
+    trace_id_in(&session.stdout, "Trace with a span outside its parent ");
+    assert!(
+        session
+            .stdout
+            .contains("+   3.0s for   3.0s  payments' clock is 1.5 s fast"),
+        "{}",
+        session.stdout
+    );
+
+    let other = take(
+        "clock-skew",
+        &["--seed", "9", "--duration", "7s"],
+        &data,
+        solve_clock_skew,
+        wrong,
+    );
+    assert_eq!(
+        [&other.answers[0], &other.answers[2], &other.answers[3]],
+        [
+            &session.answers[0],
+            &session.answers[2],
+            &session.answers[3]
+        ]
+    );
+    assert!(!other.success, "wrong answers must not finish the lesson");
+    assert!(other.stdout.contains("0 of 4 right."), "{}", other.stdout);
+    for answer in &other.answers {
+        assert!(
+            other
+                .stdout
+                .contains(&format!("Not quite: the answer is {answer}.")),
+            "{answer}:\n{}",
+            other.stdout
+        );
+    }
 }
 
 #[test]

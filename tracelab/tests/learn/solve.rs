@@ -158,10 +158,12 @@ pub fn solve_error_origins(dir: &Path, printed: &str) -> Vec<String> {
         .filter(|s| s.trace == asked && s.service == origin && s.kind == SERVER)
         .count();
     let traces = by_trace(&spans);
+    // The first error: the end of the earliest failing span.
     let first_failure = traces
         .values()
-        .filter(|t| t.iter().any(|s| s.error))
-        .map(|t| t.iter().map(|s| s.start).min().unwrap())
+        .flatten()
+        .filter(|s| s.error)
+        .map(|s| s.end)
         .min()
         .unwrap();
     let incidents = std::fs::read_to_string(dir.join("incidents.jsonl")).unwrap();
@@ -302,4 +304,58 @@ pub fn solve_pool_exhaustion(dir: &Path, printed: &str) -> Vec<String> {
     work.sort_unstable();
     let work_ms = (work[work.len() / 2] as f64 / 1e6).round() as u64;
     vec![pool, share.to_string(), work_ms.to_string()]
+}
+
+/// clock-skew: the service of the spans that stick out of their parents, how many traces
+/// have one, the median shift of those spans from their parents' starts (to the nearest
+/// 100 ms), and whether the load generator's own spans of those traces were slower.
+pub fn solve_clock_skew(dir: &Path, _printed: &str) -> Vec<String> {
+    let traces = by_trace(&read_spans(dir));
+    let mut services: BTreeMap<String, usize> = BTreeMap::new();
+    let mut shifts = Vec::new();
+    let mut skewed = Vec::new();
+    let mut others = Vec::new();
+    for spans in traces.values() {
+        let by_id: HashMap<&str, &RawSpan> = spans.iter().map(|s| (s.id.as_str(), s)).collect();
+        let mut outside = false;
+        for child in spans {
+            let Some(parent) = child.parent.as_deref().and_then(|p| by_id.get(p)) else {
+                continue;
+            };
+            if child.start < parent.start || child.end > parent.end {
+                outside = true;
+                *services.entry(child.service.clone()).or_default() += 1;
+                shifts.push(child.start as i64 - parent.start as i64);
+            }
+        }
+        let wait = root_of(spans)
+            .filter(|r| r.service == "loadgen")
+            .map(|r| r.end - r.start);
+        if let Some(wait) = wait {
+            if outside {
+                skewed.push(wait);
+            } else {
+                others.push(wait);
+            }
+        }
+    }
+    let service = services
+        .iter()
+        .max_by_key(|(_, n)| **n)
+        .expect("no span outside its parent")
+        .0
+        .clone();
+    shifts.sort_unstable();
+    let shift = shifts[shifts.len() / 2].unsigned_abs() as f64 / 1e6;
+    let median = |mut v: Vec<u64>| {
+        v.sort_unstable();
+        v[v.len() / 2]
+    };
+    let slower = median(skewed.clone()) as f64 > median(others) as f64 * 1.5;
+    vec![
+        service,
+        skewed.len().to_string(),
+        ((shift / 100.0).round() as u64 * 100).to_string(),
+        if slower { "yes" } else { "no" }.to_string(),
+    ]
 }
