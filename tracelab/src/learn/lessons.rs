@@ -162,6 +162,29 @@ Copy scenarios/pool-exhaustion.yaml and raise `concurrency: 2` to `concurrency: 
   `--rate 40` on the original with `tracelab run`: the same pool, less traffic.",
     },
     Lesson {
+        name: "queue-lag",
+        topic: "messaging",
+        goal: "follow work through a queue: a trace of its own, tied to the request by a link",
+        scenario_file: "scenarios/queue-lag.yaml",
+        scenario_source: include_str!("../../../scenarios/queue-lag.yaml"),
+        brief: "\
+PAGE  fulfilment / orders shipped late  ·  severity: medium
+  Orders are confirmed in a few milliseconds, yet the warehouse says shipments start long
+  after. `checkout` answers `POST /order` at once and publishes an `orders` message to a
+  queue; `fulfilment` takes messages off the queue and ships them. The tracing backend shows
+  the order requests as fast, and some traces that start at `fulfilment` with no request
+  before them.
+  Your job: find where those traces come from, how they are tied to the orders, and whether
+  a customer waits for the queue.
+  What to look at: the service table (`requests` of each service), the slowest trace (its
+  root), and the `latency` line at the top.",
+        questions: questions::queue_lag,
+        next: "\
+Copy the scenario and raise the lag (`median_ms: 3000`), then run `tracelab learn queue-lag
+  --scenario YOUR_COPY`: how many messages are still queued at the end now? Then open
+  report.html, click a `process orders` span and follow its link to the order that sent it.",
+    },
+    Lesson {
         name: "clock-skew",
         topic: "trace data",
         goal: "recognise a host whose clock is off, and not mistake it for a slow request",

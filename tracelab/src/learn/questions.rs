@@ -2,14 +2,16 @@
 //! table of expected values: a lesson asks what *this* run shows, and explains it with this
 //! run's evidence (a trace id, a row of the service table, an incident window).
 //!
-//! The lessons on context propagation, worker pools and clock skew have files of their own:
-//! [`propagation`], [`queueing`] and [`clocks`].
+//! The lessons on context propagation, worker pools, clock skew and queues have files of their
+//! own: [`propagation`], [`queueing`], [`clocks`] and [`messaging`].
 
 mod clocks;
+mod messaging;
 mod propagation;
 mod queueing;
 
 pub use clocks::clock_skew;
+pub use messaging::queue_lag;
 pub use propagation::broken_propagation;
 pub use queueing::pool_exhaustion;
 

@@ -133,6 +133,7 @@ fn wrong(answers: &[String]) -> Vec<String> {
         .map(|a| match a.parse::<u64>() {
             Ok(n) => (n + 1).to_string(),
             Err(_) if a == "sequential" => "parallel".into(),
+            Err(_) if a == "link" => "parent".into(),
             Err(_) => "loadgen".into(),
         })
         .collect()
@@ -476,6 +477,51 @@ fn pool_exhaustion_tells_waiting_from_working_and_two_seeds_agree() {
         "{}",
         other.stdout
     );
+}
+
+#[test]
+fn queue_lag_finds_the_consumer_its_link_and_the_messages_left_queued() {
+    let data = DataDir(tempdir("data-queue"));
+    let session = take(
+        "queue-lag",
+        &["--seed", "9", "--duration", "4s"],
+        &data,
+        solve_queue_lag,
+        right,
+    );
+    assert!(
+        session.stdout.contains("4 of 4 right."),
+        "answers {:?}:\n{}",
+        session.answers,
+        session.stdout
+    );
+    assert!(session.success);
+    // The lesson's point does not depend on the run: `fulfilment` consumes in traces of its
+    // own, tied by a link; the request does not wait for the queue's ~800 ms; and with 4 s of
+    // load some messages are still queued at the end.
+    assert_eq!(session.answers[..3], ["fulfilment", "link", "no"]);
+    let queued: u64 = session.answers[3].parse().unwrap();
+    assert!((1..=20).contains(&queued), "{queued} queued");
+
+    let other = take(
+        "queue-lag",
+        &["--seed", "10", "--duration", "4s"],
+        &data,
+        solve_queue_lag,
+        wrong,
+    );
+    assert_eq!(other.answers[..3], session.answers[..3]);
+    assert!(!other.success, "wrong answers must not finish the lesson");
+    assert!(other.stdout.contains("0 of 4 right."), "{}", other.stdout);
+    for answer in &other.answers {
+        assert!(
+            other
+                .stdout
+                .contains(&format!("Not quite: the answer is {answer}.")),
+            "{answer}:\n{}",
+            other.stdout
+        );
+    }
 }
 
 #[test]

@@ -19,10 +19,13 @@ pub struct RawSpan {
     start: u64,
     end: u64,
     error: bool,
+    /// The span ids its links point at.
+    links: Vec<String>,
 }
 
 pub const SERVER: i64 = 2;
 pub const CLIENT: i64 = 3;
+pub const PRODUCER: i64 = 4;
 
 pub fn read_spans(dir: &Path) -> Vec<RawSpan> {
     let text = std::fs::read_to_string(dir.join("spans.otlp.jsonl")).unwrap();
@@ -53,6 +56,15 @@ pub fn read_spans(dir: &Path) -> Vec<RawSpan> {
                         start: nanos("startTimeUnixNano"),
                         end: nanos("endTimeUnixNano"),
                         error: s["status"]["code"].as_i64() == Some(2),
+                        links: s["links"]
+                            .as_array()
+                            .map(|links| {
+                                links
+                                    .iter()
+                                    .filter_map(|l| l["spanId"].as_str().map(str::to_string))
+                                    .collect()
+                            })
+                            .unwrap_or_default(),
                     });
                 }
             }
@@ -357,5 +369,52 @@ pub fn solve_clock_skew(dir: &Path, _printed: &str) -> Vec<String> {
         skewed.len().to_string(),
         ((shift / 100.0).round() as u64 * 100).to_string(),
         if slower { "yes" } else { "no" }.to_string(),
+    ]
+}
+
+/// queue-lag: the service of the roots that are not the load generator's, how those roots
+/// are tied to the requests (a parent, a link, or nothing), whether a request lasted as long
+/// as its message's wait in the queue, and how many PRODUCER spans no consumer links to.
+pub fn solve_queue_lag(dir: &Path, _printed: &str) -> Vec<String> {
+    let spans = read_spans(dir);
+    let traces = by_trace(&spans);
+    let roots: Vec<&RawSpan> = traces.values().filter_map(|t| root_of(t)).collect();
+    let consumers: Vec<&&RawSpan> = roots.iter().filter(|r| r.service != "loadgen").collect();
+    let consumer = consumers.first().expect("no trace outside the requests");
+    let producers: HashMap<&str, &RawSpan> = spans
+        .iter()
+        .filter(|s| s.kind == PRODUCER)
+        .map(|s| (s.id.as_str(), s))
+        .collect();
+    let tie = if consumer.parent.is_some() {
+        "parent"
+    } else if consumer.links.is_empty() {
+        "nothing"
+    } else {
+        "link"
+    };
+    let mut waits: Vec<u64> = Vec::new();
+    let mut consumed = std::collections::HashSet::new();
+    for c in &consumers {
+        for link in &c.links {
+            if let Some(p) = producers.get(link.as_str()) {
+                waits.push(c.start.saturating_sub(p.end));
+                consumed.insert(link.clone());
+            }
+        }
+    }
+    waits.sort_unstable();
+    let mut requests: Vec<u64> = roots
+        .iter()
+        .filter(|r| r.service == "loadgen")
+        .map(|r| r.end - r.start)
+        .collect();
+    requests.sort_unstable();
+    let waited = requests[requests.len() / 2] >= waits[waits.len() / 2];
+    vec![
+        consumer.service.clone(),
+        tie.to_string(),
+        if waited { "yes" } else { "no" }.to_string(),
+        (producers.len() - consumed.len()).to_string(),
     ]
 }
