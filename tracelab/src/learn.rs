@@ -187,10 +187,26 @@ fn take_lesson(
         outcome.dir.display()
     );
 
+    // A lesson about sampling compares its strategies on the run, as `run --strategies` does.
+    let sampling = match lesson.strategies {
+        Some(strategies) => {
+            let path = outcome.dir.join("strategies.yaml");
+            crate::rundir::write_atomically(&path, strategies.as_bytes())?;
+            let comparison = crate::run::sampling_comparison(&outcome, &path)?;
+            print!(
+                "\nThe same traces under each sampling strategy ({}):\n{}",
+                path.display(),
+                comparison.to_table()
+            );
+            Some(comparison)
+        }
+        None => None,
+    };
     let evidence = Evidence {
         analysis: &outcome.analysis,
         traces: &outcome.traces,
         incidents: &outcome.incidents,
+        sampling: sampling.as_ref(),
     };
     let questions = (lesson.questions)(&evidence).map_err(|why| {
         anyhow::anyhow!(

@@ -171,7 +171,7 @@ pub async fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
     outcome.print_lost_writes();
     let outcome = lab_outcome(outcome)?;
     let sampling = match &args.strategies {
-        Some(strategies) => Some(sampling_comparison(&outcome, strategies)?),
+        Some(strategies) => Some(sampling_comparison(&outcome, strategies)?.to_table()),
         None => None,
     };
     if args.session.json {
@@ -195,11 +195,11 @@ pub async fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Compares sampling strategies on a finished run: writes `sampling.json`, re-renders
-/// `report.html` with the comparison, and returns the table for the terminal.
-fn sampling_comparison(
+/// `report.html` with the comparison, and returns the comparison.
+pub(crate) fn sampling_comparison(
     outcome: &RunOutcome,
     strategies: &std::path::Path,
-) -> anyhow::Result<String> {
+) -> anyhow::Result<tracelab_sampling::compare::ComparisonReport> {
     let comparison = crate::compare::compare_input(&outcome.dir, strategies, None)?;
     let dir = &outcome.dir;
     rundir::write_atomically(
@@ -215,5 +215,5 @@ fn sampling_comparison(
         crate::report::read_sampling(dir).as_ref(),
     );
     rundir::write_atomically(&dir.join(rundir::HTML_REPORT_FILE), html.as_bytes())?;
-    Ok(comparison.to_table())
+    Ok(comparison)
 }

@@ -20,6 +20,9 @@ pub struct Lesson {
     pub brief: &'static str,
     /// The questions, computed from the run.
     pub questions: fn(&Evidence<'_>) -> Result<Vec<Question>, String>,
+    /// Sampling strategies (a `tracelab compare` strategies file) to compare on the run, for
+    /// a lesson about sampling.
+    pub strategies: Option<&'static str>,
     /// The experiment to try next: a flag or a one-line scenario edit.
     pub next: &'static str,
 }
@@ -47,6 +50,7 @@ PAGE  shop / checkout latency  ·  severity: low
   span, indented under its parent; █ is time on the critical path, ░ time spent waiting for
   children or beside the path).",
         questions: questions::first_trace,
+        strategies: None,
         next: "\
 Try another seed (`tracelab learn first-trace --seed 8`): does the same service still lead?
   Then copy scenarios/quickstart.yaml, give `payment`'s `bank.authorize` the latency
@@ -70,6 +74,7 @@ PAGE  web / traces missing their database calls  ·  severity: low
   What to look at: the `traces` line of the summary (received against the requests sent),
   the incidents list, and the spans-per-trace range (min and max).",
         questions: questions::broken_propagation,
+        strategies: None,
         next: "\
 Copy scenarios/broken-propagation.yaml and add `fraction: 0.5` to the incident's fault, then
   run `tracelab learn broken-propagation --scenario YOUR_COPY`: how many extra traces now?
@@ -90,6 +95,7 @@ PAGE  orders / GET /order slower than its parts  ·  severity: low
   What to look at: the waterfall of the slowest trace. Count the calls to `catalog`, and
   look at whether their bars overlap or form a staircase.",
         questions: questions::n_plus_one,
+        strategies: None,
         next: "\
 Copy scenarios/n-plus-one.yaml and change `repeat: 10` to `repeat: 20`, then run
   `tracelab learn n-plus-one --scenario YOUR_COPY`: check your prediction of the span count.
@@ -112,6 +118,7 @@ PAGE  frontend / error rate above 5 %  ·  severity: high
   What to look at: the waterfall of the first failing trace (the deepest ✗ is the origin),
   and the incidents list at the end of the summary.",
         questions: questions::error_origins,
+        strategies: None,
         next: "\
 Copy scenarios/retry-storm.yaml, set `api`'s retry to `{attempts: 1}`, and run
   `tracelab learn error-origins --scenario YOUR_COPY`: how many times is `ledger` called in a
@@ -133,6 +140,7 @@ PAGE  gateway / 502s on checkout  ·  severity: high
   What to look at: the service table, and the waterfall of the first failing trace: which
   rows are marked ✗, and which are only cut short.",
         questions: questions::cascading_timeout,
+        strategies: None,
         next: "\
 Copy scenarios/cascading-timeout.yaml and make the timeouts shrink down the chain (gateway
   3s, orders 2s, payment 1s), then run `tracelab learn cascading-timeout --scenario
@@ -156,6 +164,7 @@ PAGE  storefront / p99 latency climbing  ·  severity: medium
   wait` row under `inventory`), and the operations in report.html (self time against
   latency).",
         questions: questions::pool_exhaustion,
+        strategies: None,
         next: "\
 Copy scenarios/pool-exhaustion.yaml and raise `concurrency: 2` to `concurrency: 3`, then run
   `tracelab learn pool-exhaustion --scenario YOUR_COPY`: does the wait still grow? Then try
@@ -179,6 +188,7 @@ PAGE  fulfilment / orders shipped late  ·  severity: medium
   What to look at: the service table (`requests` of each service), the slowest trace (its
   root), and the `latency` line at the top.",
         questions: questions::queue_lag,
+        strategies: None,
         next: "\
 Copy the scenario and raise the lag (`median_ms: 3000`), then run `tracelab learn queue-lag
   --scenario YOUR_COPY`: how many messages are still queued at the end now? Then open
@@ -201,12 +211,57 @@ PAGE  shop / traces a second and a half long  ·  severity: low
   What to look at: the \"Spans outside their parent\" line and the waterfall under it, the
   incidents list, and the `latency` line at the top (the load generator's own clock).",
         questions: questions::clock_skew,
+        strategies: None,
         next: "\
 Copy scenarios/clock-skew.yaml and make the offset negative (`offset_ms: -1500`), then run
   `tracelab learn clock-skew --scenario YOUR_COPY`: which way do the spans stick out now? Then
   open report.html: its trace health panel counts the spans outside their parents.",
     },
+    Lesson {
+        name: "head-vs-tail",
+        topic: "sampling",
+        goal: "compare head and tail sampling on the same traces: what each keeps, at what cost",
+        scenario_file: "scenarios/retry-storm.yaml",
+        scenario_source: include_str!("../../../scenarios/retry-storm.yaml"),
+        brief: "\
+TICKET  platform / tracing bill  ·  severity: planning
+  Storing every trace costs too much; the platform team must keep only some. Head sampling
+  decides at the first service, from the trace id, before anything has happened: cheap, but
+  blind. Tail sampling (the Collector's `tail_sampling`) waits until a trace is whole and
+  keeps the ones its policies like (errors, say), at the price of buffering every trace.
+  This run replays the retry-storm incident (`ledger` fails from 3 s to 6 s, and two layers
+  of retries multiply the calls), then replays its traces through `head-10pct` (keep 10 %
+  of traces) and `tail-errors` (keep every error trace, and 10 % of the rest).
+  Your job: find which strategy keeps the incident, and what keeping it costs.
+  What to look at: the strategy table after the summary: traces, spans and MB kept, and
+  each strategy's recall of error and incident traces.",
+        questions: questions::head_vs_tail,
+        strategies: Some(HEAD_VS_TAIL_STRATEGIES),
+        next: "\
+Copy the scenario and lower the incident's error rate (`rate: 0.2` in the fault), then run
+  `tracelab learn head-vs-tail --scenario YOUR_COPY`: does tail sampling still cost as much?
+  Then try your own strategies on the run: `tracelab compare RUN_DIR --strategies FILE`
+  (sampling/strategies.example.yaml in the repository is a start).",
+    },
 ];
+
+/// The strategies the sampling lesson compares: head sampling at 10 % against a tail policy
+/// that keeps every error and a tenth of the rest (the names are the questions').
+const HEAD_VS_TAIL_STRATEGIES: &str = "\
+# The strategies `tracelab learn head-vs-tail` compares (a `tracelab compare` strategies file).
+slow_threshold: p99
+strategies:
+  - name: head-10pct
+    head: {sampler: parentbased_traceidratio, arg: 0.1}
+  - name: tail-errors
+    tail:
+      inline:
+        decision_wait: 5s
+        num_traces: 50000
+        policies:
+          - {name: errors, type: status_code, status_code: {status_codes: [ERROR]}}
+          - {name: some-of-the-rest, type: probabilistic, probabilistic: {sampling_percentage: 10}}
+";
 
 /// The lesson called `name`.
 pub fn find(name: &str) -> Option<&'static Lesson> {
@@ -222,6 +277,17 @@ mod tests {
         for lesson in LESSONS {
             tracelab_scenario::parse(lesson.scenario_source, lesson.scenario_file)
                 .unwrap_or_else(|d| panic!("{}: {d}", lesson.name));
+            if let Some(strategies) = lesson.strategies {
+                let file = tracelab_sampling::compare::strategies::parse_strategies(
+                    strategies,
+                    lesson.name,
+                    std::path::Path::new("."),
+                )
+                .unwrap_or_else(|e| panic!("{}: {e}", lesson.name));
+                let names: Vec<&str> = file.strategies.iter().map(|s| s.name.as_str()).collect();
+                // The sampling lesson's questions name these two.
+                assert_eq!(names, [questions::HEAD, questions::TAIL], "{}", lesson.name);
+            }
             assert_eq!(
                 LESSONS.iter().filter(|l| l.name == lesson.name).count(),
                 1,

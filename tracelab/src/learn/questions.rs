@@ -2,18 +2,20 @@
 //! table of expected values: a lesson asks what *this* run shows, and explains it with this
 //! run's evidence (a trace id, a row of the service table, an incident window).
 //!
-//! The lessons on context propagation, worker pools, clock skew and queues have files of their
-//! own: [`propagation`], [`queueing`], [`clocks`] and [`messaging`].
+//! The lessons on context propagation, worker pools, clock skew, queues and sampling have files
+//! of their own: [`propagation`], [`queueing`], [`clocks`], [`messaging`] and [`sampling`].
 
 mod clocks;
 mod messaging;
 mod propagation;
 mod queueing;
+mod sampling;
 
 pub use clocks::clock_skew;
 pub use messaging::queue_lag;
 pub use propagation::broken_propagation;
 pub use queueing::pool_exhaustion;
+pub use sampling::{HEAD, TAIL, head_vs_tail};
 
 use std::collections::BTreeMap;
 
@@ -29,6 +31,9 @@ pub struct Evidence<'a> {
     pub traces: &'a [Trace],
     /// Every incident window (also in `incidents.jsonl`).
     pub incidents: &'a [IncidentWindow],
+    /// The lesson's sampling strategies compared on the run (also in `sampling.json`), for a
+    /// lesson that has strategies.
+    pub sampling: Option<&'a tracelab_sampling::compare::ComparisonReport>,
 }
 
 /// One question with its right answer and the explanation that points at the evidence.

@@ -134,6 +134,7 @@ fn wrong(answers: &[String]) -> Vec<String> {
             Ok(n) => (n + 1).to_string(),
             Err(_) if a == "sequential" => "parallel".into(),
             Err(_) if a == "link" => "parent".into(),
+            Err(_) if a == "tail-errors" => "head-10pct".into(),
             Err(_) => "loadgen".into(),
         })
         .collect()
@@ -513,6 +514,56 @@ fn queue_lag_finds_the_consumer_its_link_and_the_messages_left_queued() {
     assert_eq!(other.answers[..3], session.answers[..3]);
     assert!(!other.success, "wrong answers must not finish the lesson");
     assert!(other.stdout.contains("0 of 4 right."), "{}", other.stdout);
+    for answer in &other.answers {
+        assert!(
+            other
+                .stdout
+                .contains(&format!("Not quite: the answer is {answer}.")),
+            "{answer}:\n{}",
+            other.stdout
+        );
+    }
+}
+
+#[test]
+fn head_vs_tail_keeps_the_incident_only_with_the_tail_on_two_seeds() {
+    let data = DataDir(tempdir("data-sampling"));
+    let session = take(
+        "head-vs-tail",
+        &["--seed", "2", "--duration", "6s"],
+        &data,
+        solve_head_vs_tail,
+        right,
+    );
+    assert!(
+        session.stdout.contains("3 of 3 right."),
+        "answers {:?}:\n{}",
+        session.answers,
+        session.stdout
+    );
+    assert!(session.success);
+    // The table the questions are about is printed before them.
+    assert!(
+        session
+            .stdout
+            .contains("The same traces under each sampling strategy"),
+        "{}",
+        session.stdout
+    );
+    // The lesson's point does not depend on the seed: only the tail keeps the incident, and
+    // keeping every error of a retry storm costs most of the bytes.
+    assert_eq!(session.answers[1..], ["tail-errors", "yes"]);
+
+    let other = take(
+        "head-vs-tail",
+        &["--seed", "3", "--duration", "6s"],
+        &data,
+        solve_head_vs_tail,
+        wrong,
+    );
+    assert_eq!(other.answers[1..], session.answers[1..]);
+    assert!(!other.success, "wrong answers must not finish the lesson");
+    assert!(other.stdout.contains("0 of 3 right."), "{}", other.stdout);
     for answer in &other.answers {
         assert!(
             other

@@ -418,3 +418,72 @@ pub fn solve_queue_lag(dir: &Path, _printed: &str) -> Vec<String> {
         (producers.len() - consumed.len()).to_string(),
     ]
 }
+
+/// head-vs-tail: the failed requests' traces `head-10pct` keeps, decided here from the trace ids by the
+/// consistent-probability rule (OpenTelemetry's OTEP 235: kept when the trace id's lowest 56
+/// bits are at least the rejection threshold, `e666` at 10 % and four hex digits); the
+/// strategy that keeps more of the incident's traces (the tail keeps at least every error
+/// trace); and whether the tail kept more than half of the bytes, from `sampling.json`, the
+/// table the learner reads.
+pub fn solve_head_vs_tail(dir: &Path, printed: &str) -> Vec<String> {
+    let traces = by_trace(&read_spans(dir));
+    let threshold: u64 = 0xe666 << 40;
+    let head_keeps = |id: &str| u64::from_str_radix(&id[18..], 16).unwrap() >= threshold;
+    // An error trace, for the comparison, is a request that failed (requests.jsonl is its
+    // ground truth); a trace whose inner call failed and was retried into a success is not.
+    let requests = std::fs::read_to_string(dir.join("requests.jsonl")).unwrap();
+    let errors: Vec<String> = requests
+        .lines()
+        .map(|line| serde_json::from_str::<Value>(line).unwrap())
+        .filter(|r| r["error"] == true)
+        .map(|r| r["trace_id"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        printed.contains(&format!("The run had {} error traces.", errors.len())),
+        "{} error traces in the spans:\n{printed}",
+        errors.len()
+    );
+    let head_errors = errors.iter().filter(|id| head_keeps(id)).count();
+    let incidents = std::fs::read_to_string(dir.join("incidents.jsonl")).unwrap();
+    let window: Value = serde_json::from_str(incidents.lines().next().unwrap()).unwrap();
+    let (from, to) = (
+        window["start_unix_nano"].as_u64().unwrap(),
+        window["end_unix_nano"].as_u64().unwrap(),
+    );
+    let during: Vec<(&String, &Vec<RawSpan>)> = traces
+        .iter()
+        .filter(|(_, spans)| {
+            let start = spans.iter().map(|s| s.start).min().unwrap();
+            let end = spans.iter().map(|s| s.end).max().unwrap();
+            start <= to && end >= from
+        })
+        .collect();
+    let head_during = during.iter().filter(|(id, _)| head_keeps(id)).count();
+    let errors_during = during
+        .iter()
+        .filter(|(_, spans)| spans.iter().any(|s| s.error))
+        .count();
+    assert!(
+        errors_during != head_during,
+        "cannot tell which keeps more from the errors alone"
+    );
+    let more = if errors_during > head_during {
+        "tail-errors"
+    } else {
+        "head-10pct"
+    };
+    let sampling: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("sampling.json")).unwrap()).unwrap();
+    let tail = sampling["strategies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "tail-errors")
+        .expect("the tail strategy in sampling.json");
+    let most = if tail["bytes_kept_fraction"].as_f64().unwrap() > 0.5 {
+        "yes"
+    } else {
+        "no"
+    };
+    vec![head_errors.to_string(), more.to_string(), most.to_string()]
+}
