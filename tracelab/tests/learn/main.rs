@@ -122,6 +122,39 @@ fn take(
     }
 }
 
+/// Every answer was right: the lesson says so and ends with success.
+fn assert_right(session: &Session, questions: usize) {
+    assert!(
+        session
+            .stdout
+            .contains(&format!("{questions} of {questions} right.")),
+        "answers {:?}:\n{}",
+        session.answers,
+        session.stdout
+    );
+    assert!(session.success);
+}
+
+/// Every answer was wrong: the lesson says so, gives each right answer with its explanation,
+/// and does not end with success.
+fn assert_wrong_explained(session: &Session, questions: usize) {
+    assert!(!session.success, "wrong answers must not finish the lesson");
+    assert!(
+        session.stdout.contains(&format!("0 of {questions} right.")),
+        "{}",
+        session.stdout
+    );
+    for answer in &session.answers {
+        assert!(
+            session
+                .stdout
+                .contains(&format!("Not quite: the answer is {answer}.")),
+            "{answer}:\n{}",
+            session.stdout
+        );
+    }
+}
+
 fn right(answers: &[String]) -> Vec<String> {
     answers.to_vec()
 }
@@ -172,13 +205,7 @@ fn first_trace_is_answered_from_the_run_and_the_same_on_two_seeds() {
         right,
     );
     assert!(session.stdout.contains("PAGE  shop"), "{}", session.stdout);
-    assert!(
-        session.stdout.contains("3 of 3 right."),
-        "answers {:?}:\n{}",
-        session.answers,
-        session.stdout
-    );
-    assert!(session.success);
+    assert_right(&session, 3);
     assert_eq!(progress(&data)["done"]["first-trace"]["seed"], 7);
     let after = list(&data);
     assert!(after.contains("1. [done] first-trace"), "{after}");
@@ -228,13 +255,7 @@ fn n_plus_one_wrong_answers_get_the_evidence_and_two_seeds_agree() {
         solve_n_plus_one,
         right,
     );
-    assert!(
-        session.stdout.contains("3 of 3 right."),
-        "answers {:?}:\n{}",
-        session.answers,
-        session.stdout
-    );
-    assert!(session.success);
+    assert_right(&session, 3);
 
     let other = take(
         "n-plus-one",
@@ -246,17 +267,7 @@ fn n_plus_one_wrong_answers_get_the_evidence_and_two_seeds_agree() {
     // The structure does not depend on the seed: 10 sequential calls, 3 spans each.
     assert_eq!(other.answers, session.answers);
     assert_eq!(session.answers[1], "sequential");
-    assert!(!other.success, "wrong answers must not finish the lesson");
-    assert!(other.stdout.contains("0 of 3 right."), "{}", other.stdout);
-    for answer in &other.answers {
-        assert!(
-            other
-                .stdout
-                .contains(&format!("Not quite: the answer is {answer}.")),
-            "{answer}:\n{}",
-            other.stdout
-        );
-    }
+    assert_wrong_explained(&other, 3);
     // The explanation points at a trace of this run.
     let typical = trace_id_in(&other.stdout, "Q1. ");
     assert!(
@@ -280,13 +291,7 @@ fn error_origins_finds_the_leaf_and_the_retries() {
         solve_error_origins,
         right,
     );
-    assert!(
-        session.stdout.contains("3 of 3 right."),
-        "answers {:?}:\n{}",
-        session.answers,
-        session.stdout
-    );
-    assert!(session.success);
+    assert_right(&session, 3);
     assert_eq!(session.answers[0], "ledger");
     assert_eq!(session.answers[2], "during");
     // Two layers of three attempts: up to nine calls to ledger in one failing request.
@@ -331,13 +336,7 @@ fn cascading_timeout_tells_the_slow_service_from_the_origin() {
         solve_cascading_timeout,
         right,
     );
-    assert!(
-        session.stdout.contains("3 of 3 right."),
-        "answers {:?}:\n{}",
-        session.answers,
-        session.stdout
-    );
-    assert!(session.success);
+    assert_right(&session, 3);
     // The lesson's point: the slow service (bank) is not where failures start (gateway's
     // 1 s timeout), and that outermost timeout sets the failing request's length.
     assert_eq!(session.answers, ["bank", "gateway", "1"]);
@@ -357,13 +356,7 @@ fn broken_propagation_counts_the_fragments_and_two_seeds_agree() {
         right,
     );
     assert!(session.stdout.contains("PAGE  web"), "{}", session.stdout);
-    assert!(
-        session.stdout.contains("3 of 3 right."),
-        "answers {:?}:\n{}",
-        session.answers,
-        session.stdout
-    );
-    assert!(session.success);
+    assert_right(&session, 3);
     assert!(progress(&data)["done"]["broken-propagation"].is_object());
     // More traces than requests: the requests are the traces rooted at the load generator,
     // which the lesson states in the first question.
@@ -389,17 +382,7 @@ fn broken_propagation_counts_the_fragments_and_two_seeds_agree() {
     // own trace keeps loadgen, web and api's SERVER span (4 of 6 spans).
     assert_eq!(session.answers[1], "api");
     assert_eq!(other.answers[1..], session.answers[1..]);
-    assert!(!other.success, "wrong answers must not finish the lesson");
-    assert!(other.stdout.contains("0 of 3 right."), "{}", other.stdout);
-    for answer in &other.answers {
-        assert!(
-            other
-                .stdout
-                .contains(&format!("Not quite: the answer is {answer}.")),
-            "{answer}:\n{}",
-            other.stdout
-        );
-    }
+    assert_wrong_explained(&other, 3);
     // The explanation points at a fragment of this run and at the injected mark on its root.
     assert!(
         other
@@ -432,13 +415,7 @@ fn pool_exhaustion_tells_waiting_from_working_and_two_seeds_agree() {
         solve_pool_exhaustion,
         right,
     );
-    assert!(
-        session.stdout.contains("3 of 3 right."),
-        "answers {:?}:\n{}",
-        session.answers,
-        session.stdout
-    );
-    assert!(session.success);
+    assert_right(&session, 3);
     assert!(progress(&data)["done"]["pool-exhaustion"].is_object());
     // The lesson's point: the slowest request mostly waited, the work stayed at its 40 ms.
     let share: u64 = session.answers[1].parse().unwrap();
@@ -459,17 +436,7 @@ fn pool_exhaustion_tells_waiting_from_working_and_two_seeds_agree() {
         [&session.answers[0], &session.answers[2]]
     );
     assert_eq!(session.answers[0], "inventory");
-    assert!(!other.success, "wrong answers must not finish the lesson");
-    assert!(other.stdout.contains("0 of 3 right."), "{}", other.stdout);
-    for answer in &other.answers {
-        assert!(
-            other
-                .stdout
-                .contains(&format!("Not quite: the answer is {answer}.")),
-            "{answer}:\n{}",
-            other.stdout
-        );
-    }
+    assert_wrong_explained(&other, 3);
     let slowest = trace_id_in(&other.stdout, "Slowest trace ");
     assert!(
         other.stdout.contains(&format!(
@@ -490,13 +457,7 @@ fn queue_lag_finds_the_consumer_its_link_and_the_messages_left_queued() {
         solve_queue_lag,
         right,
     );
-    assert!(
-        session.stdout.contains("4 of 4 right."),
-        "answers {:?}:\n{}",
-        session.answers,
-        session.stdout
-    );
-    assert!(session.success);
+    assert_right(&session, 4);
     // The lesson's point does not depend on the run: `fulfilment` consumes in traces of its
     // own, tied by a link; the request does not wait for the queue's ~800 ms; and with 4 s of
     // load some messages are still queued at the end.
@@ -512,17 +473,7 @@ fn queue_lag_finds_the_consumer_its_link_and_the_messages_left_queued() {
         wrong,
     );
     assert_eq!(other.answers[..3], session.answers[..3]);
-    assert!(!other.success, "wrong answers must not finish the lesson");
-    assert!(other.stdout.contains("0 of 4 right."), "{}", other.stdout);
-    for answer in &other.answers {
-        assert!(
-            other
-                .stdout
-                .contains(&format!("Not quite: the answer is {answer}.")),
-            "{answer}:\n{}",
-            other.stdout
-        );
-    }
+    assert_wrong_explained(&other, 4);
 }
 
 #[test]
@@ -535,13 +486,7 @@ fn head_vs_tail_keeps_the_incident_only_with_the_tail_on_two_seeds() {
         solve_head_vs_tail,
         right,
     );
-    assert!(
-        session.stdout.contains("3 of 3 right."),
-        "answers {:?}:\n{}",
-        session.answers,
-        session.stdout
-    );
-    assert!(session.success);
+    assert_right(&session, 3);
     // The table the questions are about is printed before them.
     assert!(
         session
@@ -562,17 +507,7 @@ fn head_vs_tail_keeps_the_incident_only_with_the_tail_on_two_seeds() {
         wrong,
     );
     assert_eq!(other.answers[1..], session.answers[1..]);
-    assert!(!other.success, "wrong answers must not finish the lesson");
-    assert!(other.stdout.contains("0 of 3 right."), "{}", other.stdout);
-    for answer in &other.answers {
-        assert!(
-            other
-                .stdout
-                .contains(&format!("Not quite: the answer is {answer}.")),
-            "{answer}:\n{}",
-            other.stdout
-        );
-    }
+    assert_wrong_explained(&other, 3);
 }
 
 #[test]
@@ -585,13 +520,7 @@ fn clock_skew_finds_the_wrong_clock_and_no_slower_requests_on_two_seeds() {
         solve_clock_skew,
         right,
     );
-    assert!(
-        session.stdout.contains("4 of 4 right."),
-        "answers {:?}:\n{}",
-        session.answers,
-        session.stdout
-    );
-    assert!(session.success);
+    assert_right(&session, 4);
     // The lesson's point does not depend on the run: `payments`' clock, 1.5 s fast, for the
     // 3 s of the incident (about 30 requests at 10/s), and no request slower for it.
     assert_eq!(session.answers[0], "payments");
@@ -630,17 +559,7 @@ fn clock_skew_finds_the_wrong_clock_and_no_slower_requests_on_two_seeds() {
             &session.answers[3]
         ]
     );
-    assert!(!other.success, "wrong answers must not finish the lesson");
-    assert!(other.stdout.contains("0 of 4 right."), "{}", other.stdout);
-    for answer in &other.answers {
-        assert!(
-            other
-                .stdout
-                .contains(&format!("Not quite: the answer is {answer}.")),
-            "{answer}:\n{}",
-            other.stdout
-        );
-    }
+    assert_wrong_explained(&other, 4);
 }
 
 #[test]
