@@ -202,11 +202,17 @@ fn take_lesson(
         }
         None => None,
     };
+    let reproduction = if lesson.reproduce {
+        Some(reproduce(&outcome, &runtime)?)
+    } else {
+        None
+    };
     let evidence = Evidence {
         analysis: &outcome.analysis,
         traces: &outcome.traces,
         incidents: &outcome.incidents,
         sampling: sampling.as_ref(),
+        reproduction: reproduction.as_ref().map(|r| &r.analysis),
     };
     let questions = (lesson.questions)(&evidence).map_err(|why| {
         anyhow::anyhow!(
@@ -259,6 +265,51 @@ fn take_lesson(
         println!("That was the last lesson: the course is done.");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Imports the run's traces into `imported.yaml` in its directory, as `tracelab import` does,
+/// runs that scenario into `reproduction/` beside it, and prints the copy's service table.
+fn reproduce(
+    outcome: &crate::run::RunOutcome,
+    runtime: &tokio::runtime::Runtime,
+) -> anyhow::Result<crate::run::RunOutcome> {
+    let path = outcome.dir.join("imported.yaml");
+    let file = path.display().to_string();
+    let imported = crate::import::import_files(
+        std::slice::from_ref(&outcome.dir),
+        tracelab_import::ImportOptions {
+            name: format!("{}-imported", outcome.report.scenario.name),
+            anonymize: false,
+            sources: Vec::new(),
+            output: Some(file.clone()),
+        },
+    )?;
+    let yaml = imported.to_yaml();
+    crate::rundir::write_atomically(&path, yaml.as_bytes())?;
+    let scenario = imported.scenario;
+    println!(
+        "\nImported {} traces into {file}: {} services; running it (the reproduction)...",
+        imported.traces,
+        scenario.services.len()
+    );
+    let options = RunOptions {
+        scenario,
+        scenario_source: yaml,
+        scenario_file: file,
+        out: outcome.dir.join("reproduction"),
+        protocol: OtlpProtocol::Grpc,
+        receiver: ReceiverConfig::ephemeral(),
+        progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        settle_timeout: Duration::from_secs(15),
+        keep_traces: false,
+    };
+    let copy = runtime.block_on(run_lab(options, CancellationToken::new()))?;
+    println!(
+        "\nThe reproduction ({}):\n{}",
+        copy.dir.display(),
+        tracelab_analysis::render_service_table(&copy.analysis)
+    );
+    Ok(copy)
 }
 
 /// The next experiment, and where to find the scenario it edits: the run directory holds the

@@ -23,6 +23,9 @@ pub struct Lesson {
     /// Sampling strategies (a `tracelab compare` strategies file) to compare on the run, for
     /// a lesson about sampling.
     pub strategies: Option<&'static str>,
+    /// Whether the lesson imports its run's traces into a scenario (`tracelab import`) and
+    /// runs that scenario too, for a lesson about reproducing a system from its traces.
+    pub reproduce: bool,
     /// The experiment to try next: a flag or a one-line scenario edit.
     pub next: &'static str,
 }
@@ -51,6 +54,7 @@ PAGE  shop / checkout latency  ·  severity: low
   children or beside the path).",
         questions: questions::first_trace,
         strategies: None,
+        reproduce: false,
         next: "\
 Try another seed (`tracelab learn first-trace --seed 8`): does the same service still lead?
   Then copy scenarios/quickstart.yaml, give `payment`'s `bank.authorize` the latency
@@ -75,6 +79,7 @@ PAGE  web / traces missing their database calls  ·  severity: low
   the incidents list, and the spans-per-trace range (min and max).",
         questions: questions::broken_propagation,
         strategies: None,
+        reproduce: false,
         next: "\
 Copy scenarios/broken-propagation.yaml and add `fraction: 0.5` to the incident's fault, then
   run `tracelab learn broken-propagation --scenario YOUR_COPY`: how many extra traces now?
@@ -96,6 +101,7 @@ PAGE  orders / GET /order slower than its parts  ·  severity: low
   look at whether their bars overlap or form a staircase.",
         questions: questions::n_plus_one,
         strategies: None,
+        reproduce: false,
         next: "\
 Copy scenarios/n-plus-one.yaml and change `repeat: 10` to `repeat: 20`, then run
   `tracelab learn n-plus-one --scenario YOUR_COPY`: check your prediction of the span count.
@@ -119,6 +125,7 @@ PAGE  frontend / error rate above 5 %  ·  severity: high
   and the incidents list at the end of the summary.",
         questions: questions::error_origins,
         strategies: None,
+        reproduce: false,
         next: "\
 Copy scenarios/retry-storm.yaml, set `api`'s retry to `{attempts: 1}`, and run
   `tracelab learn error-origins --scenario YOUR_COPY`: how many times is `ledger` called in a
@@ -141,6 +148,7 @@ PAGE  gateway / 502s on checkout  ·  severity: high
   rows are marked ✗, and which are only cut short.",
         questions: questions::cascading_timeout,
         strategies: None,
+        reproduce: false,
         next: "\
 Copy scenarios/cascading-timeout.yaml and make the timeouts shrink down the chain (gateway
   3s, orders 2s, payment 1s), then run `tracelab learn cascading-timeout --scenario
@@ -165,6 +173,7 @@ PAGE  storefront / p99 latency climbing  ·  severity: medium
   latency).",
         questions: questions::pool_exhaustion,
         strategies: None,
+        reproduce: false,
         next: "\
 Copy scenarios/pool-exhaustion.yaml and raise `concurrency: 2` to `concurrency: 3`, then run
   `tracelab learn pool-exhaustion --scenario YOUR_COPY`: does the wait still grow? Then try
@@ -189,6 +198,7 @@ PAGE  fulfilment / orders shipped late  ·  severity: medium
   root), and the `latency` line at the top.",
         questions: questions::queue_lag,
         strategies: None,
+        reproduce: false,
         next: "\
 Copy the scenario and raise the lag (`median_ms: 3000`), then run `tracelab learn queue-lag
   --scenario YOUR_COPY`: how many messages are still queued at the end now? Then open
@@ -212,6 +222,7 @@ PAGE  shop / traces a second and a half long  ·  severity: low
   incidents list, and the `latency` line at the top (the load generator's own clock).",
         questions: questions::clock_skew,
         strategies: None,
+        reproduce: false,
         next: "\
 Copy scenarios/clock-skew.yaml and make the offset negative (`offset_ms: -1500`), then run
   `tracelab learn clock-skew --scenario YOUR_COPY`: which way do the spans stick out now? Then
@@ -237,11 +248,37 @@ TICKET  platform / tracing bill  ·  severity: planning
   each strategy's recall of error and incident traces.",
         questions: questions::head_vs_tail,
         strategies: Some(HEAD_VS_TAIL_STRATEGIES),
+        reproduce: false,
         next: "\
 Copy the scenario and lower the incident's error rate (`rate: 0.2` in the fault), then run
   `tracelab learn head-vs-tail --scenario YOUR_COPY`: does tail sampling still cost as much?
   Then try your own strategies on the run: `tracelab compare RUN_DIR --strategies FILE`
   (sampling/strategies.example.yaml in the repository is a start).",
+    },
+    Lesson {
+        name: "reproduce",
+        topic: "import",
+        goal: "turn traces into a scenario with `tracelab import`, and check the copy behaves",
+        scenario_file: "scenarios/quickstart.yaml",
+        scenario_source: include_str!("../../../scenarios/quickstart.yaml"),
+        brief: "\
+TICKET  shop / reproduce production in the lab  ·  severity: planning
+  You have traces from production but not its code, and you want a lab copy to try changes
+  on: more traffic, a slower dependency, another sampling strategy. `tracelab import` reads
+  traces (OTLP/JSON, Jaeger or Zipkin JSON) and writes a scenario: the services and routes
+  it saw, who calls whom and how often, latency distributions fitted to each span's own time,
+  error rates and the load.
+  This lesson plays production with the shop of the first lesson, imports its traces into
+  `imported.yaml` in the run directory, runs that scenario, and asks whether the copy tells
+  the same story.
+  What to look at: the first service table (production), then the reproduction's table.",
+        questions: questions::reproduce,
+        strategies: None,
+        reproduce: true,
+        next: "\
+Open imported.yaml in the run directory: each fitted latency has a comment saying what it was
+  fitted from. Give `payment`'s slow step a constant latency there and run it with `tracelab
+  run`, then compare the two runs: `tracelab diff RUN_DIR RUN_DIR_OF_YOUR_EDIT`.",
     },
 ];
 

@@ -2,19 +2,22 @@
 //! table of expected values: a lesson asks what *this* run shows, and explains it with this
 //! run's evidence (a trace id, a row of the service table, an incident window).
 //!
-//! The lessons on context propagation, worker pools, clock skew, queues and sampling have files
-//! of their own: [`propagation`], [`queueing`], [`clocks`], [`messaging`] and [`sampling`].
+//! The lessons on context propagation, worker pools, clock skew, queues, sampling and import
+//! have files of their own: [`propagation`], [`queueing`], [`clocks`], [`messaging`],
+//! [`sampling`] and [`reproduction`].
 
 mod clocks;
 mod messaging;
 mod propagation;
 mod queueing;
+mod reproduction;
 mod sampling;
 
 pub use clocks::clock_skew;
 pub use messaging::queue_lag;
 pub use propagation::broken_propagation;
 pub use queueing::pool_exhaustion;
+pub use reproduction::reproduce;
 pub use sampling::{HEAD, TAIL, head_vs_tail};
 
 use std::collections::BTreeMap;
@@ -34,6 +37,9 @@ pub struct Evidence<'a> {
     /// The lesson's sampling strategies compared on the run (also in `sampling.json`), for a
     /// lesson that has strategies.
     pub sampling: Option<&'a tracelab_sampling::compare::ComparisonReport>,
+    /// The analysis of a run of the scenario imported from this run's traces, for a lesson
+    /// that reproduces.
+    pub reproduction: Option<&'a Analysis>,
 }
 
 /// One question with its right answer and the explanation that points at the evidence.

@@ -511,6 +511,37 @@ fn head_vs_tail_keeps_the_incident_only_with_the_tail_on_two_seeds() {
 }
 
 #[test]
+fn reproduce_imports_the_run_and_the_copy_tells_the_same_story() {
+    let data = DataDir(tempdir("data-reproduce"));
+    let session = take(
+        "reproduce",
+        &["--seed", "7", "--duration", "4s"],
+        &data,
+        solve_reproduce,
+        right,
+    );
+    assert_right(&session, 3);
+    // The copy's slow requests wait on the same service as production's, and it has the
+    // quickstart's six services.
+    assert_eq!(session.answers, ["payment", "payment", "6"]);
+    assert!(
+        session.stdout.contains("The reproduction ("),
+        "{}",
+        session.stdout
+    );
+
+    let other = take(
+        "reproduce",
+        &["--seed", "8", "--duration", "4s"],
+        &data,
+        solve_reproduce,
+        wrong,
+    );
+    assert_eq!(other.answers, session.answers);
+    assert_wrong_explained(&other, 3);
+}
+
+#[test]
 fn clock_skew_finds_the_wrong_clock_and_no_slower_requests_on_two_seeds() {
     let data = DataDir(tempdir("data-skew"));
     let session = take(

@@ -487,3 +487,19 @@ pub fn solve_head_vs_tail(dir: &Path, printed: &str) -> Vec<String> {
     };
     vec![head_errors.to_string(), more.to_string(), most.to_string()]
 }
+
+/// reproduce: the p99 leader of the production run and of the reproduction (each from its
+/// analysis.json), and the services of the reproduction's spans, the load generator aside.
+pub fn solve_reproduce(dir: &Path, _printed: &str) -> Vec<String> {
+    let copy = dir.join("reproduction");
+    let services: std::collections::BTreeSet<String> = read_spans(&copy)
+        .into_iter()
+        .map(|s| s.service)
+        .filter(|s| s != "loadgen")
+        .collect();
+    vec![
+        p99_leader(dir),
+        p99_leader(&copy),
+        services.len().to_string(),
+    ]
+}
