@@ -20,6 +20,25 @@ pub const INSTANCE_ID: &str = "service.instance.id";
 /// The resource attribute naming the version a process runs.
 pub const VERSION: &str = "service.version";
 
+/// What is counted for a group of one service's spans: one instance, or one version.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GroupFigures {
+    /// Requests the group handled (its entry spans, counted as for the service).
+    pub requests: u64,
+    /// Entry spans that failed.
+    pub errors: u64,
+    /// `errors / requests`.
+    pub error_rate: f64,
+    /// Duration of the entry spans.
+    pub latency: LatencySummary,
+    /// Fraction (0..=1) of the critical-path time of typical traces spent in the group.
+    pub critical_share_p50: f64,
+    /// Fraction (0..=1) of the critical-path time of the slowest traces spent in it.
+    pub critical_share_p99: f64,
+    /// Failed traces whose likely origin (see "where errors start") is a span of the group.
+    pub error_origins: u64,
+}
+
 /// One instance of a service that ran several.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct InstanceStats {
@@ -29,20 +48,9 @@ pub struct InstanceStats {
     pub instance: String,
     /// `service.version` of the spans' resource; empty for spans without one.
     pub version: String,
-    /// Requests the instance handled (its entry spans, counted as for the service).
-    pub requests: u64,
-    /// Entry spans that failed.
-    pub errors: u64,
-    /// `errors / requests`.
-    pub error_rate: f64,
-    /// Duration of the entry spans.
-    pub latency: LatencySummary,
-    /// Fraction (0..=1) of the critical-path time of typical traces spent in this instance.
-    pub critical_share_p50: f64,
-    /// Fraction (0..=1) of the critical-path time of the slowest traces spent in it.
-    pub critical_share_p99: f64,
-    /// Failed traces whose likely origin (see "where errors start") is a span of this instance.
-    pub error_origins: u64,
+    /// Its requests, errors, latency and shares (flattened into the same JSON object).
+    #[serde(flatten)]
+    pub figures: GroupFigures,
 }
 
 /// One version of a service that ran several instances.
@@ -54,20 +62,10 @@ pub struct VersionStats {
     pub version: String,
     /// Instances that ran it.
     pub instances: u64,
-    /// Requests its instances handled (their entry spans).
-    pub requests: u64,
-    /// Entry spans that failed.
-    pub errors: u64,
-    /// `errors / requests`.
-    pub error_rate: f64,
-    /// Duration of the entry spans.
-    pub latency: LatencySummary,
-    /// Fraction (0..=1) of the critical-path time of typical traces spent in this version.
-    pub critical_share_p50: f64,
-    /// Fraction (0..=1) of the critical-path time of the slowest traces spent in it.
-    pub critical_share_p99: f64,
-    /// Failed traces whose likely origin is a span of this version.
-    pub error_origins: u64,
+    /// Its instances' requests, errors, latency and shares together (flattened into the same
+    /// JSON object).
+    #[serde(flatten)]
+    pub figures: GroupFigures,
 }
 
 /// The value of resource attribute `key` of `span`, or `""`.
@@ -89,6 +87,21 @@ struct InstanceTally {
     critical_p50_ns: u64,
     critical_p99_ns: u64,
     error_origins: u64,
+}
+
+impl InstanceTally {
+    /// Its figures; the shares are of `total_p50` and `total_p99`.
+    fn figures(&self, total_p50: u64, total_p99: u64) -> GroupFigures {
+        GroupFigures {
+            requests: self.requests,
+            errors: self.errors,
+            error_rate: ratio(self.errors, self.requests),
+            latency: self.latency.summary(),
+            critical_share_p50: ratio(self.critical_p50_ns, total_p50),
+            critical_share_p99: ratio(self.critical_p99_ns, total_p99),
+            error_origins: self.error_origins,
+        }
+    }
 }
 
 /// Per-instance tallies, filled in one span at a time.
@@ -179,13 +192,7 @@ impl InstanceTallies {
                 service: name.to_string(),
                 instance: t.id.to_string(),
                 version: t.version.to_string(),
-                requests: t.requests,
-                errors: t.errors,
-                error_rate: ratio(t.errors, t.requests),
-                latency: t.latency.summary(),
-                critical_share_p50: ratio(t.critical_p50_ns, total_p50),
-                critical_share_p99: ratio(t.critical_p99_ns, total_p99),
-                error_origins: t.error_origins,
+                figures: t.figures(total_p50, total_p99),
             });
             match versions.entry((name, t.version.clone())) {
                 std::collections::btree_map::Entry::Vacant(slot) => {
@@ -204,10 +211,11 @@ impl InstanceTallies {
             }
         }
         instances.sort_by(|a, b| {
+            let (fa, fb) = (&a.figures, &b.figures);
             a.service
                 .cmp(&b.service)
-                .then(b.critical_share_p99.total_cmp(&a.critical_share_p99))
-                .then(b.critical_share_p50.total_cmp(&a.critical_share_p50))
+                .then(fb.critical_share_p99.total_cmp(&fa.critical_share_p99))
+                .then(fb.critical_share_p50.total_cmp(&fa.critical_share_p50))
                 .then(a.instance.cmp(&b.instance))
         });
         let mut versions: Vec<VersionStats> = versions
@@ -216,19 +224,17 @@ impl InstanceTallies {
                 service: service.to_string(),
                 version: version.to_string(),
                 instances: count,
-                requests: t.requests,
-                errors: t.errors,
-                error_rate: ratio(t.errors, t.requests),
-                latency: t.latency.summary(),
-                critical_share_p50: ratio(t.critical_p50_ns, total_p50),
-                critical_share_p99: ratio(t.critical_p99_ns, total_p99),
-                error_origins: t.error_origins,
+                figures: t.figures(total_p50, total_p99),
             })
             .collect();
         versions.sort_by(|a, b| {
             a.service
                 .cmp(&b.service)
-                .then(b.critical_share_p99.total_cmp(&a.critical_share_p99))
+                .then(
+                    b.figures
+                        .critical_share_p99
+                        .total_cmp(&a.figures.critical_share_p99),
+                )
                 .then(a.version.cmp(&b.version))
         });
         (instances, versions)

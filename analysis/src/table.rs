@@ -3,6 +3,7 @@
 
 use crate::analysis::{Analysis, ServiceStats};
 use crate::format::{ms, pad, percent, truncate};
+use crate::instances::GroupFigures;
 
 /// Widest service name the table shows before cutting it.
 const MAX_SERVICE_WIDTH: usize = 28;
@@ -82,13 +83,7 @@ pub fn render_instance_table(analysis: &Analysis) -> String {
                 i.instance.clone()
             },
             version: &i.version,
-            share_p99: i.critical_share_p99,
-            share_p50: i.critical_share_p50,
-            requests: i.requests,
-            error_rate: i.error_rate,
-            origins: i.error_origins,
-            p50_ns: i.latency.p50_ns,
-            p99_ns: i.latency.p99_ns,
+            figures: &i.figures,
         })
         .chain(analysis.versions.iter().map(|v| Row {
             service: &v.service,
@@ -98,13 +93,7 @@ pub fn render_instance_table(analysis: &Analysis) -> String {
                 if v.instances == 1 { "" } else { "s" }
             ),
             version: &v.version,
-            share_p99: v.critical_share_p99,
-            share_p50: v.critical_share_p50,
-            requests: v.requests,
-            error_rate: v.error_rate,
-            origins: v.error_origins,
-            p50_ns: v.latency.p50_ns,
-            p99_ns: v.latency.p99_ns,
+            figures: &v.figures,
         }))
         .collect();
     let width = |f: fn(&Row) -> usize, header: &str| {
@@ -139,13 +128,13 @@ pub fn render_instance_table(analysis: &Analysis) -> String {
             pad(&truncate(r.service, service_w), service_w),
             pad(&truncate(&r.name, name_w), name_w),
             pad(&truncate(r.version, version_w), version_w),
-            percent(r.share_p99),
-            percent(r.share_p50),
-            r.requests,
-            percent(r.error_rate),
-            r.origins,
-            ms(r.p50_ns),
-            ms(r.p99_ns),
+            percent(r.figures.critical_share_p99),
+            percent(r.figures.critical_share_p50),
+            r.figures.requests,
+            percent(r.figures.error_rate),
+            r.figures.error_origins,
+            ms(r.figures.latency.p50_ns),
+            ms(r.figures.latency.p99_ns),
         ));
     }
     out
@@ -156,13 +145,7 @@ struct Row<'a> {
     service: &'a str,
     name: String,
     version: &'a str,
-    share_p99: f64,
-    share_p50: f64,
-    requests: u64,
-    error_rate: f64,
-    origins: u64,
-    p50_ns: u64,
-    p99_ns: u64,
+    figures: &'a GroupFigures,
 }
 
 /// A service's figures as this table and the HTML report show them: its share of the critical

@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use super::escape::html;
 use crate::analysis::Analysis;
 use crate::format::{ms, percent};
+use crate::instances::GroupFigures;
 
 /// The instances and versions of services that ran several, inside the services section.
 pub(super) fn instances_table(page: &mut String, a: &Analysis) {
@@ -15,35 +16,37 @@ pub(super) fn instances_table(page: &mut String, a: &Analysis) {
     for i in &a.instances {
         let _ = write!(
             page,
-            "<tr><td>{}</td><td><code>{}</code></td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+            "<tr><td>{}</td><td><code>{}</code></td><td>{}</td>{}</tr>",
             html(&i.service),
             html(&i.instance),
             html(&i.version),
-            percent(i.critical_share_p99),
-            percent(i.critical_share_p50),
-            i.requests,
-            percent(i.error_rate),
-            i.error_origins,
-            ms(i.latency.p50_ns),
-            ms(i.latency.p99_ns),
+            figure_cells(&i.figures),
         );
     }
     for v in &a.versions {
         let _ = write!(
             page,
-            "<tr class=\"version\"><td>{}</td><td>{} instance{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+            "<tr class=\"version\"><td>{}</td><td>{} instance{}</td><td>{}</td>{}</tr>",
             html(&v.service),
             v.instances,
             if v.instances == 1 { "" } else { "s" },
             html(&v.version),
-            percent(v.critical_share_p99),
-            percent(v.critical_share_p50),
-            v.requests,
-            percent(v.error_rate),
-            v.error_origins,
-            ms(v.latency.p50_ns),
-            ms(v.latency.p99_ns),
+            figure_cells(&v.figures),
         );
     }
     page.push_str("</tbody></table>\n");
+}
+
+/// The numeric cells of an instance's or a version's row, in the header's order.
+fn figure_cells(f: &GroupFigures) -> String {
+    format!(
+        "<td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>",
+        percent(f.critical_share_p99),
+        percent(f.critical_share_p50),
+        f.requests,
+        percent(f.error_rate),
+        f.error_origins,
+        ms(f.latency.p50_ns),
+        ms(f.latency.p99_ns),
+    )
 }

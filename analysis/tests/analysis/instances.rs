@@ -94,26 +94,44 @@ fn the_slow_instance_and_the_failing_version_stand_out() {
         "the slow instance ranks first"
     );
     let slow = &analysis.instances[0];
-    assert_eq!(slow.requests, 100);
-    assert!(slow.critical_share_p99 > 0.8, "{}", slow.critical_share_p99);
-    assert!(slow.latency.p50_ns >= 50_000_000);
+    assert_eq!(slow.figures.requests, 100);
+    assert!(
+        slow.figures.critical_share_p99 > 0.8,
+        "{}",
+        slow.figures.critical_share_p99
+    );
+    assert!(slow.figures.latency.p50_ns >= 50_000_000);
     for sibling in &analysis.instances[1..] {
-        assert_eq!(sibling.requests, 100);
-        assert_eq!(sibling.critical_share_p99, 0.0, "{}", sibling.instance);
-        assert!(sibling.latency.p99_ns < 3_000_000);
+        assert_eq!(sibling.figures.requests, 100);
+        assert_eq!(
+            sibling.figures.critical_share_p99, 0.0,
+            "{}",
+            sibling.instance
+        );
+        assert!(sibling.figures.latency.p99_ns < 3_000_000);
     }
     let canary = analysis
         .instances
         .iter()
         .find(|i| i.instance == "db-2")
         .unwrap();
-    assert_eq!((canary.version.as_str(), canary.errors), ("2.0.0", 20));
-    assert_eq!(canary.error_origins, 20);
+    assert_eq!(
+        (canary.version.as_str(), canary.figures.errors),
+        ("2.0.0", 20)
+    );
+    assert_eq!(canary.figures.error_origins, 20);
 
     let versions: Vec<(&str, u64, u64, u64)> = analysis
         .versions
         .iter()
-        .map(|v| (v.version.as_str(), v.instances, v.requests, v.error_origins))
+        .map(|v| {
+            (
+                v.version.as_str(),
+                v.instances,
+                v.figures.requests,
+                v.figures.error_origins,
+            )
+        })
         .collect();
     assert_eq!(versions, [("1.0.0", 2, 200, 0), ("2.0.0", 1, 100, 20)]);
 
