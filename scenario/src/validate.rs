@@ -15,7 +15,7 @@ mod resource;
 use crate::decode::{index, join};
 use crate::diagnostic::did_you_mean;
 use crate::latency::LatencyModel;
-use crate::model::{Call, Scenario, Step};
+use crate::model::{Call, ErrorModel, Scenario, Step};
 
 mod load;
 
@@ -138,15 +138,7 @@ impl Rules<'_> {
                 }
                 self.latency(&route.latency, &join(&route_path, "latency"));
                 if let Some(errors) = &route.errors {
-                    let errors_path = join(&route_path, "errors");
-                    self.fraction(errors.rate, &join(&errors_path, "rate"), "rate");
-                    if !(400..=599).contains(&errors.status) {
-                        let message = format!(
-                            "status must be an HTTP error status from 400 to 599, found {}",
-                            errors.status
-                        );
-                        self.report(join(&errors_path, "status"), message, None);
-                    }
+                    self.errors(errors, &join(&route_path, "errors"));
                 }
                 let steps_path = join(&route_path, "steps");
                 for (position, step) in route.steps.iter().enumerate() {
@@ -251,6 +243,18 @@ impl Rules<'_> {
             let help = did_you_mean(route, "routes", &routes);
             let message = format!("no route `{route}` in service `{service}`");
             self.report(route_path.to_owned(), message, Some(help));
+        }
+    }
+
+    /// An injected error model: a rate that is a fraction, a status that is an HTTP error.
+    fn errors(&mut self, errors: &ErrorModel, path: &str) {
+        self.fraction(errors.rate, &join(path, "rate"), "rate");
+        if !(400..=599).contains(&errors.status) {
+            let message = format!(
+                "status must be an HTTP error status from 400 to 599, found {}",
+                errors.status
+            );
+            self.report(join(path, "status"), message, None);
         }
     }
 

@@ -5,6 +5,7 @@
 //! request in the fault's fraction? does this one fail?) comes from the request's seeded
 //! generator, so the same seed gives the same fault decisions.
 
+use crate::lock;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -279,13 +280,6 @@ pub fn unix_nanos(time: SystemTime) -> u64 {
     time.duration_since(UNIX_EPOCH)
         .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
         .unwrap_or(0)
-}
-
-/// Locks `mutex`, carrying on after a panic elsewhere: the list stays valid at every step.
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 #[cfg(test)]

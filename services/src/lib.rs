@@ -41,6 +41,14 @@ pub mod span_values;
 pub mod steps;
 pub mod wait;
 
+/// Locks `mutex`, carrying on after a panic elsewhere: every state the services keep behind a
+/// lock (fault lists, pool counters) is whole at every step, so a poisoned lock is still valid.
+pub(crate) fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 pub use app::{ServiceState, app};
 pub use host::{HostError, HostOptions, HostedService, ServiceHost, serve_one};
 pub use origin::Origin;

@@ -1,6 +1,7 @@
 //! Shared resources of one service: its worker pool (a concurrency limit that a `saturate`
 //! fault can lower while requests are running) and its named locks (HotROD's mutex).
 
+use crate::lock;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -79,12 +80,6 @@ impl Locks {
             .or_default()
             .clone()
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 #[cfg(test)]

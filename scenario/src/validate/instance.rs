@@ -79,15 +79,7 @@ impl Rules<'_> {
             }
         }
         if let Some(errors) = &instance.errors {
-            let errors_path = join(path, "errors");
-            self.fraction(errors.rate, &join(&errors_path, "rate"), "rate");
-            if !(400..=599).contains(&errors.status) {
-                let message = format!(
-                    "status must be an HTTP error status from 400 to 599, found {}",
-                    errors.status
-                );
-                self.report(join(&errors_path, "status"), message, None);
-            }
+            self.errors(errors, &join(path, "errors"));
         }
     }
 
