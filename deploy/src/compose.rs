@@ -351,6 +351,11 @@ fn accepts_connections(port: u16) -> Node {
 }
 
 /// A health check running `test` every two seconds, for up to a minute after the start.
+/// A health check that asks `url` with the image's own (busybox) wget.
+fn wget_health_check(url: &str) -> Node {
+    health_check(&["CMD", "wget", "-q", "-O", "/dev/null", url])
+}
+
 fn health_check(test: &[&str]) -> Node {
     Node::map()
         .with("test", Node::strings(test.iter().copied()))
@@ -438,14 +443,7 @@ fn backend_services() -> Vec<(String, Node)> {
         // The image is busybox-based: its wget asks the readiness endpoint.
         .with(
             "healthcheck",
-            health_check(&[
-                "CMD",
-                "wget",
-                "-q",
-                "-O",
-                "/dev/null",
-                "http://localhost:9090/-/ready",
-            ]),
+            wget_health_check("http://localhost:9090/-/ready"),
         );
     let grafana = Node::map()
         .with("image", GRAFANA_IMAGE)
@@ -470,14 +468,7 @@ fn backend_services() -> Vec<(String, Node)> {
         .with("ports", Node::strings(["127.0.0.1:3000:3000"]))
         .with(
             "healthcheck",
-            health_check(&[
-                "CMD",
-                "wget",
-                "-q",
-                "-O",
-                "/dev/null",
-                "http://localhost:3000/api/health",
-            ]),
+            wget_health_check("http://localhost:3000/api/health"),
         )
         .with(
             "depends_on",

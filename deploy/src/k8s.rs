@@ -105,14 +105,12 @@ pub fn render_k8s(scenario: &Scenario, scenario_yaml: &str, options: &K8sOptions
             .with("apiVersion", "v1")
             .with("kind", "Namespace")
             .with("metadata", Node::map().with("name", namespace)),
-        Node::map()
-            .with("apiVersion", "v1")
-            .with("kind", "ConfigMap")
-            .with(
-                "metadata",
-                metadata(SCENARIO_CONFIG_MAP, namespace, &scenario_label, "scenario"),
-            )
-            .with("data", Node::map().with(SCENARIO_KEY, scenario_yaml)),
+        object(
+            "v1",
+            "ConfigMap",
+            metadata(SCENARIO_CONFIG_MAP, namespace, &scenario_label, "scenario"),
+        )
+        .with("data", Node::map().with(SCENARIO_KEY, scenario_yaml)),
     ];
     for (name, service) in &scenario.services {
         let process = service_process(scenario, name, &scenario_path, &url_of, &otel);
@@ -183,6 +181,14 @@ pub fn render_k8s(scenario: &Scenario, scenario_yaml: &str, options: &K8sOptions
         out.push_str(&yaml::to_string(document));
     }
     out
+}
+
+/// A Kubernetes object: its API version, kind and metadata; the rest is added with `with`.
+fn object(api_version: &str, kind: &str, metadata: Node) -> Node {
+    Node::map()
+        .with("apiVersion", api_version)
+        .with("kind", kind)
+        .with("metadata", metadata)
 }
 
 fn metadata(name: &str, namespace: &str, scenario_label: &str, component: &str) -> Node {
@@ -319,31 +325,29 @@ fn deployment(
         )
         .with("securityContext", container_security())
         .with("volumeMounts", Node::Seq(vec![scenario_mount()]));
-    Node::map()
-        .with("apiVersion", "apps/v1")
-        .with("kind", "Deployment")
-        .with(
-            "metadata",
-            metadata(&shape.object, namespace, scenario_label, "lab-service"),
-        )
-        .with(
-            "spec",
-            Node::map()
-                .with("replicas", shape.replicas)
-                .with("selector", Node::map().with("matchLabels", pod_selector))
-                .with(
-                    "template",
-                    Node::map()
-                        .with("metadata", Node::map().with("labels", pod_labels))
-                        .with(
-                            "spec",
-                            Node::map()
-                                .with("securityContext", pod_security())
-                                .with("containers", Node::Seq(vec![container]))
-                                .with("volumes", Node::Seq(vec![scenario_volume()])),
-                        ),
-                ),
-        )
+    object(
+        "apps/v1",
+        "Deployment",
+        metadata(&shape.object, namespace, scenario_label, "lab-service"),
+    )
+    .with(
+        "spec",
+        Node::map()
+            .with("replicas", shape.replicas)
+            .with("selector", Node::map().with("matchLabels", pod_selector))
+            .with(
+                "template",
+                Node::map()
+                    .with("metadata", Node::map().with("labels", pod_labels))
+                    .with(
+                        "spec",
+                        Node::map()
+                            .with("securityContext", pod_security())
+                            .with("containers", Node::Seq(vec![container]))
+                            .with("volumes", Node::Seq(vec![scenario_volume()])),
+                    ),
+            ),
+    )
 }
 
 fn service_manifest(name: &str, namespace: &str, scenario_label: &str) -> Node {
@@ -353,23 +357,21 @@ fn service_manifest(name: &str, namespace: &str, scenario_label: &str) -> Node {
             .with("port", port)
             .with("targetPort", port_name)
     };
-    Node::map()
-        .with("apiVersion", "v1")
-        .with("kind", "Service")
-        .with(
-            "metadata",
-            metadata(name, namespace, scenario_label, "lab-service"),
-        )
-        .with(
-            "spec",
-            Node::map()
-                .with("type", "ClusterIP")
-                .with("selector", selector(name))
-                .with(
-                    "ports",
-                    Node::Seq(vec![port("http", HTTP_PORT), port("admin", ADMIN_PORT)]),
-                ),
-        )
+    object(
+        "v1",
+        "Service",
+        metadata(name, namespace, scenario_label, "lab-service"),
+    )
+    .with(
+        "spec",
+        Node::map()
+            .with("type", "ClusterIP")
+            .with("selector", selector(name))
+            .with(
+                "ports",
+                Node::Seq(vec![port("http", HTTP_PORT), port("admin", ADMIN_PORT)]),
+            ),
+    )
 }
 
 /// The load generator. An init container waits until every entry service accepts connections,
@@ -419,33 +421,31 @@ fn job(process: &LabProcess, namespace: &str, scenario_label: &str, options: &K8
             .with("name", RUNS_VOLUME)
             .with("emptyDir", Node::map()),
     ];
-    Node::map()
-        .with("apiVersion", "batch/v1")
-        .with("kind", "Job")
-        .with(
-            "metadata",
-            metadata(name, namespace, scenario_label, "load-generator"),
-        )
-        .with(
-            "spec",
-            Node::map().with("backoffLimit", 0i64).with(
-                "template",
-                Node::map()
-                    .with(
-                        "metadata",
-                        Node::map().with("labels", labels(name, scenario_label, "load-generator")),
-                    )
-                    .with(
-                        "spec",
-                        Node::map()
-                            .with("restartPolicy", "Never")
-                            .with("securityContext", pod_security())
-                            .with("initContainers", Node::Seq(vec![wait]))
-                            .with("containers", Node::Seq(vec![container]))
-                            .with("volumes", Node::Seq(volumes)),
-                    ),
-            ),
-        )
+    object(
+        "batch/v1",
+        "Job",
+        metadata(name, namespace, scenario_label, "load-generator"),
+    )
+    .with(
+        "spec",
+        Node::map().with("backoffLimit", 0i64).with(
+            "template",
+            Node::map()
+                .with(
+                    "metadata",
+                    Node::map().with("labels", labels(name, scenario_label, "load-generator")),
+                )
+                .with(
+                    "spec",
+                    Node::map()
+                        .with("restartPolicy", "Never")
+                        .with("securityContext", pod_security())
+                        .with("initContainers", Node::Seq(vec![wait]))
+                        .with("containers", Node::Seq(vec![container]))
+                        .with("volumes", Node::Seq(volumes)),
+                ),
+        ),
+    )
 }
 
 /// A Kubernetes label value from free text: at most 63 characters of `[A-Za-z0-9._-]`,
