@@ -41,8 +41,9 @@ pub const LESSONS: &[Lesson] = &[
         brief: "\
 PAGE  shop / checkout latency  ·  severity: low
   Customers say paying sometimes takes a while. Nothing is down. The shop is six services:
-  `frontend` serves the page and `/buy`, which hands over to `checkout`; `checkout` asks
-  `cart`, then `payment`, then `catalog`. Every request is one trace: a tree of spans, one
+  `frontend` serves the page (which asks `catalog` for products and, some of the time,
+  `recommendations`) and `/buy`, which hands over to `checkout`; `checkout` asks `cart`,
+  then `payment`, then `catalog`. Every request is one trace: a tree of spans, one
   per piece of work, each with a service, a name, a start and an end.
   Your job: find which service the slow requests are waiting on.
   Words you will meet: p50 is the median latency (half the requests are faster), p99 the
