@@ -115,12 +115,12 @@ pub fn clock_skew(evidence: &Evidence<'_>) -> Result<Vec<Question>, String> {
                 .into(),
             answer: Answer::Service(service.clone()),
             explanation: format!(
-                "{count} spans lie outside their parents, all but {} of them `{service}`'s. In \
+                "{count} of the {} spans that lie outside their parents are `{service}`'s. In \
                  trace {}, `{}: {}` starts {:+.1} ms from its parent `{}: {}`, which called it \
                  and waited for it: a callee cannot start after its caller has stopped \
                  waiting, so the timestamps, not the calls, are wrong. The parent links still \
                  join the trace.",
-                by_service.values().sum::<usize>() - count,
+                by_service.values().sum::<usize>(),
                 example.trace_id.to_hex(),
                 child.service_name,
                 child.name,
