@@ -152,3 +152,49 @@ fn command_line_durations_read_like_the_scenario_files() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("`soon` is not a duration"), "{stderr}");
 }
+
+/// The README's first set-up command, as written there: `cargo run --release -p tracelab --`
+/// is this test's binary, and everything after `--` is passed unchanged, from the repository
+/// root, with the default OTLP ports (moved with a warning if something holds them) and the
+/// default run directory under `runs/`.
+#[test]
+fn the_readme_lab_command_runs_as_written() {
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let line = readme
+        .lines()
+        .find(|l| l.starts_with("cargo run --release -p tracelab -- "))
+        .expect("README.md's first set-up command");
+    let command = line.split('#').next().unwrap().trim();
+    let args: Vec<&str> = command
+        .strip_prefix("cargo run --release -p tracelab -- ")
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    let out = tracelab().current_dir(repo()).args(&args).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let run_dir = stdout
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("run directory: "))
+        .map(|d| repo().join(d.trim()));
+    if let Some(dir) = &run_dir {
+        assert!(dir.join("report.html").is_file(), "{}", dir.display());
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    assert!(out.status.success(), "{command}\n{stdout}\n{stderr}");
+    // What the README shows a reader: the load, every trace whole, where the time went.
+    assert!(
+        stdout.contains("quickstart — 200 requests in 10.0s"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("traces      200 received, 200 complete (100.0 %), 0 broken"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("Where the time of slow requests goes"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("Slowest trace "), "{stdout}");
+    assert!(run_dir.is_some(), "{stdout}");
+}
