@@ -69,7 +69,12 @@ pub fn render_terminal(analysis: &Analysis, traces: &[Trace]) -> String {
         if let Some(trace) = by_id.get(&id) {
             let path = critical_path(trace);
             out.push_str(&format!("\n{title} {}\n", id.to_hex()));
-            out.push_str(&render_waterfall(trace, Some(&path), WATERFALL_WIDTH));
+            // The title names the trace: the waterfall's own first line would say it again.
+            let waterfall = render_waterfall(trace, Some(&path), WATERFALL_WIDTH);
+            let body = waterfall
+                .split_once('\n')
+                .map_or(waterfall.as_str(), |(_, rest)| rest);
+            out.push_str(body);
         }
     };
     if let Some(slowest) = analysis.slowest_traces.first() {
