@@ -21,6 +21,8 @@ import sys
 
 import yaml
 
+from verdict import verdict
+
 SIGNALS = {"traces", "metrics", "logs", "profiles"}
 KINDS = ("receivers", "processors", "exporters", "connectors", "extensions")
 
@@ -157,13 +159,7 @@ def main(paths):
             print(f"{path}: not a mapping", file=sys.stderr)
             return 1
         config = merge(config, document)
-    problems = check(config)
-    for problem in problems:
-        print(f"collector config ({' + '.join(paths)}): {problem}", file=sys.stderr)
-    if problems:
-        return 1
-    print(f"collector config ok: {' + '.join(paths)}")
-    return 0
+    return verdict(f"collector config ({' + '.join(paths)})", check(config), f"collector config ok: {' + '.join(paths)}")
 
 
 if __name__ == "__main__":

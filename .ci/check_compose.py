@@ -14,6 +14,8 @@ import sys
 
 import yaml
 
+from verdict import verdict
+
 
 def problems_of(compose):
     problems = []
@@ -70,12 +72,7 @@ def main(args):
     with open(args[0], encoding="utf-8") as handle:
         compose = yaml.safe_load(handle) or {}
     problems = problems_of(compose) + missing_paths(compose, os.path.dirname(os.path.abspath(args[0])))
-    for problem in problems:
-        print(f"{args[0]}: {problem}", file=sys.stderr)
-    if problems:
-        return 1
-    print(f"compose ok: {len(compose['services'])} services in {args[0]}, images pinned, paths exist")
-    return 0
+    return verdict(args[0], problems, f"compose ok: {len(compose.get('services') or {})} services in {args[0]}, images pinned, paths exist")
 
 
 if __name__ == "__main__":

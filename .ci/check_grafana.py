@@ -17,6 +17,8 @@ import sys
 
 import yaml
 
+from verdict import verdict
+
 
 def load_yaml(path):
     with open(path, encoding="utf-8") as handle:
@@ -165,12 +167,7 @@ def main(args):
     datasources = check_datasources(os.path.join(grafana_dir, "provisioning", "datasources"), problems)
     check_providers(os.path.join(grafana_dir, "provisioning", "dashboards"), compose_file, problems)
     count = check_dashboards(os.path.join(grafana_dir, "dashboards"), datasources, problems)
-    for problem in problems:
-        print(f"grafana: {problem}", file=sys.stderr)
-    if problems:
-        return 1
-    print(f"grafana ok: {len(datasources)} datasources, {count} dashboards")
-    return 0
+    return verdict("grafana", problems, f"grafana ok: {len(datasources)} datasources, {count} dashboards")
 
 
 if __name__ == "__main__":

@@ -27,6 +27,8 @@ import sys
 
 import yaml
 
+from verdict import verdict
+
 UNIT_WORDS = {
     "s": "seconds",
     "ms": "milliseconds",
@@ -254,12 +256,7 @@ def main(args):
         count += 1
         for problem in check_expression(expr, known, values):
             problems.append(f"{where}: {problem}\n    in: {expr}")
-    for problem in problems:
-        print(f"metric names: {problem}", file=sys.stderr)
-    if problems:
-        return 1
-    print(f"metric names ok: {count} queries against {len(known)} series the backends emit")
-    return 0
+    return verdict("metric names", problems, f"metric names ok: {count} queries against {len(known)} series the backends emit")
 
 
 if __name__ == "__main__":
