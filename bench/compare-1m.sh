@@ -12,15 +12,8 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 SPANS=${1:-1000000}
 ROUNDS=${2:-3}
-TARGET=${CARGO_TARGET_DIR:-target}
-cargo build --quiet --release -p tracelab --bin tracelab --example sampling_capture
-
-WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
-RUN=${RUN_DIR:-$WORK/run}
-if [ ! -s "$RUN/spans.otlp.jsonl" ]; then
-    "$TARGET/release/examples/sampling_capture" "$RUN" "$SPANS"
-fi
+# shellcheck source=bench/capture.sh
+source bench/capture.sh "$SPANS"
 
 echo "compare-1m: $(date -u +%FT%TZ), $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 echo "input: $(du -m "$RUN/spans.otlp.jsonl" | cut -f1) MB of OTLP/JSON, $(wc -l <"$RUN/requests.jsonl") requests, $(wc -l <"$RUN/incidents.jsonl") incidents"

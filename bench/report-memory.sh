@@ -11,15 +11,8 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 SPANS=${1:-800000}
-TARGET=${CARGO_TARGET_DIR:-target}
-cargo build --quiet --release -p tracelab --bin tracelab --example sampling_capture
-
-WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
-RUN=${RUN_DIR:-$WORK/run}
-if [ ! -s "$RUN/spans.otlp.jsonl" ]; then
-    "$TARGET/release/examples/sampling_capture" "$RUN" "$SPANS" >/dev/null
-fi
+# shellcheck source=bench/capture.sh
+source bench/capture.sh "$SPANS" /dev/null
 mb=$(du -m "$RUN/spans.otlp.jsonl" | cut -f1)
 echo "report-memory: $(date -u +%FT%TZ), $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "input: $mb MB of OTLP/JSON ($(wc -l <"$RUN/requests.jsonl") requests)"
