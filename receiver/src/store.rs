@@ -328,7 +328,7 @@ impl std::fmt::Debug for TraceStore {
 pub(crate) mod tests {
     use std::sync::Arc;
 
-    use tracelab_trace::{SpanId, SpanKind, Status, TraceId};
+    use tracelab_trace::{SpanId, SpanKind, TraceId};
 
     use super::*;
 
@@ -338,19 +338,13 @@ pub(crate) mod tests {
             trace_id: TraceId([trace; 16]),
             span_id: SpanId([id; 8]),
             parent_span_id: parent.map(|p| SpanId([p; 8])),
-            trace_state: String::new(),
             flags: 1,
             name: format!("op{id}"),
             kind: SpanKind::Server,
             start_unix_nano: u64::from(id),
             end_unix_nano: u64::from(id) + 10,
-            attributes: vec![],
-            events: vec![],
-            links: vec![],
-            status: Status::default(),
             service_name: Arc::from("svc"),
-            resource: Arc::new(vec![]),
-            scope_name: String::new(),
+            ..Span::default()
         }
     }
 

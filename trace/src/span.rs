@@ -222,6 +222,31 @@ pub struct Span {
     pub scope_name: String,
 }
 
+/// An unspecified span of `unknown_service` with zero ids and times,
+/// for building spans field by field (`Span { name, ..Span::default() }`).
+impl Default for Span {
+    fn default() -> Self {
+        Span {
+            trace_id: TraceId::default(),
+            span_id: SpanId::default(),
+            parent_span_id: None,
+            trace_state: String::new(),
+            flags: 0,
+            name: String::new(),
+            kind: SpanKind::Unspecified,
+            start_unix_nano: 0,
+            end_unix_nano: 0,
+            attributes: Vec::new(),
+            events: Vec::new(),
+            links: Vec::new(),
+            status: Status::default(),
+            service_name: Arc::from("unknown_service"),
+            resource: Arc::default(),
+            scope_name: String::new(),
+        }
+    }
+}
+
 impl Span {
     /// Duration in nanoseconds (0 when the end precedes the start).
     pub fn duration_nanos(&self) -> u64 {

@@ -130,26 +130,20 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::span::{SpanKind, Status};
+    use crate::span::SpanKind;
 
     fn span(trace: u8, id: u8, parent: Option<u8>, start: u64, end: u64) -> Span {
         Span {
             trace_id: TraceId([trace; 16]),
             span_id: SpanId([id; 8]),
             parent_span_id: parent.map(|p| SpanId([p; 8])),
-            trace_state: String::new(),
             flags: 1,
             name: format!("op{id}"),
             kind: SpanKind::Internal,
             start_unix_nano: start,
             end_unix_nano: end,
-            attributes: vec![],
-            events: vec![],
-            links: vec![],
-            status: Status::default(),
             service_name: Arc::from("svc"),
-            resource: Arc::new(vec![]),
-            scope_name: String::new(),
+            ..Span::default()
         }
     }
 
