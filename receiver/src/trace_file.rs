@@ -24,6 +24,7 @@ mod zipkin;
 use std::collections::HashMap;
 use std::fmt;
 use std::fs::File;
+use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
 use tracelab_trace::{Span, Trace, TraceId, group_into_traces};
@@ -232,6 +233,16 @@ fn for_each_batch(
         TraceFormat::JaegerJson => jaeger::for_each_batch(path, each),
         TraceFormat::ZipkinJson => zipkin::for_each_batch(path, each),
     }
+}
+
+/// A JSON reader over the file at `path`, buffered for documents of any size.
+fn json_reader(
+    path: &Path,
+) -> Result<serde_json::Deserializer<serde_json::de::IoRead<BufReader<File>>>, TraceFileError> {
+    let file = open(path)?;
+    Ok(serde_json::Deserializer::from_reader(
+        BufReader::with_capacity(1 << 20, file),
+    ))
 }
 
 fn open(path: &Path) -> Result<File, TraceFileError> {

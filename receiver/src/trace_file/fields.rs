@@ -10,10 +10,45 @@
 use std::fmt;
 
 use base64::Engine as _;
-use serde::Deserialize as _;
-use serde::de::{self, Deserializer, Visitor};
+use serde::Deserialize;
+use serde::de::{self, DeserializeSeed, Deserializer, SeqAccess, Visitor};
 pub(super) use tracelab_trace::AttrValue;
 use tracelab_trace::{Attribute, SpanId, Status, StatusCode, TraceId};
+
+/// An array read one element at a time: each is handed to `each` as soon as it is decoded, so
+/// a document of any size is read in the memory of one element. `null` reads as an empty array.
+pub(super) struct EachElement<'a, T> {
+    pub(super) each: &'a mut dyn FnMut(T),
+    /// What the array holds, for the error a value of another type gets.
+    pub(super) expecting: &'static str,
+}
+
+impl<'de, T: Deserialize<'de>> DeserializeSeed<'de> for EachElement<'_, T> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Visitor<'de> for EachElement<'_, T> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.expecting)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while let Some(item) = seq.next_element::<T>()? {
+            (self.each)(item);
+        }
+        Ok(())
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+}
 
 /// Reads `text` as a number of at most `N` bytes in hex, padded on the left; `None` when it is
 /// empty, too long, not hex, or zero (the "no id" value in both formats).

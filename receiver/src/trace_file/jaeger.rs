@@ -17,23 +17,21 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::io::BufReader;
 use std::path::Path;
 use std::sync::Arc;
 
 use serde::Deserialize;
-use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 use tracelab_trace::{Attribute, Event, Link, Span, SpanId, SpanKind, TraceId};
 
-use super::fields::{self, HexSpanId, HexTraceId, MaybeSpanId, Micros};
+use super::fields::{self, EachElement, HexSpanId, HexTraceId, MaybeSpanId, Micros};
 use super::{Batches, TraceFileError, TraceFormat};
 
 pub(super) fn for_each_batch(
     path: &Path,
     each: &mut dyn FnMut(Vec<Span>),
 ) -> Result<Batches, TraceFileError> {
-    let file = super::open(path)?;
-    let mut reader = serde_json::Deserializer::from_reader(BufReader::with_capacity(1 << 20, file));
+    let mut reader = super::json_reader(path)?;
     let mut handed = 0u64;
     let mut hand = |spans: Vec<Span>| {
         handed += spans.len() as u64;
@@ -68,46 +66,14 @@ impl<'de> Visitor<'de> for Document<'_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         while let Some(key) = map.next_key::<String>()? {
             if key == "data" {
-                map.next_value_seed(Traces {
-                    each: &mut *self.each,
+                map.next_value_seed(EachElement {
+                    each: &mut |trace: JaegerTrace| (self.each)(trace.into_spans()),
+                    expecting: "`data`: an array of traces",
                 })?;
             } else {
                 map.next_value::<IgnoredAny>()?;
             }
         }
-        Ok(())
-    }
-}
-
-/// The `data` array, handed over one trace at a time.
-struct Traces<'a> {
-    each: &'a mut dyn FnMut(Vec<Span>),
-}
-
-impl<'de> DeserializeSeed<'de> for Traces<'_> {
-    type Value = ();
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Traces<'_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("`data`: an array of traces")
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while let Some(trace) = seq.next_element::<JaegerTrace>()? {
-            (self.each)(trace.into_spans());
-        }
-        Ok(())
-    }
-
-    /// `"data": null`, as the query service answers when nothing matched.
-    fn visit_unit<E: serde::de::Error>(self) -> Result<(), E> {
         Ok(())
     }
 }

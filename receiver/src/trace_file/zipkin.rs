@@ -15,7 +15,6 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::io::BufReader;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -24,7 +23,7 @@ use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
 use serde::de::{Deserializer, MapAccess, SeqAccess, Visitor};
 use tracelab_trace::{Attribute, Event, Span, SpanId, SpanKind};
 
-use super::fields::{self, AttrValue, HexSpanId, HexTraceId, MaybeSpanId, Micros};
+use super::fields::{self, AttrValue, EachElement, HexSpanId, HexTraceId, MaybeSpanId, Micros};
 use super::{Batches, TraceFileError, TraceFormat};
 
 /// Spans handed over at a time from an array of spans.
@@ -34,8 +33,7 @@ pub(super) fn for_each_batch(
     path: &Path,
     each: &mut dyn FnMut(Vec<Span>),
 ) -> Result<Batches, TraceFileError> {
-    let file = super::open(path)?;
-    let mut reader = serde_json::Deserializer::from_reader(BufReader::with_capacity(1 << 20, file));
+    let mut reader = super::json_reader(path)?;
     let mut converter = Converter::default();
     let mut handed = 0u64;
     let mut pending: Vec<Span> = Vec::new();
@@ -53,8 +51,14 @@ pub(super) fn for_each_batch(
             handed += pending.len() as u64;
             each(std::mem::take(&mut pending));
         };
-        Deserializer::deserialize_seq(&mut reader, Outer { take: &mut take })
-            .and_then(|()| reader.end())
+        Deserializer::deserialize_seq(
+            &mut reader,
+            EachElement {
+                each: &mut take,
+                expecting: "an array of Zipkin spans, or of traces (arrays of spans)",
+            },
+        )
+        .and_then(|()| reader.end())
     };
     // What was read before an error or a cut is handed over too; an error still fails the
     // whole read, a cut does not.
@@ -69,25 +73,6 @@ pub(super) fn for_each_batch(
 enum Item {
     Span(ZipkinSpan),
     Trace(Vec<ZipkinSpan>),
-}
-
-struct Outer<'a> {
-    take: &'a mut dyn FnMut(Item),
-}
-
-impl<'de> Visitor<'de> for Outer<'_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("an array of Zipkin spans, or of traces (arrays of spans)")
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while let Some(item) = seq.next_element::<Item>()? {
-            (self.take)(item);
-        }
-        Ok(())
-    }
 }
 
 impl<'de> Deserialize<'de> for Item {
