@@ -40,7 +40,7 @@ pub mod transport;
 pub use plan::{BaggageSet, Driver, EntryTarget, LoadPlan, PlanError, Target};
 pub use record::{Outcome, RequestRecord};
 pub use request::SYNTHETIC_BAGGAGE;
-pub use runner::{LoadOptions, run, run_with};
+pub use runner::{LoadOptions, run};
 pub use schedule::{Schedule, schedule};
 pub use spec::parse_arrival;
 pub use stats::{

@@ -23,7 +23,9 @@ use crate::plan::{Driver, LoadPlan};
 use crate::request::Prepared;
 use crate::sample::Sample;
 use crate::stats::{Collector, LoadSummary, ProgressSnapshot};
-use crate::transport::{HttpTransport, Transport};
+#[cfg(doc)]
+use crate::transport::HttpTransport;
+use crate::transport::Transport;
 
 /// Knobs of a load run.
 #[derive(Debug, Clone)]
@@ -56,37 +58,16 @@ impl Default for LoadOptions {
     }
 }
 
-/// Sends `plan`'s load over HTTP. Each request is the root of a trace when `telemetry` is
-/// given (a CLIENT span in the `loadgen` service); with `None`, no span is made (the
-/// maximum-throughput measure). See [`run_with`] for the rest.
-pub async fn run(
-    plan: &LoadPlan,
-    telemetry: Option<&ServiceTelemetry>,
-    options: &LoadOptions,
-    records: &mut (dyn Write + Send),
-    shutdown: CancellationToken,
-    on_progress: &mut (dyn FnMut(&ProgressSnapshot) + Send),
-) -> std::io::Result<LoadSummary> {
-    run_with(
-        Arc::new(HttpTransport),
-        plan,
-        telemetry,
-        options,
-        records,
-        shutdown,
-        on_progress,
-    )
-    .await
-}
-
-/// Sends `plan`'s load through `transport`. Records go to `records` (one JSON line each,
+/// Sends `plan`'s load through `transport` ([`HttpTransport`] for HTTP). Each request is the
+/// root of a trace when `telemetry` is given (a CLIENT span in the `loadgen` service); with
+/// `None`, no span is made (the maximum-throughput measure). Records go to `records` (one JSON line each,
 /// flushed at least every second so an interrupted run keeps what it measured) and into the
 /// returned summary. `on_progress` is called about once a second. A record that cannot be
 /// written (a full disk) is counted in the summary, never a reason to stop sending.
 ///
 /// Cancelling `shutdown` stops the schedule; requests already due are still sent and awaited
 /// (at most `options.drain_timeout`) and recorded.
-pub async fn run_with<T: Transport>(
+pub async fn run<T: Transport>(
     transport: Arc<T>,
     plan: &LoadPlan,
     telemetry: Option<&ServiceTelemetry>,
@@ -122,29 +103,20 @@ pub async fn run_with<T: Transport>(
     if let Some(started) = &options.started {
         started.send_replace(Some(start));
     }
+    let drive = Drive {
+        duration: plan.duration,
+        seed: plan.seed,
+        dispatch: dispatch.clone(),
+        timer,
+        shutdown: shutdown.clone(),
+    };
     let (driver, target): (tokio::task::JoinHandle<()>, Option<RateProfile>) = match &plan.driver {
         Driver::Open { arrival, rate } => (
-            tokio::spawn(open_loop(
-                arrival.clone(),
-                *rate,
-                plan.duration,
-                plan.seed,
-                dispatch.clone(),
-                timer,
-                shutdown.clone(),
-            )),
+            tokio::spawn(open_loop(drive, arrival.clone(), *rate)),
             Some(arrival.profile(*rate, plan.duration)),
         ),
         Driver::Closed { users, think } => (
-            tokio::spawn(closed_loop(
-                *users,
-                think.clone(),
-                plan.duration,
-                plan.seed,
-                dispatch.clone(),
-                timer,
-                shutdown.clone(),
-            )),
+            tokio::spawn(closed_loop(drive, *users, think.clone())),
             None,
         ),
     };
@@ -240,20 +212,23 @@ fn late_threshold(mode: Mode, precision: &Overrun) -> Duration {
     }
 }
 
-/// Releases every scheduled request at its instant. If this loop falls behind, the delay shows
-/// in the latency of the requests it releases late, which is measured from their schedule.
-async fn open_loop<T: Transport>(
-    arrival: ArrivalModel,
-    rate: f64,
+/// What a driver (open or closed loop) works with: how long it sends, the seed of its draws,
+/// where its requests go, its timer, and the signal to stop early.
+struct Drive<T: Transport> {
     duration: Duration,
     seed: u64,
     dispatch: Arc<Dispatch<T>>,
     timer: Timer,
     shutdown: CancellationToken,
-) {
+}
+
+/// Releases every scheduled request at its instant. If this loop falls behind, the delay shows
+/// in the latency of the requests it releases late, which is measured from their schedule.
+async fn open_loop<T: Transport>(drive: Drive<T>, arrival: ArrivalModel, rate: f64) {
+    let (dispatch, timer, shutdown) = (drive.dispatch, drive.timer, drive.shutdown);
     let start = dispatch.prepared.clock.origin;
     let mut drops = Vec::new();
-    let schedule = crate::schedule::schedule(&arrival, rate, duration, seed);
+    let schedule = crate::schedule::schedule(&arrival, rate, drive.duration, drive.seed);
     for (sequence, offset) in schedule.enumerate() {
         let scheduled = start + offset;
         // A request already due is released without a timer: at high rates the scheduler is
@@ -275,15 +250,14 @@ async fn open_loop<T: Transport>(
 
 /// Runs `users` virtual users until the duration is over: each sends, waits for the answer,
 /// thinks, and sends again, over connections of its own.
-async fn closed_loop<T: Transport>(
-    users: u32,
-    think: LatencyModel,
-    duration: Duration,
-    seed: u64,
-    dispatch: Arc<Dispatch<T>>,
-    timer: Timer,
-    shutdown: CancellationToken,
-) {
+async fn closed_loop<T: Transport>(drive: Drive<T>, users: u32, think: LatencyModel) {
+    let Drive {
+        duration,
+        seed,
+        dispatch,
+        timer,
+        shutdown,
+    } = drive;
     let end = dispatch.prepared.clock.origin + duration;
     let sequence = Arc::new(AtomicU64::new(0));
     dispatch.count_users(users as usize);

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 use tracelab_loadgen::{
-    Answer, BaggageSet, Connection, Driver, EntryTarget, LoadOptions, LoadPlan, LoadSummary,
-    Outcome, Outgoing, RequestRecord, Target, Transport,
+    Answer, BaggageSet, Connection, Driver, EntryTarget, HttpTransport, LoadOptions, LoadPlan,
+    LoadSummary, Outcome, Outgoing, RequestRecord, Target, Transport,
 };
 use tracelab_scenario::{ArrivalModel, LatencyModel};
 
@@ -89,7 +89,7 @@ async fn run_sim(
     shutdown: CancellationToken,
 ) -> (LoadSummary, Vec<RequestRecord>) {
     let mut out = Vec::new();
-    let summary = tracelab_loadgen::run_with(
+    let summary = tracelab_loadgen::run(
         Arc::new(Shared(transport)),
         plan,
         None,
@@ -331,6 +331,7 @@ async fn a_stall_shows_in_the_latency_of_every_request_due_during_it() {
     p.connections = Some(1);
     let mut out = Vec::new();
     let summary = tracelab_loadgen::run(
+        Arc::new(HttpTransport),
         &p,
         None,
         &LoadOptions::default(),
@@ -414,7 +415,7 @@ async fn an_entry_with_several_instances_spreads_its_requests_by_policy() {
             ..entry("http://unused:80", "/a", 1.0)
         }];
         let counts = Arc::new(PerTarget::default());
-        tracelab_loadgen::run_with(
+        tracelab_loadgen::run(
             Arc::new(SharedPerTarget(counts.clone())),
             &p,
             None,

@@ -16,12 +16,13 @@ mod pipeline;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use tracelab_analysis::Analysis;
 use tracelab_loadgen::incidents::IncidentWindow;
-use tracelab_loadgen::{LoadOptions, LoadPlan, LoadSummary};
+use tracelab_loadgen::{HttpTransport, LoadOptions, LoadPlan, LoadSummary};
 use tracelab_receiver::{ForwardTarget, ReceiverConfig};
 use tracelab_sampling::head::HeadSamplerConfig;
 use tracelab_scenario::Scenario;
@@ -166,7 +167,7 @@ impl SessionOutcome {
 /// run directory is complete and marked interrupted.
 pub async fn run(options: SessionOptions, signals: &Signals) -> anyhow::Result<SessionOutcome> {
     let mut warnings = Vec::new();
-    let scenario = std::sync::Arc::new(options.scenario.clone());
+    let scenario = Arc::new(options.scenario.clone());
     let pipeline = pipeline::Pipeline::start().context("cannot start the span pipeline")?;
     // Everything that can fail to start does so before the run directory exists.
     let mut backend = match &options.backend {
@@ -444,6 +445,7 @@ async fn drive(
     let flushing = requests.clone();
     signals.on_forced_exit(Box::new(move || flushing.flush_now()));
     let load = tracelab_loadgen::run(
+        Arc::new(HttpTransport),
         plan,
         root,
         &LoadOptions {
