@@ -24,19 +24,24 @@ pub enum CallResult {
     Failed(String),
 }
 
+/// Where a call is made: the calling service, the request's context (the span the call's
+/// spans go under), the call, its step's place in the route, and the faults in force.
+#[derive(Clone, Copy)]
+pub struct CallSite<'a> {
+    pub state: &'a ServiceState,
+    pub cx: &'a Context,
+    pub call: &'a Call,
+    pub step: usize,
+    pub effects: &'a Effects,
+}
+
 /// Calls `call.route` on `call.service`, each attempt under a new CLIENT span, child of the
 /// span in `cx`. With a retry policy, a failed attempt that is worth repeating (a 5xx, a
 /// timeout, a connection failure) is repeated after an exponential backoff with jitter; each
 /// retry carries `http.request.resend_count` and an origin of its own, so the callee draws
 /// afresh for it.
-pub async fn call(
-    state: &ServiceState,
-    cx: &Context,
-    call: &Call,
-    step: usize,
-    origin: &Origin,
-    effects: &Effects,
-) -> CallResult {
+pub async fn call(site: CallSite<'_>, origin: &Origin) -> CallResult {
+    let CallSite { state, call, .. } = site;
     let attempts = call.retry.as_ref().map_or(1, |r| r.attempts.max(1));
     // Jitter draws from a generator of this call's own, so they replay with the seed and
     // leave the request's other draws alone.
@@ -48,8 +53,7 @@ pub async fn call(
         } else {
             origin.attempt(attempt)
         };
-        let (result, retryable) =
-            send(state, cx, call, step, &attempt_origin, effects, attempt).await;
+        let (result, retryable) = send(site, &attempt_origin, attempt).await;
         attempt += 1;
         let Some(retry) = call
             .retry
@@ -101,15 +105,14 @@ fn choose(state: &ServiceState, balancer: &Balancer, cx: &Context, origin: &Orig
 }
 
 /// One attempt of a call; also says whether its failure is worth a retry.
-async fn send(
-    state: &ServiceState,
-    cx: &Context,
-    call: &Call,
-    step: usize,
-    origin: &Origin,
-    effects: &Effects,
-    resend: u32,
-) -> (CallResult, bool) {
+async fn send(site: CallSite<'_>, origin: &Origin, resend: u32) -> (CallResult, bool) {
+    let CallSite {
+        state,
+        cx,
+        call,
+        step,
+        effects,
+    } = site;
     let tracer = state.telemetry.tracer();
     let built;
     let values = match state.span_values.call(&call.service, &call.route) {

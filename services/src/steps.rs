@@ -128,7 +128,14 @@ pub(crate) async fn run_branch(
 ) -> Result<(), String> {
     for repeat in 0..call.repeat {
         let child = origin.child(step, position, repeat);
-        match client::call(state, cx, call, step, &child, effects).await {
+        let site = client::CallSite {
+            state,
+            cx,
+            call,
+            step,
+            effects,
+        };
+        match client::call(site, &child).await {
             CallResult::Ok => {}
             CallResult::Failed(reason) => return Err(reason),
         }
