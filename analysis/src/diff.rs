@@ -182,31 +182,42 @@ fn stats(analysis: &Analysis, key: &Key, samples: Option<&EntitySamples>) -> Ent
         self_time_mean_ns: samples.map_or(0.0, EntitySamples::self_mean_ns),
         error_origin_rate: samples.map_or(0.0, EntitySamples::origin_rate),
     };
-    match &key.1 {
-        None => {
-            if let Some(s) = analysis.services.iter().find(|s| *s.service == *key.0) {
-                stats.spans = s.spans;
-                stats.latency_p50_ns = s.latency.p50_ns;
-                stats.latency_p99_ns = s.latency.p99_ns;
-                stats.error_rate = s.error_rate;
-                stats.critical_share_p50 = s.critical_share_p50;
-                stats.critical_share_p99 = s.critical_share_p99;
-            }
-        }
-        Some(op) => {
-            if let Some(o) = analysis
-                .operations
-                .iter()
-                .find(|o| *o.service == *key.0 && o.operation == *op)
-            {
-                stats.spans = o.count;
-                stats.latency_p50_ns = o.latency.p50_ns;
-                stats.latency_p99_ns = o.latency.p99_ns;
-                stats.error_rate = o.error_rate;
-                stats.critical_share_p50 = o.critical_share_p50;
-                stats.critical_share_p99 = o.critical_share_p99;
-            }
-        }
+    // A service's or an operation's row: spans, latency, error rate, critical-path shares.
+    let row = match &key.1 {
+        None => analysis
+            .services
+            .iter()
+            .find(|s| *s.service == *key.0)
+            .map(|s| {
+                (
+                    s.spans,
+                    &s.latency,
+                    s.error_rate,
+                    s.critical_share_p50,
+                    s.critical_share_p99,
+                )
+            }),
+        Some(op) => analysis
+            .operations
+            .iter()
+            .find(|o| *o.service == *key.0 && o.operation == *op)
+            .map(|o| {
+                (
+                    o.count,
+                    &o.latency,
+                    o.error_rate,
+                    o.critical_share_p50,
+                    o.critical_share_p99,
+                )
+            }),
+    };
+    if let Some((spans, latency, error_rate, share_p50, share_p99)) = row {
+        stats.spans = spans;
+        stats.latency_p50_ns = latency.p50_ns;
+        stats.latency_p99_ns = latency.p99_ns;
+        stats.error_rate = error_rate;
+        stats.critical_share_p50 = share_p50;
+        stats.critical_share_p99 = share_p99;
     }
     stats
 }

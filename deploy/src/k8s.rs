@@ -269,6 +269,22 @@ fn container_security() -> Node {
         )
 }
 
+/// A container of the lab's image: its name, the image and its pull policy.
+fn container(name: &str, options: &K8sOptions) -> Node {
+    Node::map()
+        .with("name", name)
+        .with("image", options.image.as_str())
+        .with("imagePullPolicy", options.image_pull_policy.as_str())
+}
+
+/// The container that runs `process`: the lab's image with the process's arguments and
+/// environment.
+fn process_container(process: &LabProcess, options: &K8sOptions) -> Node {
+    container(&process.name, options)
+        .with("args", Node::strings(process.args.iter().cloned()))
+        .with("env", container_env(process))
+}
+
 /// One Deployment of a service: its object name, the value of [`INSTANCE_LABEL`] on its pods
 /// (none for a service without overrides) and how many replicas it runs.
 struct Shape {
@@ -291,12 +307,7 @@ fn deployment(
         pod_labels = pod_labels.with(INSTANCE_LABEL, instance.as_str());
         pod_selector = pod_selector.with(INSTANCE_LABEL, instance.as_str());
     }
-    let container = Node::map()
-        .with("name", name)
-        .with("image", options.image.as_str())
-        .with("imagePullPolicy", options.image_pull_policy.as_str())
-        .with("args", Node::strings(process.args.iter().cloned()))
-        .with("env", container_env(process))
+    let container = process_container(process, options)
         .with(
             "ports",
             Node::Seq(vec![
@@ -388,10 +399,7 @@ fn job(process: &LabProcess, namespace: &str, scenario_label: &str, options: &K8
         })
         .collect::<Vec<_>>()
         .join("\n");
-    let wait = Node::map()
-        .with("name", "wait-for-entries")
-        .with("image", options.image.as_str())
-        .with("imagePullPolicy", options.image_pull_policy.as_str())
+    let wait = container("wait-for-entries", options)
         .with(
             "command",
             Node::strings(["bash", "-c", &format!("{wait_script}\n")]),
@@ -399,12 +407,7 @@ fn job(process: &LabProcess, namespace: &str, scenario_label: &str, options: &K8
         .with("securityContext", container_security());
     // The run directory (`runs/...` under the image's working directory) lives in an
     // emptyDir, gone with the pod; the summary stays in `kubectl logs job/<name>`.
-    let container = Node::map()
-        .with("name", name)
-        .with("image", options.image.as_str())
-        .with("imagePullPolicy", options.image_pull_policy.as_str())
-        .with("args", Node::strings(process.args.iter().cloned()))
-        .with("env", container_env(process))
+    let container = process_container(process, options)
         .with("securityContext", container_security())
         .with(
             "volumeMounts",

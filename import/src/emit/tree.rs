@@ -63,6 +63,15 @@ fn wrap(variant: Option<&'static str>, tree: Tree) -> Tree {
     }
 }
 
+/// The scalar methods: each value converted into its tree variant.
+macro_rules! scalars {
+    ($($method:ident($ty:ty) => $variant:ident),* $(,)?) => {
+        $(fn $method(self, v: $ty) -> Result<Tree, Error> {
+            Ok(Tree::$variant(v.into()))
+        })*
+    };
+}
+
 impl ser::Serializer for TreeSerializer {
     type Ok = Tree;
     type Error = Error;
@@ -74,44 +83,20 @@ impl ser::Serializer for TreeSerializer {
     type SerializeStruct = MapBuilder;
     type SerializeStructVariant = MapBuilder;
 
-    fn serialize_bool(self, v: bool) -> Result<Tree, Error> {
-        Ok(Tree::Bool(v))
-    }
-    fn serialize_i8(self, v: i8) -> Result<Tree, Error> {
-        Ok(Tree::Int(v.into()))
-    }
-    fn serialize_i16(self, v: i16) -> Result<Tree, Error> {
-        Ok(Tree::Int(v.into()))
-    }
-    fn serialize_i32(self, v: i32) -> Result<Tree, Error> {
-        Ok(Tree::Int(v.into()))
-    }
-    fn serialize_i64(self, v: i64) -> Result<Tree, Error> {
-        Ok(Tree::Int(v))
-    }
-    fn serialize_u8(self, v: u8) -> Result<Tree, Error> {
-        Ok(Tree::UInt(v.into()))
-    }
-    fn serialize_u16(self, v: u16) -> Result<Tree, Error> {
-        Ok(Tree::UInt(v.into()))
-    }
-    fn serialize_u32(self, v: u32) -> Result<Tree, Error> {
-        Ok(Tree::UInt(v.into()))
-    }
-    fn serialize_u64(self, v: u64) -> Result<Tree, Error> {
-        Ok(Tree::UInt(v))
-    }
-    fn serialize_f32(self, v: f32) -> Result<Tree, Error> {
-        Ok(Tree::Float(v.into()))
-    }
-    fn serialize_f64(self, v: f64) -> Result<Tree, Error> {
-        Ok(Tree::Float(v))
-    }
-    fn serialize_char(self, v: char) -> Result<Tree, Error> {
-        Ok(Tree::Str(v.to_string()))
-    }
-    fn serialize_str(self, v: &str) -> Result<Tree, Error> {
-        Ok(Tree::Str(v.to_owned()))
+    scalars! {
+        serialize_bool(bool) => Bool,
+        serialize_i8(i8) => Int,
+        serialize_i16(i16) => Int,
+        serialize_i32(i32) => Int,
+        serialize_i64(i64) => Int,
+        serialize_u8(u8) => UInt,
+        serialize_u16(u16) => UInt,
+        serialize_u32(u32) => UInt,
+        serialize_u64(u64) => UInt,
+        serialize_f32(f32) => Float,
+        serialize_f64(f64) => Float,
+        serialize_char(char) => Str,
+        serialize_str(&str) => Str,
     }
     fn serialize_bytes(self, v: &[u8]) -> Result<Tree, Error> {
         Ok(Tree::Seq(
@@ -262,33 +247,26 @@ impl ser::SerializeMap for MapBuilder {
     }
 }
 
-impl ser::SerializeStruct for MapBuilder {
-    type Ok = Tree;
-    type Error = Error;
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        key: &'static str,
-        value: &T,
-    ) -> Result<(), Error> {
-        self.entries.push((key.to_owned(), to_tree(value)?));
-        Ok(())
-    }
-    fn end(self) -> Result<Tree, Error> {
-        ser::SerializeMap::end(self)
-    }
+/// Structs and struct variants are mappings here, their fields in declaration order (a
+/// variant's name was kept by `serialize_struct_variant`).
+macro_rules! serialize_as_map {
+    ($($trait:ident),* $(,)?) => {$(
+        impl ser::$trait for MapBuilder {
+            type Ok = Tree;
+            type Error = Error;
+            fn serialize_field<T: Serialize + ?Sized>(
+                &mut self,
+                key: &'static str,
+                value: &T,
+            ) -> Result<(), Error> {
+                self.entries.push((key.to_owned(), to_tree(value)?));
+                Ok(())
+            }
+            fn end(self) -> Result<Tree, Error> {
+                ser::SerializeMap::end(self)
+            }
+        }
+    )*};
 }
 
-impl ser::SerializeStructVariant for MapBuilder {
-    type Ok = Tree;
-    type Error = Error;
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        key: &'static str,
-        value: &T,
-    ) -> Result<(), Error> {
-        ser::SerializeStruct::serialize_field(self, key, value)
-    }
-    fn end(self) -> Result<Tree, Error> {
-        ser::SerializeMap::end(self)
-    }
-}
+serialize_as_map!(SerializeStruct, SerializeStructVariant);
