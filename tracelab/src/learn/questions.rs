@@ -22,7 +22,7 @@ pub use sampling::{HEAD, TAIL, head_vs_tail};
 
 use std::collections::BTreeMap;
 
-use tracelab_analysis::Analysis;
+use tracelab_analysis::{Analysis, ErrorOrigin};
 use tracelab_loadgen::incidents::IncidentWindow;
 use tracelab_trace::{Span, SpanKind, Trace, TraceId};
 
@@ -123,6 +123,26 @@ fn span_breakdown(trace: &Trace) -> String {
         .join(", ")
 }
 
+/// The first of `items`, or `missing` as the lesson's error.
+fn first<'a, T>(items: &'a [T], missing: &str) -> Result<&'a T, String> {
+    items.first().ok_or_else(|| missing.to_owned())
+}
+
+/// "`service: operation` is the deepest failing span in N failed trace(s), e.g. ID".
+fn deepest_failure(origin: &ErrorOrigin) -> String {
+    format!(
+        "`{}: {}` is the deepest failing span in {} failed trace(s), e.g. {}",
+        origin.service,
+        origin.operation,
+        origin.traces,
+        origin
+            .example_trace_ids
+            .first()
+            .map(|t| t.to_hex())
+            .unwrap_or_default()
+    )
+}
+
 /// Seconds from the run's first span to `unix_nano`.
 fn since_start(evidence: &Evidence<'_>, unix_nano: u64) -> f64 {
     unix_nano.saturating_sub(evidence.analysis.overview.first_start_unix_nano) as f64 / 1e9
@@ -131,14 +151,8 @@ fn since_start(evidence: &Evidence<'_>, unix_nano: u64) -> f64 {
 /// Lesson "first-trace": the critical path's owner, the spans of one trace, the service table.
 pub fn first_trace(evidence: &Evidence<'_>) -> Result<Vec<Question>, String> {
     let analysis = evidence.analysis;
-    let leader = analysis
-        .services
-        .first()
-        .ok_or("the run produced no spans to rank")?;
-    let slowest = analysis
-        .slowest_traces
-        .first()
-        .ok_or("the run produced no traces")?;
+    let leader = first(&analysis.services, "the run produced no spans to rank")?;
+    let slowest = first(&analysis.slowest_traces, "the run produced no traces")?;
     let slowest_trace = trace(evidence, slowest.trace_id).ok_or("the slowest trace is missing")?;
     let busiest = analysis
         .services
@@ -304,14 +318,11 @@ pub fn n_plus_one(evidence: &Evidence<'_>) -> Result<Vec<Question>, String> {
 /// Lesson "error-origins": where failures start, how retries multiply them, when they began.
 pub fn error_origins(evidence: &Evidence<'_>) -> Result<Vec<Question>, String> {
     let analysis = evidence.analysis;
-    let origin = analysis
-        .error_origins
-        .first()
-        .ok_or("no request failed in this run: give it a --duration past the incident")?;
-    let failing = analysis
-        .failing_traces
-        .first()
-        .ok_or("no failing trace was singled out")?;
+    let origin = first(
+        &analysis.error_origins,
+        "no request failed in this run: give it a --duration past the incident",
+    )?;
+    let failing = first(&analysis.failing_traces, "no failing trace was singled out")?;
     let failing_trace = trace(evidence, failing.trace_id).ok_or("the failing trace is missing")?;
     let origin_calls = failing_trace
         .spans
@@ -335,10 +346,10 @@ pub fn error_origins(evidence: &Evidence<'_>) -> Result<Vec<Question>, String> {
         })
         .min()
         .ok_or("no request failed in this run")?;
-    let window = evidence
-        .incidents
-        .first()
-        .ok_or("the run played no incident: give it a --duration past the incident's start")?;
+    let window = first(
+        evidence.incidents,
+        "the run played no incident: give it a --duration past the incident's start",
+    )?;
     let when = if first_failed.0 < window.start_unix_nano {
         "before"
     } else if first_failed.0 <= window.end_unix_nano {
@@ -351,17 +362,9 @@ pub fn error_origins(evidence: &Evidence<'_>) -> Result<Vec<Question>, String> {
             prompt: "In which service did the failures start?".into(),
             answer: Answer::Service(origin.service.clone()),
             explanation: format!(
-                "`{}: {}` is the deepest failing span in {} failed trace(s), e.g. {}. The spans \
-                 above it failed only because it did: an error propagates up to the root, so \
-                 the origin is the failing span with no failing child.",
-                origin.service,
-                origin.operation,
-                origin.traces,
-                origin
-                    .example_trace_ids
-                    .first()
-                    .map(|t| t.to_hex())
-                    .unwrap_or_default()
+                "{}. The spans above it failed only because it did: an error propagates up to \
+                 the root, so the origin is the failing span with no failing child.",
+                deepest_failure(origin)
             ),
         },
         Question {
@@ -405,18 +408,12 @@ pub fn error_origins(evidence: &Evidence<'_>) -> Result<Vec<Question>, String> {
 /// outermost timeout is, and it sets how long a failing request takes.
 pub fn cascading_timeout(evidence: &Evidence<'_>) -> Result<Vec<Question>, String> {
     let analysis = evidence.analysis;
-    let origin = analysis
-        .error_origins
-        .first()
-        .ok_or("no request failed in this run: give it a --duration past the incident")?;
-    let slow = analysis
-        .services
-        .first()
-        .ok_or("the run produced no spans to rank")?;
-    let failing = analysis
-        .failing_traces
-        .first()
-        .ok_or("no failing trace was singled out")?;
+    let origin = first(
+        &analysis.error_origins,
+        "no request failed in this run: give it a --duration past the incident",
+    )?;
+    let slow = first(&analysis.services, "the run produced no spans to rank")?;
+    let failing = first(&analysis.failing_traces, "no failing trace was singled out")?;
     let seconds = (failing.duration_ns as f64 / 1e9).round() as u64;
     Ok(vec![
         Question {
@@ -436,17 +433,9 @@ pub fn cascading_timeout(evidence: &Evidence<'_>) -> Result<Vec<Question>, Strin
             prompt: "In which service did the failures start (the deepest ✗)?".into(),
             answer: Answer::Service(origin.service.clone()),
             explanation: format!(
-                "`{}: {}` is the deepest failing span in {} failed trace(s), e.g. {}: a CLIENT \
-                 span whose timeout fired. The spans below it did not fail, they were cut \
-                 short: the caller gave up on them.",
-                origin.service,
-                origin.operation,
-                origin.traces,
-                origin
-                    .example_trace_ids
-                    .first()
-                    .map(|t| t.to_hex())
-                    .unwrap_or_default()
+                "{}: a CLIENT span whose timeout fired. The spans below it did not fail, they \
+                 were cut short: the caller gave up on them.",
+                deepest_failure(origin)
             ),
         },
         Question {
