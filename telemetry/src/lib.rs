@@ -9,9 +9,12 @@
 //! Layout:
 //! - [`export`]: where and how spans are sent (`ExportConfig`, read from flags or the standard
 //!   `OTEL_EXPORTER_OTLP_*` variables).
+//! - [`coalesce`]: hands ended spans to the batch processor in bursts, so its task wakes once a
+//!   burst instead of once a span.
 //! - [`counting`]: the exporter and processor wrappers that count ended, exported and failed spans.
 //! - [`provider`]: `ServiceTelemetry`, one tracer provider per service identity.
 
+pub mod coalesce;
 pub mod counting;
 pub mod export;
 pub mod provider;

@@ -12,6 +12,7 @@ use opentelemetry_sdk::trace::span_processor_with_async_runtime::BatchSpanProces
 use opentelemetry_sdk::trace::{BatchConfigBuilder, SdkTracer, SdkTracerProvider, ShouldSample};
 
 use crate::TelemetryError;
+use crate::coalesce::CoalescingProcessor;
 use crate::counting::{CountingExporter, CountingProcessor, ExportCounters, ExportStats};
 use crate::export::{ExportConfig, OtlpProtocol};
 
@@ -155,7 +156,10 @@ impl ServiceTelemetry {
         let provider = SdkTracerProvider::builder()
             .with_resource(identity.resource())
             .with_sampler(sampler)
-            .with_span_processor(CountingProcessor::new(processor, counters.clone()))
+            .with_span_processor(CountingProcessor::new(
+                CoalescingProcessor::new(processor, export.batch.max_export_batch_size),
+                counters.clone(),
+            ))
             .build();
         Ok(Self::from_provider(provider, counters, true))
     }
