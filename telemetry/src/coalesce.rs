@@ -184,21 +184,35 @@ mod tests {
         for n in 0..3 {
             processor.on_end(span(n));
         }
-        assert_eq!(ended.load(Ordering::SeqCst), 0, "held until a burst or the interval");
+        assert_eq!(
+            ended.load(Ordering::SeqCst),
+            0,
+            "held until a burst or the interval"
+        );
         processor.on_end(span(3));
         assert_eq!(ended.load(Ordering::SeqCst), 4, "a full burst goes at once");
         processor.on_end(span(4));
         tokio::time::sleep(INTERVAL * 3).await;
-        assert_eq!(ended.load(Ordering::SeqCst), 5, "the interval hands the rest over");
+        assert_eq!(
+            ended.load(Ordering::SeqCst),
+            5,
+            "the interval hands the rest over"
+        );
         processor.on_end(span(5));
         processor.force_flush().unwrap();
         assert_eq!(ended.load(Ordering::SeqCst), 6, "flush hands over first");
         assert_eq!(flushed.load(Ordering::SeqCst), 1);
         processor.on_end(span(6));
-        processor.shutdown_with_timeout(Duration::from_secs(1)).unwrap();
+        processor
+            .shutdown_with_timeout(Duration::from_secs(1))
+            .unwrap();
         assert_eq!(ended.load(Ordering::SeqCst), 7, "shutdown hands over first");
         processor.on_end(span(7));
-        assert_eq!(ended.load(Ordering::SeqCst), 8, "after shutdown, straight through");
+        assert_eq!(
+            ended.load(Ordering::SeqCst),
+            8,
+            "after shutdown, straight through"
+        );
     }
 
     #[test]
