@@ -223,13 +223,10 @@ fn take_lesson(
     if args.answers {
         println!("\nAnswers (for the teacher):");
         for (i, q) in questions.iter().enumerate() {
-            println!(
-                "\nQ{}. {}\n  answer: {}\n  {}",
-                i + 1,
-                q.prompt,
-                q.answer,
-                q.explanation
-            );
+            println!();
+            say(&format!("Q{}. ", i + 1), "    ", &q.prompt);
+            println!("  answer: {}", q.answer);
+            say("  ", "  ", &q.explanation);
         }
         print_next(lesson, &outcome.dir);
         return Ok(ExitCode::SUCCESS);
@@ -335,7 +332,8 @@ fn ask(
     println!("\nQuestions: answer each on one line.");
     let mut right = 0;
     for (i, q) in questions.iter().enumerate() {
-        println!("\nQ{}. {}", i + 1, q.prompt);
+        println!();
+        say(&format!("Q{}. ", i + 1), "    ", &q.prompt);
         // A question about a trace the summary did not draw says how to draw it.
         if let Some(id) = q
             .prompt
@@ -365,7 +363,65 @@ fn ask(
         } else {
             println!("Not quite: the answer is {}.", q.answer);
         }
-        println!("  {}", q.explanation);
+        say("  ", "  ", &q.explanation);
     }
     Ok(right)
+}
+
+/// Prints `text` after `first`, its further lines after `rest`: wrapped at word boundaries to
+/// the terminal's width when the output is a terminal (an explanation runs to 300 columns, and
+/// a terminal would break it mid-word), on one line per paragraph otherwise, so that pipes and
+/// transcripts keep each answer and explanation on one line.
+fn say(first: &str, rest: &str, text: &str) {
+    if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+        println!("{}", wrapped(first, rest, text, textwrap::termwidth()));
+    } else {
+        println!("{first}{text}");
+    }
+}
+
+/// `text` wrapped to `width` columns (at least 40), `first` before its first line and `rest`
+/// before the others. Lines break at spaces only: a word (a trace id, a path, a hyphenated
+/// name) stays whole even when longer than a line, so that it can still be copied.
+fn wrapped(first: &str, rest: &str, text: &str, width: usize) -> String {
+    let options = textwrap::Options::new(width.max(40))
+        .initial_indent(first)
+        .subsequent_indent(rest)
+        .break_words(false)
+        .word_separator(textwrap::WordSeparator::AsciiSpace)
+        .word_splitter(textwrap::WordSplitter::NoHyphenation);
+    textwrap::fill(text, options)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wrapped;
+
+    const TEXT: &str = "`payment: POST /pay` is the deepest failing span in 12 failed trace(s), \
+        e.g. 0af7651916cd43dd8448eb211c80319c. The spans above it failed only because it did.";
+
+    #[test]
+    fn explanations_wrap_at_word_boundaries_under_their_indent() {
+        let out = wrapped("  ", "  ", TEXT, 60);
+        assert!(out.lines().count() > 2, "{out}");
+        for line in out.lines() {
+            assert!(line.chars().count() <= 60, "{line:?} is wider than 60");
+            assert!(line.starts_with("  "), "{line:?}");
+        }
+        let words = |s: &str| s.split_whitespace().map(str::to_owned).collect::<Vec<_>>();
+        assert_eq!(words(&out), words(TEXT), "no word broken or lost");
+    }
+
+    #[test]
+    fn a_prompt_keeps_its_number_and_indents_what_follows() {
+        let out = wrapped("Q1. ", "    ", TEXT, 40);
+        assert!(out.starts_with("Q1. `payment:"), "{out}");
+        assert!(out.lines().skip(1).all(|l| l.starts_with("    ")), "{out}");
+        let path = "/home/learner/.local/share/tracelab/runs/first-trace-20261205-044000";
+        let out = wrapped("  ", "  ", &format!("the run directory: {path}"), 40);
+        assert!(
+            out.contains(path),
+            "a word wider than the line stays whole: {out}"
+        );
+    }
 }
