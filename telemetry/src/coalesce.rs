@@ -12,7 +12,7 @@
 //! span is lost to the buffer.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard};
 use std::time::Duration;
 
 use opentelemetry::Context;
@@ -32,7 +32,9 @@ pub struct CoalescingProcessor<P> {
 #[derive(Debug)]
 struct Shared<P> {
     held: Mutex<Vec<SpanData>>,
-    next: Mutex<P>,
+    /// Read-locked for every call but `set_resource` (which the SDK makes once, at start), so
+    /// starting spans never waits for a burst being handed over.
+    next: RwLock<P>,
     /// Spans that are handed over at once, without waiting for the interval.
     burst: usize,
     /// Set at shutdown: the ticker stops, and spans ending later go straight through.
@@ -45,6 +47,11 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// The next processor, for a call that needs only `&self` (as [`lock`], poison is ignored).
+fn next<P>(shared: &Shared<P>) -> RwLockReadGuard<'_, P> {
+    shared.next.read().unwrap_or_else(|p| p.into_inner())
+}
+
 impl<P: SpanProcessor> Shared<P> {
     /// Hands every held span to the next processor.
     fn hand_over(&self) {
@@ -52,7 +59,7 @@ impl<P: SpanProcessor> Shared<P> {
         if spans.is_empty() {
             return;
         }
-        let next = lock(&self.next);
+        let next = next(self);
         for span in spans {
             next.on_end(span);
         }
@@ -66,7 +73,7 @@ impl<P: SpanProcessor + 'static> CoalescingProcessor<P> {
         let runtime = tokio::runtime::Handle::try_current().ok();
         let shared = Arc::new(Shared {
             held: Mutex::new(Vec::new()),
-            next: Mutex::new(next),
+            next: RwLock::new(next),
             burst: if runtime.is_some() { burst.max(1) } else { 1 },
             closed: AtomicBool::new(false),
         });
@@ -87,13 +94,13 @@ impl<P: SpanProcessor + 'static> CoalescingProcessor<P> {
 
 impl<P: SpanProcessor> SpanProcessor for CoalescingProcessor<P> {
     fn on_start(&self, span: &mut Span, cx: &Context) {
-        lock(&self.shared.next).on_start(span, cx)
+        next(&self.shared).on_start(span, cx)
     }
 
     fn on_end(&self, span: SpanData) {
         let shared = &*self.shared;
         if shared.closed.load(Ordering::Acquire) {
-            lock(&shared.next).on_end(span);
+            next(shared).on_end(span);
             return;
         }
         let full = {
@@ -108,17 +115,21 @@ impl<P: SpanProcessor> SpanProcessor for CoalescingProcessor<P> {
 
     fn force_flush(&self) -> OTelSdkResult {
         self.shared.hand_over();
-        lock(&self.shared.next).force_flush()
+        next(&self.shared).force_flush()
     }
 
     fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
         self.shared.closed.store(true, Ordering::Release);
         self.shared.hand_over();
-        lock(&self.shared.next).shutdown_with_timeout(timeout)
+        next(&self.shared).shutdown_with_timeout(timeout)
     }
 
     fn set_resource(&mut self, resource: &Resource) {
-        lock(&self.shared.next).set_resource(resource)
+        self.shared
+            .next
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .set_resource(resource)
     }
 }
 
