@@ -71,13 +71,15 @@ fn take(
     let _turn = ONE_LESSON_AT_A_TIME
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
-    let out = tempdir(lesson).join("run");
+    // The learner's command as typed, from a directory of its own: the run directory is
+    // where the lesson puts it by default, found as a learner finds it, in the summary.
+    let cwd = tempdir(lesson);
+    std::fs::create_dir_all(&cwd).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_tracelab"))
         .arg("learn")
         .arg(lesson)
         .args(flags)
-        .arg("--out")
-        .arg(&out)
+        .current_dir(&cwd)
         .env("TRACELAB_DATA_DIR", data_dir)
         .env_remove("OTEL_TRACES_SAMPLER")
         .stdin(Stdio::piped())
@@ -100,6 +102,12 @@ fn take(
     }
     // The lesson asks about every trace, so the questions follow the whole summary: by now
     // the run directory is complete.
+    let out = cwd.join(
+        seen.lines()
+            .find_map(|l| l.trim_start().strip_prefix("run directory: "))
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap_or_else(|| panic!("the summary names no run directory:\n{seen}")),
+    );
     let answers = solve(&out, &seen);
     let mut stdin = child.stdin.take().unwrap();
     if answering {
@@ -114,7 +122,7 @@ fn take(
     seen.push_str(&rest);
     let status = child.wait().unwrap();
     // The run directory has served its purpose once the answers are computed.
-    let _ = std::fs::remove_dir_all(out.parent().unwrap());
+    let _ = std::fs::remove_dir_all(&cwd);
     Session {
         stdout: seen,
         success: status.success(),
