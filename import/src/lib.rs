@@ -38,15 +38,22 @@ mod notes;
 mod observe;
 mod steps;
 mod tally;
+mod timeline;
+
+use std::time::Duration;
 
 use indexmap::IndexMap;
-use tracelab_scenario::{Diagnostics, ErrorModel, Route, Scenario, Service, Step};
+use tracelab_scenario::{
+    Diagnostics, ErrorModel, Fault, FaultKind, Incident, LatencyFault, LatencyModel, Route,
+    Scenario, Service, Step,
+};
 use tracelab_trace::Trace;
 
 pub use notes::Notes;
 
 use naming::Naming;
 use tally::Tallies;
+use timeline::{Change, Found};
 
 /// How to write the scenario.
 #[derive(Debug, Clone, Default)]
@@ -138,10 +145,25 @@ impl Importer {
             naming.target(target);
         }
         let mut services: IndexMap<String, Service> = IndexMap::new();
+        // Incidents are timed from the first request that entered.
+        let origin = tallies.entry_starts.iter().copied().min().unwrap_or(0);
+        let mut incidents = Vec::new();
         for (target, tally) in &tallies.routes {
             let (service, path) = naming.target(target);
             let at = format!("services.{service}.routes.{path}");
-            let route = route(tally, &mut naming, &at, &mut notes);
+            let changes = tally.timeline.changes();
+            let route = route(tally, &changes, &mut naming, &at, &mut notes);
+            for found in &changes {
+                let at = format!("incidents[{}]", incidents.len());
+                incidents.push(incident(
+                    tally,
+                    found,
+                    (&service, &path),
+                    origin,
+                    &at,
+                    &mut notes,
+                ));
+            }
             if tally.synthetic {
                 notes.add(
                     &at,
@@ -186,7 +208,7 @@ impl Importer {
             seed: 1,
             services,
             load,
-            incidents: Vec::new(),
+            incidents,
             random_incidents: None,
         };
         scenario.validate().map_err(ImportError::Invalid)?;
@@ -207,24 +229,47 @@ impl Imported {
     }
 }
 
-/// One route from its tallies.
-fn route(tally: &tally::RouteTally, naming: &mut Naming, at: &str, notes: &mut Notes) -> Route {
+/// One route from its tallies; `changes` are its incidents, left out of its latency and
+/// error rate.
+fn route(
+    tally: &tally::RouteTally,
+    changes: &[Found],
+    naming: &mut Naming,
+    at: &str,
+    notes: &mut Notes,
+) -> Route {
     let method = match tally.methods.mode() {
         Some((method, _)) => method.clone(),
         None => "GET".to_owned(),
     };
-    let fitted = steps::fit_ns(tally.self_time.values());
+    let slower = changes
+        .iter()
+        .find(|f| matches!(f.change, Change::Slower { .. }));
+    let fitted = steps::fit_ns(&self_times(tally, |start| {
+        slower.is_none_or(|f| !f.covers(start))
+    }));
     notes.add(at, format!("{} requests", tally.requests));
-    notes.latency(&format!("{at}.latency"), &fitted, "own time (self time)");
-    let errors = (tally.own_errors > 0).then(|| {
-        let rate = tally.own_errors as f64 / tally.requests.max(1) as f64;
-        let status = tally
-            .statuses
-            .mode()
-            .map_or(500, |(&s, _)| s)
-            .clamp(400, 599);
-        let statuses: Vec<String> = tally
-            .statuses
+    let what = match slower {
+        Some(_) => "own time (self time) outside the incident below",
+        None => "own time (self time)",
+    };
+    notes.latency(&format!("{at}.latency"), &fitted, what);
+    let failures = changes
+        .iter()
+        .find(|f| matches!(f.change, Change::Errors { .. }));
+    // Outside an incident of failures, the route's failures are those of the rest.
+    let (own_errors, requests, statuses) = match failures {
+        Some(found) => (
+            found.outside.own_errors,
+            found.outside.requests,
+            &found.outside.statuses,
+        ),
+        None => (tally.own_errors, tally.requests, &tally.statuses),
+    };
+    let errors = (own_errors > 0).then(|| {
+        let rate = own_errors as f64 / requests.max(1) as f64;
+        let status = statuses.mode().map_or(500, |(&s, _)| s).clamp(400, 599);
+        let listed: Vec<String> = statuses
             .0
             .iter()
             .map(|(status, count)| format!("{status} × {count}"))
@@ -232,18 +277,21 @@ fn route(tally: &tally::RouteTally, naming: &mut Naming, at: &str, notes: &mut N
         notes.add(
             &format!("{at}.errors"),
             format!(
-                "{} of {} requests failed on their own, no step failing ({:.2} %); statuses {}",
-                tally.own_errors,
-                tally.requests,
+                "{own_errors} of {requests} requests{} failed on their own, no step failing \
+                 ({:.2} %); statuses {}",
+                match failures {
+                    Some(_) => " outside the incident below",
+                    None => "",
+                },
                 rate * 100.0,
-                match statuses.is_empty() {
+                match listed.is_empty() {
                     true => "not recorded".to_owned(),
-                    false => statuses.join(", "),
+                    false => listed.join(", "),
                 }
             ),
         );
         ErrorModel {
-            rate: (rate * 10_000.0).round() / 10_000.0,
+            rate: round4(rate),
             status,
         }
     });
@@ -261,6 +309,143 @@ fn route(tally: &tally::RouteTally, naming: &mut Naming, at: &str, notes: &mut N
         latency: fitted.model,
         errors,
         steps: steps::build(tally, naming, at, notes),
+    }
+}
+
+/// `x` to four decimals.
+fn round4(x: f64) -> f64 {
+    (x * 10_000.0).round() / 10_000.0
+}
+
+/// The route's sampled own times of the requests whose start `keep` accepts, ns.
+fn self_times(tally: &tally::RouteTally, keep: impl Fn(u64) -> bool) -> Vec<u64> {
+    tally
+        .self_time
+        .values()
+        .iter()
+        .zip(tally.self_time_starts.values())
+        .filter(|&(_, &start)| keep(start))
+        .map(|(&ns, _)| ns)
+        .collect()
+}
+
+/// An incident of one route, from a stretch where it behaved differently: failures become an
+/// `error` fault, requests cut short by their callers a `hang`, slower requests a latency
+/// that replaces the route's own for the stretch.
+fn incident(
+    tally: &tally::RouteTally,
+    found: &Found,
+    (service, path): (&str, &str),
+    origin: u64,
+    at: &str,
+    notes: &mut Notes,
+) -> Incident {
+    let (inside, outside) = (&found.inside, &found.outside);
+    let start = found.start_ns.max(origin);
+    let window = format!(
+        "between +{:.2} s and +{:.2} s",
+        (start - origin) as f64 / 1e9,
+        found.end_ns.saturating_sub(origin) as f64 / 1e9
+    );
+    let (kind, what, evidence) = match found.change {
+        Change::Errors {
+            rate_in,
+            rate_out,
+            status,
+            log_lr,
+        } => {
+            let status = status.unwrap_or(500).clamp(400, 599);
+            // On top of the route's own rate: a request fails when either draw says so.
+            let rate = round4(((rate_in - rate_out) / (1.0 - rate_out)).clamp(0.0, 1.0));
+            (
+                FaultKind::Error { rate, status },
+                format!(
+                    "{service} {path} fails {:.0} % of its requests ({status})",
+                    rate_in * 100.0
+                ),
+                format!(
+                    "own failures {} of {} ({:.1} %), against {} of {} ({:.1} %) the rest of the \
+                     time; log likelihood ratio {log_lr:.0}",
+                    inside.own_errors,
+                    inside.requests,
+                    rate_in * 100.0,
+                    outside.own_errors,
+                    outside.requests,
+                    rate_out * 100.0
+                ),
+            )
+        }
+        Change::Slower {
+            mean_in_ms,
+            mean_out_ms,
+            cut_share,
+            z,
+        } => {
+            let evidence = format!(
+                "mean own time {} over {} requests, against {} the rest of the time ({z:.0} \
+                 standard errors); {:.0} % cut short when a caller gave up",
+                fmt_ms(mean_in_ms),
+                inside.requests,
+                fmt_ms(mean_out_ms),
+                cut_share * 100.0
+            );
+            if cut_share >= 0.5 {
+                (
+                    FaultKind::Hang,
+                    format!("{service} {path} does not answer before its callers give up"),
+                    evidence,
+                )
+            } else {
+                let during = self_times(tally, |s| found.covers(s));
+                let model = match during.len() >= 20 {
+                    true => steps::fit_ns(&during).model,
+                    false => LatencyModel::Constant {
+                        ms: round4(mean_in_ms),
+                    },
+                };
+                (
+                    FaultKind::Latency(LatencyFault::Replace(model)),
+                    format!(
+                        "{service} {path} takes {} instead of {}",
+                        fmt_ms(mean_in_ms),
+                        fmt_ms(mean_out_ms)
+                    ),
+                    evidence,
+                )
+            }
+        }
+    };
+    notes.add(
+        at,
+        format!(
+            "inferred from the traces: {} requests {window}: {evidence}",
+            inside.requests
+        ),
+    );
+    Incident {
+        at: Duration::from_millis(((start - origin) as f64 / 1e6).round() as u64),
+        duration: Duration::from_millis(
+            (found.end_ns.saturating_sub(start) as f64 / 1e6)
+                .round()
+                .max(1.0) as u64,
+        ),
+        what: Some(what),
+        fault: Fault {
+            service: service.to_owned(),
+            instance: None,
+            route: Some(path.to_owned()),
+            baggage: None,
+            fraction: 1.0,
+            kind,
+        },
+    }
+}
+
+/// Milliseconds for a comment: `60.2 ms`, `4.06 s`.
+fn fmt_ms(ms: f64) -> String {
+    match ms >= 1000.0 {
+        true => format!("{:.2} s", ms / 1000.0),
+        false => format!("{ms:.1} ms"),
     }
 }
 
@@ -357,9 +542,9 @@ fn header(options: &ImportOptions, tallies: &Tallies) -> Vec<String> {
         ),
         "It reproduces the services, routes, calls, latencies, error rates and load that those"
             .to_owned(),
-        "traces show; the comments say where each number came from. Faults that came and went"
+        "traces show; the comments say where each number came from. A route that failed or"
             .to_owned(),
-        "are spread over the whole run: incidents are not inferred.".to_owned(),
+        "slowed down for a while, and not the rest of the time, becomes an incident.".to_owned(),
         String::new(),
         "Run it with:".to_owned(),
         format!("  tracelab run {output}"),

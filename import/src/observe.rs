@@ -99,6 +99,9 @@ pub(crate) struct Instance {
     pub(crate) pool_limit: Option<u32>,
     /// Made up for a callee that recorded nothing, from its caller's CLIENT span.
     pub(crate) synthetic: bool,
+    /// Ended when a caller above it gave up (its call timed out): how long it would have
+    /// taken is not known.
+    pub(crate) cut: bool,
 }
 
 /// Where a request entered.
@@ -180,6 +183,7 @@ pub(crate) fn observe(trace: &Trace) -> Observed {
             elements: Vec::new(),
             pool_limit: None,
             synthetic: false,
+            cut: cut_short(spans, &tree, i),
         };
         let mut walk = Walk {
             spans,
@@ -191,12 +195,37 @@ pub(crate) fn observe(trace: &Trace) -> Observed {
         for &child in &tree.children[i] {
             walk.child(child, &mut instance);
         }
-        instance.elements = merge_retries(instance.elements);
+        let (elements, backoff_ns) = merge_retries(std::mem::take(&mut instance.elements));
+        instance.elements = elements;
+        // The waits between attempts are the retry policy's backoff, which a replay adds by
+        // itself: they are not the route's own time.
+        instance.self_ns = instance.self_ns.saturating_sub(backoff_ns);
         observed.instances.push(instance);
         observed.instances.append(&mut walk.synthetic);
     }
     observed.entry = top.and_then(|t| entry(spans, &tree, t));
     observed
+}
+
+/// How close to a caller's timed-out attempt a span must end to count as ended by it.
+const CUT_SLACK_NS: u64 = 5_000_000;
+
+/// Whether span `i` lasted until a caller above it gave up: a CLIENT span among its
+/// ancestors timed out, and the span did not end before that.
+fn cut_short(spans: &[Span], tree: &SpanTree, i: usize) -> bool {
+    let end = spans[i].end_unix_nano;
+    let mut at = tree.parent[i];
+    while let Some(a) = at {
+        let caller = &spans[a];
+        if caller.kind == SpanKind::Client
+            && attrs::timed_out(caller)
+            && end.saturating_add(CUT_SLACK_NS) >= caller.end_unix_nano
+        {
+            return true;
+        }
+        at = tree.parent[a];
+    }
+    false
 }
 
 /// The route a span stands for.
@@ -332,6 +361,7 @@ impl Walk<'_> {
                         elements: Vec::new(),
                         pool_limit: None,
                         synthetic: true,
+                        cut: false,
                     });
                 } else {
                     let element = self.element(Sig::Work(span.name.clone()), span);
@@ -395,9 +425,11 @@ fn attempt(span: &Span) -> Attempt {
     }
 }
 
-/// Folds retry attempts into the call they repeat (see the module documentation).
-fn merge_retries(elements: Vec<Element>) -> Vec<Element> {
+/// Folds retry attempts into the call they repeat (see the module documentation), and says
+/// how long the waits between attempts were in all, ns.
+fn merge_retries(elements: Vec<Element>) -> (Vec<Element>, u64) {
     let mut merged: Vec<Element> = Vec::with_capacity(elements.len());
+    let mut waits = 0;
     for element in elements {
         let previous = match &element.sig {
             Sig::Call(_) => merged.iter_mut().rev().find(|e| e.sig == element.sig),
@@ -408,6 +440,7 @@ fn merge_retries(elements: Vec<Element>) -> Vec<Element> {
                 if previous.attempts.last().is_some_and(|a| a.failed)
                     && previous.end <= element.start =>
             {
+                waits += element.start - previous.end;
                 previous.attempts.extend(element.attempts);
                 previous.end = element.end;
                 previous.failed = element.failed;
@@ -415,5 +448,5 @@ fn merge_retries(elements: Vec<Element>) -> Vec<Element> {
             _ => merged.push(element),
         }
     }
-    merged
+    (merged, waits)
 }

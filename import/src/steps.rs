@@ -286,9 +286,17 @@ fn call(
     let retry = retry(tally);
     if let Some(r) = &retry {
         said.push(format!(
-            "up to {} attempts; waits between them from {:.1} ms",
+            "up to {} attempts; waits between them {} (n = {})",
             r.attempts,
-            tally.retry_gap.map_or(0.0, |(lo, _)| ms(lo))
+            match r.jitter > 0.0 {
+                true => format!(
+                    "{:.1} to {:.1} ms",
+                    r.backoff.as_secs_f64() * 1e3 * (1.0 - r.jitter),
+                    r.backoff.as_secs_f64() * 1e3
+                ),
+                false => format!("{:.1} ms", r.backoff.as_secs_f64() * 1e3),
+            },
+            tally.retry_gaps.seen()
         ));
     }
     notes.add(at, said.join("; "));
@@ -314,17 +322,30 @@ fn timeout(tally: &KeyTally) -> Option<Duration> {
     Some(Duration::from_millis(median.div_ceil(1_000_000).max(1)))
 }
 
-/// The retry policy of a call that made more than one attempt: the longest wait before a
-/// retry (per doubling) is the backoff, and the shortest says how much jitter cut it.
+/// The retry policy of a call that made more than one attempt. The lab waits a uniform draw
+/// between `backoff × (1 − jitter)` and `backoff` (per doubling); measured waits add the
+/// host's delays, whose tail would stretch the extremes, so the range comes from the 10th and
+/// 90th percentiles (80 % of a uniform range), and from the extremes only below 10 waits.
 fn retry(tally: &KeyTally) -> Option<Retry> {
     if tally.attempts < 2 {
         return None;
     }
-    let (lo, hi) = tally.retry_gap.unwrap_or((0, 0));
-    let backoff = Duration::from_micros((hi / 1000).max(1));
-    let jitter = match hi {
-        0 => 0.0,
-        _ => ((1.0 - lo as f64 / hi as f64) * 100.0).round() / 100.0,
+    let mut gaps = tally.retry_gaps.values().to_vec();
+    gaps.sort_unstable();
+    let (lo, hi) = match gaps.len() {
+        0 => (0.0, 0.0),
+        n if n < 10 => (gaps[0] as f64, gaps[n - 1] as f64),
+        n => {
+            let at = |p: f64| gaps[((p * n as f64) as usize).min(n - 1)] as f64;
+            let (q10, q90) = (at(0.1), at(0.9));
+            let range = (q90 - q10) / 0.8;
+            ((q10 - 0.1 * range).max(0.0), q90 + 0.1 * range)
+        }
+    };
+    let backoff = Duration::from_micros((hi / 1000.0).round().max(1.0) as u64);
+    let jitter = match hi > 0.0 {
+        false => 0.0,
+        true => ((1.0 - lo / hi) * 100.0).round() / 100.0,
     };
     Some(Retry {
         attempts: tally.attempts.min(tracelab_scenario::limits::MAX_ATTEMPTS),

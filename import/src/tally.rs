@@ -16,6 +16,7 @@ use tracelab_analysis::diff::stats::Reservoir;
 use tracelab_trace::SpanId;
 
 use crate::observe::{Element, Instance, Observed, Sig, Target};
+use crate::timeline::{Request, Timeline};
 
 /// Values kept per sample.
 pub(crate) const SAMPLES: usize = 20_000;
@@ -76,8 +77,8 @@ pub(crate) struct KeyTally {
     pub(crate) repeats_any: Counter<u32>,
     /// The most attempts one call made.
     pub(crate) attempts: u32,
-    /// Smallest and largest wait before a retry, divided by the doubling of the backoff, ns.
-    pub(crate) retry_gap: Option<(u64, u64)>,
+    /// Waits before a retry, divided by the doubling of the backoff, ns.
+    pub(crate) retry_gaps: Reservoir,
     /// Durations of attempts that timed out, ns.
     pub(crate) timeouts: Reservoir,
     /// The step's own time (work, query, lookup), ns.
@@ -101,7 +102,7 @@ impl KeyTally {
             repeats: Counter::default(),
             repeats_any: Counter::default(),
             attempts: 0,
-            retry_gap: None,
+            retry_gaps: Reservoir::new(SAMPLES),
             timeouts: Reservoir::new(SAMPLES),
             own: Reservoir::new(SAMPLES),
             hits: 0,
@@ -148,6 +149,12 @@ pub(crate) struct RouteTally {
     pub(crate) own_errors: u64,
     pub(crate) statuses: Counter<u16>,
     pub(crate) self_time: Reservoir,
+    /// When each request of `self_time` started. The two reservoirs are filled in lock step:
+    /// which slot a reservoir replaces depends only on how many values it has seen, so the
+    /// i-th values of both belong to one request.
+    pub(crate) self_time_starts: Reservoir,
+    /// Own failures, own time and cut requests over time, for the incidents.
+    pub(crate) timeline: Timeline,
     pub(crate) keys: IndexMap<Key, KeyTally>,
     pub(crate) pairs: HashMap<(u16, u16), Pair>,
     pub(crate) patterns: HashMap<Pattern, u64>,
@@ -166,6 +173,8 @@ impl RouteTally {
             own_errors: 0,
             statuses: Counter::default(),
             self_time: Reservoir::new(SAMPLES),
+            self_time_starts: Reservoir::new(SAMPLES),
+            timeline: Timeline::new(),
             keys: IndexMap::new(),
             pairs: HashMap::new(),
             patterns: HashMap::new(),
@@ -318,13 +327,22 @@ impl Tallies {
             route.methods.add(method.clone());
         }
         route.self_time.add(instance.self_ns);
+        route.self_time_starts.add(instance.start);
         let any_failed = instance.elements.iter().any(|e| e.failed);
-        if instance.failed && !any_failed {
+        let own_error = instance.failed && !any_failed;
+        if own_error {
             route.own_errors += 1;
             if let Some(status) = instance.status {
                 route.statuses.add(status);
             }
         }
+        route.timeline.add(Request {
+            start: instance.start,
+            self_ns: instance.self_ns,
+            own_error: own_error.then_some(instance.status),
+            cut: instance.cut,
+            steps: instance.elements.len() as u64,
+        });
         let runs = runs(&instance.elements);
         let mut present: Vec<(u16, u64, u64)> = Vec::with_capacity(runs.len());
         let mut failed = Vec::new();
@@ -417,10 +435,7 @@ fn record(tally: &mut KeyTally, run: &[&Element], offset_ns: u64, failed: bool) 
         tally.attempts = tally.attempts.max(element.attempts.len() as u32);
         for (retry, pair) in element.attempts.windows(2).enumerate() {
             let gap = pair[1].start.saturating_sub(pair[0].end) >> retry.min(30);
-            tally.retry_gap = Some(match tally.retry_gap {
-                Some((lo, hi)) => (lo.min(gap), hi.max(gap)),
-                None => (gap, gap),
-            });
+            tally.retry_gaps.add(gap);
         }
         for attempt in element.attempts.iter().filter(|a| a.timed_out) {
             tally

@@ -17,6 +17,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 
 use tracelab_analysis::{DiffOptions, RunDiff};
+use tracelab_scenario::FaultKind;
 
 /// The scenarios the tests run: a fan-out with errors, a cache and parallel calls, an N+1
 /// staircase, and a per-tenant outage.
@@ -436,6 +437,79 @@ fn the_same_service_tops_the_p99_critical_path() {
             })
             .collect();
         assert_eq!(before, after, "{}: {shares:#?}", rt.name);
+    }
+}
+
+/// A fault that came and went comes back as an incident, where and when it was: the library's
+/// outage (`retry-storm`: ledger fails every request from 3 s to 6 s) and its slow leaf
+/// (`cascading-timeout`: bank 4 s slower from 3 s to 6 s, cut short at 1 s by the gateway's
+/// timeout), each run as it is (10 requests/s for 9 s) and imported.
+#[test]
+fn incidents_come_back_where_they_were() {
+    let runs: Vec<(&str, PathBuf, Child)> = ["retry-storm", "cascading-timeout"]
+        .into_iter()
+        .map(|name| {
+            let out = scratch(&format!("{name}-incident"));
+            let child = start(&library(name), None, 1, &out);
+            (name, out, child)
+        })
+        .collect();
+    for (name, out, child) in runs {
+        finish(child, &out);
+        let file = scratch(&format!("{name}-incident.yaml"));
+        let output = tracelab()
+            .arg("import")
+            .arg(&out)
+            .arg("-o")
+            .arg(&file)
+            .output()
+            .expect("tracelab import");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let text = std::fs::read_to_string(&file).unwrap();
+        let scenario = tracelab_scenario::parse(&text, &file.display().to_string())
+            .unwrap_or_else(|e| panic!("{name}: {e}\n{text}"));
+        let [incident] = scenario.incidents.as_slice() else {
+            panic!("{name}: one incident expected\n{text}");
+        };
+        let (at, length) = (incident.at.as_secs_f64(), incident.duration.as_secs_f64());
+        assert!(
+            (at - 3.0).abs() <= 0.5 && (length - 3.0).abs() <= 0.5,
+            "{name}: at {at} s for {length} s\n{text}"
+        );
+        let fault = &incident.fault;
+        match name {
+            "retry-storm" => {
+                assert_eq!(
+                    (fault.service.as_str(), fault.route.as_deref()),
+                    ("ledger", Some("/entries")),
+                    "{text}"
+                );
+                assert!(
+                    matches!(fault.kind, FaultKind::Error { rate, status: 503 } if rate >= 0.9),
+                    "{text}"
+                );
+                // Outside the outage the ledger does not fail: at most a request at an edge
+                // of the outage counts as a failure of the route.
+                let ledger = &scenario.services["ledger"].routes["/entries"];
+                assert!(
+                    ledger.errors.as_ref().is_none_or(|e| e.rate < 0.05),
+                    "{text}"
+                );
+            }
+            _ => {
+                assert_eq!(
+                    (fault.service.as_str(), fault.route.as_deref()),
+                    ("bank", Some("/authorize")),
+                    "{text}"
+                );
+                assert_eq!(fault.kind, FaultKind::Hang, "{text}");
+            }
+        }
+        let _ = std::fs::remove_dir_all(&out);
     }
 }
 
