@@ -349,13 +349,17 @@ fn incident(
     );
     let (kind, what, evidence) = match found.change {
         Change::Errors {
-            rate_in,
+            rate_in: _,
             rate_out,
             status,
             log_lr,
         } => {
             let status = status.unwrap_or(500).clamp(400, 599);
-            // On top of the route's own rate: a request fails when either draw says so.
+            // The rate away from the stretch's edges, where requests from before and after
+            // mix in; on top of the route's own rate (a request fails when either draw says
+            // so).
+            let interior = &found.interior;
+            let rate_in = interior.own_errors as f64 / interior.requests.max(1) as f64;
             let rate = round4(((rate_in - rate_out) / (1.0 - rate_out)).clamp(0.0, 1.0));
             (
                 FaultKind::Error { rate, status },
@@ -364,8 +368,8 @@ fn incident(
                     rate_in * 100.0
                 ),
                 format!(
-                    "own failures {} of {} ({:.1} %), against {} of {} ({:.1} %) the rest of the \
-                     time; log likelihood ratio {log_lr:.0}",
+                    "own failures {} of {} ({:.1} % away from the edges), against {} of {} \
+                     ({:.1} %) the rest of the time; log likelihood ratio {log_lr:.0}",
                     inside.own_errors,
                     inside.requests,
                     rate_in * 100.0,

@@ -16,8 +16,9 @@
 //!   rate inside is at least 10 points and twice the rate outside;
 //! - own time: the stretch with the largest difference of the mean log own time inside and
 //!   outside, in standard errors (the spread of log own time within bins, so the shift
-//!   itself does not hide it); taken when it is at least [`MIN_Z`] standard errors, the
-//!   typical request inside takes at least twice as long, and the mean at least 1 ms longer.
+//!   itself does not hide it); taken when it is at least [`MIN_Z`] standard errors, and the
+//!   typical request inside takes at least twice as long (in the mean of the logarithms and
+//!   in the mean) and at least 1 ms longer.
 //!
 //! A stretch with fewer steps per request than the rest is not taken as slower: calls whose
 //! spans are missing there (a service that lost the trace context) leave their time to the
@@ -141,6 +142,9 @@ pub(crate) struct Found {
     pub(crate) end_ns: u64,
     /// Requests inside and outside.
     pub(crate) inside: Bin,
+    /// Requests inside but for the first and the last bin, where requests from before or
+    /// after the change mix in (all inside when that leaves fewer than 20).
+    pub(crate) interior: Bin,
     pub(crate) outside: Bin,
     pub(crate) change: Change,
 }
@@ -277,17 +281,25 @@ impl Series {
     fn stretch(&self, (a, b): (usize, usize), change: Change) -> Found {
         let mut inside = Bin::default();
         let mut outside = Bin::default();
+        let mut interior = Bin::default();
         for (i, bin) in self.bins.iter().enumerate() {
             match (a..b).contains(&i) {
                 true => inside.merge(bin),
                 false => outside.merge(bin),
             }
+            if (a + 1..b.saturating_sub(1)).contains(&i) {
+                interior.merge(bin);
+            }
+        }
+        if interior.requests < 20 {
+            interior = inside.clone();
         }
         Found {
             start_ns: (self.origin + a as u64) * self.width,
             end_ns: (self.origin + b as u64) * self.width,
             inside,
             outside,
+            interior,
             change,
         }
     }
@@ -420,6 +432,7 @@ fn slower(
     let steps_out = (steps[bins.len()] - (steps[b] - steps[a])) / n_out;
     let passes = z >= MIN_Z
         && shift >= 2f64.ln()
+        && mean_in_ms >= 2.0 * mean_out_ms
         && mean_in_ms - mean_out_ms >= 1.0
         && steps_in >= 0.9 * steps_out;
     passes.then(|| {
