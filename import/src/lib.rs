@@ -132,7 +132,8 @@ impl Importer {
 
     /// The scenario the traces describe.
     pub fn finish(self, options: &ImportOptions) -> Result<Imported, ImportError> {
-        let tallies = self.tallies;
+        let mut tallies = self.tallies;
+        let lost = tallies.settle_client_roots();
         if tallies.entries.total() == 0 {
             return Err(ImportError::NoRequests {
                 traces: tallies.traces,
@@ -152,7 +153,30 @@ impl Importer {
             let (service, path) = naming.target(target);
             let at = format!("services.{service}.routes.{path}");
             let changes = tally.timeline.changes();
-            let route = route(tally, &changes, &mut naming, &at, &mut notes);
+            // While the service lost the trace context, its own time holds its calls.
+            let lost_while = lost
+                .iter()
+                .find(|l| l.service == target.service)
+                .map(|l| (l.first.saturating_sub(lead_ns(tally)), l.last));
+            if let Some(l) = lost.iter().find(|l| l.service == target.service) {
+                for (&k, &n) in &tally.restored {
+                    if let Some(((observe::Sig::Call(callee), _), _)) =
+                        tally.keys.get_index(usize::from(k))
+                    {
+                        let (callee_service, callee_route) = naming.target(callee);
+                        notes.add(
+                            &format!("{at}.steps"),
+                            format!(
+                                "{n} calls to {callee_service} {callee_route} are counted as this \
+                                 route's: they started traces of their own while {} lost the \
+                                 trace context",
+                                naming.service(&l.service)
+                            ),
+                        );
+                    }
+                }
+            }
+            let route = route(tally, &changes, lost_while, &mut naming, &at, &mut notes);
             for found in &changes {
                 let at = format!("incidents[{}]", incidents.len());
                 incidents.push(incident(
@@ -200,6 +224,34 @@ impl Importer {
                 );
             }
         }
+        for l in &lost {
+            let at = format!("incidents[{}]", incidents.len());
+            let lead = tallies
+                .routes
+                .iter()
+                .filter(|(t, _)| t.service == l.service)
+                .map(|(_, r)| lead_ns(r))
+                .max()
+                .unwrap_or(0);
+            let calls: Vec<String> = l
+                .calls
+                .0
+                .iter()
+                .map(|(target, n)| {
+                    let (service, route) = naming.target(target);
+                    format!("{n} to {service} {route}")
+                })
+                .collect();
+            let service = naming.service(&l.service);
+            incidents.push(lost_context(
+                l,
+                lead,
+                origin,
+                (service, calls),
+                &at,
+                &mut notes,
+            ));
+        }
         break_cycles(&mut services, &mut notes);
         let load = load::build(&tallies, &mut naming, &mut notes);
         let scenario = Scenario {
@@ -230,10 +282,11 @@ impl Imported {
 }
 
 /// One route from its tallies; `changes` are its incidents, left out of its latency and
-/// error rate.
+/// error rate, as is the time `lost_while` (ns) its service lost the trace context.
 fn route(
     tally: &tally::RouteTally,
     changes: &[Found],
+    lost_while: Option<(u64, u64)>,
     naming: &mut Naming,
     at: &str,
     notes: &mut Notes,
@@ -247,11 +300,12 @@ fn route(
         .find(|f| matches!(f.change, Change::Slower { .. }));
     let fitted = steps::fit_ns(&self_times(tally, |start| {
         slower.is_none_or(|f| !f.covers(start))
+            && lost_while.is_none_or(|(a, b)| !(a..=b).contains(&start))
     }));
     notes.add(at, format!("{} requests", tally.requests));
-    let what = match slower {
-        Some(_) => "own time (self time) outside the incident below",
-        None => "own time (self time)",
+    let what = match slower.is_some() || lost_while.is_some() {
+        true => "own time (self time) outside the incidents below",
+        false => "own time (self time)",
     };
     notes.latency(&format!("{at}.latency"), &fitted, what);
     let failures = changes
@@ -441,6 +495,60 @@ fn incident(
             baggage: None,
             fraction: 1.0,
             kind,
+        },
+    }
+}
+
+/// How long after a route's start its calls start, at most (twice the latest mean offset of
+/// a call), ns: a request that started this long before a call lost its context lost it too.
+fn lead_ns(tally: &tally::RouteTally) -> u64 {
+    let ms = tally
+        .keys
+        .iter()
+        .filter(|((sig, _), _)| matches!(sig, observe::Sig::Call(_)))
+        .map(|(_, k)| k.offset_ms())
+        .fold(0.0, f64::max);
+    (2.0 * ms * 1e6) as u64
+}
+
+/// The incident of a service that lost the trace context: a `drop_context` fault from the
+/// first call that started a trace of its own (less the `lead` its requests start before
+/// their calls) to the last.
+fn lost_context(
+    lost: &tally::LostContext,
+    lead: u64,
+    origin: u64,
+    (service, calls): (String, Vec<String>),
+    at: &str,
+    notes: &mut Notes,
+) -> Incident {
+    let start = lost.first.saturating_sub(lead).max(origin);
+    notes.add(
+        at,
+        format!(
+            "inferred from the traces: calls of {service} started traces of their own between \
+             +{:.2} s and +{:.2} s ({}); they are counted as its steps, not as load",
+            (lost.first.max(origin) - origin) as f64 / 1e9,
+            (lost.last.max(origin) - origin) as f64 / 1e9,
+            calls.join(", ")
+        ),
+    );
+    Incident {
+        at: Duration::from_millis(((start - origin) as f64 / 1e6).round() as u64),
+        duration: Duration::from_millis(
+            ((lost.last.saturating_sub(start)) as f64 / 1e6)
+                .round()
+                .max(1.0) as u64
+                + 1,
+        ),
+        what: Some(format!("{service} drops the trace context")),
+        fault: Fault {
+            service,
+            instance: None,
+            route: None,
+            baggage: None,
+            fraction: 1.0,
+            kind: FaultKind::DropContext,
         },
     }
 }

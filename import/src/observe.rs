@@ -128,6 +128,9 @@ pub(crate) struct Observed {
     /// Producer span id and its end, for the publishes of this trace.
     pub(crate) producers: Vec<(SpanId, u64)>,
     pub(crate) deliveries: Vec<Delivery>,
+    /// The service of the CLIENT span the trace starts with, when it starts with one: a load
+    /// generator, a browser, or a service that lost the trace context of its caller.
+    pub(crate) client_root: Option<String>,
 }
 
 /// The name of tracelab's worker pool span.
@@ -204,6 +207,10 @@ pub(crate) fn observe(trace: &Trace) -> Observed {
         observed.instances.append(&mut walk.synthetic);
     }
     observed.entry = top.and_then(|t| entry(spans, &tree, t));
+    observed.client_root = top
+        .map(|t| &spans[t])
+        .filter(|s| s.kind == SpanKind::Client && s.parent_span_id.is_none())
+        .map(|s| s.service_name.to_string());
     observed
 }
 

@@ -215,7 +215,8 @@ fn reach(route: &RouteTally, k: usize, g: usize, group_of: &HashMap<usize, usize
             reached += count;
         }
     }
-    (present, reached)
+    let restored = route.restored.get(&k).copied().unwrap_or(0);
+    (present + restored.min(reached - present), reached)
 }
 
 /// The chance of a step, rounded; 1 when it always ran.

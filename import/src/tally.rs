@@ -15,7 +15,7 @@ use indexmap::IndexMap;
 use tracelab_analysis::diff::stats::Reservoir;
 use tracelab_trace::SpanId;
 
-use crate::observe::{Element, Instance, Observed, Sig, Target};
+use crate::observe::{Element, Entry, Instance, Observed, Sig, Target};
 use crate::timeline::{Request, Timeline};
 
 /// Values kept per sample.
@@ -160,6 +160,9 @@ pub(crate) struct RouteTally {
     pub(crate) patterns: HashMap<Pattern, u64>,
     /// Requests left out of the patterns (beyond [`MAX_PATTERNS`]).
     pub(crate) unpatterned: u64,
+    /// Calls of a step made in traces of their own (the service lost the trace context), by
+    /// step: they ran in requests whose patterns lack them.
+    pub(crate) restored: HashMap<u16, u64>,
     /// Steps left out (beyond [`MAX_KEYS`]).
     pub(crate) dropped_keys: u64,
     pub(crate) synthetic: bool,
@@ -179,6 +182,7 @@ impl RouteTally {
             pairs: HashMap::new(),
             patterns: HashMap::new(),
             unpatterned: 0,
+            restored: HashMap::new(),
             dropped_keys: 0,
             synthetic,
         }
@@ -220,6 +224,40 @@ impl<K: Hash + Eq + Clone, V> Bounded<K, V> {
     }
 }
 
+/// Requests that entered under one service's CLIENT spans with no parent.
+#[derive(Debug, Default)]
+struct ClientRoots {
+    targets: Counter<Target>,
+    /// Starts, with the index of their target in `targets`; at most [`MAX_STARTS`].
+    starts: Vec<(u64, usize)>,
+    baggage: IndexMap<String, Counter<String>>,
+}
+
+impl ClientRoots {
+    fn add(&mut self, entry: Entry) {
+        let slot = self.targets.0.entry(entry.target);
+        let index = slot.index();
+        *slot.or_insert(0) += 1;
+        if self.starts.len() < MAX_STARTS {
+            self.starts.push((entry.start, index));
+        }
+        for (key, value) in entry.baggage {
+            self.baggage.entry(key).or_default().add(value);
+        }
+    }
+}
+
+/// A service that lost its callers' trace context: its calls started traces of their own.
+#[derive(Debug)]
+pub(crate) struct LostContext {
+    pub(crate) service: String,
+    /// The first and the last of those calls' starts, ns.
+    pub(crate) first: u64,
+    pub(crate) last: u64,
+    /// Those calls, by callee.
+    pub(crate) calls: Counter<Target>,
+}
+
 /// Everything kept.
 #[derive(Debug)]
 pub(crate) struct Tallies {
@@ -231,6 +269,10 @@ pub(crate) struct Tallies {
     pub(crate) entries: Counter<Target>,
     pub(crate) entry_starts: Vec<u64>,
     pub(crate) baggage: IndexMap<String, Counter<String>>,
+    /// Requests that entered under a CLIENT span with no parent, by its service: a load
+    /// generator's, or a service's that lost its caller's trace context (see
+    /// [`Tallies::settle_client_roots`]).
+    client_roots: IndexMap<String, ClientRoots>,
     /// Publishes waiting for their consumer: producer span → (route, step, end).
     producers: Bounded<SpanId, (Target, usize, u64)>,
     /// Messages processed before their publish was read: producer span → (consumer, start).
@@ -248,6 +290,7 @@ impl Tallies {
             entries: Counter::default(),
             entry_starts: Vec::new(),
             baggage: IndexMap::new(),
+            client_roots: IndexMap::new(),
             producers: Bounded::new(),
             deliveries: Bounded::new(),
         }
@@ -283,14 +326,84 @@ impl Tallies {
             }
         }
         if let Some(entry) = observed.entry {
-            self.entries.add(entry.target);
-            if self.entry_starts.len() < MAX_STARTS {
-                self.entry_starts.push(entry.start);
-            }
-            for (key, value) in entry.baggage {
-                self.baggage.entry(key).or_default().add(value);
+            match observed.client_root {
+                Some(service) => self.client_roots.entry(service).or_default().add(entry),
+                None => self.enter(entry),
             }
         }
+    }
+
+    /// Counts a request that entered.
+    fn enter(&mut self, entry: Entry) {
+        self.entries.add(entry.target);
+        if self.entry_starts.len() < MAX_STARTS {
+            self.entry_starts.push(entry.start);
+        }
+        for (key, value) in entry.baggage {
+            self.baggage.entry(key).or_default().add(value);
+        }
+    }
+
+    /// Sorts the requests that entered under a CLIENT span with no parent. Where that span's
+    /// service has routes that make the same call, it lost its caller's trace context: the
+    /// requests are its calls, which a replay makes by itself, so they are no load; they are
+    /// given back to the steps that make them (shared by how often each route made the call),
+    /// and the service comes back as [`LostContext`]. The rest (a load generator's requests,
+    /// a service's own background calls) is the load.
+    pub(crate) fn settle_client_roots(&mut self) -> Vec<LostContext> {
+        let mut lost = Vec::new();
+        for (service, roots) in std::mem::take(&mut self.client_roots) {
+            let mut calls: Counter<Target> = Counter::default();
+            let mut is_call = Vec::with_capacity(roots.targets.0.len());
+            for (callee, &count) in &roots.targets.0 {
+                let key = (Sig::Call(callee.clone()), 0);
+                let callers: Vec<(Target, u64)> = self
+                    .routes
+                    .iter()
+                    .filter(|(t, _)| t.service == service)
+                    .filter_map(|(t, r)| r.keys.get(&key).map(|k| (t.clone(), k.present)))
+                    .collect();
+                is_call.push(!callers.is_empty());
+                if callers.is_empty() {
+                    *self.entries.0.entry(callee.clone()).or_insert(0) += count;
+                    continue;
+                }
+                calls.0.insert(callee.clone(), count);
+                let total: u64 = callers.iter().map(|(_, p)| p).sum();
+                for (target, present) in callers {
+                    let route = &mut self.routes[&target];
+                    let k = route.keys.get_index_of(&key).expect("a key of the route") as u16;
+                    let share = (count as f64 * present as f64 / total.max(1) as f64).round();
+                    *route.restored.entry(k).or_insert(0) += share as u64;
+                }
+            }
+            let (mut first, mut last) = (u64::MAX, 0);
+            for (start, index) in roots.starts {
+                if is_call[index] {
+                    (first, last) = (first.min(start), last.max(start));
+                } else if self.entry_starts.len() < MAX_STARTS {
+                    self.entry_starts.push(start);
+                }
+            }
+            // Baggage is the load's when any of it is.
+            if is_call.iter().any(|c| !c) {
+                for (key, values) in roots.baggage {
+                    let counter = self.baggage.entry(key).or_default();
+                    for (value, count) in values.0 {
+                        *counter.0.entry(value).or_insert(0) += count;
+                    }
+                }
+            }
+            if calls.total() > 0 {
+                lost.push(LostContext {
+                    service,
+                    first,
+                    last,
+                    calls,
+                });
+            }
+        }
+        lost
     }
 
     fn deliver(&mut self, route: &Target, key: usize, end: u64, consumer: Target, start: u64) {

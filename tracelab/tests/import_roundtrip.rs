@@ -441,19 +441,21 @@ fn the_same_service_tops_the_p99_critical_path() {
 }
 
 /// A fault that came and went comes back as an incident, where and when it was: the library's
-/// outage (`retry-storm`: ledger fails every request from 3 s to 6 s) and its slow leaf
+/// outage (`retry-storm`: ledger fails every request from 3 s to 6 s), its slow leaf
 /// (`cascading-timeout`: bank 4 s slower from 3 s to 6 s, cut short at 1 s by the gateway's
-/// timeout), each run as it is (10 requests/s for 9 s) and imported.
+/// timeout) and its lost context (`broken-propagation`: api's calls start traces of their own
+/// from 3 s to 6 s), each run as it is (10 requests/s for 9 s) and imported.
 #[test]
 fn incidents_come_back_where_they_were() {
-    let runs: Vec<(&str, PathBuf, Child)> = ["retry-storm", "cascading-timeout"]
-        .into_iter()
-        .map(|name| {
-            let out = scratch(&format!("{name}-incident"));
-            let child = start(&library(name), None, 1, &out);
-            (name, out, child)
-        })
-        .collect();
+    let runs: Vec<(&str, PathBuf, Child)> =
+        ["retry-storm", "cascading-timeout", "broken-propagation"]
+            .into_iter()
+            .map(|name| {
+                let out = scratch(&format!("{name}-incident"));
+                let child = start(&library(name), None, 1, &out);
+                (name, out, child)
+            })
+            .collect();
     for (name, out, child) in runs {
         finish(child, &out);
         let file = scratch(&format!("{name}-incident.yaml"));
@@ -500,13 +502,34 @@ fn incidents_come_back_where_they_were() {
                     "{text}"
                 );
             }
-            _ => {
+            "cascading-timeout" => {
                 assert_eq!(
                     (fault.service.as_str(), fault.route.as_deref()),
                     ("bank", Some("/authorize")),
                     "{text}"
                 );
                 assert_eq!(fault.kind, FaultKind::Hang, "{text}");
+            }
+            _ => {
+                assert_eq!(
+                    (fault.service.as_str(), &fault.kind),
+                    ("api", &FaultKind::DropContext),
+                    "{text}"
+                );
+                // The calls that started traces of their own are api's, not load: every
+                // request enters at web, and api always calls db.
+                let entries: Vec<&str> = scenario
+                    .load
+                    .entries
+                    .iter()
+                    .map(|e| e.service.as_str())
+                    .collect();
+                assert_eq!(entries, ["web"], "{text}");
+                let steps = &scenario.services["api"].routes["/data"].steps;
+                assert!(
+                    matches!(steps.as_slice(), [tracelab_scenario::Step::Call(c)] if c.probability == 1.0),
+                    "{text}"
+                );
             }
         }
         let _ = std::fs::remove_dir_all(&out);
