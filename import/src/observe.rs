@@ -82,6 +82,8 @@ pub(crate) struct Element {
     pub(crate) query: Option<String>,
     /// The PRODUCER span of a publish.
     pub(crate) producer: Option<SpanId>,
+    /// Ended when a caller above it gave up: its own time is not known.
+    pub(crate) cut: bool,
 }
 
 /// One request to one route.
@@ -286,7 +288,8 @@ struct Walk<'t> {
 }
 
 impl Walk<'_> {
-    fn element(&self, sig: Sig, span: &Span) -> Element {
+    fn element(&self, sig: Sig, c: usize) -> Element {
+        let span = &self.spans[c];
         Element {
             sig,
             start: span.start_unix_nano,
@@ -300,6 +303,7 @@ impl Walk<'_> {
             locked: false,
             query: None,
             producer: None,
+            cut: cut_short(self.spans, self.tree, c),
         }
     }
 
@@ -317,7 +321,7 @@ impl Walk<'_> {
         match span.kind {
             SpanKind::Server | SpanKind::Consumer => {
                 // A route right under a route: called without a CLIENT span of its own.
-                let mut element = self.element(Sig::Call(target(span)), span);
+                let mut element = self.element(Sig::Call(target(span)), c);
                 element.attempts.push(attempt(span));
                 instance.elements.push(element);
             }
@@ -327,7 +331,7 @@ impl Walk<'_> {
                     .copied()
                     .find(|&s| is_route_kind(&spans[s]));
                 if let Some(s) = server {
-                    let mut element = self.element(Sig::Call(target(&spans[s])), span);
+                    let mut element = self.element(Sig::Call(target(&spans[s])), c);
                     element.attempts.push(attempt(span));
                     instance.elements.push(element);
                 } else if let Some(system) = attrs::db_system(span) {
@@ -339,7 +343,7 @@ impl Walk<'_> {
                         operation: operation.to_owned(),
                         collection: attrs::db_collection(span).map(str::to_owned),
                     };
-                    let mut element = self.element(sig, span);
+                    let mut element = self.element(sig, c);
                     element.own_ns = span.duration_nanos().saturating_sub(lock_ns);
                     element.locked = attrs::lock_wait_ms(span).is_some();
                     element.query = attrs::db_query(span).map(str::to_owned);
@@ -354,7 +358,7 @@ impl Walk<'_> {
                         service: peer.to_owned(),
                         route: path,
                     };
-                    let mut element = self.element(Sig::Call(callee.clone()), span);
+                    let mut element = self.element(Sig::Call(callee.clone()), c);
                     element.attempts.push(attempt(span));
                     instance.elements.push(element);
                     self.synthetic.push(Instance {
@@ -371,7 +375,7 @@ impl Walk<'_> {
                         cut: false,
                     });
                 } else {
-                    let element = self.element(Sig::Work(span.name.clone()), span);
+                    let element = self.element(Sig::Work(span.name.clone()), c);
                     instance.elements.push(element);
                 }
             }
@@ -383,14 +387,14 @@ impl Walk<'_> {
                         let name = name.strip_prefix("send ").or(name.strip_prefix("publish "));
                         name.unwrap_or(&span.name).to_owned()
                     });
-                let mut element = self.element(Sig::Publish(topic), span);
+                let mut element = self.element(Sig::Publish(topic), c);
                 element.producer = Some(span.span_id);
                 self.producers.push((span.span_id, span.end_unix_nano));
                 instance.elements.push(element);
             }
             SpanKind::Internal | SpanKind::Unspecified => {
                 if let Some(name) = attrs::cache_name(span) {
-                    let mut element = self.element(Sig::Cache(name.to_owned()), span);
+                    let mut element = self.element(Sig::Cache(name.to_owned()), c);
                     element.own_ns = self.self_ns[c];
                     for &m in &self.tree.children[c] {
                         let call = &spans[m];
@@ -407,7 +411,7 @@ impl Walk<'_> {
                     element.failed = element.attempts.last().is_some_and(|a| a.failed);
                     instance.elements.push(element);
                 } else if self.tree.children[c].is_empty() {
-                    let mut element = self.element(Sig::Work(span.name.clone()), span);
+                    let mut element = self.element(Sig::Work(span.name.clone()), c);
                     element.own_ns = span.duration_nanos().saturating_sub(lock_ns);
                     element.cpu = attrs::cpu(span);
                     element.locked = attrs::lock_wait_ms(span).is_some();

@@ -219,6 +219,25 @@ fn reach(route: &RouteTally, k: usize, g: usize, group_of: &HashMap<usize, usize
     (present + restored.min(reached - present), reached)
 }
 
+/// The step's own times: of the runs that ended on their own, or of all when every run was
+/// cut short by a caller giving up (a lock's queue that never drained).
+fn own_times<'t>(tally: &'t KeyTally, at: &str, notes: &mut Notes) -> &'t [u64] {
+    let cut = tally.own_cut.seen();
+    if tally.own.seen() == 0 {
+        return tally.own_cut.values();
+    }
+    if cut > 0 {
+        notes.add(
+            at,
+            format!(
+                "{cut} runs cut short when a caller gave up (a timeout above) are left out of its \
+                 time"
+            ),
+        );
+    }
+    tally.own.values()
+}
+
 /// The chance of a step, rounded; 1 when it always ran.
 fn probability(present: u64, reached: u64) -> f64 {
     if reached == 0 || present >= reached {
@@ -384,7 +403,7 @@ fn step(
     let step = match &key.0 {
         Sig::Call(target) => Step::Call(call(target, tally, present, reached, naming, at, notes)),
         Sig::Work(name) => {
-            let fitted = fit_ns(tally.own.values());
+            let fitted = fit_ns(own_times(tally, at, notes));
             notes.latency(&format!("{at}.latency"), &fitted, "time");
             notes.maybe(at, always());
             Step::Work(Work {
@@ -399,7 +418,7 @@ fn step(
             operation,
             collection,
         } => {
-            let fitted = fit_ns(tally.own.values());
+            let fitted = fit_ns(own_times(tally, at, notes));
             notes.latency(&format!("{at}.latency"), &fitted, "time per query");
             let (repeat, repeat_note) = repeat(tally);
             notes.maybe(at, always());
@@ -417,7 +436,7 @@ fn step(
             })
         }
         Sig::Cache(name) => {
-            let fitted = fit_ns(tally.own.values());
+            let fitted = fit_ns(own_times(tally, at, notes));
             notes.latency(&format!("{at}.latency"), &fitted, "lookup time");
             let Some((miss, _)) = tally.miss.mode() else {
                 // A cache step needs the route it reads through; none was seen, and a lookup

@@ -83,6 +83,9 @@ pub(crate) struct KeyTally {
     pub(crate) timeouts: Reservoir,
     /// The step's own time (work, query, lookup), ns.
     pub(crate) own: Reservoir,
+    /// The same, of steps cut short when a caller above gave up: how long they would have
+    /// taken is not known, so they are fitted only when no step ran to its end.
+    pub(crate) own_cut: Reservoir,
     pub(crate) hits: u64,
     pub(crate) lookups: u64,
     pub(crate) miss: Counter<Target>,
@@ -105,6 +108,7 @@ impl KeyTally {
             retry_gaps: Reservoir::new(SAMPLES),
             timeouts: Reservoir::new(SAMPLES),
             own: Reservoir::new(SAMPLES),
+            own_cut: Reservoir::new(SAMPLES),
             hits: 0,
             lookups: 0,
             miss: Counter::default(),
@@ -472,7 +476,9 @@ impl Tallies {
             let elements: Vec<&Element> = run.iter().map(|&i| &instance.elements[i]).collect();
             let start = first.start;
             let end = elements.iter().map(|e| e.end).max().unwrap_or(start);
-            let run_failed = elements.iter().any(|e| e.failed);
+            // A run cut short by a caller giving up did not end either: the steps after it
+            // did not run because of it, as after a failure.
+            let run_failed = elements.iter().any(|e| e.failed || e.cut);
             record(
                 tally,
                 &elements,
@@ -556,7 +562,10 @@ fn record(tally: &mut KeyTally, run: &[&Element], offset_ns: u64, failed: bool) 
                 .add(attempt.end.saturating_sub(attempt.start));
         }
         if matches!(element.sig, Sig::Work(_) | Sig::Db { .. } | Sig::Cache(_)) {
-            tally.own.add(element.own_ns);
+            match element.cut {
+                false => tally.own.add(element.own_ns),
+                true => tally.own_cut.add(element.own_ns),
+            }
         }
         if let Some(hit) = element.hit {
             tally.lookups += 1;
