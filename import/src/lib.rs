@@ -178,6 +178,15 @@ impl Importer {
             }
             let route = route(tally, &changes, lost_while, &mut naming, &at, &mut notes);
             for found in &changes {
+                // One clock per service: its other routes saw the same.
+                let clock_known = matches!(found.change, Change::Skewed { .. })
+                    && incidents.iter().any(|i: &Incident| {
+                        i.fault.service == service
+                            && matches!(i.fault.kind, FaultKind::ClockSkew { .. })
+                    });
+                if clock_known {
+                    continue;
+                }
                 let at = format!("incidents[{}]", incidents.len());
                 incidents.push(incident(
                     tally,
@@ -433,6 +442,25 @@ fn incident(
                 ),
             )
         }
+        Change::Skewed { offset_ms, z } => (
+            FaultKind::ClockSkew {
+                offset_ms: (offset_ms * 10.0).round() / 10.0,
+            },
+            format!(
+                "the clock of {service} is {} {}",
+                fmt_ms(offset_ms.abs()),
+                match offset_ms > 0.0 {
+                    true => "fast",
+                    false => "slow",
+                }
+            ),
+            format!(
+                "its spans lay {} after its callers' on average, against {} the rest of the \
+                 time ({z:.0} standard errors)",
+                fmt_ms(offset_ms + found.outside.mean_offset_ms()),
+                fmt_ms(found.outside.mean_offset_ms()),
+            ),
+        ),
         Change::Slower {
             mean_in_ms,
             mean_out_ms,
@@ -491,7 +519,8 @@ fn incident(
         fault: Fault {
             service: service.to_owned(),
             instance: None,
-            route: Some(path.to_owned()),
+            // A clock is the whole service's.
+            route: (!matches!(found.change, Change::Skewed { .. })).then(|| path.to_owned()),
             baggage: None,
             fraction: 1.0,
             kind,

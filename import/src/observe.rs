@@ -104,6 +104,13 @@ pub(crate) struct Instance {
     /// Ended when a caller above it gave up (its call timed out): how long it would have
     /// taken is not known.
     pub(crate) cut: bool,
+    /// Called by another service's CLIENT span: how far the middle of this span lies after
+    /// the middle of that one, ms. Near 0 when the two clocks agree.
+    pub(crate) offset_ms: Option<f64>,
+    /// When the request came, on the caller's clock where another service called it (a
+    /// service whose clock is off puts its own start elsewhere), else its own start: where
+    /// it lies on the time line of incidents.
+    pub(crate) at: u64,
 }
 
 /// Where a request entered.
@@ -177,6 +184,9 @@ pub(crate) fn observe(trace: &Trace) -> Observed {
                 start: span.start_unix_nano,
             });
         }
+        let caller = tree.parent[i]
+            .map(|p| &spans[p])
+            .filter(|p| p.kind == SpanKind::Client && p.service_name != span.service_name);
         let mut instance = Instance {
             route,
             method: names::method_of(span),
@@ -189,6 +199,8 @@ pub(crate) fn observe(trace: &Trace) -> Observed {
             pool_limit: None,
             synthetic: false,
             cut: cut_short(spans, &tree, i),
+            offset_ms: caller.map(|p| middle_ms(span) - middle_ms(p)),
+            at: caller.map_or(span.start_unix_nano, |p| p.start_unix_nano),
         };
         let mut walk = Walk {
             spans,
@@ -214,6 +226,11 @@ pub(crate) fn observe(trace: &Trace) -> Observed {
         .filter(|s| s.kind == SpanKind::Client && s.parent_span_id.is_none())
         .map(|s| s.service_name.to_string());
     observed
+}
+
+/// The middle of a span, ms since the epoch.
+fn middle_ms(span: &Span) -> f64 {
+    (span.start_unix_nano as f64 + span.end_unix_nano as f64) / 2e6
 }
 
 /// How close to a caller's timed-out attempt a span must end to count as ended by it.
@@ -373,6 +390,8 @@ impl Walk<'_> {
                         pool_limit: None,
                         synthetic: true,
                         cut: false,
+                        offset_ms: None,
+                        at: span.start_unix_nano,
                     });
                 } else {
                     let element = self.element(Sig::Work(span.name.clone()), c);

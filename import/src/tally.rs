@@ -444,7 +444,7 @@ impl Tallies {
             route.methods.add(method.clone());
         }
         route.self_time.add(instance.self_ns);
-        route.self_time_starts.add(instance.start);
+        route.self_time_starts.add(instance.at);
         let any_failed = instance.elements.iter().any(|e| e.failed);
         let own_error = instance.failed && !any_failed;
         if own_error {
@@ -454,11 +454,12 @@ impl Tallies {
             }
         }
         route.timeline.add(Request {
-            start: instance.start,
+            start: instance.at,
             self_ns: instance.self_ns,
             own_error: own_error.then_some(instance.status),
             cut: instance.cut,
             steps: instance.elements.len() as u64,
+            offset_ms: instance.offset_ms,
         });
         let runs = runs(&instance.elements);
         let mut present: Vec<(u16, u64, u64)> = Vec::with_capacity(runs.len());

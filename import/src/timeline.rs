@@ -24,6 +24,10 @@
 //! spans are missing there (a service that lost the trace context) leave their time to the
 //! route's own.
 //!
+//! - clock: the stretch where the route's spans lie furthest from their callers' (the middle
+//!   of a SERVER span after the middle of its caller's CLIENT span, near 0 when the clocks
+//!   agree), in standard errors; taken when it is at least [`MIN_Z`] and [`MIN_SKEW_MS`].
+//!
 //! Requests cut short when a caller gave up (the lab, like many servers, stops work whose
 //! caller has gone) are counted: a stretch where most were cut was a route that did not
 //! answer in time, written as a `hang` (it waits until its caller gives up), since how long
@@ -40,13 +44,15 @@ pub(crate) const MAX_BINS: usize = 4096;
 /// Bins searched at most: wider bins than the kept ones where there are more.
 const SEARCH_BINS: usize = 200;
 /// Requests per searched bin on average at least, so that a bin's rate means something.
-const MIN_PER_BIN: u64 = 10;
+const MIN_PER_BIN: u64 = 5;
 /// Searched bins at least: fewer, and there is no stretch to tell apart from the rest.
 const MIN_BINS: usize = 5;
 /// Log likelihood ratio a stretch of failures needs.
 const MIN_LOG_LR: f64 = 20.0;
 /// Standard errors a stretch of slower requests needs.
 const MIN_Z: f64 = 10.0;
+/// A clock this far off, in ms, at least: less is the network and the callers' own work.
+const MIN_SKEW_MS: f64 = 10.0;
 /// Own time below this counts as this much, in ms, for the logarithm.
 const FLOOR_MS: f64 = 0.001;
 
@@ -62,6 +68,11 @@ pub(crate) struct Bin {
     /// The starts of the first and the last request that failed on its own, ns.
     failed_between: Option<(u64, u64)>,
     pub(crate) statuses: Counter<u16>,
+    /// Offsets from the callers' spans (see [`Request::offset_ms`]): how many, their sum and
+    /// sum of squares.
+    offsets: f64,
+    sum_offset: f64,
+    sumsq_offset: f64,
     sum_ms: f64,
     sum_log: f64,
     sumsq_log: f64,
@@ -80,9 +91,20 @@ impl Bin {
         for (&status, &count) in &other.statuses.0 {
             *self.statuses.0.entry(status).or_insert(0) += count;
         }
+        self.offsets += other.offsets;
+        self.sum_offset += other.sum_offset;
+        self.sumsq_offset += other.sumsq_offset;
         self.sum_ms += other.sum_ms;
         self.sum_log += other.sum_log;
         self.sumsq_log += other.sumsq_log;
+    }
+
+    /// The mean offset from the callers' spans, ms (0 without any).
+    pub(crate) fn mean_offset_ms(&self) -> f64 {
+        match self.offsets > 0.0 {
+            true => self.sum_offset / self.offsets,
+            false => 0.0,
+        }
     }
 
     /// The sum of squared deviations of log own time from the bin's mean.
@@ -111,6 +133,9 @@ pub(crate) struct Request {
     pub(crate) cut: bool,
     /// Steps it ran.
     pub(crate) steps: u64,
+    /// How far the middle of its span lies after its caller's (another service's CLIENT
+    /// span), ms: near 0 when the two clocks agree.
+    pub(crate) offset_ms: Option<f64>,
 }
 
 /// What changed in a stretch.
@@ -125,6 +150,8 @@ pub(crate) enum Change {
         status: Option<u16>,
         log_lr: f64,
     },
+    /// The service's clock was off: its spans lay this far after its callers'.
+    Skewed { offset_ms: f64, z: f64 },
     /// The route took longer.
     Slower {
         mean_in_ms: f64,
@@ -179,6 +206,11 @@ impl Timeline {
         }
         bin.cut += u64::from(request.cut);
         bin.steps += request.steps;
+        if let Some(offset) = request.offset_ms {
+            bin.offsets += 1.0;
+            bin.sum_offset += offset;
+            bin.sumsq_offset += offset * offset;
+        }
         let ms = request.self_ns as f64 / 1e6;
         let log = ms.max(FLOOR_MS).ln();
         bin.sum_ms += ms;
@@ -212,10 +244,12 @@ impl Timeline {
         if coarse.bins.len() < MIN_BINS {
             return Vec::new();
         }
+        let spread = Spread::of(&coarse.bins);
         let mut found = Vec::new();
-        let searches: [Search; 2] = [failures, slower];
+        let searches: [Search; 3] = [failures, slower, skewed];
         for search in searches {
-            let Some((range, change)) = search(&coarse.bins, &mut stretches(coarse.bins.len()))
+            let Some((range, change)) =
+                search(&coarse.bins, &mut stretches(coarse.bins.len()), spread)
             else {
                 continue;
             };
@@ -232,7 +266,7 @@ impl Timeline {
             let mut near = (a.saturating_sub(ratio)..=(a + ratio).min(len))
                 .flat_map(|s| (b.saturating_sub(ratio)..=(b + ratio).min(len)).map(move |e| (s, e)))
                 .filter(|&(s, e)| s < e && e - s < len);
-            let mut stretch = match search(&fine.bins, &mut near) {
+            let mut stretch = match search(&fine.bins, &mut near, spread) {
                 Some((range, change)) => fine.stretch(range, change),
                 None => coarse.stretch(range, change),
             };
@@ -266,8 +300,39 @@ impl Timeline {
 }
 
 /// A search for one kind of change among candidate stretches `[a, b)` of bins.
-type Search =
-    fn(&[Bin], &mut dyn Iterator<Item = (usize, usize)>) -> Option<((usize, usize), Change)>;
+type Search = fn(
+    &[Bin],
+    &mut dyn Iterator<Item = (usize, usize)>,
+    Spread,
+) -> Option<((usize, usize), Change)>;
+
+/// The spread within bins of the searched width (log own time, and offsets from the
+/// callers, ms), by which a shift is measured; also at the finer bins the edges are searched
+/// on, where a bin may hold a single request.
+#[derive(Debug, Clone, Copy)]
+struct Spread {
+    log: Option<f64>,
+    offset: Option<f64>,
+}
+
+impl Spread {
+    fn of(bins: &[Bin]) -> Spread {
+        let pooled = |n: &dyn Fn(&Bin) -> f64, within: &dyn Fn(&Bin) -> f64| {
+            let total: f64 = bins.iter().map(n).sum();
+            let used = bins.iter().filter(|b| n(b) > 0.0).count() as f64;
+            (total - used >= 1.0)
+                .then(|| (bins.iter().map(within).sum::<f64>() / (total - used)).sqrt())
+        };
+        Spread {
+            log: pooled(&|b| b.requests as f64, &Bin::within).map(|s| s.max(1e-3)),
+            offset: pooled(&|b| b.offsets, &|b| match b.offsets > 0.0 {
+                true => (b.sumsq_offset - b.sum_offset * b.sum_offset / b.offsets).max(0.0),
+                false => 0.0,
+            })
+            .map(|s| s.max(0.01)),
+        }
+    }
+}
 
 /// Bins of one width, every one from the first with requests to the last.
 struct Series {
@@ -341,6 +406,7 @@ fn log_likelihood(k: f64, n: f64, p: f64) -> f64 {
 fn failures(
     bins: &[Bin],
     candidates: &mut dyn Iterator<Item = (usize, usize)>,
+    _: Spread,
 ) -> Option<((usize, usize), Change)> {
     let n = prefix(bins, |b| b.requests as f64);
     let k = prefix(bins, |b| b.own_errors as f64);
@@ -391,19 +457,13 @@ fn failures(
 fn slower(
     bins: &[Bin],
     candidates: &mut dyn Iterator<Item = (usize, usize)>,
+    spread: Spread,
 ) -> Option<((usize, usize), Change)> {
     let n = prefix(bins, |b| b.requests as f64);
     let log = prefix(bins, |b| b.sum_log);
     let ms = prefix(bins, |b| b.sum_ms);
     let total_n = n[bins.len()];
-    let used = bins.iter().filter(|b| b.requests > 0).count() as f64;
-    let freedom = total_n - used;
-    if freedom < 1.0 {
-        return None;
-    }
-    let sigma = (bins.iter().map(Bin::within).sum::<f64>() / freedom)
-        .sqrt()
-        .max(1e-3);
+    let sigma = spread.log?;
     let mut best: Option<((usize, usize), f64)> = None;
     for (a, b) in candidates {
         let n_in = n[b] - n[a];
@@ -448,6 +508,39 @@ fn slower(
     })
 }
 
+/// The stretch whose spans lay furthest from their callers', if it passes the thresholds.
+fn skewed(
+    bins: &[Bin],
+    candidates: &mut dyn Iterator<Item = (usize, usize)>,
+    spread: Spread,
+) -> Option<((usize, usize), Change)> {
+    let n = prefix(bins, |b| b.offsets);
+    let sum = prefix(bins, |b| b.sum_offset);
+    let total_n = n[bins.len()];
+    let sigma = spread.offset?;
+    let mut best: Option<((usize, usize), f64, f64)> = None;
+    for (a, b) in candidates {
+        let n_in = n[b] - n[a];
+        let n_out = total_n - n_in;
+        if n_in == 0.0 || n_out == 0.0 {
+            continue;
+        }
+        let shift = (sum[b] - sum[a]) / n_in - (sum[bins.len()] - (sum[b] - sum[a])) / n_out;
+        let z = shift.abs() / (sigma * (1.0 / n_in + 1.0 / n_out).sqrt());
+        if best.is_none_or(|(_, best_z, _)| z > best_z) {
+            best = Some(((a, b), z, shift));
+        }
+    }
+    let (range, z, shift) = best?;
+    (z >= MIN_Z && shift.abs() >= MIN_SKEW_MS).then_some((
+        range,
+        Change::Skewed {
+            offset_ms: shift,
+            z,
+        },
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -475,6 +568,7 @@ mod tests {
             own_error: failed.then_some(Some(503)),
             cut: false,
             steps: 1,
+            offset_ms: Some(((start / 10_000_000) % 3) as f64 * 0.1),
         }
     }
 
@@ -547,6 +641,27 @@ mod tests {
             |s| request(s, 3.0, false),
         );
         assert!(timeline.changes().is_empty());
+    }
+
+    #[test]
+    fn a_clock_that_was_off_is_found() {
+        let timeline = run(
+            |s| Request {
+                offset_ms: Some(1500.0),
+                ..request(s, 3.0, false)
+            },
+            |s| request(s, 3.0, false),
+        );
+        let found = timeline.changes();
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(
+            (found[0].start_ns - 100 * S, found[0].end_ns - 100 * S),
+            (3 * S, 6 * S)
+        );
+        match found[0].change {
+            Change::Skewed { offset_ms, .. } => assert!((offset_ms - 1499.9).abs() < 0.1),
+            ref other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -443,19 +443,24 @@ fn the_same_service_tops_the_p99_critical_path() {
 /// A fault that came and went comes back as an incident, where and when it was: the library's
 /// outage (`retry-storm`: ledger fails every request from 3 s to 6 s), its slow leaf
 /// (`cascading-timeout`: bank 4 s slower from 3 s to 6 s, cut short at 1 s by the gateway's
-/// timeout) and its lost context (`broken-propagation`: api's calls start traces of their own
-/// from 3 s to 6 s), each run as it is (10 requests/s for 9 s) and imported.
+/// timeout), its lost context (`broken-propagation`: api's calls start traces of their own
+/// from 3 s to 6 s) and its clock (`clock-skew`: payments' clock 1.5 s fast from 3 s to 6 s),
+/// each run as it is (10 requests/s for 9 s) and imported.
 #[test]
 fn incidents_come_back_where_they_were() {
-    let runs: Vec<(&str, PathBuf, Child)> =
-        ["retry-storm", "cascading-timeout", "broken-propagation"]
-            .into_iter()
-            .map(|name| {
-                let out = scratch(&format!("{name}-incident"));
-                let child = start(&library(name), None, 1, &out);
-                (name, out, child)
-            })
-            .collect();
+    let runs: Vec<(&str, PathBuf, Child)> = [
+        "retry-storm",
+        "cascading-timeout",
+        "broken-propagation",
+        "clock-skew",
+    ]
+    .into_iter()
+    .map(|name| {
+        let out = scratch(&format!("{name}-incident"));
+        let child = start(&library(name), None, 1, &out);
+        (name, out, child)
+    })
+    .collect();
     for (name, out, child) in runs {
         finish(child, &out);
         let file = scratch(&format!("{name}-incident.yaml"));
@@ -509,6 +514,13 @@ fn incidents_come_back_where_they_were() {
                     "{text}"
                 );
                 assert_eq!(fault.kind, FaultKind::Hang, "{text}");
+            }
+            "clock-skew" => {
+                assert_eq!(fault.service, "payments", "{text}");
+                assert!(
+                    matches!(fault.kind, FaultKind::ClockSkew { offset_ms } if (offset_ms - 1500.0).abs() < 50.0),
+                    "{text}"
+                );
             }
             _ => {
                 assert_eq!(
