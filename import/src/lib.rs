@@ -13,7 +13,10 @@
 //!   ran when it could), timeouts and retries (from failed attempts), and `db`, `cache`,
 //!   `publish` and `work` steps from the semantic-convention attributes;
 //! - the load: entry routes and their mix, the rate, and even or random arrivals, from the
-//!   spans where requests entered; baggage from the entry spans.
+//!   spans where requests entered; baggage from the entry spans;
+//! - incidents: a stretch of time where a route failed more, took longer or ran on a clock
+//!   that was off (`timeline`), and where a service lost the trace context (its calls started
+//!   traces of their own, [`tally::Tallies::settle_client_roots`]).
 //!
 //! The result comes with comments saying where each number came from ([`Imported::to_yaml`])
 //! and always passes the scenario's own validation.
@@ -21,6 +24,8 @@
 //! Layout:
 //! - `observe`: one trace, read as requests to routes and their steps.
 //! - `tally`: what is kept across traces (counts, bounded samples, step patterns).
+//! - `timeline`: each route's failures, own time and clock over time, and the stretch of an
+//!   incident.
 //! - `steps`: a route's steps from its tallies: groups, order, probabilities, retries.
 //! - `fit`: the latency models fitted to measured times, with their KS distance.
 //! - `load`: entries, rate, arrivals, baggage.
@@ -323,9 +328,9 @@ fn route(
     // Outside an incident of failures, the route's failures are those of the rest.
     let (own_errors, requests, statuses) = match failures {
         Some(found) => (
-            found.outside.own_errors,
-            found.outside.requests,
-            &found.outside.statuses,
+            found.exterior.own_errors,
+            found.exterior.requests,
+            &found.exterior.statuses,
         ),
         None => (tally.own_errors, tally.requests, &tally.statuses),
     };
@@ -343,7 +348,7 @@ fn route(
                 "{own_errors} of {requests} requests{} failed on their own, no step failing \
                  ({:.2} %); statuses {}",
                 match failures {
-                    Some(_) => " outside the incident below",
+                    Some(_) => " away from the incident below",
                     None => "",
                 },
                 rate * 100.0,
@@ -413,16 +418,17 @@ fn incident(
     let (kind, what, evidence) = match found.change {
         Change::Errors {
             rate_in: _,
-            rate_out,
+            rate_out: _,
             status,
             log_lr,
         } => {
             let status = status.unwrap_or(500).clamp(400, 599);
-            // The rate away from the stretch's edges, where requests from before and after
-            // mix in; on top of the route's own rate (a request fails when either draw says
-            // so).
-            let interior = &found.interior;
+            // The rates away from the stretch's edges, where requests from before and after
+            // mix in; the fault's on top of the route's own rate (a request fails when either
+            // draw says so).
+            let (interior, exterior) = (&found.interior, &found.exterior);
             let rate_in = interior.own_errors as f64 / interior.requests.max(1) as f64;
+            let rate_out = exterior.own_errors as f64 / exterior.requests.max(1) as f64;
             let rate = round4(((rate_in - rate_out) / (1.0 - rate_out)).clamp(0.0, 1.0));
             (
                 FaultKind::Error { rate, status },
@@ -432,7 +438,8 @@ fn incident(
                 ),
                 format!(
                     "own failures {} of {} ({:.1} % away from the edges), against {} of {} \
-                     ({:.1} %) the rest of the time; log likelihood ratio {log_lr:.0}",
+                     ({:.1} % away from the edges) the rest of the time; log likelihood ratio \
+                     {log_lr:.0}",
                     inside.own_errors,
                     inside.requests,
                     rate_in * 100.0,

@@ -172,6 +172,9 @@ pub(crate) struct Found {
     /// Requests inside but for the first and the last bin, where requests from before or
     /// after the change mix in (all inside when that leaves fewer than 20).
     pub(crate) interior: Bin,
+    /// Requests outside but for the bin just before and the bin just after, for the same
+    /// reason: the route as it was away from the change.
+    pub(crate) exterior: Bin,
     pub(crate) outside: Bin,
     pub(crate) change: Change,
 }
@@ -347,6 +350,7 @@ impl Series {
         let mut inside = Bin::default();
         let mut outside = Bin::default();
         let mut interior = Bin::default();
+        let mut exterior = Bin::default();
         for (i, bin) in self.bins.iter().enumerate() {
             match (a..b).contains(&i) {
                 true => inside.merge(bin),
@@ -355,9 +359,15 @@ impl Series {
             if (a + 1..b.saturating_sub(1)).contains(&i) {
                 interior.merge(bin);
             }
+            if i + 1 < a || i > b {
+                exterior.merge(bin);
+            }
         }
         if interior.requests < 20 {
             interior = inside.clone();
+        }
+        if exterior.requests < 20 {
+            exterior = outside.clone();
         }
         Found {
             start_ns: (self.origin + a as u64) * self.width,
@@ -365,6 +375,7 @@ impl Series {
             inside,
             outside,
             interior,
+            exterior,
             change,
         }
     }
