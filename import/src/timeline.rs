@@ -464,6 +464,54 @@ fn failures(
     })
 }
 
+/// The shift of a stretch: how many values in and out, and how far the mean inside lies
+/// above the mean outside.
+#[derive(Debug, Clone, Copy)]
+struct Shift {
+    range: (usize, usize),
+    n_in: f64,
+    n_out: f64,
+    shift: f64,
+    /// The shift in standard errors (`sigma` being the spread of one value); signed, or its
+    /// size for a search in both directions.
+    z: f64,
+}
+
+/// The candidate stretch whose mean (of the values counted by `n` and summed by `sum`, both
+/// prefix sums over the bins) lies furthest above the rest, or furthest either way with
+/// `both_ways`, in standard errors.
+fn largest_shift(
+    n: &[f64],
+    sum: &[f64],
+    sigma: f64,
+    both_ways: bool,
+    candidates: &mut dyn Iterator<Item = (usize, usize)>,
+) -> Option<Shift> {
+    let (total_n, total) = (n[n.len() - 1], sum[sum.len() - 1]);
+    let mut best: Option<Shift> = None;
+    for (a, b) in candidates {
+        let n_in = n[b] - n[a];
+        let n_out = total_n - n_in;
+        if n_in == 0.0 || n_out == 0.0 {
+            continue;
+        }
+        let inside = sum[b] - sum[a];
+        let shift = inside / n_in - (total - inside) / n_out;
+        let z = shift / (sigma * (1.0 / n_in + 1.0 / n_out).sqrt());
+        let z = if both_ways { z.abs() } else { z };
+        if best.is_none_or(|best| z > best.z) {
+            best = Some(Shift {
+                range: (a, b),
+                n_in,
+                n_out,
+                shift,
+                z,
+            });
+        }
+    }
+    best
+}
+
 /// The stretch of most unusually slow requests, if it passes the thresholds.
 fn slower(
     bins: &[Bin],
@@ -472,35 +520,24 @@ fn slower(
 ) -> Option<((usize, usize), Change)> {
     let n = prefix(bins, |b| b.requests as f64);
     let log = prefix(bins, |b| b.sum_log);
-    let ms = prefix(bins, |b| b.sum_ms);
-    let total_n = n[bins.len()];
-    let sigma = spread.log?;
-    let mut best: Option<((usize, usize), f64)> = None;
-    for (a, b) in candidates {
-        let n_in = n[b] - n[a];
-        let n_out = total_n - n_in;
-        if n_in == 0.0 || n_out == 0.0 {
-            continue;
-        }
-        let shift = (log[b] - log[a]) / n_in - (log[bins.len()] - (log[b] - log[a])) / n_out;
-        let z = shift / (sigma * (1.0 / n_in + 1.0 / n_out).sqrt());
-        if best.is_none_or(|(_, best_z)| z > best_z) {
-            best = Some(((a, b), z));
-        }
-    }
-    let ((a, b), z) = best?;
-    let n_in = n[b] - n[a];
-    let n_out = total_n - n_in;
-    let shift = (log[b] - log[a]) / n_in - (log[bins.len()] - (log[b] - log[a])) / n_out;
-    let mean_in_ms = (ms[b] - ms[a]) / n_in;
-    let mean_out_ms = (ms[bins.len()] - (ms[b] - ms[a])) / n_out;
-    let cut: u64 = bins[a..b].iter().map(|b| b.cut).sum();
+    let Shift {
+        range: (a, b),
+        n_in,
+        n_out,
+        shift,
+        z,
+    } = largest_shift(&n, &log, spread.log?, false, candidates)?;
+    let mean = |field: fn(&Bin) -> f64| {
+        let sums = prefix(bins, field);
+        let inside = sums[b] - sums[a];
+        (inside / n_in, (sums[bins.len()] - inside) / n_out)
+    };
+    let (mean_in_ms, mean_out_ms) = mean(|b| b.sum_ms);
     // Fewer steps inside: calls whose spans are missing from these traces (a service that
     // lost the trace context, a collector that dropped spans). Their time counts as the
     // route's own there, which is no slowdown of the route.
-    let steps = prefix(bins, |b| b.steps as f64);
-    let steps_in = (steps[b] - steps[a]) / n_in;
-    let steps_out = (steps[bins.len()] - (steps[b] - steps[a])) / n_out;
+    let (steps_in, steps_out) = mean(|b| b.steps as f64);
+    let cut: u64 = bins[a..b].iter().map(|b| b.cut).sum();
     let passes = z >= MIN_Z
         && shift >= 2f64.ln()
         && mean_in_ms >= 2.0 * mean_out_ms
@@ -527,27 +564,12 @@ fn skewed(
 ) -> Option<((usize, usize), Change)> {
     let n = prefix(bins, |b| b.offsets);
     let sum = prefix(bins, |b| b.sum_offset);
-    let total_n = n[bins.len()];
-    let sigma = spread.offset?;
-    let mut best: Option<((usize, usize), f64, f64)> = None;
-    for (a, b) in candidates {
-        let n_in = n[b] - n[a];
-        let n_out = total_n - n_in;
-        if n_in == 0.0 || n_out == 0.0 {
-            continue;
-        }
-        let shift = (sum[b] - sum[a]) / n_in - (sum[bins.len()] - (sum[b] - sum[a])) / n_out;
-        let z = shift.abs() / (sigma * (1.0 / n_in + 1.0 / n_out).sqrt());
-        if best.is_none_or(|(_, best_z, _)| z > best_z) {
-            best = Some(((a, b), z, shift));
-        }
-    }
-    let (range, z, shift) = best?;
-    (z >= MIN_Z && shift.abs() >= MIN_SKEW_MS).then_some((
-        range,
+    let found = largest_shift(&n, &sum, spread.offset?, true, candidates)?;
+    (found.z >= MIN_Z && found.shift.abs() >= MIN_SKEW_MS).then_some((
+        found.range,
         Change::Skewed {
-            offset_ms: shift,
-            z,
+            offset_ms: found.shift,
+            z: found.z,
         },
     ))
 }
