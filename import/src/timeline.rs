@@ -635,20 +635,24 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_slow_stretch_is_found_and_steady_noise_is_not() {
-        // Own time cycling over 1–9 ms everywhere: no stretch stands out.
-        let noisy = |s: u64| request(s, 1.0 + ((s / 10_000_000) % 9) as f64, false);
-        assert!(run(noisy, noisy).changes().is_empty());
-        // 4 s more inside.
-        let timeline = run(|s| request(s, 4005.0, false), noisy);
+    /// The one change found, which must cover 3 s to 6 s exactly.
+    fn the_change_from_3_to_6_s(timeline: Timeline) -> Change {
         let found = timeline.changes();
         assert_eq!(found.len(), 1, "{found:?}");
         assert_eq!(
             (found[0].start_ns - 100 * S, found[0].end_ns - 100 * S),
             (3 * S, 6 * S)
         );
-        match found[0].change {
+        found[0].change.clone()
+    }
+
+    #[test]
+    fn a_slow_stretch_is_found_and_steady_noise_is_not() {
+        // Own time cycling over 1–9 ms everywhere: no stretch stands out.
+        let noisy = |s: u64| request(s, 1.0 + ((s / 10_000_000) % 9) as f64, false);
+        assert!(run(noisy, noisy).changes().is_empty());
+        // 4 s more inside.
+        match the_change_from_3_to_6_s(run(|s| request(s, 4005.0, false), noisy)) {
             Change::Slower {
                 mean_in_ms,
                 mean_out_ms,
@@ -659,7 +663,7 @@ mod tests {
                 assert!((mean_out_ms - 5.0).abs() < 0.1, "{mean_out_ms}");
                 assert_eq!(cut_share, 0.0);
             }
-            ref other => panic!("{other:?}"),
+            other => panic!("{other:?}"),
         }
     }
 
@@ -685,15 +689,9 @@ mod tests {
             },
             |s| request(s, 3.0, false),
         );
-        let found = timeline.changes();
-        assert_eq!(found.len(), 1, "{found:?}");
-        assert_eq!(
-            (found[0].start_ns - 100 * S, found[0].end_ns - 100 * S),
-            (3 * S, 6 * S)
-        );
-        match found[0].change {
+        match the_change_from_3_to_6_s(timeline) {
             Change::Skewed { offset_ms, .. } => assert!((offset_ms - 1499.9).abs() < 0.1),
-            ref other => panic!("{other:?}"),
+            other => panic!("{other:?}"),
         }
     }
 
