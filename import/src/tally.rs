@@ -398,7 +398,8 @@ impl Tallies {
                     }
                 }
             }
-            if calls.total() > 0 {
+            // (Without a kept start, past MAX_STARTS, the calls are still given back.)
+            if calls.total() > 0 && first <= last {
                 lost.push(LostContext {
                     service,
                     first,

@@ -261,8 +261,10 @@ impl Timeline {
             let fine_factor = (factor / 8).max(1);
             let ratio = (factor / fine_factor) as usize;
             let fine = self.series(fine_factor);
+            // The first searched bin may start before the first fine one.
             let at = |coarse_index: usize| {
-                ((coarse.origin + coarse_index as u64) * ratio as u64 - fine.origin) as usize
+                ((coarse.origin + coarse_index as u64) * ratio as u64).saturating_sub(fine.origin)
+                    as usize
             };
             let (a, b) = (at(range.0), at(range.1));
             let len = fine.bins.len();
@@ -644,6 +646,24 @@ mod tests {
             (3 * S, 6 * S)
         );
         found[0].change.clone()
+    }
+
+    #[test]
+    fn an_outage_from_the_first_request_is_found() {
+        // 40 requests a second search 200 ms bins; the first request 50 ms into one, so
+        // the finer bins of the edges start after the first searched bin.
+        let mut timeline = Timeline::new();
+        for i in 0..400u64 {
+            let start = 100 * S + 50_000_000 + i * 25_000_000;
+            timeline.add(request(start, 3.0, i < 120));
+        }
+        let found = timeline.changes();
+        assert_eq!(found.len(), 1, "{found:?}");
+        let first = 100 * S + 50_000_000;
+        assert_eq!(
+            (found[0].start_ns - first, found[0].end_ns - first),
+            (0, 2_975_000_001)
+        );
     }
 
     #[test]
