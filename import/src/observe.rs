@@ -157,6 +157,7 @@ fn failed(span: &Span) -> bool {
 pub(crate) fn observe(trace: &Trace) -> Observed {
     let spans = &trace.spans;
     let tree = SpanTree::new(trace);
+    let gave_up = gave_up_above(spans, &tree);
     let self_ns = tracelab_analysis::critical_path::self_times(trace);
     let mut observed = Observed::default();
     let top = tree.primary_top(spans);
@@ -198,13 +199,14 @@ pub(crate) fn observe(trace: &Trace) -> Observed {
             elements: Vec::new(),
             pool_limit: None,
             synthetic: false,
-            cut: cut_short(spans, &tree, i),
+            cut: cut_short(spans, &gave_up, i),
             offset_ms: caller.map(|p| middle_ms(span) - middle_ms(p)),
             at: caller.map_or(span.start_unix_nano, |p| p.start_unix_nano),
         };
         let mut walk = Walk {
             spans,
             tree: &tree,
+            gave_up: &gave_up,
             self_ns: &self_ns,
             synthetic: Vec::new(),
             producers: &mut observed.producers,
@@ -236,22 +238,34 @@ fn middle_ms(span: &Span) -> f64 {
 /// How close to a caller's timed-out attempt a span must end to count as ended by it.
 const CUT_SLACK_NS: u64 = 5_000_000;
 
-/// Whether span `i` lasted until a caller above it gave up: a CLIENT span among its
-/// ancestors timed out, and the span did not end before that.
-fn cut_short(spans: &[Span], tree: &SpanTree, i: usize) -> bool {
-    let end = spans[i].end_unix_nano;
-    let mut at = tree.parent[i];
-    while let Some(a) = at {
-        let caller = &spans[a];
-        if caller.kind == SpanKind::Client
-            && attrs::timed_out(caller)
-            && end.saturating_add(CUT_SLACK_NS) >= caller.end_unix_nano
-        {
-            return true;
+/// For each span, the earliest end of a timed-out CLIENT span above it: when a caller gave
+/// up on it. Walked down from the trace's tops once (one timeout check a span), so parent
+/// links that form a cycle, which no top reaches, are never followed.
+fn gave_up_above(spans: &[Span], tree: &SpanTree) -> Vec<Option<u64>> {
+    let mut above = vec![None; spans.len()];
+    let mut seen = vec![false; spans.len()];
+    let mut stack: Vec<(usize, Option<u64>)> = tree.tops.iter().map(|&t| (t, None)).collect();
+    while let Some((i, deadline)) = stack.pop() {
+        if std::mem::replace(&mut seen[i], true) {
+            continue;
         }
-        at = tree.parent[a];
+        above[i] = deadline;
+        let span = &spans[i];
+        let own =
+            (span.kind == SpanKind::Client && attrs::timed_out(span)).then_some(span.end_unix_nano);
+        let below = match (deadline, own) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        stack.extend(tree.children[i].iter().map(|&c| (c, below)));
     }
-    false
+    above
+}
+
+/// Whether span `i` lasted until a caller above it gave up (`gave_up` from
+/// [`gave_up_above`]): it did not end before the earliest of them.
+fn cut_short(spans: &[Span], gave_up: &[Option<u64>], i: usize) -> bool {
+    gave_up[i].is_some_and(|at| spans[i].end_unix_nano.saturating_add(CUT_SLACK_NS) >= at)
 }
 
 /// The route a span stands for.
@@ -299,6 +313,7 @@ fn entry(spans: &[Span], tree: &SpanTree, top: usize) -> Option<Entry> {
 struct Walk<'t> {
     spans: &'t [Span],
     tree: &'t SpanTree,
+    gave_up: &'t [Option<u64>],
     self_ns: &'t [u64],
     synthetic: Vec<Instance>,
     producers: &'t mut Vec<(SpanId, u64)>,
@@ -320,7 +335,7 @@ impl Walk<'_> {
             locked: false,
             query: None,
             producer: None,
-            cut: cut_short(self.spans, self.tree, c),
+            cut: cut_short(self.spans, self.gave_up, c),
         }
     }
 
@@ -479,4 +494,65 @@ fn merge_retries(elements: Vec<Element>) -> (Vec<Element>, u64) {
         }
     }
     (merged, waits)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tracelab_trace::{Status, StatusCode, TraceId};
+
+    fn span(id: u8, parent: Option<u8>, kind: SpanKind, start_ms: u64, end_ms: u64) -> Span {
+        Span {
+            trace_id: TraceId([1; 16]),
+            span_id: SpanId([id; 8]),
+            parent_span_id: parent.map(|p| SpanId([p; 8])),
+            name: "GET /x".to_owned(),
+            kind,
+            start_unix_nano: start_ms * 1_000_000,
+            end_unix_nano: end_ms * 1_000_000,
+            ..Span::default()
+        }
+    }
+
+    fn timed_out(mut span: Span) -> Span {
+        span.status = Status {
+            code: StatusCode::Error,
+            message: "timeout".to_owned(),
+        };
+        span
+    }
+
+    #[test]
+    fn a_request_that_lasted_until_its_caller_gave_up_is_cut() {
+        let trace = Trace::new(
+            TraceId([1; 16]),
+            vec![
+                span(1, None, SpanKind::Server, 0, 1001),
+                timed_out(span(2, Some(1), SpanKind::Client, 1, 1000)),
+                // Ended with its caller's attempt: cut. Ended long before it: not.
+                span(3, Some(2), SpanKind::Server, 2, 1000),
+                span(4, Some(2), SpanKind::Server, 3, 10),
+            ],
+        );
+        let cut: Vec<(u64, bool)> = observe(&trace)
+            .instances
+            .iter()
+            .map(|i| (i.start / 1_000_000, i.cut))
+            .collect();
+        assert_eq!(cut, [(0, false), (2, true), (3, false)]);
+    }
+
+    #[test]
+    fn parent_links_in_a_cycle_are_read_without_walking_round_it() {
+        // 5 under 6 and 6 under 5, with a timed-out CLIENT that ended long after.
+        let trace = Trace::new(
+            TraceId([1; 16]),
+            vec![
+                timed_out(span(5, Some(6), SpanKind::Client, 0, 5000)),
+                span(6, Some(5), SpanKind::Server, 1, 10),
+            ],
+        );
+        let observed = observe(&trace);
+        assert!(observed.instances.iter().all(|i| !i.cut));
+    }
 }
