@@ -248,6 +248,11 @@ impl Timeline {
             return Vec::new();
         }
         let spread = Spread::of(&coarse.bins);
+        // The edges are searched again at bins up to 8 times finer, within a coarse bin of
+        // where they were found.
+        let fine_factor = (factor / 8).max(1);
+        let ratio = (factor / fine_factor) as usize;
+        let mut fine: Option<Series> = None;
         let mut found = Vec::new();
         let searches: [Search; 3] = [failures, slower, skewed];
         for search in searches {
@@ -256,11 +261,7 @@ impl Timeline {
             else {
                 continue;
             };
-            // The edges again, at bins up to 8 times finer, within a coarse bin of where
-            // they were found.
-            let fine_factor = (factor / 8).max(1);
-            let ratio = (factor / fine_factor) as usize;
-            let fine = self.series(fine_factor);
+            let fine = fine.get_or_insert_with(|| self.series(fine_factor));
             // The first searched bin may start before the first fine one.
             let at = |coarse_index: usize| {
                 ((coarse.origin + coarse_index as u64) * ratio as u64).saturating_sub(fine.origin)
