@@ -21,6 +21,7 @@
 //! - [`waterfall`]: the terminal waterfall of one trace.
 //! - [`table`]: the terminal table of services ranked by critical-path share.
 //! - [`html`]: the offline HTML report.
+//! - [`format`]: numbers as the reports write them (also the import's comments).
 
 pub mod analysis;
 pub mod asynchrony;
@@ -28,7 +29,7 @@ pub mod attribution;
 pub mod critical_path;
 pub mod diff;
 pub mod document;
-mod format;
+pub mod format;
 pub mod graph;
 pub mod health;
 pub mod html;

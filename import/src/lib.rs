@@ -589,11 +589,12 @@ fn lost_context(
     }
 }
 
-/// Milliseconds for a comment: `60.2 ms`, `4.06 s`.
+/// Milliseconds for a comment, as the reports write them (`60.2 ms`, `4060 ms`), signed.
 fn fmt_ms(ms: f64) -> String {
-    match ms >= 1000.0 {
-        true => format!("{:.2} s", ms / 1000.0),
-        false => format!("{ms:.1} ms"),
+    let text = tracelab_analysis::format::ms((ms.abs() * 1e6).round() as u64);
+    match ms < 0.0 {
+        true => format!("-{text}"),
+        false => text,
     }
 }
 
