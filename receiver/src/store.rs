@@ -275,12 +275,22 @@ impl TraceStore {
         }
     }
 
-    /// Waits until at least `at_least` spans are stored; false if `timeout` passes first.
+    /// Waits until at least `at_least` spans are stored; false once `timeout` passes with no
+    /// span arriving. Spans that keep arriving, however slowly (a pipeline that only gets the
+    /// cycles a busy machine leaves over), are waited for: only a stall gives up.
     pub async fn wait_for_spans(&self, at_least: u64, timeout: Duration) -> bool {
         let mut count = self.span_count.subscribe();
-        let reached = count.wait_for(|n| *n >= at_least);
-        // The sender lives as long as `self`, so `wait_for` can only end by reaching the count.
-        matches!(tokio::time::timeout(timeout, reached).await, Ok(Ok(_)))
+        loop {
+            let seen = *count.borrow_and_update();
+            if seen >= at_least {
+                return true;
+            }
+            let moved = count.wait_for(|n| *n >= at_least || *n > seen);
+            // The sender lives as long as `self`, so `wait_for` can only end by a change.
+            if !matches!(tokio::time::timeout(timeout, moved).await, Ok(Ok(_))) {
+                return false;
+            }
+        }
     }
 
     /// Counters so far.
@@ -382,5 +392,24 @@ pub(crate) mod tests {
         assert!(store.wait_for_spans(2, Duration::from_secs(5)).await);
         assert!(store.wait_for_spans(0, Duration::ZERO).await);
         assert!(!store.wait_for_spans(3, Duration::from_millis(30)).await);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn wait_for_spans_waits_while_spans_keep_arriving() {
+        let store = Arc::new(TraceStore::new());
+        let writer = Arc::clone(&store);
+        tokio::spawn(async move {
+            for n in 1..=6 {
+                tokio::time::sleep(Duration::from_millis(40)).await;
+                writer.ingest(vec![span(n, 1, None)]);
+            }
+        });
+        let started = tokio::time::Instant::now();
+        // 240 ms in all, longer than the timeout, but never 100 ms without a span.
+        assert!(store.wait_for_spans(6, Duration::from_millis(100)).await);
+        assert_eq!(started.elapsed(), Duration::from_millis(240));
+        // Then nothing more comes: one timeout later it gives up.
+        assert!(!store.wait_for_spans(7, Duration::from_millis(100)).await);
+        assert_eq!(started.elapsed(), Duration::from_millis(340));
     }
 }

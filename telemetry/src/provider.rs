@@ -211,33 +211,85 @@ impl ServiceTelemetry {
         let _ = tokio::task::spawn_blocking(move || provider.force_flush()).await;
     }
 
-    /// Flushes and stops the provider, waiting at most `timeout`, and returns the counts at
-    /// that moment. Spans still queued when the time is up (a backend that hangs) are counted
-    /// lost: the returned `ended - exported` includes them.
+    /// Flushes and stops the provider, and returns the counts at that moment. It waits as long
+    /// as the backend keeps acknowledging spans, and gives up once `timeout` passes without one
+    /// (a backend that hangs): spans still queued then are counted lost, the returned
+    /// `ended - exported` includes them. A slow pipeline is not a hung one: on a machine whose
+    /// cores other programs keep busy, the lab's low-priority pipeline drains slowly, and a
+    /// fixed deadline would drop spans it was about to deliver.
     pub async fn shutdown(&self, timeout: Duration) -> ExportStats {
         let provider = self.provider.clone();
-        let deadline = std::time::Instant::now() + timeout;
-        let stop = tokio::task::spawn_blocking(move || {
+        let counters = self.counters.clone();
+        let mut stop = tokio::task::spawn_blocking(move || {
             // A full queue refuses the processor's shutdown message outright, which would
             // strand every queued span. A flush is retried until the queue accepts it; once it
             // has run, the queue has room for the shutdown message.
-            while provider.force_flush().is_err() && std::time::Instant::now() < deadline {
+            let mut progress = Progress::new(counters.snapshot().exported);
+            while provider.force_flush().is_err()
+                && !progress.stalled(counters.snapshot().exported, timeout)
+            {
                 std::thread::sleep(Duration::from_millis(10));
             }
-            provider.shutdown_with_timeout(
-                deadline.saturating_duration_since(std::time::Instant::now()),
-            )
+            provider.shutdown_with_timeout(timeout)
         });
         // The SDK's batch processor ignores the timeout it is given and waits for every queued
         // batch to be exported, each up to the export timeout: against a backend that accepts
         // connections and never answers, that is minutes. The wait is bounded here instead;
         // the blocking thread finishes on its own once the exports time out.
-        if tokio::time::timeout(timeout, stop).await.is_err() {
-            tracing::warn!(
-                ?timeout,
-                "the span exporter did not finish within the shutdown timeout; queued spans are counted lost"
-            );
+        let mut progress = Progress::new(self.counters.snapshot().exported);
+        loop {
+            match tokio::time::timeout(timeout.min(Duration::from_millis(500)), &mut stop).await {
+                Ok(_) => break,
+                Err(_) if !progress.stalled(self.counters.snapshot().exported, timeout) => {}
+                Err(_) => {
+                    tracing::warn!(
+                        ?timeout,
+                        "the span exporter delivered nothing for the shutdown timeout; queued spans are counted lost"
+                    );
+                    break;
+                }
+            }
         }
         self.counters.snapshot()
+    }
+}
+
+/// Whether a count has stopped moving: `timeout` since it last grew.
+struct Progress {
+    last: u64,
+    since: std::time::Instant,
+}
+
+impl Progress {
+    fn new(count: u64) -> Self {
+        Progress {
+            last: count,
+            since: std::time::Instant::now(),
+        }
+    }
+
+    fn stalled(&mut self, count: u64, timeout: Duration) -> bool {
+        if count > self.last {
+            self.last = count;
+            self.since = std::time::Instant::now();
+        }
+        self.since.elapsed() >= timeout
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_count_is_stalled_only_once_it_has_not_grown_for_the_timeout() {
+        let mut progress = Progress::new(5);
+        assert!(!progress.stalled(5, Duration::from_secs(60)));
+        assert!(progress.stalled(5, Duration::ZERO));
+        // Growth starts the clock again.
+        assert!(!progress.stalled(6, Duration::from_millis(50)));
+        std::thread::sleep(Duration::from_millis(60));
+        assert!(progress.stalled(6, Duration::from_millis(50)));
+        assert!(!progress.stalled(7, Duration::from_millis(50)));
     }
 }
