@@ -1,27 +1,28 @@
 //! The lab keeps the times it is given: every latency model, run through real services over
 //! real loopback HTTP and real OTLP, comes back as configured.
 //!
-//! One probe request calls nine routes in parallel, each with one latency model; the SERVER
-//! span of each route lasts its injected wait. For every route the test compares:
+//! The load generator calls ten routes of one service, each route with one latency model (and
+//! one with errors), as a Poisson stream of 1,000 requests/s; the SERVER span of each route
+//! lasts its injected wait. (An earlier version sent one probe that fanned out to all routes in
+//! parallel: ten requests at once on two cores measure how a burst queues for the CPU, not the
+//! timer.) For every route the test compares:
 //! - each span with what was drawn for it (`tracelab.latency.drawn_ms`): the timer's error,
 //!   request by request;
-//! - the spans' quantiles with the model's analytic quantiles (±3 %, or the sampling noise of
-//!   the quantile where that is wider: the 99.9 % distribution-free interval of the order
-//!   statistic);
+//! - the spans' p50, p90 and p99 with the model's analytic quantiles: the model's quantile must
+//!   lie inside the sample's 99.9 % distribution-free interval for that quantile, widened by
+//!   ±3 % and, below, by the p99 overrun the run measured (a wait ends late, never early);
 //! - constants 0, 0.5, 2 and 25 ms: mean within ±0.2 ms and p90 within +0.4 ms of the
 //!   constant. Tokio's timer, which this replaced, ran every wait about 1.1 ms long, so these
 //!   bounds separate the two with room to spare.
 //!
-//! The bounds are a test's, not the precision targets: on an idle machine the run measures
-//! means within ±0.1 ms and p90 within +0.1 ms (docs/performance.md, "Timing precision", which
-//! prints this test's table with `--nocapture`). On the 2-vCPU virtual machine CI runs on,
-//! kernel threads take a whole vCPU for milliseconds now and then (measured with `perf sched`),
-//! which moved a mean to 2.103 ms once; a test that failed on that would test the machine.
-//! What it does not hold at all: the 99th percentile, where about 1 % of waits run
-//! 0.3–1.5 ms long (docs/performance.md has the figures).
+//! The bounds are a test's, not the precision targets: docs/performance.md ("Timing
+//! precision") has what an idle machine measures, from this test's table (`--nocapture`). On
+//! the 2-vCPU virtual machine CI runs on, kernel threads take a whole vCPU for milliseconds now
+//! and then (measured with `perf sched`), and other tests' builds share the cores; a test that
+//! failed on that would test the machine.
 //!
 //! It also checks an error rate against its binomial interval and the open loop's Poisson
-//! gaps against the exponential distribution (Kolmogorov–Smirnov), and that the same checks
+//! schedule against the exponential distribution (Kolmogorov–Smirnov), and that the same checks
 //! fail with tokio's millisecond timer in place of the precise one (the old behaviour).
 
 use std::collections::BTreeMap;
@@ -37,25 +38,10 @@ use tracelab_timer::Mode;
 use tracelab_trace::{AttrValue, SpanKind};
 
 const SCENARIO: &str = "\
-# Test scenario: one probe request reaches nine routes, one per latency model.
+# Test scenario: the load generator calls ten routes, one per latency model and one with errors.
 name: fidelity
 seed: 11
 services:
-  front:
-    routes:
-      /probe:
-        steps:
-          - parallel:
-              - {call: lab, route: /zero}
-              - {call: lab, route: /c05}
-              - {call: lab, route: /c2}
-              - {call: lab, route: /c25}
-              - {call: lab, route: /uniform}
-              - {call: lab, route: /normal}
-              - {call: lab, route: /lognormal}
-              - {call: lab, route: /exponential}
-              - {call: lab, route: /pareto}
-              - {call: lab, route: /errors}
   lab:
     routes:
       /zero: {}
@@ -69,11 +55,20 @@ services:
       /pareto: {latency: {pareto: {scale_ms: 2, shape: 3}}}
       /errors: {errors: {rate: 0.1, status: 503}}
 load:
-  rate: 200
-  duration: 11s
+  rate: 1000
+  duration: 23s
   arrival: poisson
   entries:
-    - {service: front, route: /probe}
+    - {service: lab, route: /zero, weight: 0.5}
+    - {service: lab, route: /c05}
+    - {service: lab, route: /c2}
+    - {service: lab, route: /c25}
+    - {service: lab, route: /uniform}
+    - {service: lab, route: /normal}
+    - {service: lab, route: /lognormal}
+    - {service: lab, route: /exponential}
+    - {service: lab, route: /pareto}
+    - {service: lab, route: /errors, weight: 0.5}
 ";
 
 /// z-scores of the standard normal at 0.5, 0.9 and 0.99.
@@ -229,14 +224,15 @@ async fn every_latency_model_comes_back_as_configured() {
         errors,
         error_calls,
         requests,
-    } = run(Mode::Precise, Duration::from_secs(11), "precise").await;
+    } = run(Mode::Precise, Duration::from_secs(23), "precise").await;
     let report = &outcome.report;
     assert_eq!(report.traces.as_ref().expect("traces").broken, 0);
     let mut table = Vec::new();
     let mut failures = Vec::new();
     for (route, pairs) in &samples {
+        // 2,000 samples for each model's quantiles; the zero route needs fewer for its mean.
         assert!(
-            pairs.len() >= 2_000,
+            pairs.len() >= if route == "/zero" { 1_000 } else { 2_000 },
             "{route}: only {} samples",
             pairs.len()
         );
@@ -260,18 +256,18 @@ async fn every_latency_model_comes_back_as_configured() {
             overrun_p99
         );
         for (p, z) in Z {
-            if p > 0.9 {
-                continue;
-            }
             let want = analytic(route, p, z);
             let got = quantile(&measured, p);
+            // The model's quantile must lie inside the 99.9 % interval of the population's
+            // quantile that the sample gives, widened by ±3 % (at least 0.05 ms) and, below,
+            // by the timer's own p99 overrun in this run (a wait ends late, never early).
             let (low, high) = order_statistic_interval(&measured, p);
-            let noise = (want - low).abs().max((high - want).abs()).max(0.0);
-            let tolerance = (0.03 * want).max(noise).max(0.05);
+            let slack = (0.03 * want).max(0.05);
             row.push_str(&format!(" p{:<4} {got:>7.3}/{want:>7.3}", p * 100.0));
-            if (got - want).abs() > tolerance {
+            if want < low - slack - overrun_p99.max(0.0) || want > high + slack {
                 failures.push(format!(
-                    "{route}: p{} measured {got:.3} ms, model {want:.3} ms (tolerance {tolerance:.3})",
+                    "{route}: p{} measured {got:.3} ms (99.9 % interval {low:.3}–{high:.3}), \
+                     model {want:.3} ms",
                     p * 100.0
                 ));
             }
@@ -313,7 +309,7 @@ async fn every_latency_model_comes_back_as_configured() {
 
     // The open loop's Poisson gaps, in two steps with a truth each. First the schedule the
     // seed drew: its gaps are exponential at the configured rate.
-    let rate = 200.0;
+    let rate = 1000.0;
     let scheduled = sorted_gaps(requests.iter().map(|r| r.scheduled_unix_nano).collect());
     let (d, critical) = ks_exponential(&scheduled, rate);
     println!(
@@ -363,6 +359,12 @@ async fn every_latency_model_comes_back_as_configured() {
 
     // The run measured the same: its own record of the waits says they ended on time.
     let waits = report.timing.injected_waits.expect("measured");
+    println!(
+        "the run's own record: waits ended late by p50 {:.3} p99 {:.3} max {:.3} ms",
+        waits.p50_us / 1000.0,
+        waits.p99_us / 1000.0,
+        waits.max_us / 1000.0
+    );
     assert!(waits.count > 15_000, "{waits:?}");
     assert!(waits.p50_us < 100.0, "{waits:?}");
 
