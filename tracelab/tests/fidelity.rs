@@ -276,8 +276,7 @@ async fn every_latency_model_comes_back_as_configured() {
             let want = analytic(route, 0.5, 0.0);
             let m = mean(&measured);
             let p90 = quantile(&measured, 0.9);
-            let p99 = quantile(&measured, 0.99);
-            row.push_str(&format!("  mean {m:.3}  p99 {p99:.3}"));
+            row.push_str(&format!("  mean {m:.3}"));
             let mean_ok = if want == 0.0 {
                 m <= 0.2
             } else {
@@ -289,6 +288,11 @@ async fn every_latency_model_comes_back_as_configured() {
                 ));
             }
         }
+        // What the seed drew, beside what was measured: where a quantile is off the model by
+        // more than a few per cent (a heavy tail's p99 at n ≈ 2,500), the draws are too.
+        let mut drawn: Vec<f64> = pairs.iter().map(|(_, d)| *d).collect();
+        drawn.sort_by(f64::total_cmp);
+        row.push_str(&format!("  drawn p99 {:.3}", quantile(&drawn, 0.99)));
         table.push(row);
     }
     println!("{}", table.join("\n"));
