@@ -9,7 +9,8 @@ ran on that CPU meanwhile. Then it prints the run's own `precision` line.
 
 A wait that ends is only as punctual as the thread that resumes its task gets a core: this
 says which threads stood in the way (the lab's own span pipeline, kernel threads, idle time on a
-vCPU the host had not yet woken).
+vCPU the host had not yet woken). Recording every scheduler event costs CPU itself: the
+recorded run's `precision` line is a little worse than the same run's without `perf`.
 
 Usage: python3 bench/sched-blame.py [--rate 500] [--duration 10s] [--record 4] [--threshold 0.25]
                                     [--cpus 0-1] [--scenario scenarios/quickstart.yaml] [TRACELAB]
