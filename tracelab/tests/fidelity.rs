@@ -373,6 +373,47 @@ async fn every_latency_model_comes_back_as_configured() {
     assert!(waits.p50_us < 100.0, "{waits:?}");
 
     tokio_s_millisecond_timer_fails_the_same_checks().await;
+
+    // The span pipeline's threads run at the lowest priority; the runtime a session ran on
+    // must not be left so (a later session in this process would time its waits on it).
+    let mut threads = thread_priorities("/proc/thread-self", "");
+    threads.extend(
+        std::fs::read_dir("/proc/self/task")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .flat_map(|task| thread_priorities(&task.path().to_string_lossy(), "tokio-rt-worker")),
+    );
+    assert!(
+        threads.len() > 1 || !cfg!(target_os = "linux"),
+        "{threads:?}"
+    );
+    for (name, policy, nice) in threads {
+        assert_eq!(
+            (policy, nice),
+            (0, 0),
+            "{name}: scheduling policy {policy}, nice {nice} after two sessions"
+        );
+    }
+}
+
+/// The scheduling policy (0 = `SCHED_OTHER`, 5 = `SCHED_IDLE`) and nice value of the thread
+/// whose `/proc` directory is `task`, when its name starts with `prefix` (none elsewhere).
+fn thread_priorities(task: &str, prefix: &str) -> Vec<(String, i64, i64)> {
+    let task = std::path::Path::new(task);
+    let name = std::fs::read_to_string(task.join("comm")).unwrap_or_default();
+    let name = name.trim_end();
+    let stat = std::fs::read_to_string(task.join("stat")).unwrap_or_default();
+    let Some((_, rest)) = stat.rsplit_once(')') else {
+        return Vec::new();
+    };
+    if !name.starts_with(prefix) {
+        return Vec::new();
+    }
+    // `rest` starts at field 3 (state); nice is field 19, policy field 41.
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let field = |n: usize| fields.get(n - 3).and_then(|f| f.parse().ok()).unwrap_or(-1);
+    vec![(name.to_string(), field(41), field(19))]
 }
 
 /// The old behaviour, every injected wait on tokio's wheel: the constants come back a

@@ -242,7 +242,23 @@ impl Lab {
             if let Err(e) = store.flush_sink() {
                 warnings.push(format!("cannot flush spans.otlp.jsonl: {e}"));
             }
-            store.finish_traces();
+            // The traces still open are analysed by the consumer, which lowers the priority of
+            // the thread it runs on (`background_thread`): a thread of its own, not one of this
+            // runtime's workers, which later sessions in this process still time waits on.
+            let finishing = Arc::clone(store);
+            let (done, finished) = tokio::sync::oneshot::channel();
+            let spawned = std::thread::Builder::new()
+                .name("tracelab-trace-finish".into())
+                .spawn(move || {
+                    finishing.finish_traces();
+                    let _ = done.send(());
+                });
+            match spawned {
+                Ok(_) => {
+                    let _ = finished.await;
+                }
+                Err(_) => store.finish_traces(),
+            }
             receiver_stats = Some(store.stats());
         }
         let RunTraces { analyzer, kept } =
