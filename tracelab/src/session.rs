@@ -168,11 +168,13 @@ impl SessionOutcome {
 pub async fn run(options: SessionOptions, signals: &Signals) -> anyhow::Result<SessionOutcome> {
     let mut warnings = Vec::new();
     let scenario = Arc::new(options.scenario.clone());
-    let pipeline = pipeline::Pipeline::start().context("cannot start the span pipeline")?;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let priority = pipeline::Priority::for_scenario(&options.scenario, cores);
+    let pipeline = pipeline::Pipeline::start(priority).context("cannot start the span pipeline")?;
     // Everything that can fail to start does so before the run directory exists.
     let mut backend = match &options.backend {
         Backend::Lab(lab) => Running::Lab(Box::new(
-            lab::Lab::start(scenario.clone(), lab, &pipeline.handle(), &mut warnings).await?,
+            lab::Lab::start(scenario.clone(), lab, &pipeline, &mut warnings).await?,
         )),
         Backend::External(external) => Running::External(external.clone()),
     };

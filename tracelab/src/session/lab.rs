@@ -28,6 +28,8 @@ use crate::summary::ForwardReport;
 pub(super) struct Lab {
     /// The span pipeline's runtime, where the receiver serves.
     pipeline: Handle,
+    /// The priority of the pipeline's threads, which trace analysis runs at too.
+    priority: super::pipeline::Priority,
     /// Bound at start, served once the run directory (and its span file) exists.
     bound: Option<BoundReceiver>,
     receiver: Option<Receiver>,
@@ -44,9 +46,11 @@ impl Lab {
     pub(super) async fn start(
         scenario: Arc<Scenario>,
         options: &LabOptions,
-        pipeline: &Handle,
+        pipeline: &super::pipeline::Pipeline,
         warnings: &mut Vec<String>,
     ) -> anyhow::Result<Lab> {
+        let priority = pipeline.priority();
+        let pipeline = &pipeline.handle();
         // Bound on the pipeline's runtime, so its I/O is driven there.
         let bound = {
             let options = options.clone();
@@ -90,6 +94,7 @@ impl Lab {
         .await?;
         Ok(Lab {
             pipeline: pipeline.clone(),
+            priority,
             bound: Some(bound),
             receiver: None,
             store: None,
@@ -131,11 +136,12 @@ impl Lab {
         let sink =
             SpanSink::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
         let consumer = self.collected.clone();
+        let priority = self.priority;
         let store = Arc::new(TraceStore::streaming(
             Some(sink),
             AssemblyOptions::default(),
             move |trace| {
-                background_thread();
+                background_thread(priority);
                 lock(&consumer).add(trace)
             },
         ));
@@ -378,11 +384,11 @@ impl RunTraces {
 
 /// Lowers the calling thread's priority, once: the analysis of finished traces, like the span
 /// pipeline, yields to the services (see `session/pipeline.rs`).
-fn background_thread() {
+fn background_thread(priority: super::pipeline::Priority) {
     thread_local!(static LOWERED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) });
     LOWERED.with(|lowered| {
         if !lowered.replace(true) {
-            super::pipeline::lower_priority();
+            priority.apply();
         }
     });
 }
