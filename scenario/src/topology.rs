@@ -1,9 +1,10 @@
 //! What one request can cost, read off the call graph: the most downstream calls it can have
 //! open at once (each a socket pair in a lab that runs on one machine), and the most spans it
-//! can make (repeats × retry attempts × fan-out, all the way down).
+//! can make (repeats × retry attempts × fan-out, all the way down), or makes on average.
 //!
-//! Both are worst cases, computed without drawing anything: probabilities count as 1, every
-//! retry attempt as made, every cache lookup as a miss. Validation bounds the second, so that
+//! The first two are worst cases, computed without drawing anything: probabilities count as 1,
+//! every retry attempt as made, every cache lookup as a miss. The average takes probabilities
+//! and hit ratios as written and no retries (they add spans only where attempts fail). Validation bounds the second, so that
 //! a scenario cannot ask for a billion spans per request; the lab sizes its connections with
 //! the first. Call cycles are refused by validation; a cycle met here counts as nothing more,
 //! so these functions terminate on any scenario.
@@ -26,7 +27,30 @@ impl Scenario {
     /// included (0 for a route that does not exist).
     pub fn max_spans(&self, service: &str, route: &str) -> Cost {
         let mut memo = HashMap::new();
-        spans(self, service, route, &mut memo, &mut Vec::new())
+        spans(
+            self,
+            service,
+            route,
+            Count::Most,
+            &mut memo,
+            &mut Vec::new(),
+        )
+    }
+
+    /// The spans one request to `service` `route` makes on average, the route's SERVER span
+    /// included: calls weighted by their probability and repeats, cache misses by their ratio,
+    /// no retries. The lab's span pipeline is sized by it.
+    pub fn expected_spans(&self, service: &str, route: &str) -> f64 {
+        let mut memo = HashMap::new();
+        spans(
+            self,
+            service,
+            route,
+            Count::Expected,
+            &mut memo,
+            &mut Vec::new(),
+        )
+        .value
     }
 
     /// The most downstream calls one request to `service` `route` can have open at the same
@@ -39,10 +63,18 @@ impl Scenario {
 
 type Key = (String, String);
 
+/// Which count of spans: the most a request can make, or what it makes on average.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Count {
+    Most,
+    Expected,
+}
+
 fn spans(
     scenario: &Scenario,
     service: &str,
     route: &str,
+    count: Count,
     memo: &mut HashMap<Key, Cost>,
     stack: &mut Vec<Key>,
 ) -> Cost {
@@ -74,12 +106,12 @@ fn spans(
         let (cost, path) = match step {
             Step::Work(_) => (1.0, Vec::new()),
             Step::Db(db) => (f64::from(db.repeat.max(1)), Vec::new()),
-            Step::Call(call) => call_spans(scenario, call, memo, stack),
+            Step::Call(call) => call_spans(scenario, call, count, memo, stack),
             Step::Parallel(group) => {
                 let mut sum = 0.0;
                 let mut worst: Option<(f64, Vec<String>)> = None;
                 for call in &group.calls {
-                    let (cost, path) = call_spans(scenario, call, memo, stack);
+                    let (cost, path) = call_spans(scenario, call, count, memo, stack);
                     sum += cost;
                     if worst.as_ref().is_none_or(|(w, _)| cost > *w) {
                         worst = Some((cost, path));
@@ -88,11 +120,15 @@ fn spans(
                 (sum, worst.map(|(_, p)| p).unwrap_or_default())
             }
             Step::Cache(cache) => {
-                let (cost, path) = call_spans(scenario, &cache.miss, memo, stack);
-                (1.0 + cost, path)
+                let (cost, path) = call_spans(scenario, &cache.miss, count, memo, stack);
+                let misses = match count {
+                    Count::Most => 1.0,
+                    Count::Expected => 1.0 - cache.hit_ratio,
+                };
+                (1.0 + misses * cost, path)
             }
             Step::Publish(publish) => {
-                let (cost, path) = call_spans(scenario, &publish.consumer, memo, stack);
+                let (cost, path) = call_spans(scenario, &publish.consumer, count, memo, stack);
                 // The PRODUCER span; the consumer's tree replaces the CLIENT span of a call.
                 (cost, path)
             }
@@ -114,15 +150,20 @@ fn spans(
     cost
 }
 
-/// One call with its repeats and retry attempts: a CLIENT span and the callee's tree each.
+/// One call with its repeats and retry attempts (or, on average, its repeats times its
+/// probability): a CLIENT span and the callee's tree each.
 fn call_spans(
     scenario: &Scenario,
     call: &Call,
+    count: Count,
     memo: &mut HashMap<Key, Cost>,
     stack: &mut Vec<Key>,
 ) -> (f64, Vec<String>) {
-    let times = times(call);
-    let callee = spans(scenario, &call.service, &call.route, memo, stack);
+    let times = match count {
+        Count::Most => times(call),
+        Count::Expected => call.probability * f64::from(call.repeat.max(1)),
+    };
+    let callee = spans(scenario, &call.service, &call.route, count, memo, stack);
     let mut path = Vec::new();
     if times > 1.0 {
         path.push(format!("×{times}"));
@@ -232,6 +273,22 @@ load:
         assert_eq!(a.path, ["api /a", "steps[1]", "×3", "db /q", "steps[0]"]);
         // api /b: SERVER + 20 × (CLIENT + api /c (SERVER + CLIENT + 3)).
         assert_eq!(scenario.max_spans("api", "/b").value, 1.0 + 20.0 * 6.0);
+    }
+
+    #[test]
+    fn expected_spans_weigh_calls_by_probability_and_leave_retries_out() {
+        let scenario = crate::parse(
+            &SCENARIO.replace(
+                "{call: db, route: /q, retry: {attempts: 2}}",
+                "{call: db, route: /q, retry: {attempts: 2}, probability: 0.25}",
+            ),
+            "t.yaml",
+        )
+        .expect("valid");
+        // api /a: SERVER + work + 3 × 4 + 0.25 × 4 (one attempt, a quarter of the time).
+        assert_eq!(scenario.expected_spans("api", "/a"), 1.0 + 1.0 + 12.0 + 1.0);
+        assert_eq!(scenario.max_spans("api", "/a").value, 22.0);
+        assert_eq!(scenario.expected_spans("api", "/nowhere"), 0.0);
     }
 
     #[test]

@@ -5,12 +5,12 @@
 //! simulated services, such a chunk holds a worker thread while a service's wait has ended and
 //! its task waits to be polled: measured on the fidelity scenario, injected waits ran 1.6 ms
 //! late at p99 that way, against 0.1 ms for the same waits alone. On a runtime of its own,
-//! with its threads at the lowest priority (`SCHED_IDLE`), the pipeline still gets every idle
+//! with its threads at the lowest priority (`SCHED_IDLE` while the scenario's expected span
+//! rate leaves it idle cycles, nice 19 above: [`Priority`]), the pipeline still gets every idle
 //! cycle, and the kernel preempts it the moment a service whose wait ended needs a core.
 
 use tokio::runtime::{Handle, Runtime};
 use tracelab_scenario::Scenario;
-use tracelab_scenario::model::{Route, Step};
 
 /// The pipeline's runtime; dropped without waiting at the end of a session.
 pub(crate) struct Pipeline {
@@ -137,56 +137,19 @@ impl Priority {
 /// The niceness of background threads at [`Priority::Low`], or where `SCHED_IDLE` is refused.
 const BACKGROUND_NICE: i32 = 19;
 
-/// Spans one request is expected to make, the load generator's root span included: each route
-/// its SERVER span, each step its own, calls weighted by their probability and repeats, a
-/// cache's miss by its miss ratio. Retries are left out (they add spans only on failures).
+/// Spans one request is expected to make, the load generator's root span included
+/// ([`Scenario::expected_spans`] of each entry, by the entries' weights).
 fn spans_per_request(scenario: &Scenario) -> f64 {
-    let total_weight: f64 = scenario.load.entries.iter().map(|e| e.weight).sum();
+    let entries = &scenario.load.entries;
+    let total_weight: f64 = entries.iter().map(|e| e.weight).sum();
     if total_weight <= 0.0 {
         return 1.0;
     }
-    let entries: f64 = scenario
-        .load
-        .entries
+    let spans: f64 = entries
         .iter()
-        .map(|e| e.weight * route_spans(scenario, &e.service, &e.route, 0))
+        .map(|e| e.weight * scenario.expected_spans(&e.service, &e.route))
         .sum();
-    1.0 + entries / total_weight
-}
-
-/// Spans a call to `service` `route` makes, its own included. Depth-limited: validation
-/// rejects cycles, and a scenario this deep is estimated high enough already.
-fn route_spans(scenario: &Scenario, service: &str, route: &str, depth: usize) -> f64 {
-    let Some(route) = scenario
-        .services
-        .get(service)
-        .and_then(|s| s.routes.get(route))
-    else {
-        return 1.0;
-    };
-    if depth > 32 {
-        return 1.0;
-    }
-    1.0 + steps_spans(scenario, route, depth)
-}
-
-fn steps_spans(scenario: &Scenario, route: &Route, depth: usize) -> f64 {
-    let call = |c: &tracelab_scenario::model::Call| {
-        c.probability
-            * f64::from(c.repeat)
-            * (1.0 + route_spans(scenario, &c.service, &c.route, depth + 1))
-    };
-    route
-        .steps
-        .iter()
-        .map(|step| match step {
-            Step::Call(c) => call(c),
-            Step::Parallel(p) => p.calls.iter().map(call).sum(),
-            Step::Work(_) | Step::Db(_) => 1.0,
-            Step::Cache(cache) => 1.0 + (1.0 - cache.hit_ratio) * call(&cache.miss),
-            Step::Publish(publish) => 1.0 + call(&publish.consumer),
-        })
-        .sum()
+    1.0 + spans / total_weight
 }
 
 #[cfg(test)]
