@@ -17,6 +17,8 @@
 //! - [`otlp_json`]: OTLP/JSON files in and out (run directories, Collector output, examples).
 //! - [`trace_file`]: trace files in any format tracelab reads (OTLP/JSON, Jaeger JSON, Zipkin
 //!   v2 JSON), detected from their content and read as streams.
+//! - [`trace_index`]: [`TraceIndex`], where each trace's spans are in a run's span file, and
+//!   trace search over it (the console's).
 //! - `convert`: OTLP wire types to and from the model.
 //! - `budget`: the bytes of export bodies decoded at once, and the retryable refusal beyond.
 //! - [`forward`]: copies of every accepted request to other OTLP endpoints (`--forward`).
@@ -32,6 +34,7 @@ pub mod receiver;
 pub mod sink;
 pub mod store;
 pub mod trace_file;
+pub mod trace_index;
 
 pub use assembly::AssemblyOptions;
 pub use budget::{DEFAULT_IN_FLIGHT_BYTES, RETRY_AFTER};
@@ -44,3 +47,4 @@ pub use receiver::{
 pub use sink::SpanSink;
 pub use store::{Completeness, ReceiverStats, TraceStore};
 pub use trace_file::{ReadSummary, TraceFileError, TraceFormat};
+pub use trace_index::{IndexSummary, SearchResult, TraceHit, TraceIndex, TraceQuery};

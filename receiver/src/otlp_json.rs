@@ -64,6 +64,33 @@ fn origin(file: &Option<PathBuf>) -> String {
 }
 
 impl DecodeError {
+    /// The error of text that is line `line` of a larger file (its own lines count from 1).
+    pub fn at_line(self, line: usize) -> Self {
+        match self {
+            DecodeError::Syntax {
+                file,
+                line: inner,
+                column,
+                message,
+            } => DecodeError::Syntax {
+                file,
+                line: line + inner - 1,
+                column,
+                message,
+            },
+            DecodeError::Otlp {
+                file,
+                line: inner,
+                message,
+            } => DecodeError::Otlp {
+                file,
+                line: line + inner - 1,
+                message,
+            },
+            read @ DecodeError::Read { .. } => read,
+        }
+    }
+
     pub fn in_file(self, path: &Path) -> Self {
         match self {
             DecodeError::Syntax {
