@@ -215,7 +215,11 @@ impl AnalysisDocument {
 }
 
 /// The summary of one trace as the report shows it, whether or not it was singled out.
-fn summary_with_tree(trace: &Trace, tree: &SpanTree, timings: &TraceTimings) -> TraceSummary {
+pub(crate) fn summary_with_tree(
+    trace: &Trace,
+    tree: &SpanTree,
+    timings: &TraceTimings,
+) -> TraceSummary {
     let spans = &trace.spans;
     let top = tree.primary_top(spans).map(|t| &spans[t]);
     TraceSummary {

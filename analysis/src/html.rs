@@ -162,6 +162,38 @@ pub fn render_html(input: &HtmlReportInput) -> String {
     page
 }
 
+/// One trace's waterfall as a page of its own, with the report's styles and script (the same
+/// DOM hooks as a waterfall in the report), for the console. `context` leads its line of
+/// facts (the run's name, say); `back` is a link (address, text) shown above it.
+pub fn render_trace_page(trace: &Trace, context: &str, back: Option<(&str, &str)>) -> String {
+    let timings = trace_timings(trace);
+    let summary =
+        crate::document::summary_with_tree(trace, &crate::tree::SpanTree::new(trace), &timings);
+    let (section, json) = trace_view::trace_section(trace, &timings, &summary, context);
+    let mut data = Map::new();
+    data.insert(trace.trace_id.to_hex(), json);
+    let data = serde_json::json!({ "traces": data });
+    let mut page = String::with_capacity(16 * 1024 + section.len());
+    let _ = write!(
+        page,
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:\">\n\
+<meta name=\"color-scheme\" content=\"light dark\">\n<title>{} {} — tracelab</title>\n<style>\n{CSS}</style>\n</head>\n<body>\n<header>{}</header>\n<main>\n{section}\
+<script type=\"application/json\" id=\"tracelab-data\">{}</script>\n</main>\n<script>\n{JS}</script>\n</body>\n</html>\n",
+        html(&summary.operation),
+        trace.trace_id.to_hex(),
+        back.map(|(href, label)| format!(
+            "<nav><a href=\"{}\">{}</a></nav>",
+            html(href),
+            html(label)
+        ))
+        .unwrap_or_default(),
+        escape::script_json(&data),
+    );
+    page
+}
+
 fn card(page: &mut String, label: &str, value: &str) {
     let _ = write!(
         page,

@@ -52,7 +52,7 @@ pub use document::{
 };
 pub use graph::{ServiceEdge, ServiceGraph};
 pub use health::{SkewedChild, SpanRef, TraceHealth};
-pub use html::{HtmlReportInput, ShadedWindow, render_html};
+pub use html::{HtmlReportInput, ShadedWindow, render_html, render_trace_page};
 pub use instances::{GroupFigures, InstanceStats, VersionStats};
 pub use latency::LatencySummary;
 pub use table::render_service_table;

@@ -73,6 +73,9 @@ pub enum Command {
     /// The course: lessons in order and which are done; with a lesson's name, its brief, a
     /// run of its scenario, and questions about that run.
     Learn(crate::learn::LearnArgs),
+    /// A local web console over a run directory: search its traces (by id, service,
+    /// operation, duration, errors, time) and open any of them as a waterfall.
+    Serve(crate::console::ServeArgs),
     /// Print deployment files for a scenario: a docker compose file or Kubernetes manifests.
     #[command(subcommand)]
     Render(crate::render::RenderTarget),
@@ -223,6 +226,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Diff(args) => crate::diff::diff_command(&args),
         Command::Import(args) => crate::import::import_command(&args),
         Command::Learn(args) => crate::learn::learn_command(&args),
+        Command::Serve(args) => on_workers(crate::console::serve_command(args)),
         Command::Render(target) => {
             print!("{}", crate::render::render(&target)?);
             Ok(ExitCode::SUCCESS)

@@ -7,6 +7,8 @@
 //! Layout:
 //! - [`cli`]: the command line (clap) and the dispatch to each command.
 //! - [`compare`]: `tracelab compare`, the sampling lab's counterfactual comparison.
+//! - [`console`]: `tracelab serve`, a web console over a run directory: trace search and
+//!   waterfalls from an index of its span file.
 //! - [`check`]: `tracelab check`, scenario validation for people.
 //! - [`session`]: one load session — backend, run directory, signals, root sampler, load,
 //!   incidents, report — which `run` and `load` both are.
@@ -30,6 +32,7 @@
 pub mod check;
 pub mod cli;
 pub mod compare;
+pub mod console;
 pub mod diff;
 pub mod fdlimit;
 pub mod import;
