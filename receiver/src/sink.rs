@@ -35,6 +35,9 @@ struct SinkFile {
     writer: Mutex<BufWriter<File>>,
     /// Set by a write, cleared by a flush, so the timer does not take the lock on an idle sink.
     dirty: AtomicBool,
+    /// Bytes appended so far (buffered or written): the offset of the next line. Only
+    /// changed under `writer`'s lock, so it matches the order of the lines.
+    bytes: AtomicU64,
     lines: AtomicU64,
     errors: AtomicU64,
 }
@@ -47,6 +50,7 @@ impl SpanSink {
             path: path.to_owned(),
             writer: Mutex::new(BufWriter::with_capacity(256 * 1024, file)),
             dirty: AtomicBool::new(false),
+            bytes: AtomicU64::new(0),
             lines: AtomicU64::new(0),
             errors: AtomicU64::new(0),
         });
@@ -65,30 +69,46 @@ impl SpanSink {
     }
 
     /// Appends one line (a newline is added). Failures are counted, see the module docs.
-    pub(crate) fn append_line(&self, line: &str) {
-        self.append_with(|writer| writer.write_all(line.as_bytes()));
+    /// Returns where the line is in the file (offset, length with the newline), unless the
+    /// write failed.
+    pub(crate) fn append_line(&self, line: &str) -> Option<(u64, u32)> {
+        self.append_with(|writer| writer.write_all(line.as_bytes()))
     }
 
-    /// Appends one export request as a line, encoded straight into the file's buffer.
+    /// Appends one export request as a line, encoded straight into the file's buffer; returns
+    /// where it is, as [`SpanSink::append_line`] does.
     pub(crate) fn append_request(
         &self,
         request: &opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest,
-    ) {
-        self.append_with(|writer| crate::otlp_json::write_wire_request(writer, request));
+    ) -> Option<(u64, u32)> {
+        self.append_with(|writer| crate::otlp_json::write_wire_request(writer, request))
     }
 
     /// Appends what `write` writes, and a newline, as one line under one lock; counts the line
     /// or the failure.
-    fn append_with(&self, write: impl FnOnce(&mut BufWriter<File>) -> std::io::Result<()>) {
+    fn append_with(
+        &self,
+        write: impl FnOnce(&mut Counted<'_>) -> std::io::Result<()>,
+    ) -> Option<(u64, u32)> {
         let mut writer = self.shared.lock();
-        let result = write(&mut writer).and_then(|()| writer.write_all(b"\n"));
+        let mut counted = Counted {
+            out: &mut writer,
+            bytes: 0,
+        };
+        let result = write(&mut counted).and_then(|()| counted.write_all(b"\n"));
+        let len = counted.bytes;
+        let offset = self.shared.bytes.fetch_add(len, Ordering::Relaxed);
         drop(writer);
         match result {
             Ok(()) => {
                 self.shared.lines.fetch_add(1, Ordering::Relaxed);
                 self.shared.dirty.store(true, Ordering::Release);
+                u32::try_from(len).ok().map(|len| (offset, len))
             }
-            Err(e) => self.shared.record_error(&e),
+            Err(e) => {
+                self.shared.record_error(&e);
+                None
+            }
         }
     }
 
@@ -105,6 +125,24 @@ impl SpanSink {
     /// Writes or flushes that failed so far.
     pub fn write_errors(&self) -> u64 {
         self.shared.errors.load(Ordering::Relaxed)
+    }
+}
+
+/// The file's buffer, counting the bytes a line puts into it.
+struct Counted<'a> {
+    out: &'a mut BufWriter<File>,
+    bytes: u64,
+}
+
+impl Write for Counted<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.out.write(buf)?;
+        self.bytes += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
     }
 }
 

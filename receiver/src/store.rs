@@ -37,7 +37,12 @@ pub struct TraceStore {
     sink: Option<SpanSink>,
     /// Copies of every accepted request for the `--forward` endpoints, once set.
     forwarder: std::sync::OnceLock<Arc<crate::forward::Forwarder>>,
+    /// Told where each line the sink wrote is and which spans it holds, once set.
+    line_observer: std::sync::OnceLock<LineObserver>,
 }
+
+/// Called with the offset and length of each line the sink appended and the spans in it.
+pub type LineObserver = Box<dyn Fn(u64, u32, &[Span]) + Send + Sync>;
 
 #[derive(Default)]
 struct Counters {
@@ -124,6 +129,7 @@ impl TraceStore {
             counters: Counters::default(),
             sink: None,
             forwarder: std::sync::OnceLock::new(),
+            line_observer: std::sync::OnceLock::new(),
         }
     }
 
@@ -157,6 +163,13 @@ impl TraceStore {
         let _ = self.forwarder.set(forwarder);
     }
 
+    /// Tells `observer`, from now on, where each line the sink appends is and which spans it
+    /// holds (an index of the span file kept while it is written). Set once; a second call
+    /// is ignored. Without a sink it is never called.
+    pub fn observe_lines(&self, observer: LineObserver) {
+        let _ = self.line_observer.set(observer);
+    }
+
     /// When streaming: hands every open trace to the consumer now, and returns once it has
     /// consumed them (and any trace the timer was handing over). A no-op otherwise.
     pub fn finish_traces(&self) {
@@ -174,8 +187,11 @@ impl TraceStore {
 
     /// Stores spans as one accepted request (written to the sink as one line).
     pub fn ingest(&self, spans: Vec<Span>) {
-        if let Some(sink) = &self.sink {
-            sink.append_line(&otlp_json::encode_request_line(&spans));
+        if let Some(sink) = &self.sink
+            && let Some((offset, len)) = sink.append_line(&otlp_json::encode_request_line(&spans))
+            && let Some(observe) = self.line_observer.get()
+        {
+            observe(offset, len, &spans);
         }
         self.counters
             .requests_accepted
@@ -194,10 +210,14 @@ impl TraceStore {
         if let Some(forwarder) = self.forwarder.get() {
             forwarder.offer(&request);
         }
-        if let Some(sink) = &self.sink {
-            sink.append_request(&request);
-        }
+        let line = self
+            .sink
+            .as_ref()
+            .and_then(|sink| sink.append_request(&request));
         let spans = convert::request_to_spans(request);
+        if let (Some((offset, len)), Some(observe)) = (line, self.line_observer.get()) {
+            observe(offset, len, &spans);
+        }
         let c = &self.counters;
         c.requests_accepted.fetch_add(1, Ordering::Relaxed);
         c.bytes_received

@@ -579,4 +579,34 @@ mod tests {
         );
         std::fs::remove_file(&path).ok();
     }
+
+    #[test]
+    fn an_index_kept_while_the_sink_writes_matches_one_built_from_the_file() {
+        let path = scratch("live");
+        let store = crate::TraceStore::with_sink(crate::SpanSink::create(&path).unwrap());
+        let live = Arc::new(std::sync::Mutex::new(TraceIndex::new()));
+        let feeding = live.clone();
+        store.observe_lines(Box::new(move |offset, len, spans| {
+            feeding.lock().unwrap().add_line(offset, len, spans);
+        }));
+        for line in lines() {
+            store.ingest(line);
+        }
+        store.flush_sink().unwrap();
+        let live = live.lock().unwrap();
+        let (built, _) = TraceIndex::build(&path).unwrap();
+        assert_eq!((live.traces(), live.spans(), live.lines()), (3, 5, 3));
+        assert_eq!(
+            live.search(&TraceQuery::default(), 10),
+            built.search(&TraceQuery::default(), 10)
+        );
+        for id in [1, 2, 3] {
+            let id = TraceId([id; 16]);
+            assert_eq!(
+                live.read_trace(&path, id).unwrap().unwrap().spans,
+                built.read_trace(&path, id).unwrap().unwrap().spans
+            );
+        }
+        std::fs::remove_file(&path).ok();
+    }
 }
