@@ -179,7 +179,7 @@ pub fn render_trace_page(trace: &Trace, context: &str, back: Option<(&str, &str)
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
 <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
 <meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:\">\n\
-<meta name=\"color-scheme\" content=\"light dark\">\n<title>{} {} — tracelab</title>\n<style>\n{CSS}</style>\n</head>\n<body>\n<header>{}</header>\n<main>\n{section}\
+<meta name=\"color-scheme\" content=\"light dark\">\n<link rel=\"icon\" href=\"data:,\">\n<title>{} {} — tracelab</title>\n<style>\n{CSS}</style>\n</head>\n<body>\n<header>{}</header>\n<main>\n{section}\
 <script type=\"application/json\" id=\"tracelab-data\">{}</script>\n</main>\n<script>\n{JS}</script>\n</body>\n</html>\n",
         html(&summary.operation),
         trace.trace_id.to_hex(),

@@ -153,6 +153,18 @@ pub struct RunArgs {
     /// sampling.json and adds the comparison to report.html).
     #[arg(long, value_name = "FILE")]
     pub strategies: Option<PathBuf>,
+    /// Serve the live console while the run goes: figures per service and entry every second,
+    /// latency over time with incident windows, fault controls, trace search and waterfalls.
+    /// Default address 127.0.0.1 on a free port, printed at start.
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:0")]
+    pub ui: Option<SocketAddr>,
+    /// Keep serving the console this long after the run has ended (Ctrl-C stops it sooner).
+    #[arg(long, value_parser = parse_duration, default_value = "0s", value_name = "DURATION")]
+    pub ui_linger: Duration,
+    /// Allow --ui on an address other than loopback: anyone who can reach it can read the run
+    /// and switch faults on.
+    #[arg(long, requires = "ui")]
+    pub ui_public: bool,
 }
 
 /// `tracelab svc`.

@@ -61,6 +61,8 @@ pub struct RunOutcome {
     pub traces: Vec<Trace>,
     /// Every incident window (also in `incidents.jsonl` and `report.json`).
     pub incidents: Vec<IncidentWindow>,
+    /// The live console, still serving the finished run (`--ui`).
+    pub console: Option<crate::console::Served>,
 }
 
 impl RunOptions {
@@ -79,6 +81,7 @@ impl RunOptions {
                 keep_traces: self.keep_traces,
                 forward: Vec::new(),
                 timer: tracelab_timer::Mode::Precise,
+                ui: None,
             }),
             sampler: HeadSamplerConfig::from_env()
                 .context("OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG")?,
@@ -111,6 +114,7 @@ fn lab_outcome(outcome: SessionOutcome) -> anyhow::Result<RunOutcome> {
         report: outcome.report,
         dir: outcome.dir,
         traces: outcome.traces,
+        console: outcome.console,
     })
 }
 
@@ -164,12 +168,16 @@ pub async fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
         keep_traces: false,
         forward,
         timer: tracelab_timer::Mode::Precise,
+        ui: args.ui.map(|listen| crate::console::UiOptions {
+            listen,
+            public: args.ui_public,
+        }),
     });
     let options = crate::load::command_session(&args.session, source, scenario, backend, false)?;
     let outcome = crate::session::run(options, &signals).await?;
     let code = outcome.exit_code();
     outcome.print_lost_writes();
-    let outcome = lab_outcome(outcome)?;
+    let mut outcome = lab_outcome(outcome)?;
     let sampling = match &args.strategies {
         Some(strategies) => Some(sampling_comparison(&outcome, strategies)?.to_table()),
         None => None,
@@ -190,6 +198,9 @@ pub async fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
             outcome.analysis.overview.first_start_unix_nano,
         );
         println!("\n  run directory: {}", outcome.dir.display());
+    }
+    if let Some(console) = outcome.console.take() {
+        console.linger(args.ui_linger, signals.token()).await;
     }
     Ok(code)
 }

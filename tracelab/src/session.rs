@@ -96,6 +96,8 @@ pub struct LabOptions {
     /// What the services' injected waits wait on: precise unless a comparison asks for
     /// tokio's millisecond timer.
     pub timer: tracelab_timer::Mode,
+    /// Serve the live console (`--ui`) on this address.
+    pub ui: Option<crate::console::UiOptions>,
 }
 
 /// Services running elsewhere.
@@ -125,6 +127,8 @@ pub struct SessionOutcome {
     /// Files of the run directory that could not be written, with why; the run itself
     /// completed and the report holds everything.
     pub unwritten: Vec<String>,
+    /// The live console, still serving the finished run (`--ui`).
+    pub console: Option<crate::console::Served>,
 }
 
 impl SessionOutcome {
@@ -171,6 +175,11 @@ pub async fn run(options: SessionOptions, signals: &Signals) -> anyhow::Result<S
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let priority = pipeline::Priority::for_scenario(&options.scenario, cores);
     let pipeline = pipeline::Pipeline::start(priority).context("cannot start the span pipeline")?;
+    // The console's address is taken first: a bad one fails before anything starts.
+    let ui = match &options.backend {
+        Backend::Lab(LabOptions { ui: Some(ui), .. }) => Some(ui.bind()?),
+        _ => None,
+    };
     // Everything that can fail to start does so before the run directory exists.
     let mut backend = match &options.backend {
         Backend::Lab(lab) => Running::Lab(Box::new(
@@ -204,9 +213,14 @@ pub async fn run(options: SessionOptions, signals: &Signals) -> anyhow::Result<S
     if let Err(e) = dir.write(rundir::SCENARIO_FILE, options.scenario_source.as_bytes()) {
         warnings.push(format!("{e:#}"));
     }
-    if let Running::Lab(lab) = &backend {
-        lab.write_services_file(&dir, &mut warnings);
-    }
+    let console = match &backend {
+        Running::Lab(lab) => {
+            lab.write_services_file(&dir, &mut warnings);
+            ui.map(|listener| lab.serve_console(listener, &scenario.name, dir.path()))
+                .transpose()?
+        }
+        Running::External(_) => None,
+    };
 
     // The incident player counts from the instant the load's schedule counts from, which
     // the load generator fixes once its timer is measured: an incident `at: 5s` starts with
@@ -290,12 +304,16 @@ pub async fn run(options: SessionOptions, signals: &Signals) -> anyhow::Result<S
         &stopped.traces,
         &mut unwritten,
     );
+    if let Some(console) = &console {
+        console.console().finish();
+    }
     Ok(SessionOutcome {
         report,
         analysis: stopped.analysis,
         traces: stopped.traces,
         dir: options.out,
         unwritten,
+        console,
     })
 }
 

@@ -341,3 +341,184 @@ async fn the_console_page_in_headless_chromium() {
     }
     s.stop.cancel();
 }
+
+/// Runs `tracelab/tests/browser/cdp.py` (headless Chromium through the DevTools protocol) on
+/// `url` with `steps`; its results, one per step.
+fn drive(url: &str, steps: Value) -> Vec<Value> {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/cdp.py");
+    let python = std::env::var("TRACELAB_PYTHON").unwrap_or_else(|_| "python3".into());
+    let out = std::process::Command::new(python)
+        .arg(script)
+        .arg(browser::chromium())
+        .arg(url)
+        .arg(steps.to_string())
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "the browser steps failed on {url}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("the steps' results")
+}
+
+const LIVE_SCENARIO: &str = r#"
+# The console's live test: three services in a row, a steady 40 requests a second.
+name: console-live
+seed: 3
+services:
+  web:
+    routes:
+      /:
+        latency: {constant: 1}
+        steps:
+          - {call: orders, route: /order}
+  orders:
+    routes:
+      /order:
+        latency: {uniform: {min_ms: 1, max_ms: 3}}
+        steps:
+          - {call: db, route: /query}
+  db:
+    routes:
+      /query:
+        latency: {exponential: {mean_ms: 2}}
+load:
+  rate: 40
+  duration: 15s
+  entries:
+    - {service: web, route: /}
+"#;
+
+/// `tracelab run --ui`, as a user types it, watched and driven in headless Chromium: the page
+/// shows every service, its figures move, the fault button raises a service's error rate on
+/// the page within 3 s and lands in incidents.jsonl, and a trace id from requests.jsonl opens
+/// its waterfall with the span count of the span file.
+#[test]
+fn the_live_console_in_headless_chromium() {
+    use std::io::BufRead as _;
+
+    let _ = browser::chromium();
+    let dir = scratch_dir("live");
+    let scenario = dir.join("console-live.yaml");
+    std::fs::write(&scenario, LIVE_SCENARIO).unwrap();
+    let out = dir.join("run");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tracelab"))
+        .arg("run")
+        .arg(&scenario)
+        .arg("--out")
+        .arg(&out)
+        .args([
+            "--no-progress",
+            "--otlp-grpc",
+            "127.0.0.1:0",
+            "--otlp-http",
+            "127.0.0.1:0",
+        ])
+        .args(["--ui", "--ui-linger", "60s"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The address is on stderr; the rest of stderr is kept for a failure's message.
+    let (found, address) = std::sync::mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    let log = Arc::new(std::sync::Mutex::new(String::new()));
+    let logging = log.clone();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if let Some(url) = line.strip_prefix("console: http://") {
+                let url = url.split_whitespace().next().unwrap_or("").to_string();
+                let _ = found.send(format!("http://{url}"));
+            }
+            logging.lock().unwrap().push_str(&format!("{line}\n"));
+        }
+    });
+    let url = address
+        .recv_timeout(Duration::from_secs(60))
+        .unwrap_or_else(|_| panic!("no console address; stderr: {}", log.lock().unwrap()));
+    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+
+    let row = |service: &str, cell: &str| {
+        format!("document.querySelector('#live-services tr[data-name={service}] td.{cell}')")
+    };
+    let total = "document.querySelector('#live-entries tr td.total')?.textContent";
+    let live = drive(
+        &url,
+        serde_json::json!([
+            {"wait_for": "document.querySelector('#live-status')?.dataset.state === 'running' && \
+                ['web', 'orders', 'db'].every(s => parseFloat(document.querySelector(\
+                `#live-services tr[data-name=\"${s}\"] td.rate`)?.textContent) > 0)", "timeout": 20},
+            {"eval": format!("window.before = {total}")},
+            {"wait_for": format!("{total} !== window.before"), "timeout": 5},
+            {"eval": format!(
+                "window.db = parseFloat({}.textContent); \
+                 document.querySelector('button[data-fault=error][data-service=db]').click(); window.db",
+                row("db", "error-rate")
+            )},
+            {"wait_for": format!("parseFloat({}.textContent) >= window.db + 5", row("db", "error-rate")), "timeout": 3},
+            {"wait_for": format!("{}.textContent.includes('error (console)')", row("db", "faults")), "timeout": 3},
+            {"wait_for": "document.querySelectorAll('#latency-chart rect.incident').length", "timeout": 3},
+            {"screenshot": artifacts_dir().join("console-live.png").display().to_string()},
+            {"eval": "document.querySelector('button[data-fault=clear][data-service=db]').click(), 1"},
+        ]),
+    );
+    // The figures moved (step 3 saw the entry's total change) and nothing failed before.
+    assert_eq!(live[2]["value"], true);
+    assert_eq!(live[3].as_f64(), Some(0.0), "no error before the fault");
+    assert!(live[4]["seconds"].as_f64().unwrap() <= 3.0);
+    assert_png(&artifacts_dir().join("console-live.png"));
+
+    // Once the run has ended: a request's trace, searched by its id, opens with its spans.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !out.join("report.json").is_file() {
+        assert!(std::time::Instant::now() < deadline, "the run did not end");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let requests = std::fs::read_to_string(out.join("requests.jsonl")).unwrap();
+    let request: Value = serde_json::from_str(requests.lines().nth(100).unwrap()).unwrap();
+    let id = request["trace_id"].as_str().unwrap().to_string();
+    let spans = group_into_traces(otlp_json::read_file(&out.join("spans.otlp.jsonl")).unwrap())
+        .into_iter()
+        .find(|t| t.trace_id.to_hex() == id)
+        .expect("the request's trace")
+        .spans
+        .len();
+    let link = format!("document.querySelector('#results tr[data-trace-id=\"{id}\"] a')");
+    let opened = drive(
+        &format!("{url}?trace_id={id}"),
+        serde_json::json!([
+            {"wait_for": "document.querySelector('#live-status')?.dataset.state === 'finished'", "timeout": 10},
+            {"wait_for": format!("{link} !== null"), "timeout": 5},
+            {"eval": format!("{link}.click(), 1")},
+            {"wait_for": "document.querySelectorAll('div.span-row').length", "timeout": 5},
+        ]),
+    );
+    assert_eq!(opened[3]["value"], spans);
+
+    // Ctrl-C ends the lingering console; the run itself had succeeded.
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status}: {}", log.lock().unwrap());
+    let incidents = std::fs::read_to_string(out.join("incidents.jsonl")).unwrap();
+    let windows: Vec<Value> = incidents
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(windows.len(), 1, "{incidents}");
+    assert_eq!(windows[0]["source"], "console");
+    assert_eq!(windows[0]["service"], "db");
+    assert!(
+        windows[0]["what"]
+            .as_str()
+            .unwrap()
+            .starts_with("error 503")
+    );
+}

@@ -121,6 +121,7 @@ async fn run(timer: Mode, duration: Duration, name: &str) -> Run {
             keep_traces: true,
             forward: Vec::new(),
             timer,
+            ui: None,
         }),
         sampler: HeadSamplerConfig::from_env_values("parentbased_always_on", None)
             .expect("sampler"),

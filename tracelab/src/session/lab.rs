@@ -160,6 +160,33 @@ impl Lab {
         Ok(())
     }
 
+    /// Serves the live console on `listener`, fed every line the span file gets from now on.
+    pub(super) fn serve_console(
+        &self,
+        listener: std::net::TcpListener,
+        title: &str,
+        dir: &std::path::Path,
+    ) -> anyhow::Result<crate::console::Served> {
+        let store = self
+            .store
+            .clone()
+            .context("the console needs the run directory's span file")?;
+        let flushing = store.clone();
+        let console = Arc::new(crate::console::Console::live(
+            title,
+            dir,
+            self.admin_urls(),
+            Box::new(move || {
+                let _ = flushing.flush_sink();
+            }),
+        ));
+        let observing = console.clone();
+        store.observe_lines(Box::new(move |offset, len, spans| {
+            observing.observe(offset, len, spans);
+        }));
+        crate::console::Served::start(listener, console)
+    }
+
     /// `services.json`: where each instance of each service and its admin (fault) API listen,
     /// and who it is in the traces (`service.instance.id`, `service.version`), so faults can
     /// be switched on by hand during the run (`curl -X POST <admin_url>/admin/faults -d

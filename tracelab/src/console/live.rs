@@ -1,0 +1,328 @@
+//! Live figures of a running lab, from the spans as the receiver writes them to the run's span
+//! file: per service (its SERVER spans, the calls it received) and per entry (the root spans,
+//! the requests the load generator sent), the rate, failures and latency of the last
+//! [`WINDOW_S`] whole seconds; and per second, the requests' count, failures, p50 and p99 for
+//! the latency-over-time chart.
+//!
+//! A span counts in the second it ended. Spans reach the receiver in export batches, so the
+//! second now running is still filling: the figures stop at the last whole second.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use serde::Serialize;
+use tracelab_trace::{Span, SpanKind};
+
+/// Seconds the per-service and per-entry figures cover.
+pub const WINDOW_S: u64 = 3;
+
+/// Seconds of the latency-over-time chart, and of history kept per service.
+pub const HISTORY_S: u64 = 300;
+
+/// Durations kept per second and key; beyond, a second still counts its spans and failures
+/// and takes its percentiles from the first ones.
+const SAMPLES_PER_SECOND: usize = 20_000;
+
+/// One second of one service or entry.
+#[derive(Debug, Default)]
+struct Second {
+    count: u64,
+    errors: u64,
+    /// Durations, microseconds.
+    micros: Vec<u32>,
+}
+
+/// The seconds of one service or entry, oldest first.
+#[derive(Debug, Default)]
+struct Series {
+    seconds: VecDeque<(u64, Second)>,
+    count: u64,
+    errors: u64,
+}
+
+impl Series {
+    fn record(&mut self, second: u64, micros: u32, error: bool) {
+        self.count += 1;
+        self.errors += u64::from(error);
+        // Spans arrive nearly in order: look from the newest second back.
+        let at = self
+            .seconds
+            .iter()
+            .rposition(|(s, _)| *s <= second)
+            .map_or(0, |i| i + 1);
+        if at == 0 || self.seconds[at - 1].0 != second {
+            if let Some((newest, _)) = self.seconds.back()
+                && second + HISTORY_S < *newest
+            {
+                return; // older than anything kept
+            }
+            self.seconds.insert(at, (second, Second::default()));
+            while let (Some((oldest, _)), Some((newest, _))) =
+                (self.seconds.front(), self.seconds.back())
+                && oldest + HISTORY_S < *newest
+            {
+                self.seconds.pop_front();
+            }
+        }
+        let index = self
+            .seconds
+            .iter()
+            .rposition(|(s, _)| *s == second)
+            .expect("inserted above");
+        let bucket = &mut self.seconds[index].1;
+        bucket.count += 1;
+        bucket.errors += u64::from(error);
+        if bucket.micros.len() < SAMPLES_PER_SECOND {
+            bucket.micros.push(micros);
+        }
+    }
+
+    /// The figures of seconds `from..to`.
+    fn figures(&self, name: &str, from: u64, to: u64) -> Figures {
+        let mut count = 0;
+        let mut errors = 0;
+        let mut micros = Vec::new();
+        for (_, s) in self.seconds.iter().filter(|(s, _)| (from..to).contains(s)) {
+            count += s.count;
+            errors += s.errors;
+            micros.extend_from_slice(&s.micros);
+        }
+        let seconds = to.saturating_sub(from).max(1) as f64;
+        let (p50_ms, p99_ms) = percentiles(&mut micros);
+        Figures {
+            name: name.to_string(),
+            rate: count as f64 / seconds,
+            errors,
+            error_rate: if count == 0 {
+                0.0
+            } else {
+                errors as f64 / count as f64
+            },
+            p50_ms,
+            p99_ms,
+            total: self.count,
+            total_errors: self.errors,
+        }
+    }
+}
+
+fn percentiles(micros: &mut [u32]) -> (Option<f64>, Option<f64>) {
+    if micros.is_empty() {
+        return (None, None);
+    }
+    micros.sort_unstable();
+    let at = |q: f64| {
+        let rank = ((q * micros.len() as f64).ceil() as usize).clamp(1, micros.len());
+        f64::from(micros[rank - 1]) / 1e3
+    };
+    (Some(at(0.5)), Some(at(0.99)))
+}
+
+/// The figures of one service or entry over the window.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Figures {
+    /// The service, or the entry (`service operation` of the root span).
+    pub name: String,
+    /// Per second, over the window.
+    pub rate: f64,
+    /// Failed in the window.
+    pub errors: u64,
+    /// Failed ÷ all, in the window (0..=1).
+    pub error_rate: f64,
+    /// Median duration in the window, milliseconds; `None` without a span.
+    pub p50_ms: Option<f64>,
+    /// 99th percentile in the window, milliseconds.
+    pub p99_ms: Option<f64>,
+    /// Since the start.
+    pub total: u64,
+    /// Failed since the start.
+    pub total_errors: u64,
+}
+
+/// One second of the requests, for the chart.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SecondFigures {
+    /// The second, Unix time.
+    pub second: u64,
+    /// Requests that ended in it.
+    pub requests: u64,
+    /// Of which failed.
+    pub errors: u64,
+    /// Their median duration, milliseconds.
+    pub p50_ms: Option<f64>,
+    /// Their 99th percentile, milliseconds.
+    pub p99_ms: Option<f64>,
+}
+
+/// What the page shows, at one instant.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Snapshot {
+    /// The window's seconds, Unix time: `from..to`.
+    pub window: (u64, u64),
+    /// Per service, by name.
+    pub services: Vec<Figures>,
+    /// Per entry (root span), by name.
+    pub entries: Vec<Figures>,
+    /// The requests per second, oldest first, up to [`HISTORY_S`] seconds.
+    pub timeline: Vec<SecondFigures>,
+}
+
+/// The live figures of one run.
+#[derive(Debug, Default)]
+pub struct LiveStats {
+    services: BTreeMap<String, Series>,
+    entries: BTreeMap<String, Series>,
+}
+
+impl LiveStats {
+    /// Counts the spans of one line of the span file.
+    pub fn record(&mut self, spans: &[Span]) {
+        for span in spans {
+            let second = span.end_unix_nano / 1_000_000_000;
+            let micros = u32::try_from(span.duration_nanos() / 1_000).unwrap_or(u32::MAX);
+            let error = span.is_error();
+            if span.kind == SpanKind::Server {
+                self.services
+                    .entry(span.service_name.to_string())
+                    .or_default()
+                    .record(second, micros, error);
+            }
+            if span.is_root() {
+                self.entries
+                    .entry(format!("{} {}", span.service_name, span.name))
+                    .or_default()
+                    .record(second, micros, error);
+            }
+        }
+    }
+
+    /// The figures of the last [`WINDOW_S`] whole seconds before `now_s` (Unix seconds).
+    pub fn snapshot(&self, now_s: u64) -> Snapshot {
+        let to = now_s;
+        let from = to.saturating_sub(WINDOW_S);
+        let figures = |series: &BTreeMap<String, Series>| {
+            series
+                .iter()
+                .map(|(name, s)| s.figures(name, from, to))
+                .collect()
+        };
+        // The chart: every request, whichever entry it came in by.
+        let mut seconds: BTreeMap<u64, (u64, u64, Vec<u32>)> = BTreeMap::new();
+        for series in self.entries.values() {
+            for (second, s) in series
+                .seconds
+                .iter()
+                .filter(|(second, _)| *second < to && second + HISTORY_S >= to)
+            {
+                let merged = seconds.entry(*second).or_default();
+                merged.0 += s.count;
+                merged.1 += s.errors;
+                merged.2.extend_from_slice(&s.micros);
+            }
+        }
+        let timeline = seconds
+            .into_iter()
+            .map(|(second, (requests, errors, mut micros))| {
+                let (p50_ms, p99_ms) = percentiles(&mut micros);
+                SecondFigures {
+                    second,
+                    requests,
+                    errors,
+                    p50_ms,
+                    p99_ms,
+                }
+            })
+            .collect();
+        Snapshot {
+            window: (from, to),
+            services: figures(&self.services),
+            entries: figures(&self.entries),
+            timeline,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use tracelab_trace::{SpanId, Status, StatusCode, TraceId};
+
+    use super::*;
+
+    fn span(service: &str, root: bool, end_s: f64, ms: u64, failed: bool) -> Span {
+        let end = (end_s * 1e9) as u64;
+        Span {
+            trace_id: TraceId([1; 16]),
+            span_id: SpanId([2; 8]),
+            parent_span_id: (!root).then_some(SpanId([3; 8])),
+            name: "GET /".into(),
+            kind: if root {
+                SpanKind::Client
+            } else {
+                SpanKind::Server
+            },
+            start_unix_nano: end - ms * 1_000_000,
+            end_unix_nano: end,
+            service_name: Arc::from(service),
+            status: if failed {
+                Status {
+                    code: StatusCode::Error,
+                    message: String::new(),
+                }
+            } else {
+                Status::default()
+            },
+            ..Span::default()
+        }
+    }
+
+    #[test]
+    fn figures_cover_the_last_whole_seconds() {
+        let mut live = LiveStats::default();
+        // Seconds 99..=104: web answers 10 calls a second, 10 ms each, one a second failing;
+        // the window is the last three whole seconds (102..=104); 105 is still filling.
+        for second in 99..=105 {
+            for i in 0..10u32 {
+                let at = second as f64 + f64::from(i) / 10.0;
+                live.record(&[
+                    span("web", false, at, 10 + u64::from(i), i == 0),
+                    span("loadgen", true, at, 12 + u64::from(i), i == 0),
+                ]);
+            }
+        }
+        let snapshot = live.snapshot(105);
+        assert_eq!(snapshot.window, (102, 105));
+        let web = &snapshot.services[0];
+        assert_eq!(web.name, "web");
+        assert_eq!((web.rate, web.errors, web.error_rate), (10.0, 3, 0.1));
+        assert_eq!((web.p50_ms, web.p99_ms), (Some(14.0), Some(19.0)));
+        assert_eq!((web.total, web.total_errors), (70, 7));
+        assert_eq!(snapshot.services.len(), 1, "only SERVER spans are services");
+        assert_eq!(snapshot.entries[0].name, "loadgen GET /");
+        assert_eq!(snapshot.entries[0].p50_ms, Some(16.0));
+        // The chart: every whole second so far, the running one left out.
+        let seconds: Vec<u64> = snapshot.timeline.iter().map(|s| s.second).collect();
+        assert_eq!(seconds, (99..105).collect::<Vec<_>>());
+        assert_eq!(snapshot.timeline[0].requests, 10);
+        assert_eq!(snapshot.timeline[0].errors, 1);
+    }
+
+    #[test]
+    fn history_is_bounded_and_late_spans_land_in_their_second() {
+        let mut live = LiveStats::default();
+        for second in 0..(HISTORY_S + 50) {
+            live.record(&[span("web", false, second as f64 + 0.5, 1, false)]);
+        }
+        // A span of an earlier second arrives late.
+        live.record(&[span("web", false, (HISTORY_S + 40) as f64 + 0.5, 1, true)]);
+        let series = &live.services["web"];
+        assert_eq!(series.seconds.len() as u64, HISTORY_S + 1);
+        let late = series
+            .seconds
+            .iter()
+            .find(|(s, _)| *s == HISTORY_S + 40)
+            .unwrap();
+        assert_eq!((late.1.count, late.1.errors), (2, 1));
+        assert!(series.seconds.iter().is_sorted_by_key(|(s, _)| *s));
+    }
+}
