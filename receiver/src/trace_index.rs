@@ -139,6 +139,15 @@ impl TraceIndex {
     /// Indexes the OTLP/JSON lines file at `path`. A last line cut short (a crash, a full disk)
     /// is skipped with a warning; any other line that does not decode is an error naming it.
     pub fn build(path: &Path) -> Result<(TraceIndex, IndexSummary), DecodeError> {
+        Self::build_observed(path, &mut |_| {})
+    }
+
+    /// [`TraceIndex::build`], also handing the spans of every line to `observe` (for tallies
+    /// made in the same pass).
+    pub fn build_observed(
+        path: &Path,
+        observe: &mut dyn FnMut(&[Span]),
+    ) -> Result<(TraceIndex, IndexSummary), DecodeError> {
         let read_error = |source| DecodeError::Read {
             path: path.to_owned(),
             source,
@@ -160,7 +169,10 @@ impl TraceIndex {
             let text = String::from_utf8_lossy(&line);
             if !text.trim().is_empty() {
                 match otlp_json::decode_lines(&text) {
-                    Ok(spans) => index.add_line(offset, read as u32, &spans),
+                    Ok(spans) => {
+                        index.add_line(offset, read as u32, &spans);
+                        observe(&spans);
+                    }
                     Err(_) if !whole => {
                         summary.warnings.push(format!(
                             "{}: the last line ({number}) is cut short; its {read} bytes were skipped",

@@ -43,7 +43,7 @@ use tokio_util::sync::CancellationToken;
 use tracelab_receiver::{TraceIndex, TraceQuery};
 use tracelab_trace::{Span, TraceId};
 
-pub use live::{Figures, LiveStats, SecondFigures, Snapshot};
+pub use live::{EdgeFigures, Figures, LiveStats, SecondFigures, Snapshot};
 
 use crate::signals::Signals;
 
@@ -74,6 +74,8 @@ pub struct Console {
     index: RwLock<TraceIndex>,
     /// `analysis.json`'s `services`, when the run directory has one.
     services: RwLock<Value>,
+    /// A finished run's calls between services, totals (a live one's are in its figures).
+    graph: Vec<live::EdgeFigures>,
     live: Option<Live>,
 }
 
@@ -121,7 +123,11 @@ impl Console {
                 dir.display()
             );
         }
-        let (index, summary) = TraceIndex::build(&spans)?;
+        // The call graph's totals, tallied in the same pass.
+        let mut tallies = LiveStats::default();
+        let (index, summary) =
+            TraceIndex::build_observed(&spans, &mut |line| tallies.record(line))?;
+        let graph = tallies.snapshot(0).edges;
         for warning in &summary.warnings {
             eprintln!("warning: {warning}");
         }
@@ -143,6 +149,7 @@ impl Console {
             spans,
             index: RwLock::new(index),
             services: RwLock::new(services),
+            graph,
             live: None,
         })
     }
@@ -162,6 +169,7 @@ impl Console {
             spans: dir.join("spans.otlp.jsonl"),
             index: RwLock::new(TraceIndex::new()),
             services: RwLock::new(Value::Null),
+            graph: Vec::new(),
             live: Some(Live {
                 stats: Mutex::new(LiveStats::default()),
                 admin,
@@ -273,6 +281,7 @@ async fn overview(State(console): State<Arc<Console>>) -> Response {
         "first_start_unix_nano": index.first_start_unix_nano(),
         "services": services,
         "figures": *read(&console.services),
+        "graph": console.graph,
         "has_report": console.dir.join("report.html").is_file(),
         "live": console.live.is_some(),
         "finished": console.finished(),

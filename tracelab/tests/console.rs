@@ -149,6 +149,39 @@ async fn the_console_answers_from_the_run_s_own_spans() {
         .collect();
     assert_eq!(services, ["db", "loadgen", "orders", "web"]);
     assert_eq!(overview["figures"].as_array().unwrap().len(), 4);
+    // The call graph: one edge per caller and callee the CLIENT spans name, with their counts.
+    let edges: Vec<(String, String, u64)> = overview["graph"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["caller"].as_str().unwrap().to_string(),
+                e["callee"].as_str().unwrap().to_string(),
+                e["total"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let calls = |caller: &str, callee: &str| {
+        s.traces
+            .iter()
+            .flat_map(|t| &t.spans)
+            .filter(|s| {
+                &*s.service_name == caller
+                    && s.kind == tracelab_trace::SpanKind::Client
+                    && s.attr("peer.service").and_then(|v| v.as_str()) == Some(callee)
+            })
+            .count() as u64
+    };
+    assert_eq!(
+        edges,
+        [("loadgen", "web"), ("orders", "db"), ("web", "orders"),].map(|(a, b)| (
+            a.to_string(),
+            b.to_string(),
+            calls(a, b)
+        ))
+    );
+    assert_eq!(edges[0].2, 80);
 
     // Every request's trace, found by its id with the spans the file holds.
     assert_eq!(s.requests.len(), 80);
@@ -304,7 +337,11 @@ async fn the_console_page_in_headless_chromium() {
     assert_eq!(dom.matches("<tr data-trace-id=").count(), 1, "one result");
     assert!(dom.contains(&format!("<tr data-trace-id=\"{id}\"")));
     assert!(dom.contains(&format!("href=\"/trace/{id}\"")));
-    assert!(dom.contains("1 traces match"), "the count is shown");
+    assert!(dom.contains("1 trace matches"), "the count is shown");
+    assert!(
+        dom.contains("data-edge=\"orders→db\""),
+        "the service graph is drawn"
+    );
 
     // Its waterfall.
     let run = browse(
@@ -462,6 +499,9 @@ fn the_live_console_in_headless_chromium() {
             {"wait_for": format!("parseFloat({}.textContent) >= window.db + 5", row("db", "error-rate")), "timeout": 3},
             {"wait_for": format!("{}.textContent.includes('error (console)')", row("db", "faults")), "timeout": 3},
             {"wait_for": "document.querySelectorAll('#latency-chart rect.incident').length", "timeout": 3},
+            {"wait_for": "document.querySelector('#service-graph g.edge.failing[data-edge=\"orders→db\"]') !== null \
+                && document.querySelector('#service-graph g.edge[data-edge=\"web→orders\"]') !== null \
+                && document.querySelectorAll('#service-graph g.node').length === 4", "timeout": 3},
             {"screenshot": artifacts_dir().join("console-live.png").display().to_string()},
             {"eval": "document.querySelector('button[data-fault=clear][data-service=db]').click(), 1"},
         ]),

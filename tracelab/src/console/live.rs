@@ -2,7 +2,8 @@
 //! file: per service (its SERVER spans, the calls it received) and per entry (the root spans,
 //! the requests the load generator sent), the rate, failures and latency of the last
 //! [`WINDOW_S`] whole seconds; and per second, the requests' count, failures, p50 and p99 for
-//! the latency-over-time chart.
+//! the latency-over-time chart; per call edge (a CLIENT span's service and its `peer.service`),
+//! the same figures, for the service graph.
 //!
 //! A span counts in the second it ended. Spans reach the receiver in export batches, so the
 //! second now running is still filling: the figures stop at the last whole second.
@@ -138,6 +139,19 @@ pub struct Figures {
     pub total_errors: u64,
 }
 
+/// The calls from one service to another: a CLIENT span of the caller naming the callee in
+/// `peer.service`, as the services of the lab (and most instrumented clients) record it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EdgeFigures {
+    /// The calling service.
+    pub caller: String,
+    /// The called service.
+    pub callee: String,
+    /// Its figures (name `caller → callee`); latency is the caller's wait.
+    #[serde(flatten)]
+    pub figures: Figures,
+}
+
 /// One second of the requests, for the chart.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SecondFigures {
@@ -162,6 +176,8 @@ pub struct Snapshot {
     pub services: Vec<Figures>,
     /// Per entry (root span), by name.
     pub entries: Vec<Figures>,
+    /// Per call edge, by caller then callee.
+    pub edges: Vec<EdgeFigures>,
     /// The requests per second, oldest first, up to [`HISTORY_S`] seconds.
     pub timeline: Vec<SecondFigures>,
 }
@@ -171,6 +187,7 @@ pub struct Snapshot {
 pub struct LiveStats {
     services: BTreeMap<String, Series>,
     entries: BTreeMap<String, Series>,
+    edges: BTreeMap<(String, String), Series>,
 }
 
 impl LiveStats {
@@ -183,6 +200,14 @@ impl LiveStats {
             if span.kind == SpanKind::Server {
                 self.services
                     .entry(span.service_name.to_string())
+                    .or_default()
+                    .record(second, micros, error);
+            }
+            if span.kind == SpanKind::Client
+                && let Some(callee) = span.attr("peer.service").and_then(|v| v.as_str())
+            {
+                self.edges
+                    .entry((span.service_name.to_string(), callee.to_string()))
                     .or_default()
                     .record(second, micros, error);
             }
@@ -232,10 +257,20 @@ impl LiveStats {
                 }
             })
             .collect();
+        let edges = self
+            .edges
+            .iter()
+            .map(|((caller, callee), s)| EdgeFigures {
+                caller: caller.clone(),
+                callee: callee.clone(),
+                figures: s.figures(&format!("{caller} → {callee}"), from, to),
+            })
+            .collect();
         Snapshot {
             window: (from, to),
             services: figures(&self.services),
             entries: figures(&self.entries),
+            edges,
             timeline,
         }
     }
@@ -248,6 +283,16 @@ mod tests {
     use tracelab_trace::{SpanId, Status, StatusCode, TraceId};
 
     use super::*;
+
+    fn call(caller: &str, callee: &str, end_s: f64, failed: bool) -> Span {
+        let mut s = span(caller, true, end_s, 3, failed);
+        s.parent_span_id = Some(SpanId([4; 8]));
+        s.attributes = vec![tracelab_trace::Attribute {
+            key: "peer.service".into(),
+            value: tracelab_trace::AttrValue::Str(callee.into()),
+        }];
+        s
+    }
 
     fn span(service: &str, root: bool, end_s: f64, ms: u64, failed: bool) -> Span {
         let end = (end_s * 1e9) as u64;
@@ -305,6 +350,19 @@ mod tests {
         assert_eq!(seconds, (99..105).collect::<Vec<_>>());
         assert_eq!(snapshot.timeline[0].requests, 10);
         assert_eq!(snapshot.timeline[0].errors, 1);
+        // The root CLIENT spans name no peer: no edge. A call names its callee.
+        assert!(snapshot.edges.is_empty());
+        live.record(&[
+            call("web", "db", 104.5, true),
+            call("web", "db", 104.6, false),
+        ]);
+        let edges = live.snapshot(105).edges;
+        assert_eq!(
+            (edges[0].caller.as_str(), edges[0].callee.as_str()),
+            ("web", "db")
+        );
+        assert_eq!(edges[0].figures.name, "web → db");
+        assert_eq!((edges[0].figures.total, edges[0].figures.errors), (2, 1));
     }
 
     #[test]
