@@ -186,42 +186,60 @@ pub struct Snapshot {
 #[derive(Debug, Default)]
 pub struct LiveStats {
     services: BTreeMap<String, Series>,
+    /// By `service operation` of the root span.
     entries: BTreeMap<String, Series>,
-    edges: BTreeMap<(String, String), Series>,
+    /// By `caller` [`EDGE_SEPARATOR`] `callee`.
+    edges: BTreeMap<String, Series>,
+    /// The chart's seconds already computed, for those no span is expected for any more.
+    settled: BTreeMap<u64, SecondFigures>,
+    /// The key being looked up, reused so that a span's lookup does not allocate.
+    key: String,
+}
+
+/// Joins an edge's caller and callee into one key (a unit separator: in no service name).
+const EDGE_SEPARATOR: char = '\u{1f}';
+
+/// A second of the chart is computed once it is this many seconds old: its requests have
+/// reached the receiver by then (a later one recomputes it).
+const SETTLE_S: u64 = 3;
+
+/// The series under `key`, made on first use; the key is copied only then.
+fn series<'a>(map: &'a mut BTreeMap<String, Series>, key: &str) -> &'a mut Series {
+    if !map.contains_key(key) {
+        map.insert(key.to_string(), Series::default());
+    }
+    map.get_mut(key).expect("inserted above")
 }
 
 impl LiveStats {
     /// Counts the spans of one line of the span file.
     pub fn record(&mut self, spans: &[Span]) {
+        use std::fmt::Write as _;
         for span in spans {
             let second = span.end_unix_nano / 1_000_000_000;
             let micros = u32::try_from(span.duration_nanos() / 1_000).unwrap_or(u32::MAX);
             let error = span.is_error();
             if span.kind == SpanKind::Server {
-                self.services
-                    .entry(span.service_name.to_string())
-                    .or_default()
-                    .record(second, micros, error);
+                series(&mut self.services, &span.service_name).record(second, micros, error);
             }
             if span.kind == SpanKind::Client
                 && let Some(callee) = span.attr("peer.service").and_then(|v| v.as_str())
             {
-                self.edges
-                    .entry((span.service_name.to_string(), callee.to_string()))
-                    .or_default()
-                    .record(second, micros, error);
+                self.key.clear();
+                let _ = write!(self.key, "{}{EDGE_SEPARATOR}{callee}", span.service_name);
+                series(&mut self.edges, &self.key).record(second, micros, error);
             }
             if span.is_root() {
-                self.entries
-                    .entry(format!("{} {}", span.service_name, span.name))
-                    .or_default()
-                    .record(second, micros, error);
+                self.key.clear();
+                let _ = write!(self.key, "{} {}", span.service_name, span.name);
+                series(&mut self.entries, &self.key).record(second, micros, error);
+                self.settled.remove(&second);
             }
         }
     }
 
     /// The figures of the last [`WINDOW_S`] whole seconds before `now_s` (Unix seconds).
-    pub fn snapshot(&self, now_s: u64) -> Snapshot {
+    pub fn snapshot(&mut self, now_s: u64) -> Snapshot {
         let to = now_s;
         let from = to.saturating_sub(WINDOW_S);
         let figures = |series: &BTreeMap<String, Series>| {
@@ -230,40 +248,49 @@ impl LiveStats {
                 .map(|(name, s)| s.figures(name, from, to))
                 .collect()
         };
-        // The chart: every request, whichever entry it came in by.
-        let mut seconds: BTreeMap<u64, (u64, u64, Vec<u32>)> = BTreeMap::new();
+        // The chart: every request, whichever entry it came in by; a settled second is
+        // computed once.
+        let oldest = to.saturating_sub(HISTORY_S);
+        self.settled.retain(|second, _| *second >= oldest);
+        let mut fresh: BTreeMap<u64, (u64, u64, Vec<u32>)> = BTreeMap::new();
+        let mut timeline_tail = Vec::new();
         for series in self.entries.values() {
-            for (second, s) in series
-                .seconds
-                .iter()
-                .filter(|(second, _)| *second < to && second + HISTORY_S >= to)
-            {
-                let merged = seconds.entry(*second).or_default();
+            for (second, s) in series.seconds.iter().filter(|(second, _)| {
+                (oldest..to).contains(second) && !self.settled.contains_key(second)
+            }) {
+                let merged = fresh.entry(*second).or_default();
                 merged.0 += s.count;
                 merged.1 += s.errors;
                 merged.2.extend_from_slice(&s.micros);
             }
         }
-        let timeline = seconds
-            .into_iter()
-            .map(|(second, (requests, errors, mut micros))| {
-                let (p50_ms, p99_ms) = percentiles(&mut micros);
-                SecondFigures {
-                    second,
-                    requests,
-                    errors,
-                    p50_ms,
-                    p99_ms,
-                }
-            })
-            .collect();
+        for (second, (requests, errors, mut micros)) in fresh {
+            let (p50_ms, p99_ms) = percentiles(&mut micros);
+            let figures = SecondFigures {
+                second,
+                requests,
+                errors,
+                p50_ms,
+                p99_ms,
+            };
+            if second + SETTLE_S < to {
+                self.settled.insert(second, figures);
+            } else {
+                timeline_tail.push(figures);
+            }
+        }
+        let mut timeline: Vec<SecondFigures> = self.settled.values().cloned().collect();
+        timeline.extend(timeline_tail);
         let edges = self
             .edges
             .iter()
-            .map(|((caller, callee), s)| EdgeFigures {
-                caller: caller.clone(),
-                callee: callee.clone(),
-                figures: s.figures(&format!("{caller} → {callee}"), from, to),
+            .map(|(key, s)| {
+                let (caller, callee) = key.split_once(EDGE_SEPARATOR).unwrap_or((key, ""));
+                EdgeFigures {
+                    caller: caller.to_string(),
+                    callee: callee.to_string(),
+                    figures: s.figures(&format!("{caller} → {callee}"), from, to),
+                }
             })
             .collect();
         Snapshot {
@@ -350,6 +377,14 @@ mod tests {
         assert_eq!(seconds, (99..105).collect::<Vec<_>>());
         assert_eq!(snapshot.timeline[0].requests, 10);
         assert_eq!(snapshot.timeline[0].errors, 1);
+        // A request of a second already computed arrives late: the second is counted again.
+        live.record(&[span("loadgen", true, 100.5, 40, true)]);
+        let again = live.snapshot(105).timeline;
+        assert_eq!(
+            (again[1].second, again[1].requests, again[1].errors),
+            (100, 11, 2)
+        );
+        assert_eq!(again.len(), 6);
         // The root CLIENT spans name no peer: no edge. A call names its callee.
         assert!(snapshot.edges.is_empty());
         live.record(&[
