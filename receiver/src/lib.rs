@@ -47,4 +47,6 @@ pub use receiver::{
 pub use sink::SpanSink;
 pub use store::{Completeness, ReceiverStats, TraceStore};
 pub use trace_file::{ReadSummary, TraceFileError, TraceFormat};
-pub use trace_index::{IndexSummary, SearchResult, TraceHit, TraceIndex, TraceQuery};
+pub use trace_index::{
+    IndexSummary, SearchResult, TraceHit, TraceIndex, TraceLocation, TraceQuery,
+};

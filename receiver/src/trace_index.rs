@@ -361,25 +361,47 @@ impl TraceIndex {
     /// Reads trace `id` back from the file at `path` (the file this index was built from):
     /// only the lines that hold its spans. `None` when the index has no such trace.
     pub fn read_trace(&self, path: &Path, id: TraceId) -> Result<Option<Trace>, DecodeError> {
-        let Some(entry) = self.traces.get(&id) else {
-            return Ok(None);
-        };
+        self.locate(id).map(|at| at.read(path)).transpose()
+    }
+
+    /// Where trace `id`'s spans are, to read them later without holding the index (a live
+    /// index keeps growing while the file is read).
+    pub fn locate(&self, id: TraceId) -> Option<TraceLocation> {
+        self.traces.get(&id).map(|entry| TraceLocation {
+            trace_id: id,
+            lines: entry.lines.clone(),
+            spans: entry.spans,
+        })
+    }
+}
+
+/// The lines of a span file holding one trace's spans (see [`TraceIndex::locate`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TraceLocation {
+    trace_id: TraceId,
+    lines: Vec<(u64, u32)>,
+    spans: u32,
+}
+
+impl TraceLocation {
+    /// Reads the trace's spans from those lines of the file at `path`.
+    pub fn read(&self, path: &Path) -> Result<Trace, DecodeError> {
         let read_error = |source| DecodeError::Read {
             path: path.to_owned(),
             source,
         };
         let mut file = File::open(path).map_err(read_error)?;
-        let mut spans = Vec::with_capacity(entry.spans as usize);
+        let mut spans = Vec::with_capacity(self.spans as usize);
         let mut buffer = Vec::new();
-        for &(offset, len) in &entry.lines {
+        for &(offset, len) in &self.lines {
             buffer.resize(len as usize, 0);
             file.seek(SeekFrom::Start(offset)).map_err(read_error)?;
             file.read_exact(&mut buffer).map_err(read_error)?;
             let text = String::from_utf8_lossy(&buffer);
             let line = otlp_json::decode_lines(&text).map_err(|e| e.in_file(path))?;
-            spans.extend(line.into_iter().filter(|s| s.trace_id == id));
+            spans.extend(line.into_iter().filter(|s| s.trace_id == self.trace_id));
         }
-        Ok(Some(Trace::new(id, spans)))
+        Ok(Trace::new(self.trace_id, spans))
     }
 }
 

@@ -77,6 +77,8 @@ pub struct Console {
     /// A finished run's calls between services, totals (a live one's are in its figures).
     graph: Vec<live::EdgeFigures>,
     live: Option<Live>,
+    /// Cancelled when the console stops: open event streams end with it.
+    closing: CancellationToken,
 }
 
 /// What a console over a running lab has besides the index.
@@ -151,6 +153,7 @@ impl Console {
             services: RwLock::new(services),
             graph,
             live: None,
+            closing: CancellationToken::new(),
         })
     }
 
@@ -181,6 +184,7 @@ impl Console {
                 flush,
                 finished: AtomicBool::new(false),
             }),
+            closing: CancellationToken::new(),
         }
     }
 
@@ -410,10 +414,12 @@ async fn trace(State(console): State<Arc<Console>>, UrlPath(id): UrlPath<String>
     let read = {
         let console = console.clone();
         tokio::task::spawn_blocking(move || {
+            // The index is not held while the file is read: the receiver keeps adding to it.
+            let at = read(&console.index).locate(trace_id);
             if let Some(live) = &console.live {
                 (live.flush)();
             }
-            read(&console.index).read_trace(&console.spans, trace_id)
+            at.map(|at| at.read(&console.spans)).transpose()
         })
         .await
     };
@@ -531,7 +537,10 @@ async fn live_stream(State(console): State<Arc<Console>>) -> Response {
     let mut ticks = tokio::time::interval(Duration::from_secs(1));
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let stream = futures::stream::unfold((console, ticks), |(console, mut ticks)| async move {
-        ticks.tick().await;
+        tokio::select! {
+            _ = ticks.tick() => {}
+            () = console.closing.cancelled() => return None,
+        }
         let state = live_state(&console).await;
         let event = Event::default().event("live").json_data(state);
         Some((event, (console, ticks)))
@@ -714,7 +723,7 @@ impl Served {
                 ""
             }
         );
-        let stop = CancellationToken::new();
+        let stop = console.closing.clone();
         let task = tokio::spawn(serve(listener, console.clone(), stop.clone()));
         Ok(Served {
             url,
@@ -797,6 +806,14 @@ pub async fn serve(
     console: Arc<Console>,
     stop: CancellationToken,
 ) {
+    // Open pages' event streams never end by themselves: they end when the console stops, so
+    // that the server's graceful shutdown does not wait for them.
+    let closing = console.closing.clone();
+    let stopping = stop.clone();
+    tokio::spawn(async move {
+        stopping.cancelled().await;
+        closing.cancel();
+    });
     tracelab_net::serve(
         listener,
         router(console),
