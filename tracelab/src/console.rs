@@ -458,7 +458,7 @@ async fn live_state(console: &Console) -> Value {
     let snapshot = console
         .live
         .as_ref()
-        .map(|live| lock(&live.stats).snapshot(now.as_secs()));
+        .map(|live| lock(&live.stats).snapshot(u64::try_from(now.as_nanos()).unwrap_or(u64::MAX)));
     let finished = console.finished();
     let (faults, incidents) = match &console.live {
         Some(live) if !finished => admin_state(live).await,

@@ -1,12 +1,14 @@
 //! Live figures of a running lab, from the spans as the receiver writes them to the run's span
 //! file: per service (its SERVER spans, the calls it received) and per entry (the root spans,
 //! the requests the load generator sent), the rate, failures and latency of the last
-//! [`WINDOW_S`] whole seconds; and per second, the requests' count, failures, p50 and p99 for
+//! [`WINDOW_S`] whole seconds and the one now running; and per second, the requests' count, failures, p50 and p99 for
 //! the latency-over-time chart; per call edge (a CLIENT span's service and its `peer.service`),
 //! the same figures, for the service graph.
 //!
-//! A span counts in the second it ended. Spans reach the receiver in export batches, so the
-//! second now running is still filling: the figures stop at the last whole second.
+//! A span counts in the second it ended. The second now running counts for the part of it that
+//! has passed, so a fault switched on shows within a second or two; spans still in an export
+//! batch make its rate read a little low (tens of milliseconds of a window of three seconds and
+//! more), not its failure share or latency. The chart stops at the last whole second.
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -78,16 +80,17 @@ impl Series {
     }
 
     /// The figures of seconds `from..to`.
-    fn figures(&self, name: &str, from: u64, to: u64) -> Figures {
+    /// The figures of seconds `from..=to`, which cover `seconds` of time.
+    fn figures(&self, name: &str, from: u64, to: u64, seconds: f64) -> Figures {
         let mut count = 0;
         let mut errors = 0;
         let mut micros = Vec::new();
-        for (_, s) in self.seconds.iter().filter(|(s, _)| (from..to).contains(s)) {
+        for (_, s) in self.seconds.iter().filter(|(s, _)| (from..=to).contains(s)) {
             count += s.count;
             errors += s.errors;
             micros.extend_from_slice(&s.micros);
         }
-        let seconds = to.saturating_sub(from).max(1) as f64;
+        let seconds = seconds.max(1e-3);
         let (p50_ms, p99_ms) = percentiles(&mut micros);
         Figures {
             name: name.to_string(),
@@ -170,7 +173,7 @@ pub struct SecondFigures {
 /// What the page shows, at one instant.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Snapshot {
-    /// The window's seconds, Unix time: `from..to`.
+    /// The window's seconds, Unix time: `from..=to`, the last one the second now running.
     pub window: (u64, u64),
     /// Per service, by name.
     pub services: Vec<Figures>,
@@ -238,14 +241,16 @@ impl LiveStats {
         }
     }
 
-    /// The figures of the last [`WINDOW_S`] whole seconds before `now_s` (Unix seconds).
-    pub fn snapshot(&mut self, now_s: u64) -> Snapshot {
-        let to = now_s;
+    /// The figures of the last [`WINDOW_S`] whole seconds and the part of the current one
+    /// that has passed at `now_unix_nano`.
+    pub fn snapshot(&mut self, now_unix_nano: u64) -> Snapshot {
+        let to = now_unix_nano / 1_000_000_000;
         let from = to.saturating_sub(WINDOW_S);
+        let covered = (to - from) as f64 + (now_unix_nano % 1_000_000_000) as f64 / 1e9;
         let figures = |series: &BTreeMap<String, Series>| {
             series
                 .iter()
-                .map(|(name, s)| s.figures(name, from, to))
+                .map(|(name, s)| s.figures(name, from, to, covered))
                 .collect()
         };
         // The chart: every request, whichever entry it came in by; a settled second is
@@ -289,7 +294,7 @@ impl LiveStats {
                 EdgeFigures {
                     caller: caller.to_string(),
                     callee: callee.to_string(),
-                    figures: s.figures(&format!("{caller} → {callee}"), from, to),
+                    figures: s.figures(&format!("{caller} → {callee}"), from, to, covered),
                 }
             })
             .collect();
@@ -348,12 +353,14 @@ mod tests {
         }
     }
 
+    const S: u64 = 1_000_000_000;
+
     #[test]
-    fn figures_cover_the_last_whole_seconds() {
+    fn figures_cover_the_last_seconds_and_the_one_running() {
         let mut live = LiveStats::default();
-        // Seconds 99..=104: web answers 10 calls a second, 10 ms each, one a second failing;
-        // the window is the last three whole seconds (102..=104); 105 is still filling.
-        for second in 99..=105 {
+        // Seconds 99..=104: web answers 10 calls a second, one a second failing; at 105.0 the
+        // window is the last three whole seconds (102..=104) and none of 105.
+        for second in 99..=104 {
             for i in 0..10u32 {
                 let at = second as f64 + f64::from(i) / 10.0;
                 live.record(&[
@@ -362,13 +369,13 @@ mod tests {
                 ]);
             }
         }
-        let snapshot = live.snapshot(105);
+        let snapshot = live.snapshot(105 * S);
         assert_eq!(snapshot.window, (102, 105));
         let web = &snapshot.services[0];
         assert_eq!(web.name, "web");
         assert_eq!((web.rate, web.errors, web.error_rate), (10.0, 3, 0.1));
         assert_eq!((web.p50_ms, web.p99_ms), (Some(14.0), Some(19.0)));
-        assert_eq!((web.total, web.total_errors), (70, 7));
+        assert_eq!((web.total, web.total_errors), (60, 6));
         assert_eq!(snapshot.services.len(), 1, "only SERVER spans are services");
         assert_eq!(snapshot.entries[0].name, "loadgen GET /");
         assert_eq!(snapshot.entries[0].p50_ms, Some(16.0));
@@ -379,7 +386,7 @@ mod tests {
         assert_eq!(snapshot.timeline[0].errors, 1);
         // A request of a second already computed arrives late: the second is counted again.
         live.record(&[span("loadgen", true, 100.5, 40, true)]);
-        let again = live.snapshot(105).timeline;
+        let again = live.snapshot(105 * S).timeline;
         assert_eq!(
             (again[1].second, again[1].requests, again[1].errors),
             (100, 11, 2)
@@ -391,12 +398,19 @@ mod tests {
             call("web", "db", 104.5, true),
             call("web", "db", 104.6, false),
         ]);
-        let edges = live.snapshot(105).edges;
+        let edges = live.snapshot(105 * S).edges;
         assert_eq!(
             (edges[0].caller.as_str(), edges[0].callee.as_str()),
             ("web", "db")
         );
         assert_eq!(edges[0].figures.name, "web → db");
+        // Half of second 105 has passed: its spans count, over 3.5 seconds.
+        for i in 0..5u32 {
+            let at = 105.0 + f64::from(i) / 10.0;
+            live.record(&[span("web", false, at, 10, i == 0)]);
+        }
+        let web = &live.snapshot(105 * S + S / 2).services[0];
+        assert_eq!((web.rate, web.errors), (10.0, 4));
         assert_eq!((edges[0].figures.total, edges[0].figures.errors), (2, 1));
     }
 
