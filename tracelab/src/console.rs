@@ -22,7 +22,7 @@
 mod live;
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -650,11 +650,7 @@ pub fn check_listen(
     flag: &str,
     public_flag: &str,
 ) -> anyhow::Result<()> {
-    let loopback = match addr.ip() {
-        IpAddr::V4(ip) => ip.is_loopback(),
-        IpAddr::V6(ip) => ip.is_loopback(),
-    };
-    if loopback {
+    if addr.ip().is_loopback() {
         return Ok(());
     }
     if !public {
