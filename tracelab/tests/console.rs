@@ -427,7 +427,7 @@ load:
     - {service: web, route: /}
 "#;
 
-/// `tracelab run --ui`, as a user types it, watched and driven in headless Chromium: the page
+/// `tracelab run FILE --ui --ui-linger 60s`, as a user types it, watched and driven in headless Chromium: the page
 /// shows every service, its figures move, the fault button raises a service's error rate on
 /// the page within 3 s and lands in incidents.jsonl, and a trace id from requests.jsonl opens
 /// its waterfall with the span count of the span file.
@@ -439,20 +439,12 @@ fn the_live_console_in_headless_chromium() {
     let dir = scratch_dir("live");
     let scenario = dir.join("console-live.yaml");
     std::fs::write(&scenario, LIVE_SCENARIO).unwrap();
-    let out = dir.join("run");
+    // The command as a user types it, from the directory holding the scenario: the run
+    // directory is the default one under runs/, the OTLP ports the default ones (or free
+    // ones, said so, when those are taken).
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tracelab"))
-        .arg("run")
-        .arg(&scenario)
-        .arg("--out")
-        .arg(&out)
-        .args([
-            "--no-progress",
-            "--otlp-grpc",
-            "127.0.0.1:0",
-            "--otlp-http",
-            "127.0.0.1:0",
-        ])
-        .args(["--ui", "--ui-linger", "60s"])
+        .current_dir(&dir)
+        .args(["run", "console-live.yaml", "--ui", "--ui-linger", "60s"])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -516,10 +508,18 @@ fn the_live_console_in_headless_chromium() {
 
     // Once the run has ended: a request's trace, searched by its id, opens with its spans.
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while !out.join("report.json").is_file() {
+    let run_dir = || {
+        let mut dirs: Vec<_> = std::fs::read_dir(dir.join("runs"))
+            .map(|entries| entries.filter_map(Result::ok).map(|e| e.path()).collect())
+            .unwrap_or_default();
+        assert!(dirs.len() <= 1, "one run, one run directory: {dirs:?}");
+        dirs.pop()
+    };
+    while !run_dir().is_some_and(|out| out.join("report.json").is_file()) {
         assert!(std::time::Instant::now() < deadline, "the run did not end");
         std::thread::sleep(Duration::from_millis(200));
     }
+    let out = run_dir().expect("the run directory");
     let requests = std::fs::read_to_string(out.join("requests.jsonl")).unwrap();
     let request: Value = serde_json::from_str(requests.lines().nth(100).unwrap()).unwrap();
     let id = request["trace_id"].as_str().unwrap().to_string();
