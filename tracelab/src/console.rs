@@ -126,7 +126,7 @@ impl Console {
             );
         }
         // The call graph's totals, tallied in the same pass.
-        let mut tallies = LiveStats::default();
+        let mut tallies = LiveStats::totals_only();
         let (index, summary) =
             TraceIndex::build_observed(&spans, &mut |line| tallies.record(line))?;
         let graph = tallies.snapshot(0).edges;

@@ -43,9 +43,12 @@ struct Series {
 }
 
 impl Series {
-    fn record(&mut self, second: u64, micros: u32, error: bool) {
+    fn record(&mut self, second: u64, micros: u32, error: bool, per_second: bool) {
         self.count += 1;
         self.errors += u64::from(error);
+        if !per_second {
+            return;
+        }
         // Spans arrive nearly in order: look from the newest second back.
         let at = self
             .seconds
@@ -197,6 +200,8 @@ pub struct LiveStats {
     settled: BTreeMap<u64, SecondFigures>,
     /// The key being looked up, reused so that a span's lookup does not allocate.
     key: String,
+    /// Counts only, no seconds: a finished run's totals.
+    totals_only: bool,
 }
 
 /// Joins an edge's caller and callee into one key (a unit separator: in no service name).
@@ -215,6 +220,15 @@ fn series<'a>(map: &'a mut BTreeMap<String, Series>, key: &str) -> &'a mut Serie
 }
 
 impl LiveStats {
+    /// Tallies that keep only the counts of calls and failures, for a finished run, whose
+    /// seconds the page does not show.
+    pub fn totals_only() -> Self {
+        LiveStats {
+            totals_only: true,
+            ..Self::default()
+        }
+    }
+
     /// Counts the spans of one line of the span file.
     pub fn record(&mut self, spans: &[Span]) {
         use std::fmt::Write as _;
@@ -223,19 +237,29 @@ impl LiveStats {
             let micros = u32::try_from(span.duration_nanos() / 1_000).unwrap_or(u32::MAX);
             let error = span.is_error();
             if span.kind == SpanKind::Server {
-                series(&mut self.services, &span.service_name).record(second, micros, error);
+                series(&mut self.services, &span.service_name).record(
+                    second,
+                    micros,
+                    error,
+                    !self.totals_only,
+                );
             }
             if span.kind == SpanKind::Client
                 && let Some(callee) = span.attr("peer.service").and_then(|v| v.as_str())
             {
                 self.key.clear();
                 let _ = write!(self.key, "{}{EDGE_SEPARATOR}{callee}", span.service_name);
-                series(&mut self.edges, &self.key).record(second, micros, error);
+                series(&mut self.edges, &self.key).record(second, micros, error, !self.totals_only);
             }
             if span.is_root() {
                 self.key.clear();
                 let _ = write!(self.key, "{} {}", span.service_name, span.name);
-                series(&mut self.entries, &self.key).record(second, micros, error);
+                series(&mut self.entries, &self.key).record(
+                    second,
+                    micros,
+                    error,
+                    !self.totals_only,
+                );
                 self.settled.remove(&second);
             }
         }
@@ -431,5 +455,14 @@ mod tests {
             .unwrap();
         assert_eq!((late.1.count, late.1.errors), (2, 1));
         assert!(series.seconds.iter().is_sorted_by_key(|(s, _)| *s));
+
+        // A finished run's tallies keep counts, not seconds.
+        let mut totals = LiveStats::totals_only();
+        totals.record(&[
+            span("web", false, 10.5, 1, true),
+            span("web", false, 11.5, 1, false),
+        ]);
+        let web = &totals.services["web"];
+        assert_eq!((web.count, web.errors, web.seconds.len()), (2, 1, 0));
     }
 }
