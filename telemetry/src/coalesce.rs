@@ -134,7 +134,7 @@ impl<P: SpanProcessor> SpanProcessor for CoalescingProcessor<P> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::sync::atomic::AtomicUsize;
 
     use opentelemetry::trace::{SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId};
@@ -163,7 +163,8 @@ mod tests {
         }
     }
 
-    fn span(n: u64) -> SpanData {
+    /// A sampled span numbered `n` (the crate's tests share it).
+    pub(crate) fn span(n: u64) -> SpanData {
         SpanData {
             span_context: SpanContext::new(
                 TraceId::from(u128::from(n) + 1),

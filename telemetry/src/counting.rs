@@ -95,14 +95,34 @@ impl<E: fmt::Debug> fmt::Debug for CountingExporter<E> {
     }
 }
 
+/// Counts a batch failed unless told it was delivered: the batch processor drops an export
+/// future whose own timeout fires first, and those spans failed as surely as a refused export.
+struct Outcome<'a> {
+    counters: &'a ExportCounters,
+    spans: u64,
+    delivered: bool,
+}
+
+impl Drop for Outcome<'_> {
+    fn drop(&mut self) {
+        let counter = if self.delivered {
+            &self.counters.exported
+        } else {
+            &self.counters.failed
+        };
+        counter.fetch_add(self.spans, Ordering::Relaxed);
+    }
+}
+
 impl<E: SpanExporter> SpanExporter for CountingExporter<E> {
     async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
-        let n = batch.len() as u64;
-        let result = self.inner.export(batch).await;
-        match &result {
-            Ok(()) => self.counters.exported.fetch_add(n, Ordering::Relaxed),
-            Err(_) => self.counters.failed.fetch_add(n, Ordering::Relaxed),
+        let mut outcome = Outcome {
+            counters: &self.counters,
+            spans: batch.len() as u64,
+            delivered: false,
         };
+        let result = self.inner.export(batch).await;
+        outcome.delivered = result.is_ok();
         result
     }
 
@@ -153,5 +173,51 @@ impl<P: SpanProcessor> SpanProcessor for CountingProcessor<P> {
 
     fn set_resource(&mut self, resource: &Resource) {
         self.inner.set_resource(resource)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use opentelemetry_sdk::error::OTelSdkError;
+
+    use super::*;
+    use crate::coalesce::tests::span;
+
+    /// Answers every export the same way.
+    #[derive(Debug)]
+    enum Backend {
+        Accepts,
+        Refuses,
+        NeverAnswers,
+    }
+
+    impl SpanExporter for Backend {
+        async fn export(&self, _: Vec<SpanData>) -> OTelSdkResult {
+            match self {
+                Backend::Accepts => Ok(()),
+                Backend::Refuses => Err(OTelSdkError::InternalFailure("refused".into())),
+                Backend::NeverAnswers => std::future::pending().await,
+            }
+        }
+    }
+
+    fn batch(n: u64) -> Vec<SpanData> {
+        (0..n).map(span).collect()
+    }
+
+    #[tokio::test]
+    async fn every_export_is_counted_once_however_it_ends() {
+        let counters = Arc::new(ExportCounters::default());
+        let accepted = CountingExporter::new(Backend::Accepts, counters.clone());
+        assert!(accepted.export(batch(3)).await.is_ok());
+        let refused = CountingExporter::new(Backend::Refuses, counters.clone());
+        assert!(refused.export(batch(2)).await.is_err());
+        // The batch processor's own timeout drops the export future unfinished.
+        let hung = CountingExporter::new(Backend::NeverAnswers, counters.clone());
+        let export = hung.export(batch(4));
+        let timed_out = tokio::time::timeout(Duration::from_millis(10), export).await;
+        assert!(timed_out.is_err());
+        let stats = counters.snapshot();
+        assert_eq!((stats.exported, stats.failed), (3, 6), "{stats:?}");
     }
 }
