@@ -5,6 +5,7 @@
 //! trace to a consumer instead (the `assembly` module), so memory stays bounded however long
 //! a run lasts; `tracelab run` uses that, with the spans themselves kept on disk by the sink.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -12,6 +13,7 @@ use std::time::Duration;
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTracePartialSuccess, ExportTraceServiceRequest,
 };
+use opentelemetry_proto::tonic::common::v1::any_value;
 use serde::Serialize;
 use tokio::sync::watch;
 use tracelab_trace::{Span, Trace, group_into_traces};
@@ -39,6 +41,20 @@ pub struct TraceStore {
     forwarder: std::sync::OnceLock<Arc<crate::forward::Forwarder>>,
     /// Told where each line the sink wrote is and which spans it holds, once set.
     line_observer: std::sync::OnceLock<LineObserver>,
+    /// Spans stored per `service.instance.id` (resources without one are not counted): which
+    /// producer's spans arrived, whatever its exporter concluded about the request.
+    by_instance: Mutex<HashMap<String, u64>>,
+}
+
+/// The resource attribute that tells one producing process (and service) from another.
+const INSTANCE_ID: &str = "service.instance.id";
+
+/// The `service.instance.id` among resource attributes, when it is a string.
+fn instance_id(resource: &[tracelab_trace::Attribute]) -> Option<&str> {
+    resource
+        .iter()
+        .find(|a| a.key == INSTANCE_ID)
+        .and_then(|a| a.value.as_str())
 }
 
 /// Called with the offset and length of each line the sink appended and the spans in it.
@@ -130,6 +146,7 @@ impl TraceStore {
             sink: None,
             forwarder: std::sync::OnceLock::new(),
             line_observer: std::sync::OnceLock::new(),
+            by_instance: Mutex::new(HashMap::new()),
         }
     }
 
@@ -187,6 +204,7 @@ impl TraceStore {
 
     /// Stores spans as one accepted request (written to the sink as one line).
     pub fn ingest(&self, spans: Vec<Span>) {
+        self.tally(spans.iter().map(|s| (instance_id(&s.resource), 1)));
         if let Some(sink) = &self.sink
             && let Some((offset, len)) = sink.append_line(&otlp_json::encode_request_line(&spans))
             && let Some(observe) = self.line_observer.get()
@@ -207,6 +225,19 @@ impl TraceStore {
         encoded_len: usize,
     ) -> Option<ExportTracePartialSuccess> {
         let rejected = convert::drop_invalid_spans(&mut request);
+        self.tally(request.resource_spans.iter().map(|rs| {
+            let id = rs.resource.as_ref().and_then(|r| {
+                r.attributes
+                    .iter()
+                    .find(|kv| kv.key == INSTANCE_ID)
+                    .and_then(|kv| match kv.value.as_ref()?.value.as_ref()? {
+                        any_value::Value::StringValue(s) => Some(s.as_str()),
+                        _ => None,
+                    })
+            });
+            let spans = rs.scope_spans.iter().map(|ss| ss.spans.len() as u64).sum();
+            (id, spans)
+        }));
         if let Some(forwarder) = self.forwarder.get() {
             forwarder.offer(&request);
         }
@@ -232,6 +263,32 @@ impl TraceStore {
             rejected_spans: i64::try_from(rejected.spans).unwrap_or(i64::MAX),
             error_message: rejected.first_reason.unwrap_or_default(),
         })
+    }
+
+    /// Adds spans to the per-instance tally.
+    fn tally<'a>(&self, counts: impl Iterator<Item = (Option<&'a str>, u64)>) {
+        let mut tally = self.by_instance.lock().unwrap_or_else(|p| p.into_inner());
+        for (id, n) in counts {
+            if let Some(id) = id
+                && n > 0
+            {
+                match tally.get_mut(id) {
+                    Some(count) => *count += n,
+                    None => {
+                        tally.insert(id.to_owned(), n);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Spans stored so far whose resource's `service.instance.id` is one of `instance_ids`.
+    pub fn spans_from_instances<'a>(&self, instance_ids: impl IntoIterator<Item = &'a str>) -> u64 {
+        let tally = self.by_instance.lock().unwrap_or_else(|p| p.into_inner());
+        instance_ids
+            .into_iter()
+            .map(|id| tally.get(id).copied().unwrap_or(0))
+            .sum()
     }
 
     pub(crate) fn record_rejection(&self, why: Rejection) {
@@ -431,5 +488,34 @@ pub(crate) mod tests {
         // Then nothing more comes: one timeout later it gives up.
         assert!(!store.wait_for_spans(7, Duration::from_millis(100)).await);
         assert_eq!(started.elapsed(), Duration::from_millis(340));
+    }
+
+    /// A span of trace `trace` from the process whose `service.instance.id` is `instance`.
+    fn span_from(trace: u8, id: u8, instance: &str) -> Span {
+        Span {
+            resource: Arc::new(vec![tracelab_trace::Attribute {
+                key: INSTANCE_ID.to_owned(),
+                value: tracelab_trace::AttrValue::Str(instance.to_owned()),
+            }]),
+            ..span(trace, id, None)
+        }
+    }
+
+    #[test]
+    fn stored_spans_are_tallied_per_producing_instance() {
+        let store = TraceStore::new();
+        // Over OTLP: two resources in one request, and one span with an unusable id, which
+        // is refused and not counted.
+        let mut spans = vec![span_from(1, 1, "a-1"), span_from(2, 1, "b-1")];
+        spans.push(span_from(3, 1, "b-1"));
+        let mut request = convert::spans_to_request(&spans);
+        request.resource_spans[1].scope_spans[0].spans[1].span_id = vec![0; 8];
+        assert!(store.ingest_request(request, 0).is_some());
+        // Ingested directly, and a span with no instance id at all.
+        store.ingest(vec![span_from(4, 1, "a-1"), span(5, 1, None)]);
+        assert_eq!(store.spans_from_instances(["a-1"]), 2);
+        assert_eq!(store.spans_from_instances(["b-1"]), 1);
+        assert_eq!(store.spans_from_instances(["a-1", "b-1", "c-1"]), 3);
+        assert_eq!(store.span_count(), 4);
     }
 }

@@ -105,6 +105,8 @@ pub struct ServiceTelemetry {
     tracer: SdkTracer,
     counters: Arc<ExportCounters>,
     exporting: bool,
+    /// The resource's `service.instance.id`.
+    instance_id: String,
 }
 
 impl ServiceTelemetry {
@@ -161,7 +163,7 @@ impl ServiceTelemetry {
                 counters.clone(),
             ))
             .build();
-        Ok(Self::from_provider(provider, counters, true))
+        Ok(Self::from_provider(provider, counters, true, identity))
     }
 
     /// A provider that creates spans (so context still propagates) but exports nothing.
@@ -173,13 +175,19 @@ impl ServiceTelemetry {
             .with_resource(identity.resource())
             .with_sampler(sampler)
             .build();
-        Self::from_provider(provider, Arc::new(ExportCounters::default()), false)
+        Self::from_provider(
+            provider,
+            Arc::new(ExportCounters::default()),
+            false,
+            identity,
+        )
     }
 
     fn from_provider(
         provider: SdkTracerProvider,
         counters: Arc<ExportCounters>,
         exporting: bool,
+        identity: &ServiceIdentity,
     ) -> Self {
         let tracer = provider.tracer("tracelab");
         ServiceTelemetry {
@@ -187,7 +195,14 @@ impl ServiceTelemetry {
             tracer,
             counters,
             exporting,
+            instance_id: identity.instance_id.clone(),
         }
+    }
+
+    /// The `service.instance.id` every span of this provider carries: a receiver can tell by
+    /// it which of the spans it stored came from here.
+    pub fn instance_id(&self) -> &str {
+        &self.instance_id
     }
 
     /// The tracer spans are started with.

@@ -264,7 +264,10 @@ pub async fn run(options: SessionOptions, signals: &Signals) -> anyhow::Result<S
         Some(root) => root.shutdown(options.settle_timeout).await,
         None => ExportStats::default(),
     };
-    let stopped = backend.stop(options.settle_timeout, export).await;
+    let root_instance = root.as_ref().map(ServiceTelemetry::instance_id);
+    let stopped = backend
+        .stop(options.settle_timeout, export, root_instance)
+        .await;
     export = export + stopped.export;
     let load = load?;
     let mut incidents = played;
@@ -288,6 +291,7 @@ pub async fn run(options: SessionOptions, signals: &Signals) -> anyhow::Result<S
         scenario: scenario_info(&options, &plan),
         load,
         export,
+        stored_late: stopped.stored_late,
         receiver: stopped.receiver,
         analysis: stopped.analysis.as_ref(),
         forwarded: stopped.forwarded,
@@ -327,6 +331,8 @@ enum Running {
 #[derive(Default)]
 struct Stopped {
     export: ExportStats,
+    /// Spans the receiver stored beyond those the exporters saw acknowledged (lab only).
+    stored_late: Option<u64>,
     receiver: Option<tracelab_receiver::ReceiverStats>,
     analysis: Option<Analysis>,
     traces: Vec<Trace>,
@@ -358,10 +364,16 @@ impl Running {
         }
     }
 
-    /// Stops the backend after the load; `root` is what the load generator exported.
-    async fn stop(self, timeout: Duration, root: ExportStats) -> Stopped {
+    /// Stops the backend after the load; `root` is what the load generator exported, from
+    /// the instance `root_instance`.
+    async fn stop(
+        self,
+        timeout: Duration,
+        root: ExportStats,
+        root_instance: Option<&str>,
+    ) -> Stopped {
         match self {
-            Running::Lab(lab) => lab.stop(timeout, root).await,
+            Running::Lab(lab) => lab.stop(timeout, root, root_instance).await,
             Running::External(_) => Stopped::default(),
         }
     }

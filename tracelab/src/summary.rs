@@ -96,7 +96,13 @@ pub struct Pipeline {
     pub spans_ended: u64,
     /// Spans the exporters delivered (acknowledged by the receiver).
     pub spans_exported: u64,
-    /// Spans ended but never delivered: a full export queue, a failed or timed-out export.
+    /// Spans the embedded receiver stored although their exporter had stopped waiting for its
+    /// answer (a timed-out export on a starved machine): delivered late, not lost (absent for
+    /// `tracelab load`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub spans_stored_late: Option<u64>,
+    /// Spans ended but never delivered: a full export queue, a failed or timed-out export
+    /// whose spans did not arrive.
     pub spans_lost: u64,
     /// Spans the embedded receiver stored (absent for `tracelab load`).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -250,6 +256,9 @@ pub struct ReportInput<'a> {
     pub load: LoadSummary,
     /// Exporter counters, summed over services and the load generator.
     pub export: ExportStats,
+    /// Spans the embedded receiver stored beyond those acknowledged to the exporters (embedded
+    /// lab only).
+    pub stored_late: Option<u64>,
     /// Receiver counters (embedded lab only).
     pub receiver: Option<ReceiverStats>,
     /// The analysis of the received traces (embedded lab only).
@@ -274,7 +283,11 @@ impl RunReport {
         let pipeline = Pipeline {
             spans_ended: input.export.ended,
             spans_exported: input.export.exported,
-            spans_lost: input.export.lost(),
+            spans_stored_late: input.stored_late,
+            spans_lost: input
+                .export
+                .lost()
+                .saturating_sub(input.stored_late.unwrap_or(0)),
             spans_received: embedded.then_some(receiver.spans_accepted),
             spans_rejected: receiver.spans_rejected,
             requests_rejected: receiver.requests_rejected(),
@@ -309,6 +322,13 @@ impl RunReport {
         }
         if let Some(warning) = &input.load.connections.warning {
             warnings.push(warning.clone());
+        }
+        if let Some(late) = pipeline.spans_stored_late
+            && late > 0
+        {
+            warnings.push(format!(
+                "{late} spans reached the receiver after their exporter had stopped waiting for                  the answer (a timed-out export): they are counted delivered, but the machine                  could not keep the lab's pace"
+            ));
         }
         if pipeline.spans_lost > 0 {
             warnings.push(format!(
@@ -401,9 +421,13 @@ impl RunReport {
                 t.received, t.complete, t.complete_percent, t.broken
             );
             let p = &self.pipeline;
+            let late = match p.spans_stored_late {
+                Some(late) if late > 0 => format!(" ({late} stored late)"),
+                _ => String::new(),
+            };
             let _ = writeln!(
                 out,
-                "  spans       {} received / {} exported / {} lost; per trace mean {:.1} (min {}, max {})",
+                "  spans       {} received / {} exported{late} / {} lost; per trace mean {:.1} (min {}, max {})",
                 p.spans_received.unwrap_or(0),
                 p.spans_exported,
                 p.spans_lost,

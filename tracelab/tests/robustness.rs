@@ -7,6 +7,8 @@
 //!   requests are not slowed down, and shutdown returns within its timeout.
 //! - Service faults: `tracelab svc` processes form a chain; the leaf is killed mid-run, the
 //!   caller keeps answering (502, recorded on its spans) and the other services stay up.
+//! - A backend too slow to answer: spans whose export timed out at the exporter yet arrived
+//!   are found by the receiver's tally per `service.instance.id`.
 //! - No loss at a graceful end: a high-rate `run_lab` of a 3-hop chain reports as many spans
 //!   received as exported, and none lost.
 
@@ -379,6 +381,104 @@ async fn shutdown_against_a_hung_backend_returns_within_its_timeout() {
             "{name}: the stranded spans are counted lost: {s:?}"
         );
     }
+}
+
+/// Relays connections to `upstream` but never passes its answers back: every request arrives,
+/// and every client waits for its timeout. A backend that is merely too slow to answer in time
+/// looks the same to an exporter.
+async fn answerless_relay(upstream: SocketAddr) -> (SocketAddr, CancellationToken) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let stop = CancellationToken::new();
+    let until = stop.clone();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        loop {
+            tokio::select! {
+                _ = until.cancelled() => break,
+                accepted = listener.accept() => {
+                    let Ok((mut client, _)) = accepted else { break };
+                    let Ok(server) = tokio::net::TcpStream::connect(upstream).await else { break };
+                    let (mut answers, mut to_server) = server.into_split();
+                    held.push(tokio::spawn(async move {
+                        // Requests go through; answers are read and thrown away.
+                        let forward = tokio::io::copy(&mut client, &mut to_server);
+                        let mut nowhere = tokio::io::sink();
+                        let discard = tokio::io::copy(&mut answers, &mut nowhere);
+                        let _ = tokio::join!(forward, discard);
+                    }));
+                }
+            }
+        }
+        for relay in held {
+            relay.abort();
+        }
+    });
+    (addr, stop)
+}
+
+/// An exporter that gives up waiting for an answer counts its spans failed, yet they may have
+/// arrived: the receiver's tally by `service.instance.id` says which did, and `tracelab run`
+/// counts those delivered (`pipeline.spans_stored_late`), not lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn spans_whose_export_timed_out_but_arrived_are_told_apart_by_the_receiver() {
+    let store = Arc::new(TraceStore::new());
+    let receiver = Receiver::start(ReceiverConfig::ephemeral(), store.clone())
+        .await
+        .expect("the receiver starts");
+    let (relay, stop) = answerless_relay(receiver.http_addr()).await;
+    let mut export = ExportConfig::new(format!("http://{relay}"), OtlpProtocol::HttpProtobuf);
+    export.batch = BatchSettings {
+        max_queue_size: 4096,
+        max_export_batch_size: 512,
+        scheduled_delay: Duration::from_millis(20),
+        export_timeout: Duration::from_millis(700),
+    };
+    let host = ServiceHost::start(
+        Arc::new(chain(10.0, Duration::from_secs(1))),
+        &HostOptions {
+            export: Some(export),
+            ..HostOptions::default()
+        },
+    )
+    .await
+    .expect("services start");
+    let instances: Vec<String> = host
+        .services()
+        .iter()
+        .map(|s| s.instance_id.clone())
+        .collect();
+    let url = format!("{}/", host.peers().url("front").expect("front is hosted"));
+    let sent = burst(&reqwest::Client::new(), &url, 30, 2).await;
+    assert_eq!(sent.ok, 30, "{sent:?}");
+    let per_service = host.shutdown(Duration::from_secs(5)).await;
+    eprintln!("{per_service:?}");
+    let stats: ExportStats = per_service.into_iter().map(|(_, s)| s).sum();
+    stop.cancel();
+    assert!(
+        stats.ended >= 5 * 30,
+        "every hop ended its spans: {stats:?}"
+    );
+    assert_eq!(stats.exported, 0, "no answer ever came back: {stats:?}");
+    assert_eq!(
+        stats.failed, stats.ended,
+        "every export timed out: {stats:?}"
+    );
+    assert!(
+        store
+            .wait_for_spans(stats.ended, Duration::from_secs(5))
+            .await,
+        "yet every span arrived: {} of {stats:?}",
+        store.span_count()
+    );
+    let stored = store.spans_from_instances(instances.iter().map(String::as_str));
+    assert_eq!(stored, stats.ended, "the tally by instance finds them all");
+    assert_eq!(
+        store.spans_from_instances(["some-other-process"]),
+        0,
+        "and only them"
+    );
+    receiver.shutdown().await;
 }
 
 /// A `tracelab svc` child process, killed on drop so a failing test leaves nothing behind.

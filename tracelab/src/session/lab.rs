@@ -225,10 +225,23 @@ impl Lab {
     }
 
     /// Stops the services (flushing their spans), waits until the receiver holds every span
-    /// the exporters delivered (`root` is the load generator's share), stops the receiver and
-    /// finishes the analysis.
-    pub(super) async fn stop(self, timeout: Duration, root: ExportStats) -> Stopped {
+    /// the exporters delivered (`root` is the load generator's share, from the instance
+    /// `root_instance`), stops the receiver and finishes the analysis.
+    pub(super) async fn stop(
+        self,
+        timeout: Duration,
+        root: ExportStats,
+        root_instance: Option<&str>,
+    ) -> Stopped {
         let mut warnings = Vec::new();
+        // Every process of the lab that exports spans, by `service.instance.id`.
+        let producers: Vec<String> = self
+            .host
+            .services()
+            .iter()
+            .map(|s| s.instance_id.clone())
+            .chain(root_instance.map(str::to_owned))
+            .collect();
         let timings: Vec<_> = self
             .host
             .services()
@@ -246,6 +259,7 @@ impl Lab {
         let export = services;
         let delivered = (services + root).exported;
         let mut receiver_stats = None;
+        let mut stored_late = None;
         if let Some(store) = &self.store
             && !store.wait_for_spans(delivered, timeout).await
         {
@@ -293,6 +307,12 @@ impl Lab {
                 Err(_) => store.finish_traces(),
             }
             receiver_stats = Some(store.stats());
+            // An exporter that stops waiting for an answer (its export timeout, or the
+            // shutdown's deadline on a starved machine) counts the spans failed, yet the
+            // receiver may have stored them, or store them just after: the receiver, now
+            // stopped, has the last word on what arrived.
+            let stored = store.spans_from_instances(producers.iter().map(String::as_str));
+            stored_late = Some(stored.saturating_sub(delivered));
         }
         let RunTraces { analyzer, kept } =
             std::mem::replace(&mut *lock(&self.collected), RunTraces::new(false));
@@ -310,6 +330,7 @@ impl Lab {
         }
         Stopped {
             export,
+            stored_late,
             receiver: receiver_stats,
             analysis: Some(analysis),
             traces,
