@@ -173,7 +173,16 @@ pub async fn run(options: SessionOptions, signals: &Signals) -> anyhow::Result<S
     let mut warnings = Vec::new();
     let scenario = Arc::new(options.scenario.clone());
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let priority = pipeline::Priority::for_scenario(&options.scenario, cores);
+    let mut priority = pipeline::Priority::for_scenario(&options.scenario, cores);
+    if priority == pipeline::Priority::Idle {
+        let others = pipeline::others_busy_share(Duration::from_millis(100)).await;
+        priority = priority.given_others(others);
+        tracing::debug!(
+            ?others,
+            ?priority,
+            "other programs' share of this session's cores"
+        );
+    }
     let pipeline = pipeline::Pipeline::start(priority).context("cannot start the span pipeline")?;
     // The console's address is taken first: a bad one fails before anything starts.
     let ui = match &options.backend {

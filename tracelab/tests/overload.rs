@@ -2,7 +2,10 @@
 //! one core that four busy loops are also given (`taskset`), so its timer thread and workers
 //! get a quarter of a core in slices of milliseconds: the injected waits run milliseconds long.
 //! The run must flag itself in the terminal summary, in report.json (`timing.trustworthy`,
-//! `timing.message`) and in report.html, and still finish with every file written.
+//! `timing.message`) and in report.html, and still finish with every file written and every
+//! span delivered, whether or not the kernel puts the busy loops in scheduling groups of their
+//! own (`kernel.sched_autogroup_enabled`): where it does not, the span pipeline must not be at
+//! `SCHED_IDLE`, which would leave it almost none of the core.
 //!
 //! Linux only (`taskset` and `setsid`, from util-linux); skipped with a message where missing.
 
