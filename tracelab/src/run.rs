@@ -198,6 +198,15 @@ pub async fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
             outcome.analysis.overview.first_start_unix_nano,
         );
         println!("\n  run directory: {}", outcome.dir.display());
+        if outcome.console.is_none() {
+            // Where a learner goes next: the page for this run, and the console.
+            let dir = outcome.dir.display();
+            println!("  report      {dir}/report.html (open it in a browser)");
+            println!(
+                "  next        `tracelab serve {dir}` to search its traces; add `--ui` to a run \
+                 to watch it live"
+            );
+        }
     }
     if let Some(console) = outcome.console.take() {
         console.linger(args.ui_linger, signals.token()).await;

@@ -197,4 +197,18 @@ fn the_readme_lab_command_runs_as_written() {
     );
     assert!(stdout.contains("Slowest trace "), "{stdout}");
     assert!(run_dir.is_some(), "{stdout}");
+    // And where to go next: the report page, the console.
+    let dir = stdout
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("run directory: "))
+        .unwrap()
+        .trim();
+    assert!(
+        stdout.contains(&format!("report      {dir}/report.html")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("`tracelab serve {dir}`")) && stdout.contains("add `--ui`"),
+        "{stdout}"
+    );
 }
