@@ -296,7 +296,7 @@ pub async fn run(options: SessionOptions, signals: &Signals) -> anyhow::Result<S
         Backend::Lab(_) => None,
     };
     warnings.extend(stopped.warnings);
-    let report = RunReport::build(ReportInput {
+    let mut report = RunReport::build(ReportInput {
         scenario: scenario_info(&options, &plan),
         load,
         export,
@@ -309,6 +309,14 @@ pub async fn run(options: SessionOptions, signals: &Signals) -> anyhow::Result<S
         warnings,
         external,
     });
+    if report.pipeline.spans_lost > 0 && priority == pipeline::Priority::Idle {
+        report.warnings.push(
+            "the span pipeline ran at the lowest priority (SCHED_IDLE, chosen because other \
+             programs were quiet when the run started): programs that got busy during the run \
+             may have starved it. Rerun with the machine quieter"
+                .to_string(),
+        );
+    }
     let mut unwritten = Vec::new();
     write_report_files(
         &dir,
