@@ -37,13 +37,52 @@ fn chain(rate: f64, duration: Duration) -> Scenario {
     scenario
 }
 
-/// A loopback port nobody listens on right now. Binding port 0 and closing the listener leaves
-/// a short race with other processes, which loopback tests accept.
+/// The 3-hop chain's services, exporting to `endpoint` over `protocol` with `batch`.
+async fn chain_exporting_to(
+    endpoint: String,
+    protocol: OtlpProtocol,
+    batch: BatchSettings,
+) -> ServiceHost {
+    let mut export = ExportConfig::new(endpoint, protocol);
+    export.batch = batch;
+    ServiceHost::start(
+        Arc::new(chain(10.0, Duration::from_secs(1))),
+        &HostOptions {
+            export: Some(export),
+            ..HostOptions::default()
+        },
+    )
+    .await
+    .expect("services start")
+}
+
+/// A loopback port nobody listens on right now, for a server that must come back on the same
+/// port later. It is taken below the kernel's ephemeral range
+/// (`net.ipv4.ip_local_port_range`): a port from `bind(0)` is in that range, and so is the
+/// local port of every outgoing connection, so while the server is down (the very case these
+/// tests make) any connection the tests open could take it, and the restart would fail.
 fn free_port() -> u16 {
-    StdListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u32>().ok())
+        .filter(|low| *low > 20_000);
+    let Some(low) = ephemeral_low else {
+        return StdListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free loopback port");
+    };
+    // Spread over 10,000 ports below the range, from a start that differs per process.
+    let span = 10_000;
+    let start = std::process::id().wrapping_mul(7_919);
+    (0..span)
+        .map(|_| {
+            let n = start.wrapping_add(NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+            u16::try_from(low - span + n % span).expect("a port number")
+        })
+        .find(|port| StdListener::bind(("127.0.0.1", *port)).is_ok())
+        .expect("a free loopback port below the ephemeral range")
 }
 
 fn fixed_receiver_config() -> ReceiverConfig {
@@ -128,22 +167,17 @@ async fn backend_absent_killed_and_restarted(protocol: OtlpProtocol) {
         OtlpProtocol::Grpc => format!("http://{}", config.grpc_addr),
         OtlpProtocol::HttpProtobuf => format!("http://{}", config.http_addr),
     };
-    let mut export = ExportConfig::new(endpoint, protocol);
-    export.batch = BatchSettings {
-        max_queue_size: 256,
-        max_export_batch_size: 64,
-        scheduled_delay: Duration::from_millis(50),
-        export_timeout: Duration::from_secs(2),
-    };
-    let host = ServiceHost::start(
-        Arc::new(chain(10.0, Duration::from_secs(1))),
-        &HostOptions {
-            export: Some(export),
-            ..HostOptions::default()
+    let host = chain_exporting_to(
+        endpoint,
+        protocol,
+        BatchSettings {
+            max_queue_size: 256,
+            max_export_batch_size: 64,
+            scheduled_delay: Duration::from_millis(50),
+            export_timeout: Duration::from_secs(2),
         },
     )
-    .await
-    .expect("services start");
+    .await;
     let url = format!("{}/", host.peers().url("front").expect("front is hosted"));
     let client = reqwest::Client::new();
     let requests = 150;
@@ -284,22 +318,17 @@ async fn a_hung_backend_fills_the_bounded_queue_without_slowing_requests() {
     let (addr, stop) = black_hole().await;
     let queue = 64u64;
     let batch = 16u64;
-    let mut export = ExportConfig::new(format!("http://{addr}"), OtlpProtocol::HttpProtobuf);
-    export.batch = BatchSettings {
-        max_queue_size: queue as usize,
-        max_export_batch_size: batch as usize,
-        scheduled_delay: Duration::from_millis(20),
-        export_timeout: Duration::from_secs(3),
-    };
-    let host = ServiceHost::start(
-        Arc::new(chain(10.0, Duration::from_secs(1))),
-        &HostOptions {
-            export: Some(export),
-            ..HostOptions::default()
+    let host = chain_exporting_to(
+        format!("http://{addr}"),
+        OtlpProtocol::HttpProtobuf,
+        BatchSettings {
+            max_queue_size: queue as usize,
+            max_export_batch_size: batch as usize,
+            scheduled_delay: Duration::from_millis(20),
+            export_timeout: Duration::from_secs(3),
         },
     )
-    .await
-    .expect("services start");
+    .await;
     let url = format!("{}/", host.peers().url("front").expect("front is hosted"));
     let client = reqwest::Client::new();
     let requests = 300;
@@ -346,22 +375,17 @@ async fn a_hung_backend_fills_the_bounded_queue_without_slowing_requests() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn shutdown_against_a_hung_backend_returns_within_its_timeout() {
     let (addr, stop) = black_hole().await;
-    let mut export = ExportConfig::new(format!("http://{addr}"), OtlpProtocol::Grpc);
-    export.batch = BatchSettings {
-        max_queue_size: 4096,
-        max_export_batch_size: 16,
-        scheduled_delay: Duration::from_millis(20),
-        export_timeout: Duration::from_secs(5),
-    };
-    let host = ServiceHost::start(
-        Arc::new(chain(10.0, Duration::from_secs(1))),
-        &HostOptions {
-            export: Some(export),
-            ..HostOptions::default()
+    let host = chain_exporting_to(
+        format!("http://{addr}"),
+        OtlpProtocol::Grpc,
+        BatchSettings {
+            max_queue_size: 4096,
+            max_export_batch_size: 16,
+            scheduled_delay: Duration::from_millis(20),
+            export_timeout: Duration::from_secs(5),
         },
     )
-    .await
-    .expect("services start");
+    .await;
     let url = format!("{}/", host.peers().url("front").expect("front is hosted"));
     let sent = burst(&reqwest::Client::new(), &url, 40, 2).await;
     assert_eq!(sent.ok, 40, "{sent:?}");
@@ -427,22 +451,17 @@ async fn spans_whose_export_timed_out_but_arrived_are_told_apart_by_the_receiver
         .await
         .expect("the receiver starts");
     let (relay, stop) = answerless_relay(receiver.http_addr()).await;
-    let mut export = ExportConfig::new(format!("http://{relay}"), OtlpProtocol::HttpProtobuf);
-    export.batch = BatchSettings {
-        max_queue_size: 4096,
-        max_export_batch_size: 512,
-        scheduled_delay: Duration::from_millis(20),
-        export_timeout: Duration::from_millis(700),
-    };
-    let host = ServiceHost::start(
-        Arc::new(chain(10.0, Duration::from_secs(1))),
-        &HostOptions {
-            export: Some(export),
-            ..HostOptions::default()
+    let host = chain_exporting_to(
+        format!("http://{relay}"),
+        OtlpProtocol::HttpProtobuf,
+        BatchSettings {
+            max_queue_size: 4096,
+            max_export_batch_size: 512,
+            scheduled_delay: Duration::from_millis(20),
+            export_timeout: Duration::from_millis(700),
         },
     )
-    .await
-    .expect("services start");
+    .await;
     let instances: Vec<String> = host
         .services()
         .iter()
