@@ -290,27 +290,44 @@ async fn http_backend_absent_killed_and_restarted() {
     backend_absent_killed_and_restarted(OtlpProtocol::HttpProtobuf).await;
 }
 
-/// Accepts TCP connections and never answers: the worst backend, one that makes every export
-/// wait for its timeout.
-async fn black_hole() -> (SocketAddr, CancellationToken) {
+/// A loopback backend that hands every connection it accepts to `handle`, on a task of its own,
+/// until the token is cancelled; those tasks are aborted then.
+async fn fake_backend<F, Fut>(handle: F) -> (SocketAddr, CancellationToken)
+where
+    F: Fn(tokio::net::TcpStream) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let stop = CancellationToken::new();
     let until = stop.clone();
     tokio::spawn(async move {
-        let mut held = Vec::new();
+        // Dropped when the loop ends, which aborts every connection's task.
+        let mut connections = tokio::task::JoinSet::new();
         loop {
             tokio::select! {
                 _ = until.cancelled() => break,
                 accepted = listener.accept() => match accepted {
-                    // Keeping the socket open (and unread) is what makes the exporter wait.
-                    Ok((socket, _)) => held.push(socket),
+                    Ok((socket, _)) => {
+                        connections.spawn(handle(socket));
+                    }
                     Err(_) => break,
                 },
             }
         }
     });
     (addr, stop)
+}
+
+/// Accepts TCP connections and never answers: the worst backend, one that makes every export
+/// wait for its timeout.
+async fn black_hole() -> (SocketAddr, CancellationToken) {
+    fake_backend(|socket| async move {
+        // Keeping the socket open (and unread) is what makes the exporter wait.
+        let _held = socket;
+        std::future::pending::<()>().await
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -411,34 +428,18 @@ async fn shutdown_against_a_hung_backend_returns_within_its_timeout() {
 /// and every client waits for its timeout. A backend that is merely too slow to answer in time
 /// looks the same to an exporter.
 async fn answerless_relay(upstream: SocketAddr) -> (SocketAddr, CancellationToken) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let stop = CancellationToken::new();
-    let until = stop.clone();
-    tokio::spawn(async move {
-        let mut held = Vec::new();
-        loop {
-            tokio::select! {
-                _ = until.cancelled() => break,
-                accepted = listener.accept() => {
-                    let Ok((mut client, _)) = accepted else { break };
-                    let Ok(server) = tokio::net::TcpStream::connect(upstream).await else { break };
-                    let (mut answers, mut to_server) = server.into_split();
-                    held.push(tokio::spawn(async move {
-                        // Requests go through; answers are read and thrown away.
-                        let forward = tokio::io::copy(&mut client, &mut to_server);
-                        let mut nowhere = tokio::io::sink();
-                        let discard = tokio::io::copy(&mut answers, &mut nowhere);
-                        let _ = tokio::join!(forward, discard);
-                    }));
-                }
-            }
-        }
-        for relay in held {
-            relay.abort();
-        }
-    });
-    (addr, stop)
+    fake_backend(move |mut client| async move {
+        let Ok(server) = tokio::net::TcpStream::connect(upstream).await else {
+            return;
+        };
+        let (mut answers, mut to_server) = server.into_split();
+        // Requests go through; answers are read and thrown away.
+        let forward = tokio::io::copy(&mut client, &mut to_server);
+        let mut nowhere = tokio::io::sink();
+        let discard = tokio::io::copy(&mut answers, &mut nowhere);
+        let _ = tokio::join!(forward, discard);
+    })
+    .await
 }
 
 /// An exporter that gives up waiting for an answer counts its spans failed, yet they may have
