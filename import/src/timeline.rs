@@ -20,6 +20,10 @@
 //!   typical request inside takes at least twice as long (in the mean of the logarithms and
 //!   in the mean) and at least 1 ms longer.
 //!
+//! A stretch holds at least [`MIN_INSIDE`] requests, whatever the change: one slow request
+//! (the first on a cold connection) lies many standard errors from a route whose times
+//! otherwise barely vary, and is still no incident.
+//!
 //! A stretch with fewer steps per request than the rest is not taken as slower: calls whose
 //! spans are missing there (a service that lost the trace context) leave their time to the
 //! route's own.
@@ -47,6 +51,9 @@ const SEARCH_BINS: usize = 200;
 const MIN_PER_BIN: u64 = 5;
 /// Searched bins at least: fewer, and there is no stretch to tell apart from the rest.
 const MIN_BINS: usize = 5;
+/// Requests a stretch holds at least: one or two slow requests (the first on a cold
+/// connection, one the host stalled) are not an incident, however far they lie from the rest.
+const MIN_INSIDE: f64 = 5.0;
 /// Log likelihood ratio a stretch of failures needs.
 const MIN_LOG_LR: f64 = 20.0;
 /// Standard errors a stretch of slower requests needs.
@@ -433,7 +440,7 @@ fn failures(
     for (a, b) in candidates {
         let (n_in, k_in) = (n[b] - n[a], k[b] - k[a]);
         let (n_out, k_out) = (total_n - n_in, total_k - k_in);
-        if n_in == 0.0 || n_out == 0.0 {
+        if n_in < MIN_INSIDE || n_out == 0.0 {
             continue;
         }
         let (p_in, p_out) = (k_in / n_in, k_out / n_out);
@@ -495,7 +502,7 @@ fn largest_shift(
     for (a, b) in candidates {
         let n_in = n[b] - n[a];
         let n_out = total_n - n_in;
-        if n_in == 0.0 || n_out == 0.0 {
+        if n_in < MIN_INSIDE || n_out == 0.0 {
             continue;
         }
         let inside = sum[b] - sum[a];
@@ -714,6 +721,24 @@ mod tests {
             Change::Skewed { offset_ms, .. } => assert!((offset_ms - 1499.9).abs() < 0.1),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn one_slow_request_is_no_incident() {
+        // 10 requests a second for 9 s, 2 ms each but the first (a cold connection): 4.6 ms.
+        // It lies 80 ms before a searched bin's end, alone in that bin.
+        let mut timeline = Timeline::new();
+        for i in 0..90u64 {
+            let start = 100 * S + 720_000_000 + i * 100_000_000;
+            let ms = if i == 0 {
+                4.6
+            } else {
+                2.0 + (i % 3) as f64 * 0.01
+            };
+            timeline.add(request(start, ms, false));
+        }
+        let found = timeline.changes();
+        assert!(found.is_empty(), "{found:?}");
     }
 
     #[test]
