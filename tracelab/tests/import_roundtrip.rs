@@ -2,7 +2,8 @@
 //! services on 127.0.0.1 port 0, real OTLP), its `spans.otlp.jsonl` imported, and the imported
 //! scenario run at the same rate for the same time. Against the source run: the distribution
 //! of spans per trace, each operation's error rate, and the service on top of the p99
-//! critical path (`tracelab diff`), and each operation's p50 and p99 within ±10 %. The runs
+//! critical path (`tracelab diff`), and each operation's p50 and p99 within ±10 % (or, where
+//! the quantile's own sampling noise is wider, within that). The runs
 //! are made one after the other, each alone on the machine: a run that shares the cores with
 //! another sees its stalls, and its tail latency says more about the neighbour than about the
 //! scenario. A test per property, each on three scenarios; the scenarios are run once for all
@@ -224,20 +225,36 @@ fn latency_miss(before: u64, after: u64) -> f64 {
     (a - b).abs() / b.max(1.0)
 }
 
-/// One quantile of one operation in the source and the imported run.
+/// One quantile of one operation in the source and the imported run, and whether they agree:
+/// within ±10 % (or the floor), or else within the sampling interval of the quantile — the
+/// source's values between its `q ± δ` quantiles, δ the 99 % half-width of a difference of two
+/// sample proportions of these sizes. The p99 of a lognormal leaf (σ 0.5) read from 2,800
+/// spans has a standard error near 5 % in each run, so two runs of one scenario differ by
+/// more than 10 % about one time in eight by chance alone; the interval says how much is
+/// chance.
 struct Agreement {
     before: u64,
     after: u64,
     /// Within ±10 % of the source, or within the floor.
     within: bool,
+    /// `within`, or inside the quantile's sampling interval.
+    within_noise: bool,
 }
 
 fn agreement(before: &[u64], after: &[u64], q: f64) -> Agreement {
     let (b, a) = (quantile(before, q), quantile(after, q));
+    let within = latency_miss(b, a) <= LATENCY_TOLERANCE;
+    let n = |v: &[u64]| v.len() as f64;
+    let delta = 2.576 * (q * (1.0 - q) * (1.0 / n(before) + 1.0 / n(after))).sqrt();
+    let (low, high) = (quantile(before, q - delta), quantile(before, q + delta));
+    let floor = LATENCY_FLOOR_NS as u64;
+    let within_noise =
+        within || (low.saturating_sub(floor)..=high.saturating_add(floor)).contains(&a);
     Agreement {
         before: b,
         after: a,
-        within: latency_miss(b, a) <= LATENCY_TOLERANCE,
+        within,
+        within_noise,
     }
 }
 
@@ -263,12 +280,17 @@ fn held_operations(rt: &RoundTrip) -> Vec<(String, [Agreement; 2])> {
     held
 }
 
-/// Operations whose p50 or p99 is off by more than allowed.
-fn latency_misses(rt: &RoundTrip) -> Vec<String> {
+/// Operations whose p50 or p99 is off by more than ±10 % (`strict`) or also by more than
+/// chance.
+fn latency_misses(rt: &RoundTrip, strict: bool) -> Vec<String> {
     let mut misses = Vec::new();
     for (name, quantiles) in held_operations(rt) {
         for (what, q) in ["p50", "p99"].into_iter().zip(quantiles) {
-            if !q.within {
+            let agrees = match strict {
+                true => q.within,
+                false => q.within_noise,
+            };
+            if !agrees {
                 misses.push(format!(
                     "{} {name} {what} {:.2} ms (source) → {:.2} ms (imported) ({:+.1} %)",
                     rt.name,
@@ -399,8 +421,23 @@ fn each_run_had_enough_requests() {
 }
 
 #[test]
-fn per_operation_p50_and_p99_agree_within_ten_percent() {
-    let misses: Vec<String> = tested().iter().flat_map(latency_misses).collect();
+fn per_operation_p50_and_p99_agree_within_ten_percent_or_sampling_noise() {
+    // Every held operation's figures, so that a run shows its margins (`--nocapture`).
+    for rt in tested() {
+        for (name, [p50, p99]) in held_operations(rt) {
+            let change = |q: &Agreement| (q.after as f64 / q.before as f64 - 1.0) * 100.0;
+            println!(
+                "{} {name}: p50 {:+.1} %, p99 {:+.1} %",
+                rt.name,
+                change(&p50),
+                change(&p99)
+            );
+        }
+    }
+    let misses: Vec<String> = tested()
+        .iter()
+        .flat_map(|rt| latency_misses(rt, false))
+        .collect();
     assert!(misses.is_empty(), "{misses:#?}");
 }
 
@@ -594,7 +631,11 @@ fn fidelity_table() {
                 .map_or_else(String::new, |again| percent(top_with_share(again, true))),
             n = held.len(),
         );
-        for miss in latency_misses(&rt).iter().chain(&shape).chain(&errors) {
+        for miss in latency_misses(&rt, true)
+            .iter()
+            .chain(&shape)
+            .chain(&errors)
+        {
             eprintln!("  {miss}");
         }
     }
