@@ -3,11 +3,10 @@
 //! scenario run at the same rate for the same time. Against the source run: the distribution
 //! of spans per trace, each operation's error rate, and the service on top of the p99
 //! critical path (`tracelab diff`), and each operation's p50 and p99 within ±10 % (or, where
-//! the quantile's own sampling noise is wider, within that). The runs
-//! are made one after the other, each alone on the machine: a run that shares the cores with
-//! another sees its stalls, and its tail latency says more about the neighbour than about the
-//! scenario. A test per property, each on three scenarios; the scenarios are run once for all
-//! of them.
+//! the quantile's own sampling noise is wider, within that). The runs are made one after the
+//! other, each alone on the machine: a run that shares the cores with another sees its
+//! stalls, and its tail latency says more about the neighbour than about the scenario. A test
+//! per property, each on three scenarios; the scenarios are run once for all of them.
 //!
 //! `cargo test -p tracelab --test import_roundtrip -- --ignored --nocapture fidelity_table`
 //! runs every scenario of the library and prints the table of docs/import.md.
@@ -228,7 +227,7 @@ fn latency_miss(before: u64, after: u64) -> f64 {
 /// One quantile of one operation in the source and the imported run, and whether they agree:
 /// within ±10 % (or the floor), or else within the sampling interval of the quantile — the
 /// source's values between its `q ± δ` quantiles, δ the 99 % half-width of a difference of two
-/// sample proportions of these sizes. The p99 of a lognormal leaf (σ 0.5) read from 2,800
+/// sample proportions of these sizes. The p99 of a lognormal leaf (σ 0.5) read from 1,600
 /// spans has a standard error near 5 % in each run, so two runs of one scenario differ by
 /// more than 10 % about one time in eight by chance alone; the interval says how much is
 /// chance.
