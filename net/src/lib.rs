@@ -11,7 +11,10 @@
 //! - accept errors are logged once a burst and retried after a few milliseconds;
 //! - a graceful shutdown that lets requests in flight finish, bounded by the caller.
 //!
-//! Layout: this file only.
+//! Layout: serving in this file; the client (the load generator's connections, the services'
+//! calls) in `client`.
+
+pub mod client;
 
 use std::future::Future;
 use std::io;

@@ -26,6 +26,9 @@ pub const CONFORMANCE_PATH: &str = "/conformance/trace-context";
 /// Liveness path (for compose and Kubernetes probes).
 pub const HEALTH_PATH: &str = "/healthz";
 
+/// The most idle connections a service keeps to one peer instance.
+const MAX_IDLE_PER_PEER: usize = 256;
+
 /// Everything a service needs to answer requests.
 #[derive(Debug)]
 pub struct ServiceState {
@@ -37,8 +40,10 @@ pub struct ServiceState {
     pub telemetry: ServiceTelemetry,
     /// Where the other services listen.
     pub peers: Peers,
-    /// The HTTP client for downstream calls. One per service so each keeps its own connection
-    /// pool, as separate processes would.
+    /// Connections for downstream calls and queue deliveries, by address. One pool per
+    /// service (per instance), as separate processes would have.
+    pub calls: Arc<tracelab_net::client::Pool>,
+    /// The HTTP client of the conformance endpoint's callbacks, which carry a body.
     pub client: reqwest::Client,
     /// W3C trace context and baggage, with the lab's own strict parsers.
     pub propagator: TextMapCompositePropagator,
@@ -97,8 +102,9 @@ impl ServiceState {
             scenario,
             telemetry,
             peers,
+            calls: Arc::new(tracelab_net::client::Pool::new(MAX_IDLE_PER_PEER)),
             client: reqwest::Client::builder()
-                .pool_max_idle_per_host(256)
+                .pool_max_idle_per_host(4)
                 .build()
                 .unwrap_or_default(),
             propagator: lab_propagator(),

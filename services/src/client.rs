@@ -6,6 +6,7 @@ use opentelemetry::baggage::BaggageExt;
 use opentelemetry::trace::{SpanKind, Status, TraceContextExt, Tracer};
 use opentelemetry::{Context, KeyValue};
 use rand::Rng;
+use tracelab_net::client::{Failure, Request};
 use tracelab_scenario::Call;
 use tracelab_scenario::balance::{self, Balancer};
 
@@ -177,51 +178,47 @@ async fn send(site: CallSite<'_>, origin: &Origin, resend: u32) -> (CallResult, 
     if let Some(value) = origin.header_value().and_then(|v| v.parse().ok()) {
         headers.insert(ORIGIN_HEADER, value);
     }
-    let method = values.http_method.clone();
-    let request = match &target.url {
-        Some(url) => state.client.request(method, url.clone()),
-        None => state.client.request(method, target.url_text.as_str()),
+    let sent = match &target.wire {
+        Some(wire) => {
+            headers.insert(http::header::HOST, wire.host.clone());
+            let request = Request {
+                method: &values.http_method,
+                target: &wire.target,
+                headers: &headers,
+            };
+            // A timeout drops the connection, which cancels the callee's handler: the
+            // downstream work really stops, as with a real client timeout.
+            state
+                .calls
+                .send(&wire.address, &request, call.timeout)
+                .await
+        }
+        None => Err(Failure::Request),
     };
-    let mut request = request.headers(headers);
-    if let Some(timeout) = call.timeout {
-        // reqwest drops the connection when the timeout fires, which cancels the callee's
-        // handler: the downstream work really stops, as with a real client timeout.
-        request = request.timeout(timeout);
-    }
     let mut retryable = false;
-    let result = match request.send().await {
-        Ok(response) => {
-            let status = response.status();
-            // Drain the body so the connection goes back to the pool.
-            let _ = response.bytes().await;
+    let result = match sent {
+        Ok(status) => {
             cx.span().set_attribute(KeyValue::new(
                 sc::HTTP_RESPONSE_STATUS_CODE,
-                i64::from(status.as_u16()),
+                i64::from(status),
             ));
-            if status.is_client_error() || status.is_server_error() {
-                retryable = status.is_server_error();
-                let code = status.as_u16().to_string();
+            if (400..600).contains(&status) {
+                retryable = status >= 500;
+                let code = status.to_string();
                 cx.span()
                     .set_attribute(KeyValue::new(sc::ERROR_TYPE, code.clone()));
                 cx.span().set_status(Status::error(format!("HTTP {code}")));
-                CallResult::Failed(format!(
-                    "{} {} answered {}",
-                    call.service,
-                    call.route,
-                    status.as_u16()
-                ))
+                CallResult::Failed(format!("{} {} answered {status}", call.service, call.route))
             } else {
                 CallResult::Ok
             }
         }
-        Err(err) => {
+        Err(failure) => {
             retryable = true;
-            let kind = if err.is_timeout() {
-                "timeout"
-            } else if err.is_connect() {
-                "connection_failed"
-            } else {
-                "request_failed"
+            let kind = match failure {
+                Failure::Timeout => "timeout",
+                Failure::Connect => "connection_failed",
+                Failure::Request => "request_failed",
             };
             cx.span().set_attribute(KeyValue::new(sc::ERROR_TYPE, kind));
             cx.span().set_status(Status::error(kind));

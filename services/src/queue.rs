@@ -11,6 +11,7 @@ use std::time::SystemTime;
 use axum::http::HeaderMap;
 use opentelemetry::trace::{Link, SpanBuilder, SpanContext, SpanKind, TraceContextExt, Tracer};
 use opentelemetry::{Context, KeyValue};
+use tracelab_net::client::Request;
 use tracelab_scenario::Publish;
 use tracelab_scenario::seed::DrawRng;
 
@@ -18,6 +19,7 @@ use crate::app::ServiceState;
 use crate::faults::{Effects, unix_nanos};
 use crate::origin::{ORIGIN_HEADER, Origin};
 use crate::semconv as sc;
+use crate::span_values::Wire;
 
 /// The producer's `traceparent`, carried with the message.
 pub const CONTEXT_HEADER: &str = "tracelab-message-context";
@@ -140,16 +142,26 @@ pub fn publish(
         .route(&publish.consumer.service, &publish.consumer.route)
         .map(|r| r.method.clone())
         .unwrap_or_else(|| "POST".to_owned());
-    let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap_or(reqwest::Method::POST);
-    let client = state.client.clone();
+    let method = http::Method::from_bytes(method.as_bytes()).unwrap_or(http::Method::POST);
+    let Some(wire) = Wire::parse(&url) else {
+        tracing::warn!(%url, "the consumer's address is not an http:// URL");
+        return;
+    };
+    headers.insert(http::header::HOST, wire.host.clone());
+    let calls = state.calls.clone();
     let timing = state.timing.clone();
     let timer = state.timer;
     // Detached on purpose: the producer's request does not wait for the consumer, which is
     // the whole point of a queue.
     tokio::spawn(async move {
         crate::wait::injected(timer, &timing, lag).await;
-        if let Err(error) = client.request(method, &url).headers(headers).send().await {
-            tracing::debug!(%url, %error, "message delivery failed");
+        let request = Request {
+            method: &method,
+            target: &wire.target,
+            headers: &headers,
+        };
+        if let Err(error) = calls.send(&wire.address, &request, None).await {
+            tracing::debug!(%url, ?error, "message delivery failed");
         }
     });
 }

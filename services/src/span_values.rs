@@ -46,7 +46,7 @@ pub struct CallValues {
     /// `http.request.method`, as a string attribute.
     pub method: Value,
     /// The request method.
-    pub http_method: reqwest::Method,
+    pub http_method: http::Method,
     /// `url.template`: the called route.
     pub url_template: Value,
     /// `peer.service`.
@@ -61,15 +61,48 @@ pub struct CallValues {
 pub struct InstanceTarget {
     /// The request URL as text.
     pub url_text: String,
-    /// The request URL, parsed once; `None` if it does not parse, in which case the request
-    /// is sent with the text and fails as any bad URL does.
-    pub url: Option<reqwest::Url>,
+    /// Where the request goes and what it asks for, from the URL parsed once; `None` when it
+    /// is not an `http://` URL, in which case the call fails as a request to a bad URL does.
+    pub wire: Option<Wire>,
     /// `url.full`.
     pub url_full: Value,
     /// `server.address`: the instance's host.
     pub server_address: Value,
     /// `server.port`: the instance's port.
     pub server_port: i64,
+}
+
+/// The parts of a call's URL the request needs on the wire.
+#[derive(Debug, Clone)]
+pub struct Wire {
+    /// `host:port` to connect to (port 80 when the URL has none).
+    pub address: String,
+    /// The `Host` header: the URL's authority.
+    pub host: http::HeaderValue,
+    /// The request target: path and query.
+    pub target: String,
+}
+
+impl Wire {
+    /// The wire parts of `url`, if it is an `http://` URL with a host.
+    pub fn parse(url: &str) -> Option<Self> {
+        let uri: http::Uri = url.parse().ok()?;
+        if uri.scheme_str() != Some("http") {
+            return None;
+        }
+        let authority = uri.authority()?;
+        Some(Wire {
+            address: format!(
+                "{}:{}",
+                authority.host(),
+                authority.port_u16().unwrap_or(80)
+            ),
+            host: http::HeaderValue::from_str(authority.as_str()).ok()?,
+            target: uri
+                .path_and_query()
+                .map_or_else(|| "/".to_owned(), |p| p.as_str().to_owned()),
+        })
+    }
 }
 
 fn shared(s: &str) -> Value {
@@ -140,8 +173,7 @@ impl CallValues {
         Some(CallValues {
             span_name: format!("{method} {}", call.route),
             method: shared(method),
-            http_method: reqwest::Method::from_bytes(method.as_bytes())
-                .unwrap_or(reqwest::Method::GET),
+            http_method: http::Method::from_bytes(method.as_bytes()).unwrap_or(http::Method::GET),
             url_template: shared(&call.route),
             peer_service: shared(&call.service),
             instances,
@@ -161,7 +193,7 @@ impl InstanceTarget {
         let url_text = format!("{base}{route}");
         let (host, port) = host_and_port(base);
         InstanceTarget {
-            url: reqwest::Url::parse(&url_text).ok(),
+            wire: Wire::parse(&url_text),
             url_full: shared(&url_text),
             url_text,
             server_address: shared(host),
@@ -190,5 +222,20 @@ mod tests {
     fn host_and_port_default_to_80() {
         assert_eq!(host_and_port("http://10.0.0.1:8081"), ("10.0.0.1", 8081));
         assert_eq!(host_and_port("http://payment"), ("payment", 80));
+    }
+
+    #[test]
+    fn a_call_url_becomes_an_address_a_host_and_a_target() {
+        let wire = Wire::parse("http://127.0.0.1:8081/charge").unwrap();
+        assert_eq!(wire.address, "127.0.0.1:8081");
+        assert_eq!(wire.host, "127.0.0.1:8081");
+        assert_eq!(wire.target, "/charge");
+        let wire = Wire::parse("http://payment/charge?x=1").unwrap();
+        assert_eq!(wire.address, "payment:80");
+        assert_eq!(wire.host, "payment");
+        assert_eq!(wire.target, "/charge?x=1");
+        // No TLS in the lab, and no host, no address.
+        assert!(Wire::parse("https://payment/charge").is_none());
+        assert!(Wire::parse("/charge").is_none());
     }
 }
