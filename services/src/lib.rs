@@ -3,8 +3,9 @@
 //! Each scenario service is a real axum HTTP server. A request to one of its routes becomes a
 //! SERVER span; the route's latency is a precisely timed wait; its steps run in order
 //! (downstream calls through the lab's HTTP/1.1 client, `tracelab_net::client`, each in its own
-//! CLIENT span; parallel groups; local work); injected errors answer with the configured HTTP status and mark the span as failed. Faults injected by the
-//! scenario are data on the normal response path, never Rust errors.
+//! CLIENT span; parallel groups; local work); injected errors answer with the configured HTTP
+//! status and mark the span as failed. Faults injected by the scenario are data on the normal
+//! response path, never Rust errors.
 //!
 //! Layout:
 //! - [`app`]: `app(state) -> Router`, the HTTP surface of one service, apart from serving.
