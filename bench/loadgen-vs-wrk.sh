@@ -127,7 +127,12 @@ printf 'median: tracelab %.0f req/s at %.1f %% client CPU (%.2f µs/req), wrk %.
 # With tracing on: client spans to a receiver on the server's cores.
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 GRPC="127.0.0.1:$(free_port)"
-taskset -c "$SERVER_CORES" "$RECEIVER" "$GRPC" "127.0.0.1:$(free_port)" >"$WORK/receiver.out" < <(sleep 100000) &
+# The receiver runs until its standard input closes: a fifo held open by a sleep that is
+# killed with the others (a bare `< <(sleep …)` outlived the script and held its output open).
+mkfifo "$WORK/receiver.in"
+sleep 100000 2>/dev/null >"$WORK/receiver.in" &
+PIDS+=("$!")
+taskset -c "$SERVER_CORES" "$RECEIVER" "$GRPC" "127.0.0.1:$(free_port)" >"$WORK/receiver.out" <"$WORK/receiver.in" &
 RECEIVER_PID=$!; PIDS+=("$RECEIVER_PID")
 for _ in $(seq 50); do grep -q ready "$WORK/receiver.out" 2>/dev/null && break; sleep 0.1; done
 if grep -q ready "$WORK/receiver.out"; then
