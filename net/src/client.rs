@@ -463,20 +463,8 @@ mod tests {
 
     #[tokio::test]
     async fn an_answer_framed_by_close_is_read_and_its_connection_not_reused() {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let address = listener.local_addr().expect("address").to_string();
-        let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let counter = accepted.clone();
-        tokio::spawn(async move {
-            while let Ok((mut stream, _)) = listener.accept().await {
-                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                let mut chunk = [0u8; 1024];
-                let _ = stream.read(&mut chunk).await;
-                let _ = stream
-                    .write_all(b"HTTP/1.1 200 OK\r\n\r\nuntil close")
-                    .await;
-            }
-        });
+        // No length, no chunks: the answer ends where the server closes, after its only answer.
+        let (address, accepted) = server(vec!["HTTP/1.1 200 OK\r\n\r\nuntil close"]).await;
         let pool = Pool::new(4);
         let headers = http::HeaderMap::new();
         assert_eq!(pool.send(&address, &get(&headers), None).await, Ok(200));

@@ -59,8 +59,6 @@ pub struct CallValues {
 /// One instance a call may reach: its request URL and the attributes that name it.
 #[derive(Debug, Clone)]
 pub struct InstanceTarget {
-    /// The request URL as text.
-    pub url_text: String,
     /// Where the request goes and what it asks for, from the URL parsed once; `None` when it
     /// is not an `http://` URL, in which case the call fails as a request to a bad URL does.
     pub wire: Option<Wire>,
@@ -195,7 +193,6 @@ impl InstanceTarget {
         InstanceTarget {
             wire: Wire::parse(&url_text),
             url_full: shared(&url_text),
-            url_text,
             server_address: shared(host),
             server_port: i64::from(port),
         }
