@@ -1,5 +1,6 @@
-//! Serving HTTP/1 with limits, for every listener of the lab: the services' traffic ports,
-//! their admin APIs and the receiver's OTLP/HTTP port.
+//! HTTP/1 for the lab: serving with limits, for every listener of the lab (the services'
+//! traffic ports, their admin APIs and the receiver's OTLP/HTTP port), and the client the
+//! load generator and the services' calls send with ([`client`]).
 //!
 //! `axum::serve` reads request headers for as long as a client cares to send them and sleeps a
 //! whole second after an accept error. The first lets 50 half-open connections (slowloris) hold
