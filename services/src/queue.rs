@@ -144,7 +144,7 @@ pub fn publish(
         .unwrap_or_else(|| "POST".to_owned());
     let method = http::Method::from_bytes(method.as_bytes()).unwrap_or(http::Method::POST);
     let Some(wire) = Wire::parse(&url) else {
-        tracing::warn!(%url, "the consumer's address is not an http:// URL");
+        tracing::debug!(%url, "message not delivered: the consumer's address is not an http:// URL");
         return;
     };
     headers.insert(http::header::HOST, wire.host.clone());
