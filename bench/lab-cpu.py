@@ -6,8 +6,8 @@ Runs `tracelab run scenarios/quickstart.yaml --rate RATE --duration DURATION` pi
 shows in both), and prints for each run: the spans received, the whole process's CPU time (user
 + system, from the kernel's accounting of the finished process), CPU per span and per request,
 how far the injected waits ran past their draws (the precision that CPU buys), and the CPU
-time and context switches of each group of threads (tokio workers, the precise timer, the OTLP pipeline,
-the span sink, trace assembly), sampled from /proc every 100 ms until the run ends.
+time and context switches of each group of threads (tokio workers, the timer thread where a
+runtime has no alarm, the OTLP pipeline, the span sink, trace assembly), sampled from /proc every 100 ms until the run ends.
 
 Usage: python3 bench/lab-cpu.py [--rate 500] [--duration 10s] [--rounds 2] [--cpus 0-1]
                                 [--scenario scenarios/quickstart.yaml] [TRACELAB ...]

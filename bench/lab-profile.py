@@ -6,11 +6,11 @@ Runs `tracelab run SCENARIO --rate RATE --duration DURATION` pinned to CPUS (tas
 RECORD seconds of it with `perf record --call-graph dwarf` from the third second on, and prints
 the share of all samples of each part, split into kernel, allocator and the rest:
 
-  - the threads of their own: the precise timer, the OTLP pipeline (the SDK's exporters and
+  - the threads of their own: the timer thread (only where a runtime has no reactor), the OTLP pipeline (the SDK's exporters and
     the embedded receiver), trace assembly, the span file;
   - on the runtime's workers, by the first rule a sample's stack matches: span SDK and
     propagation (opentelemetry, tracelab_telemetry, tracelab_propagation), the load
-    generator, timer registration, the services (handlers, their HTTP server and their calls
+    generator, the precise timer (each runtime's alarm task and the waits' registration), the services (handlers, their HTTP server and their calls
     to peers), the I/O driver, the scheduler (park, unpark, task switches).
 
 Usage: python3 bench/lab-profile.py [--rate 2000] [--duration 10s] [--record 5] [--cpus 0-1]
@@ -32,7 +32,7 @@ import time
 RULES = [
     ("span SDK, propagation, head sampler", ["opentelemetry", "tracelab_telemetry", "tracelab_propagation", "tracelab_sampling"]),
     ("load generator", ["tracelab_loadgen"]),
-    ("timer registration (in tasks)", ["tracelab_timer"]),
+    ("precise timer: alarm task, registration", ["tracelab_timer"]),
     ("services: handlers, HTTP server and calls", ["tracelab_services", "hyper", "axum", "tracelab_net", "tower"]),
     ("tokio I/O driver", ["io6driver", "io::driver", "mio"]),
     ("tokio scheduler", ["tokio"]),
@@ -45,7 +45,7 @@ SDK_DETAIL = [
 ]
 
 THREADS = [
-    ("tracelab-timer", "thread: precise timer"),
+    ("tracelab-timer", "thread: timer thread (runtimes without an alarm)"),
     ("tracelab-otlp", "thread: OTLP pipeline (export, receiver)"),
     ("tracelab-trace", "thread: trace assembly"),
     ("tracelab-span", "thread: span file"),

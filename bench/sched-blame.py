@@ -3,7 +3,8 @@
 
 Runs `tracelab run SCENARIO --rate RATE --duration DURATION` pinned to CPUS, records the kernel's
 scheduler events for RECORD seconds in the middle of the run (`perf sched record`), and reads
-them with `perf sched timehist`. For every time a tokio worker or the timer thread waited longer
+them with `perf sched timehist`. For every time a tokio worker (or the timer thread, which serves only runtimes without a
+reactor) waited longer
 than THRESHOLD ms between being woken and running ("sch delay"), it adds up which other threads
 ran on that CPU meanwhile. Then it prints the run's own `precision` line.
 

@@ -10,12 +10,14 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::COARSE_LEAD;
+use crate::alarm;
 use crate::thread::{self, Slot};
 
 /// Which clock a [`Timer`] waits on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Mode {
-    /// tokio's wheel for the bulk of a wait, the timer thread for its last stretch.
+    /// tokio's wheel for the bulk of a wait, the runtime's alarm (or the timer thread) for its
+    /// last stretch.
     #[default]
     Precise,
     /// tokio's wheel only: millisecond resolution, but it follows `tokio::time::pause()`, which
@@ -95,7 +97,7 @@ enum State {
     /// On tokio's wheel; `true` when the wheel's wake-up is the end of the wait (tokio mode),
     /// `false` when the precise phase follows.
     Coarse(Pin<Box<tokio::time::Sleep>>, bool),
-    /// Handed to the timer thread.
+    /// Handed to the runtime's alarm, or to the timer thread where it has none.
     Precise(Arc<Slot>),
     Done,
 }
@@ -127,7 +129,10 @@ impl Future for Sleep {
                     } else {
                         let slot = Arc::new(Slot::default());
                         slot.waker.register(cx.waker());
-                        thread::register(deadline.into_std(), slot.clone());
+                        let deadline = deadline.into_std();
+                        if !alarm::register(deadline, &slot) {
+                            thread::register(deadline, slot.clone());
+                        }
                         self.state = State::Precise(slot);
                     }
                 }

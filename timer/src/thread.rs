@@ -1,4 +1,5 @@
-//! The timer thread: a heap of near deadlines, served by one OS thread with 1 ns timer slack.
+//! The timer thread: a heap of near deadlines, served by one OS thread with 1 ns timer slack,
+//! for the waits of runtimes that have no alarm (see `alarm`). Started on first use.
 
 use std::cmp::Ordering as CmpOrdering;
 use std::collections::BinaryHeap;
@@ -8,20 +9,21 @@ use std::time::{Duration, Instant};
 
 use futures::task::AtomicWaker;
 
-/// What a waiting [`crate::Sleep`] shares with the timer thread.
+/// What a waiting [`crate::Sleep`] shares with whatever fires it (its runtime's alarm or the
+/// timer thread).
 #[derive(Debug, Default)]
 pub(crate) struct Slot {
-    /// Set by the timer thread once the deadline has passed; read by the future.
+    /// Set once the deadline has passed; read by the future.
     pub(crate) fired: AtomicBool,
     /// The task to wake. An `AtomicWaker`, so the future can swap its waker (a task moved to
     /// another worker) while the thread may be waking the old one.
     pub(crate) waker: AtomicWaker,
 }
 
-/// One deadline in the heap, earliest first.
-struct Entry {
-    deadline: Instant,
-    slot: Arc<Slot>,
+/// One deadline in a heap, earliest first.
+pub(crate) struct Entry {
+    pub(crate) deadline: Instant,
+    pub(crate) slot: Arc<Slot>,
 }
 
 impl PartialEq for Entry {
@@ -81,6 +83,14 @@ pub(crate) fn register(deadline: Instant, slot: Arc<Slot>) {
     }
 }
 
+/// Marks each slot fired and wakes its task.
+pub(crate) fn fire(due: impl IntoIterator<Item = Arc<Slot>>) {
+    for slot in due {
+        slot.fired.store(true, Ordering::Release);
+        slot.waker.wake();
+    }
+}
+
 impl TimerThread {
     fn lock(&self) -> MutexGuard<'_, BinaryHeap<Entry>> {
         // Nothing a panic could interrupt leaves the heap inconsistent (pushes and pops are
@@ -105,10 +115,7 @@ impl TimerThread {
                 // Wake outside the lock: a wake-up is a syscall when the task's worker sleeps,
                 // and registering tasks should not wait for it.
                 drop(queue);
-                for slot in due.drain(..) {
-                    slot.fired.store(true, Ordering::Release);
-                    slot.waker.wake();
-                }
+                fire(due.drain(..));
                 queue = self.lock();
                 continue;
             }

@@ -1,6 +1,7 @@
 //! A lab that cannot keep its times says so. The `tracelab` binary runs, as a user runs it, on
-//! one core that four busy loops are also given (`taskset`), so its timer thread and workers
-//! get a quarter of a core in slices of milliseconds: the injected waits run milliseconds long.
+//! one core that four busy loops are also given (`taskset`), so its workers (which also end
+//! the injected waits) get a quarter of a core in slices of milliseconds: the injected waits
+//! run milliseconds long.
 //! The run must flag itself in the terminal summary, in report.json (`timing.trustworthy`,
 //! `timing.message`) and in report.html, and still finish with every file written and every
 //! span delivered, whether or not the kernel puts the busy loops in scheduling groups of their
