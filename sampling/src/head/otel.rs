@@ -66,13 +66,15 @@ impl ShouldSample for HeadSampler {
         _attributes: &[KeyValue],
         _links: &[Link],
     ) -> SamplingResult {
-        let parent = parent_context
-            .map(|cx| cx.span().span_context().clone())
-            .filter(|sc| sc.is_valid());
-        let trace_state = parent
+        // Borrowed, not cloned: a span context carries its tracestate, and this runs for
+        // every span.
+        let parent_span = parent_context.map(|cx| cx.span());
+        let parent = parent_span
             .as_ref()
-            .map(|sc| sc.trace_state().clone())
-            .unwrap_or_default();
+            .map(|span| span.span_context())
+            .filter(|sc| sc.is_valid());
+        let no_trace_state = TraceState::default();
+        let trace_state = parent.map_or(&no_trace_state, |sc| sc.trace_state());
         let mut ot = OtTraceState::parse(trace_state.get("ot").unwrap_or_default());
         let now = (self.clock)();
         let decision = {
@@ -84,13 +86,13 @@ impl ShouldSample for HeadSampler {
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
             decider.decide(
                 &trace_id.to_bytes(),
-                parent.as_ref().map(|sc| sc.is_sampled()),
+                parent.map(|sc| sc.is_sampled()),
                 &ot,
                 now,
             )
         };
         ot.set_threshold(decision.threshold);
-        let trace_state = write_ot(&trace_state, &ot);
+        let trace_state = write_ot(trace_state, &ot);
         SamplingResult {
             decision: if decision.sampled {
                 SamplingDecision::RecordAndSample
