@@ -70,6 +70,11 @@ pub(crate) fn register(deadline: Instant, slot: &Arc<Slot>) -> bool {
         return false;
     };
     let mut queue = alarm.lock();
+    // Looked at under the lock that `Stop` takes to drain the heap: an entry pushed after
+    // the drain would never fire.
+    if !alarm.serving.load(Ordering::Acquire) {
+        return false;
+    }
     queue.heap.push(Entry {
         deadline,
         slot: slot.clone(),
@@ -151,8 +156,11 @@ struct Stop(Arc<Alarm>);
 
 impl Drop for Stop {
     fn drop(&mut self) {
-        self.0.serving.store(false, Ordering::Release);
-        let due: Vec<_> = self.0.lock().heap.drain().map(|e| e.slot).collect();
+        let due: Vec<_> = {
+            let mut queue = self.0.lock();
+            self.0.serving.store(false, Ordering::Release);
+            queue.heap.drain().map(|e| e.slot).collect()
+        };
         fire(due);
     }
 }
