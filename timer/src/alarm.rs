@@ -89,10 +89,15 @@ pub(crate) fn register(deadline: Instant, slot: &Arc<Slot>) -> bool {
 /// The alarm of `runtime`, started on first use.
 fn alarm_of(runtime: &Handle) -> Option<Arc<Alarm>> {
     let id = runtime.id();
-    let cached = CURRENT.with(|current| match &*current.borrow() {
-        Some((cached, alarm)) if *cached == id => Some(alarm.clone()),
-        _ => None,
-    });
+    // `try_with`: a wait polled while this thread's locals are being torn down finds no
+    // cache rather than panicking.
+    let cached = CURRENT
+        .try_with(|current| match &*current.borrow() {
+            Some((cached, alarm)) if *cached == id => Some(alarm.clone()),
+            _ => None,
+        })
+        .ok()
+        .flatten();
     let alarm = match cached {
         Some(Some(alarm)) if alarm.serving.load(Ordering::Acquire) => return Some(alarm),
         Some(None) => return None,
