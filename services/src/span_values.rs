@@ -84,7 +84,11 @@ pub struct Wire {
 impl Wire {
     /// The wire parts of `url`, if it is an `http://` URL with a host.
     pub fn parse(url: &str) -> Option<Self> {
-        let uri: http::Uri = url.parse().ok()?;
+        Self::of(&url.parse().ok()?)
+    }
+
+    /// The wire parts of `uri`, if it is an `http://` URL with a host.
+    fn of(uri: &http::Uri) -> Option<Self> {
         if uri.scheme_str() != Some("http") {
             return None;
         }
@@ -186,28 +190,19 @@ impl CallValues {
 }
 
 impl InstanceTarget {
-    /// The target of `route` on the instance at `base` (`http://host:port`).
+    /// The target of `route` on the instance at `base` (`http://host:port`). The URL is
+    /// parsed once, for the wire and for `server.address` / `server.port` (port 80 when it
+    /// has none); a URL that does not parse keeps `base` as its address.
     pub fn new(base: &str, route: &str) -> Self {
         let url_text = format!("{base}{route}");
-        let (host, port) = host_and_port(base);
+        let uri: Option<http::Uri> = url_text.parse().ok();
+        let authority = uri.as_ref().and_then(http::Uri::authority);
         InstanceTarget {
-            wire: Wire::parse(&url_text),
+            wire: uri.as_ref().and_then(Wire::of),
             url_full: shared(&url_text),
-            server_address: shared(host),
-            server_port: i64::from(port),
+            server_address: shared(authority.map_or(base, |a| a.host())),
+            server_port: i64::from(authority.and_then(|a| a.port_u16()).unwrap_or(80)),
         }
-    }
-}
-
-/// Splits `http://host:port` into its host and port (80 when absent).
-fn host_and_port(base: &str) -> (&str, u16) {
-    let rest = base
-        .strip_prefix("http://")
-        .or_else(|| base.strip_prefix("https://"))
-        .unwrap_or(base);
-    match rest.rsplit_once(':') {
-        Some((host, port)) => (host, port.parse().unwrap_or(80)),
-        None => (rest, 80),
     }
 }
 
@@ -217,8 +212,12 @@ mod tests {
 
     #[test]
     fn host_and_port_default_to_80() {
-        assert_eq!(host_and_port("http://10.0.0.1:8081"), ("10.0.0.1", 8081));
-        assert_eq!(host_and_port("http://payment"), ("payment", 80));
+        let target = InstanceTarget::new("http://10.0.0.1:8081", "/charge");
+        assert_eq!(target.server_address, shared("10.0.0.1"));
+        assert_eq!(target.server_port, 8081);
+        let target = InstanceTarget::new("http://payment", "/charge");
+        assert_eq!(target.server_address, shared("payment"));
+        assert_eq!(target.server_port, 80);
     }
 
     #[test]
