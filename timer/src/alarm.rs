@@ -182,7 +182,10 @@ async fn serve(stop: Stop) {
         };
         let mut expirations = [0u8; 8];
         match nix::unistd::read(ready.get_inner().0.as_fd(), &mut expirations) {
-            Ok(_) => {}
+            // The expiration is consumed, so the descriptor is not readable until the next
+            // one: clearing now saves a `read` that would only return EAGAIN. tokio clears
+            // only the readiness this guard saw, never an expiration that came after it.
+            Ok(_) => ready.clear_ready(),
             // Readiness left over from an alarm that was re-armed before it went off.
             Err(nix::errno::Errno::EAGAIN) => {
                 ready.clear_ready();
