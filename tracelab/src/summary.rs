@@ -327,7 +327,9 @@ impl RunReport {
             && late > 0
         {
             warnings.push(format!(
-                "{late} spans reached the receiver after their exporter had stopped waiting for                  the answer (a timed-out export): they are counted delivered, but the machine                  could not keep the lab's pace"
+                "{late} spans reached the receiver after their exporter had stopped waiting for \
+                 the answer (a timed-out export): they are counted delivered, but the machine \
+                 could not keep the lab's pace"
             ));
         }
         if pipeline.spans_lost > 0 {
