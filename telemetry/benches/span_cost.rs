@@ -41,7 +41,7 @@ fn provider(sampler: Sampler) -> (SdkTracerProvider, Arc<ExportCounters>) {
     let counters = Arc::new(ExportCounters::default());
     let exporter = CountingExporter::new(DiscardingExporter, counters.clone());
     let batch = BatchConfigBuilder::default()
-        .with_max_queue_size(65_536)
+        .with_max_queue_size(65_536 + 64)
         .with_max_export_batch_size(512)
         .with_scheduled_delay(Duration::from_millis(200))
         .build();
@@ -50,7 +50,7 @@ fn provider(sampler: Sampler) -> (SdkTracerProvider, Arc<ExportCounters>) {
         .build();
     let provider = SdkTracerProvider::builder()
         .with_sampler(sampler)
-        .with_span_processor(CountingProcessor::new(processor, counters.clone()))
+        .with_span_processor(CountingProcessor::new(processor, counters.clone(), 65_536))
         .build();
     (provider, counters)
 }

@@ -20,6 +20,7 @@ pub struct ExportCounters {
     ended: AtomicU64,
     exported: AtomicU64,
     failed: AtomicU64,
+    queue_full: AtomicU64,
 }
 
 /// A snapshot of [`ExportCounters`].
@@ -31,6 +32,8 @@ pub struct ExportStats {
     pub exported: u64,
     /// Spans in export requests that failed (backend down, timeout, rejected).
     pub failed: u64,
+    /// Spans dropped at `end()` because the queue already held its capacity.
+    pub queue_full: u64,
 }
 
 impl ExportStats {
@@ -44,6 +47,13 @@ impl ExportStats {
     pub fn lost(&self) -> u64 {
         self.ended.saturating_sub(self.exported)
     }
+
+    /// Spans queued now: ended, neither dropped nor out of an export yet (those of an export
+    /// in progress included).
+    pub fn queued(&self) -> u64 {
+        self.ended
+            .saturating_sub(self.exported + self.failed + self.queue_full)
+    }
 }
 
 impl std::ops::Add for ExportStats {
@@ -53,6 +63,7 @@ impl std::ops::Add for ExportStats {
             ended: self.ended + o.ended,
             exported: self.exported + o.exported,
             failed: self.failed + o.failed,
+            queue_full: self.queue_full + o.queue_full,
         }
     }
 }
@@ -70,6 +81,7 @@ impl ExportCounters {
             ended: self.ended.load(Ordering::Relaxed),
             exported: self.exported.load(Ordering::Relaxed),
             failed: self.failed.load(Ordering::Relaxed),
+            queue_full: self.queue_full.load(Ordering::Relaxed),
         }
     }
 }
@@ -139,17 +151,29 @@ impl<E: SpanExporter> SpanExporter for CountingExporter<E> {
     }
 }
 
-/// Wraps a span processor and counts every span handed to it at `end()`.
+/// Wraps a span processor, counts every span handed to it at `end()`, and keeps its queue
+/// within a capacity.
+///
+/// The bound is kept here rather than by the SDK's batch queue, which drops a span when full
+/// and only logs the first time: dropping here counts each one (`queue_full`), so the spans
+/// queued at any moment are known exactly ([`ExportStats::queued`]), which is what tells a
+/// lab that its pipeline has fallen behind. The SDK's queue must be larger than `capacity`.
 #[derive(Debug)]
 pub struct CountingProcessor<P> {
     inner: P,
     counters: Arc<ExportCounters>,
+    capacity: u64,
 }
 
 impl<P> CountingProcessor<P> {
-    /// Wraps `inner`, counting into `counters`.
-    pub fn new(inner: P, counters: Arc<ExportCounters>) -> Self {
-        CountingProcessor { inner, counters }
+    /// Wraps `inner`, counting into `counters`, and passing a span on only while fewer than
+    /// `capacity` are queued.
+    pub fn new(inner: P, counters: Arc<ExportCounters>, capacity: usize) -> Self {
+        CountingProcessor {
+            inner,
+            counters,
+            capacity: capacity as u64,
+        }
     }
 }
 
@@ -159,7 +183,15 @@ impl<P: SpanProcessor> SpanProcessor for CountingProcessor<P> {
     }
 
     fn on_end(&self, span: SpanData) {
-        self.counters.ended.fetch_add(1, Ordering::Relaxed);
+        let c = &self.counters;
+        let ended = c.ended.fetch_add(1, Ordering::Relaxed) + 1;
+        let out = c.exported.load(Ordering::Relaxed)
+            + c.failed.load(Ordering::Relaxed)
+            + c.queue_full.load(Ordering::Relaxed);
+        if ended.saturating_sub(out) > self.capacity {
+            c.queue_full.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
         self.inner.on_end(span)
     }
 
@@ -219,5 +251,51 @@ mod tests {
         assert!(timed_out.is_err());
         let stats = counters.snapshot();
         assert_eq!((stats.exported, stats.failed), (3, 6), "{stats:?}");
+    }
+
+    /// Keeps what it is given, like a batch queue that is never drained on its own.
+    #[derive(Debug, Default)]
+    struct Queue(std::sync::Mutex<Vec<SpanData>>);
+
+    impl SpanProcessor for Queue {
+        fn on_start(&self, _: &mut Span, _: &Context) {}
+        fn on_end(&self, span: SpanData) {
+            self.0.lock().unwrap().push(span);
+        }
+        fn force_flush(&self) -> OTelSdkResult {
+            Ok(())
+        }
+        fn shutdown_with_timeout(&self, _: Duration) -> OTelSdkResult {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_drops_and_counts_and_takes_spans_again_once_exported() {
+        let counters = Arc::new(ExportCounters::default());
+        let processor = CountingProcessor::new(Queue::default(), counters.clone(), 3);
+        for i in 0..5 {
+            processor.on_end(span(i));
+        }
+        let stats = counters.snapshot();
+        assert_eq!(processor.inner.0.lock().unwrap().len(), 3);
+        assert_eq!((stats.ended, stats.queue_full, stats.queued()), (5, 2, 3));
+        assert_eq!(stats.dropped(), 5, "queued or dropped: not delivered yet");
+        // Two of the queued spans are exported, one export fails: the queue is empty.
+        let queued = std::mem::take(&mut *processor.inner.0.lock().unwrap());
+        let exporter = CountingExporter::new(Backend::Accepts, counters.clone());
+        assert!(exporter.export(queued[..2].to_vec()).await.is_ok());
+        let refusing = CountingExporter::new(Backend::Refuses, counters.clone());
+        assert!(refusing.export(queued[2..].to_vec()).await.is_err());
+        assert_eq!(counters.snapshot().queued(), 0);
+        processor.on_end(span(5));
+        let stats = counters.snapshot();
+        assert_eq!(processor.inner.0.lock().unwrap().len(), 1, "room again");
+        assert_eq!((stats.ended, stats.queue_full, stats.queued()), (6, 2, 1));
+        assert_eq!(
+            stats.lost(),
+            4,
+            "the two dropped, the one refused, the one queued"
+        );
     }
 }

@@ -144,8 +144,11 @@ impl ServiceTelemetry {
         }
         .map_err(|e| TelemetryError::Exporter(e.to_string()))?;
         let exporter = CountingExporter::new(exporter, counters.clone());
+        // `CountingProcessor` keeps the queue within `max_queue_size` and counts what it
+        // drops; the SDK's own bound, which drops without a count, is never reached (the
+        // margin is for its flush and shutdown messages, which share the channel).
         let batch = BatchConfigBuilder::default()
-            .with_max_queue_size(export.batch.max_queue_size)
+            .with_max_queue_size(export.batch.max_queue_size + 64)
             .with_max_export_batch_size(export.batch.max_export_batch_size)
             .with_scheduled_delay(export.batch.scheduled_delay)
             .with_max_export_timeout(timeout)
@@ -161,6 +164,7 @@ impl ServiceTelemetry {
             .with_span_processor(CountingProcessor::new(
                 CoalescingProcessor::new(processor, export.batch.max_export_batch_size),
                 counters.clone(),
+                export.batch.max_queue_size,
             ))
             .build();
         Ok(Self::from_provider(provider, counters, true, identity))

@@ -146,6 +146,7 @@ fn delta(after: ExportStats, before: ExportStats) -> ExportStats {
         ended: after.ended - before.ended,
         exported: after.exported - before.exported,
         failed: after.failed - before.failed,
+        queue_full: after.queue_full - before.queue_full,
     }
 }
 
