@@ -49,6 +49,20 @@ pub(crate) struct DispatchFacts {
     in_flight: AtomicUsize,
     /// Drops that could not even be kept for the collector (see [`MAX_PENDING_DROPS`]).
     unrecorded: AtomicU64,
+    /// When the driver held its requests back for the run's [`crate::Backpressure`].
+    holds: std::sync::Mutex<Holds>,
+}
+
+/// The driver's holds: a closed loop's users hold at once, and their overlapping holds count
+/// as one, as long as the longest.
+#[derive(Debug, Default)]
+struct Holds {
+    /// Callers holding now, since when.
+    holding: usize,
+    since: Option<Instant>,
+    /// Holds ended so far, and their total length.
+    count: u64,
+    total: std::time::Duration,
 }
 
 impl DispatchFacts {
@@ -65,6 +79,38 @@ impl DispatchFacts {
     /// Drops only counted, not recorded.
     pub(crate) fn unrecorded(&self) -> u64 {
         self.unrecorded.load(Ordering::Relaxed)
+    }
+
+    fn lock_holds(&self) -> std::sync::MutexGuard<'_, Holds> {
+        // Counts only: a panic elsewhere cannot leave them in a state worth refusing.
+        self.holds.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A caller starts holding at `now`.
+    pub(crate) fn hold_begins(&self, now: Instant) {
+        let mut holds = self.lock_holds();
+        if holds.holding == 0 {
+            holds.since = Some(now);
+        }
+        holds.holding += 1;
+    }
+
+    /// A caller stops holding at `now`; the hold ends with the last one.
+    pub(crate) fn hold_ends(&self, now: Instant) {
+        let mut holds = self.lock_holds();
+        holds.holding = holds.holding.saturating_sub(1);
+        if holds.holding == 0
+            && let Some(since) = holds.since.take()
+        {
+            holds.count += 1;
+            holds.total += now.saturating_duration_since(since);
+        }
+    }
+
+    /// The driver's holds so far, and their total length.
+    pub(crate) fn holds(&self) -> (u64, std::time::Duration) {
+        let holds = self.lock_holds();
+        (holds.count, holds.total)
     }
 }
 

@@ -40,11 +40,11 @@ pub mod transport;
 pub use plan::{BaggageSet, Driver, EntryTarget, LoadPlan, PlanError, Target};
 pub use record::{Outcome, RequestRecord};
 pub use request::SYNTHETIC_BAGGAGE;
-pub use runner::{LoadOptions, run};
+pub use runner::{Backpressure, LoadOptions, run};
 pub use schedule::{Schedule, schedule};
 pub use spec::parse_arrival;
 pub use stats::{
-    ConnectionSummary, GroupSummary, LoadSummary, ProgressSnapshot, ResponseLatency, ScheduleError,
-    SecondStats,
+    ConnectionSummary, GroupSummary, HoldSummary, LoadSummary, ProgressSnapshot, ResponseLatency,
+    ScheduleError, SecondStats,
 };
 pub use transport::{Answer, Connection, HttpConnection, HttpTransport, Outgoing, Transport};

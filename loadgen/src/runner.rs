@@ -44,7 +44,42 @@ pub struct LoadOptions {
     /// precision is measured): what an incident timeline must count from too, so that an
     /// incident `at: 3s` starts with the request scheduled at 3 s.
     pub started: Option<watch::Sender<Option<Instant>>>,
+    /// Asked before each request; while it says so, the driver holds further requests back.
+    pub backpressure: Option<Backpressure>,
 }
+
+/// Whether whatever records the run's requests has fallen behind, so that the driver should
+/// hold further requests back: in the lab, the span pipeline (see `tracelab`'s session). A
+/// held request is late, not lost: its latency still counts from its scheduled instant, and
+/// the summary says how long the driver was held ([`HoldSummary`]).
+#[derive(Clone)]
+pub struct Backpressure(Arc<dyn Fn() -> bool + Send + Sync>);
+
+impl Backpressure {
+    /// Holds the driver while `behind` returns true. It is asked before every request, so it
+    /// should be cheap (a few atomic loads).
+    pub fn new(behind: impl Fn() -> bool + Send + Sync + 'static) -> Self {
+        Backpressure(Arc::new(behind))
+    }
+
+    /// Whether to hold back now.
+    pub fn is_behind(&self) -> bool {
+        (self.0)()
+    }
+}
+
+impl std::fmt::Debug for Backpressure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Backpressure")
+    }
+}
+
+/// Dropped requests the open loop gathers before it hands them to the collector, when it has
+/// no wait to do that in.
+const DROPS_AT_ONCE: usize = 1024;
+
+/// How often a held driver asks again whether it may go on.
+const HOLD_POLL: Duration = Duration::from_millis(5);
 
 impl Default for LoadOptions {
     fn default() -> Self {
@@ -54,6 +89,7 @@ impl Default for LoadOptions {
             connection_budget: 10_000,
             timer: Mode::Precise,
             started: None,
+            backpressure: None,
         }
     }
 }
@@ -109,6 +145,7 @@ pub async fn run<T: Transport>(
         dispatch: dispatch.clone(),
         timer,
         shutdown: shutdown.clone(),
+        backpressure: options.backpressure.clone(),
     };
     let (driver, target): (tokio::task::JoinHandle<()>, Option<RateProfile>) = match &plan.driver {
         Driver::Open { arrival, rate } => (
@@ -190,11 +227,15 @@ pub async fn run<T: Transport>(
     summary.record_write_failures = write_failures;
     summary.unrecorded = facts.unrecorded();
     summary.connections.peak = facts.peak_connections() as u64;
+    let (holds, held) = facts.holds();
+    summary.held.count = holds;
+    summary.held.seconds = held.as_secs_f64();
     summary.connections.limit = match &plan.driver {
         Driver::Open { .. } => cap as u64,
         Driver::Closed { users, .. } => u64::from(*users),
     };
     summary.finish_connection_warning();
+    summary.finish_hold_warning();
     on_progress(&collector.snapshot(elapsed));
     Ok(summary)
 }
@@ -220,13 +261,39 @@ struct Drive<T: Transport> {
     dispatch: Arc<Dispatch<T>>,
     timer: Timer,
     shutdown: CancellationToken,
+    backpressure: Option<Backpressure>,
+}
+
+impl<T: Transport> Drive<T> {
+    /// Waits while the run's backpressure says so, until `end` at the latest, and counts the
+    /// hold.
+    async fn hold(&self, end: Instant) {
+        let Some(backpressure) = &self.backpressure else {
+            return;
+        };
+        // Past the schedule's end the rest goes out at once: a pipeline that has not caught up
+        // by then would hold the run without end.
+        if Instant::now() >= end || !backpressure.is_behind() {
+            return;
+        }
+        let facts = self.dispatch.facts();
+        facts.hold_begins(Instant::now());
+        while backpressure.is_behind() && Instant::now() < end {
+            tokio::select! {
+                _ = tokio::time::sleep(HOLD_POLL) => {}
+                _ = self.shutdown.cancelled() => break,
+            }
+        }
+        facts.hold_ends(Instant::now());
+    }
 }
 
 /// Releases every scheduled request at its instant. If this loop falls behind, the delay shows
 /// in the latency of the requests it releases late, which is measured from their schedule.
 async fn open_loop<T: Transport>(drive: Drive<T>, arrival: ArrivalModel, rate: f64) {
-    let (dispatch, timer, shutdown) = (drive.dispatch, drive.timer, drive.shutdown);
+    let (dispatch, timer, shutdown) = (&drive.dispatch, &drive.timer, &drive.shutdown);
     let start = dispatch.prepared.clock.origin;
+    let end = start + drive.duration;
     let mut drops = Vec::new();
     let schedule = crate::schedule::schedule(&arrival, rate, drive.duration, drive.seed);
     for (sequence, offset) in schedule.enumerate() {
@@ -242,7 +309,16 @@ async fn open_loop<T: Transport>(drive: Drive<T>, arrival: ArrivalModel, rate: f
         } else if shutdown.is_cancelled() {
             break;
         }
+        drive.hold(end).await;
+        if shutdown.is_cancelled() {
+            break;
+        }
         dispatch.release(sequence as u64, scheduled, &mut drops);
+        // A long run of overdue requests (after a stall or a hold) never waits above, where
+        // drops are handed over: hand them over as they gather instead.
+        if drops.len() >= DROPS_AT_ONCE {
+            dispatch.offer_drops(&mut drops);
+        }
     }
     dispatch.close();
     dispatch.finish_drops(drops).await;
@@ -251,28 +327,33 @@ async fn open_loop<T: Transport>(drive: Drive<T>, arrival: ArrivalModel, rate: f
 /// Runs `users` virtual users until the duration is over: each sends, waits for the answer,
 /// thinks, and sends again, over connections of its own.
 async fn closed_loop<T: Transport>(drive: Drive<T>, users: u32, think: LatencyModel) {
+    let drive = Arc::new(drive);
     let Drive {
         duration,
         seed,
         dispatch,
-        timer,
-        shutdown,
-    } = drive;
-    let end = dispatch.prepared.clock.origin + duration;
+        ..
+    } = &*drive;
+    let end = dispatch.prepared.clock.origin + *duration;
+    let seed = *seed;
     let sequence = Arc::new(AtomicU64::new(0));
     dispatch.count_users(users as usize);
     let targets = dispatch.prepared.targets.len();
     let mut tasks = tokio::task::JoinSet::new();
     for user in 0..users {
-        let dispatch = dispatch.clone();
-        let shutdown = shutdown.clone();
+        let drive = drive.clone();
         let think = think.clone();
         let sequence = sequence.clone();
         tasks.spawn(async move {
+            let (dispatch, timer, shutdown) = (&drive.dispatch, &drive.timer, &drive.shutdown);
             let mut rng = seed::rng(seed, &[b"loadgen/think", &user.to_le_bytes()]);
             let mut connections: Vec<Option<T::Connection>> = (0..targets).map(|_| None).collect();
             let mut batch = dispatch.batch();
             loop {
+                if Instant::now() >= end || shutdown.is_cancelled() {
+                    break;
+                }
+                drive.hold(end).await;
                 if Instant::now() >= end || shutdown.is_cancelled() {
                     break;
                 }
@@ -292,6 +373,6 @@ async fn closed_loop<T: Transport>(drive: Drive<T>, users: u32, think: LatencyMo
             batch.flush().await;
         });
     }
-    drop(dispatch);
+    drop(drive);
     while tasks.join_next().await.is_some() {}
 }

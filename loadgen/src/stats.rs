@@ -81,6 +81,19 @@ pub struct ScheduleError {
     pub max_us: f64,
 }
 
+/// How long the driver held requests back because whatever records them fell behind (the
+/// lab's span pipeline; see `runner::Backpressure`).
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct HoldSummary {
+    /// Times the driver was held.
+    pub count: u64,
+    /// Seconds held, in all.
+    pub seconds: f64,
+    /// Set when the driver was held: what happened and what to do.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
+}
+
 /// The connections the load went over.
 #[derive(Debug, Clone, PartialEq, Default, Serialize)]
 pub struct ConnectionSummary {
@@ -133,6 +146,8 @@ pub struct LoadSummary {
     pub timer_precision_us: f64,
     /// The connections used, and whether their limit shaped the run.
     pub connections: ConnectionSummary,
+    /// How long the driver held requests back for the span pipeline to catch up.
+    pub held: HoldSummary,
     /// Mean target rate (requests per second; 0 in closed loop).
     pub target_rate: f64,
     /// Requests sent per second of the send window.
@@ -172,6 +187,20 @@ impl LoadSummary {
                  and started late (up to {:.1} ms): raise --connections, or the open-file limit \
                  that sets the default",
                 c.limit, c.waited, c.waited_percent, self.late_by_ms.max
+            ));
+        }
+    }
+
+    /// Sets `held.warning` when the driver was held back.
+    pub fn finish_hold_warning(&mut self) {
+        let h = &mut self.held;
+        if h.count > 0 {
+            h.warning = Some(format!(
+                "the span pipeline fell behind, so the load generator held its requests back \
+                 {} time(s), {:.1} s in all, rather than lose spans: those requests started \
+                 late (their latency counts from their scheduled instants); the lab is past its \
+                 capacity on these cores: lower the rate or give it more cores",
+                h.count, h.seconds
             ));
         }
     }
@@ -393,6 +422,7 @@ impl Collector {
                 waited: self.waited_at_cap,
                 ..ConnectionSummary::default()
             },
+            held: HoldSummary::default(),
             target_rate: self.target_rate,
             achieved_rate: if send_window_s > 0.0 {
                 sent as f64 / send_window_s

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 use tracelab_loadgen::{
-    Answer, BaggageSet, Connection, Driver, EntryTarget, HttpTransport, LoadOptions, LoadPlan,
-    LoadSummary, Outcome, Outgoing, RequestRecord, Target, Transport,
+    Answer, Backpressure, BaggageSet, Connection, Driver, EntryTarget, HttpTransport, LoadOptions,
+    LoadPlan, LoadSummary, Outcome, Outgoing, RequestRecord, Target, Transport,
 };
 use tracelab_scenario::{ArrivalModel, LatencyModel};
 
@@ -88,6 +88,15 @@ async fn run_sim(
     plan: &LoadPlan,
     shutdown: CancellationToken,
 ) -> (LoadSummary, Vec<RequestRecord>) {
+    run_sim_with(transport, plan, shutdown, None).await
+}
+
+async fn run_sim_with(
+    transport: Arc<Simulated>,
+    plan: &LoadPlan,
+    shutdown: CancellationToken,
+    backpressure: Option<Backpressure>,
+) -> (LoadSummary, Vec<RequestRecord>) {
     let mut out = Vec::new();
     let summary = tracelab_loadgen::run(
         Arc::new(Shared(transport)),
@@ -95,6 +104,7 @@ async fn run_sim(
         None,
         &LoadOptions {
             timer: tracelab_timer::Mode::Tokio,
+            backpressure,
             ..LoadOptions::default()
         },
         &mut out,
@@ -223,6 +233,154 @@ async fn closed_loop_never_exceeds_its_users_in_flight() {
     );
     assert_eq!(summary.dropped, 0);
     assert!(records.iter().all(|r| r.user.is_some_and(|u| u < users)));
+}
+
+/// Says "behind" for the first `for_` of the run (simulated time), and counts the requests
+/// the transport had been sent while it did.
+fn behind_at_first(for_: Duration, transport: &Arc<Simulated>) -> (Backpressure, Arc<AtomicUsize>) {
+    let until = tokio::time::Instant::now() + for_;
+    let sent_while_behind = Arc::new(AtomicUsize::new(0));
+    let backpressure = Backpressure::new({
+        let (transport, sent) = (transport.clone(), sent_while_behind.clone());
+        move || {
+            let behind = tokio::time::Instant::now() < until;
+            if behind {
+                sent.fetch_max(transport.sent.load(Ordering::SeqCst), Ordering::SeqCst);
+            }
+            behind
+        }
+    });
+    (backpressure, sent_while_behind)
+}
+
+#[tokio::test(start_paused = true)]
+async fn backpressure_holds_the_open_loop_and_the_held_requests_count_late() {
+    let transport = Arc::new(Simulated {
+        delay: Duration::from_millis(20),
+        ..Default::default()
+    });
+    let p = plan(
+        Driver::Open {
+            arrival: ArrivalModel::Constant,
+            rate: 100.0,
+        },
+        Duration::from_secs(2),
+    );
+    let (backpressure, sent_while_behind) = behind_at_first(Duration::from_millis(500), &transport);
+    let (summary, records) = run_sim_with(
+        transport.clone(),
+        &p,
+        CancellationToken::new(),
+        Some(backpressure),
+    )
+    .await;
+    assert_eq!(
+        sent_while_behind.load(Ordering::SeqCst),
+        0,
+        "nothing sent while held"
+    );
+    assert_eq!(
+        (summary.total, summary.sent, summary.dropped),
+        (200, 200, 0)
+    );
+    assert_eq!(summary.held.count, 1);
+    assert!(
+        (summary.held.seconds - 0.5).abs() < 0.02,
+        "held {} s",
+        summary.held.seconds
+    );
+    assert!(
+        summary
+            .held
+            .warning
+            .as_deref()
+            .is_some_and(|w| w.contains("held"))
+    );
+    // The 50 requests due in the first half second left late; the latency of the first
+    // counts from its scheduled instant, the hold included.
+    assert!(
+        (50..=52).contains(&summary.late_starts),
+        "{} late starts",
+        summary.late_starts
+    );
+    assert!(summary.latency_ms.max >= 500.0, "{:?}", summary.latency_ms);
+    let first = records
+        .iter()
+        .find(|r| r.sequence == 0)
+        .expect("first request");
+    assert!(first.latency_ms >= 500.0, "{first:?}");
+}
+
+/// A hold that lasts to the schedule's end releases every request at once; those beyond the
+/// in-flight cap are dropped, and each drop still gets its record, however many there are.
+#[tokio::test(start_paused = true)]
+async fn a_burst_after_a_hold_records_every_drop() {
+    let transport = Arc::new(Simulated {
+        delay: Duration::from_millis(5),
+        ..Default::default()
+    });
+    let mut p = plan(
+        Driver::Open {
+            arrival: ArrivalModel::Constant,
+            rate: 80_000.0,
+        },
+        Duration::from_secs(1),
+    );
+    p.max_in_flight = 100;
+    let always = Backpressure::new(|| true);
+    let (summary, records) = run_sim_with(
+        transport.clone(),
+        &p,
+        CancellationToken::new(),
+        Some(always),
+    )
+    .await;
+    assert_eq!(summary.unrecorded, 0);
+    assert_eq!((summary.total, records.len()), (80_000, 80_000));
+    assert_eq!(summary.sent + summary.dropped, 80_000);
+    assert!(summary.dropped > 70_000, "{} dropped", summary.dropped);
+    assert_eq!(summary.held.count, 1);
+    assert!(
+        (summary.held.seconds - 1.0).abs() < 0.02,
+        "held {} s",
+        summary.held.seconds
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn backpressure_holds_every_virtual_user_as_one_hold() {
+    let transport = Arc::new(Simulated {
+        delay: Duration::from_millis(30),
+        ..Default::default()
+    });
+    let p = plan(
+        Driver::Closed {
+            users: 4,
+            think: LatencyModel::Constant { ms: 10.0 },
+        },
+        Duration::from_secs(3),
+    );
+    let (backpressure, sent_while_behind) = behind_at_first(Duration::from_secs(1), &transport);
+    let (summary, _) = run_sim_with(
+        transport.clone(),
+        &p,
+        CancellationToken::new(),
+        Some(backpressure),
+    )
+    .await;
+    assert_eq!(
+        sent_while_behind.load(Ordering::SeqCst),
+        0,
+        "nothing sent while held"
+    );
+    assert_eq!(summary.held.count, 1, "the users' holds overlap: one hold");
+    assert!(
+        (summary.held.seconds - 1.0).abs() < 0.02,
+        "held {} s",
+        summary.held.seconds
+    );
+    // Two seconds of four users at 40 ms a round.
+    assert!((190..=210).contains(&summary.sent), "{} sent", summary.sent);
 }
 
 #[tokio::test(start_paused = true)]
