@@ -5,7 +5,14 @@
 //! long or fast run would grow without bound. A trace of the lab is finished when its root span
 //! has arrived and nothing of it has arrived for [`AssemblyOptions::quiet`]: the root is the
 //! outermost span, so it ends last, and every other span was queued for export before it.
-//! The quiet period covers exporters sending on different schedules. A trace whose root never
+//! The quiet period covers exporters sending on different schedules. It cannot cover a backlog:
+//! a lab past its capacity starves its exporters, their queues hold spans for seconds, and a
+//! trace handed over while its services' spans were still queued would be split into a
+//! complete-looking piece and rootless ones, each counted as a trace. Where the producers are
+//! known (the lab's own exporters), they tell how far they have delivered
+//! ([`Assembly::deliveries`]): a trace is then also kept until every span that ended before its
+//! last arrival has been delivered (within a memory budget: past [`WATERMARK_MAX_PENDING`]
+//! waiting spans, the quiet period alone decides again). A trace whose root never
 //! arrives (the root was dropped, or the trace came from elsewhere) is finished
 //! [`AssemblyOptions::max_wait`] after its first span, and every trace still open is finished
 //! by [`Assembly::finish_all`] at the end of a run.
@@ -20,7 +27,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use tracelab_trace::{Span, Trace, TraceId};
@@ -49,6 +56,15 @@ impl Default for AssemblyOptions {
 /// 150 MB of spans, a few seconds of a busy lab.
 pub const MAX_PENDING_SPANS: usize = 100_000;
 
+/// How far the producers have delivered: every span they ended before the instant it returns
+/// has reached the receiver (or is counted lost by its exporter). Asked once per finishing
+/// round, a few times a second.
+pub type DeliveredUpTo = Box<dyn Fn() -> Instant + Send + Sync>;
+
+/// Above this many spans waiting, the delivery watermark is no longer waited for: memory is
+/// bounded first, and traces are finished on the quiet period alone.
+const WATERMARK_MAX_PENDING: usize = MAX_PENDING_SPANS / 4 * 3;
+
 /// What receives finished traces.
 pub(crate) type Consumer = Box<dyn FnMut(Trace) + Send>;
 
@@ -73,6 +89,8 @@ pub(crate) struct Assembly {
     /// Wakes an `add` waiting for room when the consumer has taken traces.
     room: Condvar,
     room_lock: Mutex<()>,
+    /// Set once, where the producers are known.
+    delivered: OnceLock<DeliveredUpTo>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -92,6 +110,7 @@ impl Assembly {
             spans_pending: AtomicUsize::new(0),
             room: Condvar::new(),
             room_lock: Mutex::new(()),
+            delivered: OnceLock::new(),
         });
         let weak = Arc::downgrade(&assembly);
         let tick = (options.quiet.min(options.max_wait) / 4).max(Duration::from_millis(10));
@@ -140,13 +159,29 @@ impl Assembly {
         }
     }
 
+    /// From now on, also keeps a trace open until `delivered` says every span that ended before
+    /// its last arrival has been delivered. Set once; a second call is ignored.
+    pub(crate) fn deliveries(&self, delivered: DeliveredUpTo) {
+        let _ = self.delivered.set(delivered);
+    }
+
     /// Hands over the traces finished by `now`.
     fn finish_ready(&self, now: Instant) {
         let AssemblyOptions { quiet, max_wait } = self.options;
         let mut consumer = lock(&self.consumer);
+        let delivered = match self.delivered.get() {
+            Some(delivered)
+                if self.spans_pending.load(Ordering::Acquire) < WATERMARK_MAX_PENDING =>
+            {
+                Some(delivered())
+            }
+            _ => None,
+        };
         let ready: Vec<(TraceId, Pending)> = lock(&self.pending)
             .extract_if(|_, p| {
-                (p.has_root && now.duration_since(p.last) >= quiet)
+                (p.has_root
+                    && now.duration_since(p.last) >= quiet
+                    && delivered.is_none_or(|upto| upto >= p.last))
                     || now.duration_since(p.first) >= max_wait
             })
             .collect();
@@ -253,6 +288,44 @@ mod tests {
         assert_eq!(got.lock().unwrap().len(), 2);
         assert!(!got.lock().unwrap()[1].shape().is_complete());
         assert_eq!(assembly.open_traces(), 0);
+    }
+
+    /// The producers' spans are queued for longer than the quiet period: the trace stays open
+    /// until they say that every span that ended before its last arrival has been delivered.
+    #[test]
+    fn a_trace_waits_for_its_producers_to_deliver() {
+        let options = AssemblyOptions {
+            quiet: Duration::from_secs(1),
+            max_wait: Duration::from_secs(3600),
+        };
+        let (assembly, got) = collecting(options);
+        let t0 = Instant::now();
+        let upto = Arc::new(Mutex::new(t0));
+        assembly.deliveries(Box::new({
+            let upto = upto.clone();
+            move || *upto.lock().unwrap()
+        }));
+        assembly.add(vec![span(1, 1, None)]);
+        assembly.finish_ready(t0 + Duration::from_secs(5));
+        assert!(
+            got.lock().unwrap().is_empty(),
+            "quiet for 5 s, but spans that ended before the root arrived may still be queued"
+        );
+        assembly.add(vec![span(1, 2, Some(1))]);
+        *upto.lock().unwrap() = Instant::now() + Duration::from_millis(1);
+        assembly.finish_ready(Instant::now() + Duration::from_millis(500));
+        assert!(
+            got.lock().unwrap().is_empty(),
+            "delivered, but not quiet yet"
+        );
+        assembly.finish_ready(Instant::now() + Duration::from_secs(2));
+        let got = got.lock().unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(
+            got[0].spans.len(),
+            2,
+            "handed over whole, the queued span included"
+        );
     }
 
     #[test]

@@ -36,7 +36,7 @@ pub mod store;
 pub mod trace_file;
 pub mod trace_index;
 
-pub use assembly::AssemblyOptions;
+pub use assembly::{AssemblyOptions, DeliveredUpTo};
 pub use budget::{DEFAULT_IN_FLIGHT_BYTES, RETRY_AFTER};
 pub use forward::{ForwardProtocol, ForwardStats, ForwardTarget, Forwarder};
 pub use http::router;

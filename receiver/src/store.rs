@@ -187,6 +187,16 @@ impl TraceStore {
         let _ = self.line_observer.set(observer);
     }
 
+    /// When streaming: from now on, keeps each trace open until `delivered` says its
+    /// producers have delivered every span that ended before the trace's last arrival, so
+    /// that a backlog in their queues does not split it. Set once; a second call is ignored.
+    /// A no-op otherwise.
+    pub fn wait_for_deliveries(&self, delivered: crate::assembly::DeliveredUpTo) {
+        if let Some(assembly) = &self.assembly {
+            assembly.deliveries(delivered);
+        }
+    }
+
     /// When streaming: hands every open trace to the consumer now, and returns once it has
     /// consumed them (and any trace the timer was handing over). A no-op otherwise.
     pub fn finish_traces(&self) {
