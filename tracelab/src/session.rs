@@ -254,13 +254,21 @@ pub async fn run(options: SessionOptions, signals: &Signals) -> anyhow::Result<S
             }
         }
     });
+    let backpressure = match &backend {
+        Running::Lab(lab) => Some(lab.watch_pipeline(root.as_ref())),
+        // Another backend's queues are its own business; its losses are counted.
+        Running::External(_) => None,
+    };
     let load = drive(
         &options,
         &dir,
         &plan,
         root.as_ref(),
         connection_budget,
-        started,
+        Pacing {
+            started,
+            backpressure,
+        },
         signals,
     )
     .await;
@@ -479,6 +487,14 @@ async fn prepare(
     })
 }
 
+/// What the load generator tells the session and asks it while it sends.
+struct Pacing {
+    /// Told the instant the schedule counts from.
+    started: tokio::sync::watch::Sender<Option<tokio::time::Instant>>,
+    /// Asked before each request whether the span pipeline has fallen behind.
+    backpressure: Option<tracelab_loadgen::Backpressure>,
+}
+
 /// Sends the load, writing `requests.jsonl`.
 async fn drive(
     options: &SessionOptions,
@@ -486,7 +502,7 @@ async fn drive(
     plan: &LoadPlan,
     root: Option<&ServiceTelemetry>,
     connection_budget: usize,
-    started: tokio::sync::watch::Sender<Option<tokio::time::Instant>>,
+    pacing: Pacing,
     signals: &Signals,
 ) -> anyhow::Result<LoadSummary> {
     let progress = Progress::new(plan.duration, !options.progress);
@@ -500,7 +516,8 @@ async fn drive(
         &LoadOptions {
             request_timeout: options.request_timeout,
             connection_budget,
-            started: Some(started),
+            started: Some(pacing.started),
+            backpressure: pacing.backpressure,
             ..LoadOptions::default()
         },
         &mut requests,

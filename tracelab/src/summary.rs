@@ -323,6 +323,17 @@ impl RunReport {
         if let Some(warning) = &input.load.connections.warning {
             warnings.push(warning.clone());
         }
+        if let Some(warning) = &input.load.held.warning {
+            warnings.push(warning.clone());
+        }
+        if input.load.unrecorded > 0 {
+            warnings.push(format!(
+                "{} more requests were dropped at the in-flight cap while the collector was too \
+                 far behind to keep their records: they are in no count above and not in \
+                 requests.jsonl (report.json: load.unrecorded)",
+                input.load.unrecorded
+            ));
+        }
         if let Some(late) = pipeline.spans_stored_late
             && late > 0
         {

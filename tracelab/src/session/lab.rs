@@ -16,7 +16,7 @@ use tracelab_receiver::{
 };
 use tracelab_scenario::Scenario;
 use tracelab_services::{HostOptions, ServiceHost};
-use tracelab_telemetry::{ExportConfig, ExportStats, OtlpProtocol};
+use tracelab_telemetry::{ExportConfig, ExportStats, OtlpProtocol, ServiceTelemetry};
 use tracelab_trace::Trace;
 
 use super::{LabOptions, Stopped};
@@ -113,6 +113,42 @@ impl Lab {
     /// Where the load generator's own spans go.
     pub(super) fn export(&self) -> ExportConfig {
         self.export.clone()
+    }
+
+    /// Watches the exporters of every service and of the load generator (`root`): the trace
+    /// assembly waits for what they still hold before it hands a trace over, and the load
+    /// generator is held back (the returned backpressure) while their queues are long.
+    pub(super) fn watch_pipeline(
+        &self,
+        root: Option<&ServiceTelemetry>,
+    ) -> tracelab_loadgen::Backpressure {
+        let providers: Vec<ServiceTelemetry> = self
+            .host
+            .services()
+            .iter()
+            .map(|s| s.telemetry.clone())
+            .chain(root.cloned())
+            .collect();
+        if let Some(store) = &self.store {
+            let providers = providers.clone();
+            store.wait_for_deliveries(super::pipeline::delivered_up_to(move || {
+                providers
+                    .iter()
+                    .map(|p| {
+                        let stats = p.stats();
+                        (stats.ended, stats.ended - stats.queued())
+                    })
+                    .collect()
+            }));
+        }
+        let queued = move || {
+            providers
+                .iter()
+                .map(|p| p.stats().queued())
+                .max()
+                .unwrap_or(0)
+        };
+        super::pipeline::backpressure(queued, self.export.batch.max_queue_size)
     }
 
     /// The admin API of every instance of every service, by service, in instance order.

@@ -9,7 +9,14 @@
 //! rate leaves it idle cycles, nice 19 above: [`Priority`]), the pipeline still gets every idle
 //! cycle, and the kernel preempts it the moment a service whose wait ended needs a core.
 
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Instant;
+
 use tokio::runtime::{Handle, Runtime};
+use tracelab_loadgen::Backpressure;
+use tracelab_receiver::DeliveredUpTo;
 use tracelab_scenario::Scenario;
 
 /// The pipeline's runtime; dropped without waiting at the end of a session.
@@ -266,6 +273,83 @@ fn spans_per_request(scenario: &Scenario) -> f64 {
     1.0 + spans / total_weight
 }
 
+/// Holds the load generator back while `queued` (the most spans any one exporter of the lab
+/// has queued) is above a quarter of an exporter's `capacity`, until it is down to a
+/// sixteenth.
+///
+/// The pipeline runs at the lowest priority so that it never delays a service; past the lab's
+/// capacity, the services keep the cores busy, the pipeline starves, and the exporters' queues
+/// fill until they drop spans: traces broken by the lab, not by the scenario. Holding the
+/// load instead leaves the cores to the pipeline until it has caught up; the requests held
+/// start late, which their latency (from the scheduled instant) and the summary show. A
+/// quarter of the queue leaves room for the spans of the requests already in flight when the
+/// hold begins. `queued` is asked at most once a millisecond, however fast the load asks.
+pub(crate) fn backpressure(
+    queued: impl Fn() -> u64 + Send + Sync + 'static,
+    capacity: usize,
+) -> Backpressure {
+    let high = capacity as u64 / 4;
+    let low = capacity as u64 / 16;
+    let origin = Instant::now();
+    let behind = AtomicBool::new(false);
+    let checked_us = AtomicU64::new(0);
+    Backpressure::new(move || {
+        let now_us = u64::try_from(origin.elapsed().as_micros()).unwrap_or(u64::MAX);
+        let last = checked_us.load(Ordering::Relaxed);
+        if last != 0 && now_us.saturating_sub(last) < 1_000 {
+            return behind.load(Ordering::Relaxed);
+        }
+        checked_us.store(now_us.max(1), Ordering::Relaxed);
+        let worst = queued();
+        let was = behind.load(Ordering::Relaxed);
+        let is = if was { worst > low } else { worst > high };
+        behind.store(is, Ordering::Relaxed);
+        is
+    })
+}
+
+/// How far the lab's exporters have delivered, for the trace assembly: the latest instant by
+/// which every span ended had left its exporter's queue (delivered, failed or dropped).
+///
+/// `counts` gives each exporter's spans ended and spans out of its queue. Each exporter's
+/// queue is first in, first out, so once as many spans are out as had ended at an instant,
+/// every span ended before it is out. Each call notes the counts of its instant and returns
+/// the latest noted instant that every exporter has passed.
+pub(crate) fn delivered_up_to(
+    counts: impl Fn() -> Vec<(u64, u64)> + Send + Sync + 'static,
+) -> DeliveredUpTo {
+    /// The spans each exporter had ended at the instants not yet passed, oldest first, and
+    /// the latest instant passed.
+    struct Marks {
+        pending: VecDeque<(Instant, Vec<u64>)>,
+        passed: Instant,
+    }
+    let marks = Mutex::new(Marks {
+        pending: VecDeque::new(),
+        passed: Instant::now(),
+    });
+    Box::new(move || {
+        let now = Instant::now();
+        let counts = counts();
+        let mut marks = marks.lock().unwrap_or_else(|p| p.into_inner());
+        marks
+            .pending
+            .push_back((now, counts.iter().map(|&(ended, _)| ended).collect()));
+        while let Some((at, ended)) = marks.pending.front() {
+            let passed = ended
+                .iter()
+                .zip(&counts)
+                .all(|(&ended, &(_, out))| out >= ended);
+            if !passed {
+                break;
+            }
+            marks.passed = *at;
+            marks.pending.pop_front();
+        }
+        marks.passed
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -394,5 +478,70 @@ load:
         let heavy = scenario(&CHAIN.replace("RATE", "1200"));
         assert_eq!(Priority::for_scenario(&heavy, 2), Priority::Low);
         assert_eq!(Priority::for_scenario(&heavy, 4), Priority::Idle);
+    }
+
+    /// Holds from a quarter of the queue, lets go at a sixteenth, and asks the queues at most
+    /// once a millisecond.
+    #[test]
+    fn backpressure_holds_above_a_quarter_until_a_sixteenth() {
+        let queued = std::sync::Arc::new(AtomicU64::new(0));
+        let asked = std::sync::Arc::new(AtomicU64::new(0));
+        let gate = backpressure(
+            {
+                let (queued, asked) = (queued.clone(), asked.clone());
+                move || {
+                    asked.fetch_add(1, Ordering::Relaxed);
+                    queued.load(Ordering::Relaxed)
+                }
+            },
+            1_600,
+        );
+        let behind = |n: u64| {
+            queued.store(n, Ordering::Relaxed);
+            std::thread::sleep(std::time::Duration::from_millis(2));
+            gate.is_behind()
+        };
+        assert!(!behind(400), "a quarter is not above a quarter");
+        assert!(behind(401));
+        assert!(behind(101), "held until a sixteenth");
+        assert!(!behind(100));
+        assert!(!behind(300), "free again until above a quarter");
+        let before = asked.load(Ordering::Relaxed);
+        for _ in 0..1_000 {
+            gate.is_behind();
+        }
+        assert!(
+            asked.load(Ordering::Relaxed) - before <= 2,
+            "cached within the millisecond"
+        );
+    }
+
+    #[test]
+    fn delivery_is_up_to_the_latest_instant_every_exporter_has_passed() {
+        let counts = std::sync::Arc::new(Mutex::new(vec![(10, 10), (5, 5)]));
+        let delivered = delivered_up_to({
+            let counts = counts.clone();
+            move || counts.lock().unwrap().clone()
+        });
+        let before = Instant::now();
+        let first = delivered();
+        assert!(first >= before, "everything out: delivered up to now");
+        // The first exporter falls behind: 20 ended, 12 out.
+        *counts.lock().unwrap() = vec![(20, 12), (8, 8)];
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        assert_eq!(
+            delivered(),
+            first,
+            "not past the 20 ended at the second call"
+        );
+        *counts.lock().unwrap() = vec![(30, 20), (9, 9)];
+        let third = Instant::now();
+        let upto = delivered();
+        assert!(
+            upto > first && upto < third,
+            "past the second call's 20, not the third's 30"
+        );
+        *counts.lock().unwrap() = vec![(30, 30), (9, 9)];
+        assert!(delivered() >= third);
     }
 }
