@@ -83,6 +83,25 @@ fn plan(driver: Driver, duration: Duration) -> LoadPlan {
     }
 }
 
+/// A transport whose every answer takes `delay`.
+fn simulated(delay: Duration) -> Arc<Simulated> {
+    Arc::new(Simulated {
+        delay,
+        ..Default::default()
+    })
+}
+
+/// An open loop at a constant `rate` for `duration`.
+fn constant(rate: f64, duration: Duration) -> LoadPlan {
+    plan(
+        Driver::Open {
+            arrival: ArrivalModel::Constant,
+            rate,
+        },
+        duration,
+    )
+}
+
 async fn run_sim(
     transport: Arc<Simulated>,
     plan: &LoadPlan,
@@ -123,17 +142,8 @@ async fn run_sim_with(
 
 #[tokio::test(start_paused = true)]
 async fn open_loop_sends_exactly_the_schedule_at_the_target_rate() {
-    let transport = Arc::new(Simulated {
-        delay: Duration::from_millis(20),
-        ..Default::default()
-    });
-    let plan = plan(
-        Driver::Open {
-            arrival: ArrivalModel::Constant,
-            rate: 500.0,
-        },
-        Duration::from_secs(10),
-    );
+    let transport = simulated(Duration::from_millis(20));
+    let plan = constant(500.0, Duration::from_secs(10));
     let (summary, records) = run_sim(transport.clone(), &plan, CancellationToken::new()).await;
     assert_eq!(summary.total, 5000);
     assert_eq!(records.len(), 5000);
@@ -210,10 +220,7 @@ async fn the_same_seed_draws_the_same_entries_and_baggage() {
 
 #[tokio::test(start_paused = true)]
 async fn closed_loop_never_exceeds_its_users_in_flight() {
-    let transport = Arc::new(Simulated {
-        delay: Duration::from_millis(30),
-        ..Default::default()
-    });
+    let transport = simulated(Duration::from_millis(30));
     let users = 7;
     let p = plan(
         Driver::Closed {
@@ -235,10 +242,14 @@ async fn closed_loop_never_exceeds_its_users_in_flight() {
     assert!(records.iter().all(|r| r.user.is_some_and(|u| u < users)));
 }
 
-/// Says "behind" for the first `for_` of the run (simulated time), and counts the requests
-/// the transport had been sent while it did.
-fn behind_at_first(for_: Duration, transport: &Arc<Simulated>) -> (Backpressure, Arc<AtomicUsize>) {
-    let until = tokio::time::Instant::now() + for_;
+/// Runs `plan` with a backpressure that says "behind" for its first `hold` (simulated time),
+/// and checks that nothing was sent meanwhile.
+async fn run_held_at_first(
+    transport: Arc<Simulated>,
+    plan: &LoadPlan,
+    hold: Duration,
+) -> (LoadSummary, Vec<RequestRecord>) {
+    let until = tokio::time::Instant::now() + hold;
     let sent_while_behind = Arc::new(AtomicUsize::new(0));
     let backpressure = Backpressure::new({
         let (transport, sent) = (transport.clone(), sent_while_behind.clone());
@@ -250,26 +261,9 @@ fn behind_at_first(for_: Duration, transport: &Arc<Simulated>) -> (Backpressure,
             behind
         }
     });
-    (backpressure, sent_while_behind)
-}
-
-#[tokio::test(start_paused = true)]
-async fn backpressure_holds_the_open_loop_and_the_held_requests_count_late() {
-    let transport = Arc::new(Simulated {
-        delay: Duration::from_millis(20),
-        ..Default::default()
-    });
-    let p = plan(
-        Driver::Open {
-            arrival: ArrivalModel::Constant,
-            rate: 100.0,
-        },
-        Duration::from_secs(2),
-    );
-    let (backpressure, sent_while_behind) = behind_at_first(Duration::from_millis(500), &transport);
-    let (summary, records) = run_sim_with(
-        transport.clone(),
-        &p,
+    let ran = run_sim_with(
+        transport,
+        plan,
         CancellationToken::new(),
         Some(backpressure),
     )
@@ -279,6 +273,14 @@ async fn backpressure_holds_the_open_loop_and_the_held_requests_count_late() {
         0,
         "nothing sent while held"
     );
+    ran
+}
+
+#[tokio::test(start_paused = true)]
+async fn backpressure_holds_the_open_loop_and_the_held_requests_count_late() {
+    let transport = simulated(Duration::from_millis(20));
+    let p = constant(100.0, Duration::from_secs(2));
+    let (summary, records) = run_held_at_first(transport, &p, Duration::from_millis(500)).await;
     assert_eq!(
         (summary.total, summary.sent, summary.dropped),
         (200, 200, 0)
@@ -315,17 +317,8 @@ async fn backpressure_holds_the_open_loop_and_the_held_requests_count_late() {
 /// in-flight cap are dropped, and each drop still gets its record, however many there are.
 #[tokio::test(start_paused = true)]
 async fn a_burst_after_a_hold_records_every_drop() {
-    let transport = Arc::new(Simulated {
-        delay: Duration::from_millis(5),
-        ..Default::default()
-    });
-    let mut p = plan(
-        Driver::Open {
-            arrival: ArrivalModel::Constant,
-            rate: 80_000.0,
-        },
-        Duration::from_secs(1),
-    );
+    let transport = simulated(Duration::from_millis(5));
+    let mut p = constant(80_000.0, Duration::from_secs(1));
     p.max_in_flight = 100;
     let always = Backpressure::new(|| true);
     let (summary, records) = run_sim_with(
@@ -349,10 +342,7 @@ async fn a_burst_after_a_hold_records_every_drop() {
 
 #[tokio::test(start_paused = true)]
 async fn backpressure_holds_every_virtual_user_as_one_hold() {
-    let transport = Arc::new(Simulated {
-        delay: Duration::from_millis(30),
-        ..Default::default()
-    });
+    let transport = simulated(Duration::from_millis(30));
     let p = plan(
         Driver::Closed {
             users: 4,
@@ -360,19 +350,7 @@ async fn backpressure_holds_every_virtual_user_as_one_hold() {
         },
         Duration::from_secs(3),
     );
-    let (backpressure, sent_while_behind) = behind_at_first(Duration::from_secs(1), &transport);
-    let (summary, _) = run_sim_with(
-        transport.clone(),
-        &p,
-        CancellationToken::new(),
-        Some(backpressure),
-    )
-    .await;
-    assert_eq!(
-        sent_while_behind.load(Ordering::SeqCst),
-        0,
-        "nothing sent while held"
-    );
+    let (summary, _) = run_held_at_first(transport, &p, Duration::from_secs(1)).await;
     assert_eq!(summary.held.count, 1, "the users' holds overlap: one hold");
     assert!(
         (summary.held.seconds - 1.0).abs() < 0.02,
@@ -385,17 +363,8 @@ async fn backpressure_holds_every_virtual_user_as_one_hold() {
 
 #[tokio::test(start_paused = true)]
 async fn requests_beyond_the_in_flight_cap_are_recorded_as_dropped() {
-    let transport = Arc::new(Simulated {
-        delay: Duration::from_secs(5),
-        ..Default::default()
-    });
-    let mut p = plan(
-        Driver::Open {
-            arrival: ArrivalModel::Constant,
-            rate: 100.0,
-        },
-        Duration::from_secs(1),
-    );
+    let transport = simulated(Duration::from_secs(5));
+    let mut p = constant(100.0, Duration::from_secs(1));
     p.max_in_flight = 10;
     let (summary, records) = run_sim(transport.clone(), &p, CancellationToken::new()).await;
     assert_eq!(transport.sent.load(Ordering::SeqCst), 10);
@@ -416,17 +385,8 @@ async fn requests_beyond_the_in_flight_cap_are_recorded_as_dropped() {
 
 #[tokio::test(start_paused = true)]
 async fn cancelling_stops_the_schedule_and_waits_for_requests_in_flight() {
-    let transport = Arc::new(Simulated {
-        delay: Duration::from_millis(300),
-        ..Default::default()
-    });
-    let p = plan(
-        Driver::Open {
-            arrival: ArrivalModel::Constant,
-            rate: 100.0,
-        },
-        Duration::from_secs(10),
-    );
+    let transport = simulated(Duration::from_millis(300));
+    let p = constant(100.0, Duration::from_secs(10));
     let shutdown = CancellationToken::new();
     let stop = shutdown.clone();
     tokio::spawn(async move {
@@ -478,13 +438,7 @@ async fn stalling_server() -> SocketAddr {
 #[tokio::test]
 async fn a_stall_shows_in_the_latency_of_every_request_due_during_it() {
     let addr = stalling_server().await;
-    let mut p = plan(
-        Driver::Open {
-            arrival: ArrivalModel::Constant,
-            rate: 50.0,
-        },
-        Duration::from_secs(3),
-    );
+    let mut p = constant(50.0, Duration::from_secs(3));
     p.entries = vec![entry(&format!("http://{addr}"), "/a", 1.0)];
     p.connections = Some(1);
     let mut out = Vec::new();
@@ -557,13 +511,7 @@ impl Connection for PerTargetConnection {
 #[tokio::test(start_paused = true)]
 async fn an_entry_with_several_instances_spreads_its_requests_by_policy() {
     let spread = |balance: tracelab_scenario::Balance| async move {
-        let mut p = plan(
-            Driver::Open {
-                arrival: ArrivalModel::Constant,
-                rate: 300.0,
-            },
-            Duration::from_secs(2),
-        );
+        let mut p = constant(300.0, Duration::from_secs(2));
         p.entries = vec![EntryTarget {
             urls: ["a", "b", "c"]
                 .iter()
