@@ -21,9 +21,10 @@
 //! which the analysis reports as broken, so a lost parent is never silently merged.
 //!
 //! Memory is bounded: when the consumer falls behind (a burst of spans faster than the
-//! analysis), more than [`MAX_PENDING_SPANS`] spans waiting makes [`Assembly::add`] wait for
-//! room. The receiver's handler holds its share of the receiver's budget meanwhile, so further
-//! exports are refused with a retryable status instead of piling up.
+//! analysis), [`Assembly::add`] waits for room before the open traces would pass
+//! [`MAX_PENDING_SPANS`] spans, a slice at a time, however large the batch. The receiver's
+//! handler holds its share of the receiver's budget meanwhile, so further exports are refused
+//! with a retryable status instead of piling up.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -55,6 +56,9 @@ impl Default for AssemblyOptions {
 /// Spans waiting to be handed over, at most, before arriving spans wait for room: about
 /// 150 MB of spans, a few seconds of a busy lab.
 pub const MAX_PENDING_SPANS: usize = 100_000;
+
+/// Spans added to the open traces at once, under one lock, each slice after waiting for room.
+const ADD_AT_ONCE: usize = 4096;
 
 /// How far the producers have delivered: every span they ended before the instant it returns
 /// has reached the receiver (or is counted lost by its exporter). Asked once per finishing
@@ -126,36 +130,53 @@ impl Assembly {
         assembly
     }
 
-    /// Adds arrived spans to their traces, first waiting while the consumer is behind by more
-    /// than [`MAX_PENDING_SPANS`] (at most a few seconds at a time: a consumer that stopped
-    /// must not stop the receiver for good).
+    /// Adds arrived spans to their traces, [`ADD_AT_ONCE`] at a time, each slice first waiting
+    /// until the open traces leave room for it under [`MAX_PENDING_SPANS`] (30 s in all at
+    /// most: a consumer that stopped must not stop the receiver for good). So a batch larger
+    /// than the budget (one 16 MiB export holds about 100,000 small spans) does not double
+    /// what is kept: it waits, slice by slice, for the consumer to take what came before it.
     pub(crate) fn add(&self, spans: Vec<Span>) {
-        if self.spans_pending.load(Ordering::Acquire) > MAX_PENDING_SPANS {
-            let deadline = Instant::now() + Duration::from_secs(30);
-            let mut guard = lock(&self.room_lock);
-            while self.spans_pending.load(Ordering::Acquire) > MAX_PENDING_SPANS
-                && Instant::now() < deadline
-            {
-                guard = self
-                    .room
-                    .wait_timeout(guard, Duration::from_millis(100))
-                    .unwrap_or_else(|p| p.into_inner())
-                    .0;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut spans = spans.into_iter();
+        loop {
+            let slice = spans.len().min(ADD_AT_ONCE);
+            if slice == 0 {
+                return;
+            }
+            self.wait_for_room(slice, deadline);
+            self.spans_pending.fetch_add(slice, Ordering::AcqRel);
+            let now = Instant::now();
+            let mut pending = lock(&self.pending);
+            for s in spans.by_ref().take(slice) {
+                let trace = pending.entry(s.trace_id).or_insert_with(|| Pending {
+                    // Room for one: a Vec's first growth would make room for four, and a
+                    // burst of one-span traces would keep three empty spans each.
+                    spans: Vec::with_capacity(1),
+                    has_root: false,
+                    first: now,
+                    last: now,
+                });
+                trace.has_root |= s.parent_span_id.is_none();
+                trace.last = now;
+                trace.spans.push(s);
             }
         }
-        self.spans_pending.fetch_add(spans.len(), Ordering::AcqRel);
-        let now = Instant::now();
-        let mut pending = lock(&self.pending);
-        for s in spans {
-            let trace = pending.entry(s.trace_id).or_insert_with(|| Pending {
-                spans: Vec::new(),
-                has_root: false,
-                first: now,
-                last: now,
-            });
-            trace.has_root |= s.parent_span_id.is_none();
-            trace.last = now;
-            trace.spans.push(s);
+    }
+
+    /// Waits, until `deadline` at the latest, while `more` spans would take the open traces
+    /// past [`MAX_PENDING_SPANS`].
+    fn wait_for_room(&self, more: usize, deadline: Instant) {
+        let full = || self.spans_pending.load(Ordering::Acquire) + more > MAX_PENDING_SPANS;
+        if !full() {
+            return;
+        }
+        let mut guard = lock(&self.room_lock);
+        while full() && Instant::now() < deadline {
+            guard = self
+                .room
+                .wait_timeout(guard, Duration::from_millis(100))
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
         }
     }
 
@@ -204,7 +225,9 @@ impl Assembly {
         for (id, p) in traces {
             let count = p.spans.len();
             consumer(Trace::new(id, p.spans));
-            if self.spans_pending.fetch_sub(count, Ordering::AcqRel) - count <= MAX_PENDING_SPANS {
+            if self.spans_pending.fetch_sub(count, Ordering::AcqRel) - count
+                <= MAX_PENDING_SPANS - ADD_AT_ONCE
+            {
                 self.room.notify_all();
             }
         }
@@ -325,6 +348,74 @@ mod tests {
             got[0].spans.len(),
             2,
             "handed over whole, the queued span included"
+        );
+    }
+
+    /// One export larger than the budget (a 16 MiB body holds about 100,000 small spans) while
+    /// the consumer is stuck: it enters only as far as the budget allows and waits for the
+    /// rest, instead of doubling what the assembly keeps.
+    #[test]
+    fn a_batch_larger_than_the_budget_waits_for_room_slice_by_slice() {
+        let gate = Arc::new(Mutex::new(()));
+        let consumed = Arc::new(AtomicUsize::new(0));
+        let assembly = Assembly::start(
+            AssemblyOptions {
+                quiet: Duration::from_millis(10),
+                max_wait: Duration::from_secs(3600),
+            },
+            Box::new({
+                let (gate, consumed) = (gate.clone(), consumed.clone());
+                move |_| {
+                    let _open = gate.lock().expect("not poisoned");
+                    consumed.fetch_add(1, Ordering::Relaxed);
+                }
+            }),
+        );
+        let batch = MAX_PENDING_SPANS + MAX_PENDING_SPANS / 2;
+        let stuck = gate.lock().expect("not poisoned");
+        let adding = std::thread::spawn({
+            let assembly = assembly.clone();
+            move || {
+                assembly.add(
+                    (1..=batch as u64)
+                        .map(|n| {
+                            let mut s = span(1, 1, None);
+                            s.trace_id.0[..8].copy_from_slice(&n.to_be_bytes());
+                            s
+                        })
+                        .collect(),
+                )
+            }
+        });
+        // Wait until the adder stops making progress.
+        let mut kept = 0;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            std::thread::sleep(Duration::from_millis(300));
+            let now = assembly.spans_pending.load(Ordering::Acquire);
+            if now == kept || Instant::now() > deadline {
+                break;
+            }
+            kept = now;
+        }
+        assert!(
+            kept <= MAX_PENDING_SPANS && kept > MAX_PENDING_SPANS - 2 * ADD_AT_ONCE,
+            "{kept} spans kept with the consumer stuck, against a budget of {MAX_PENDING_SPANS}"
+        );
+        assert!(
+            !adding.is_finished(),
+            "the rest of the batch waits for room"
+        );
+        drop(stuck);
+        adding.join().expect("added");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while consumed.load(Ordering::Relaxed) < batch && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(
+            consumed.load(Ordering::Relaxed),
+            batch,
+            "every trace handed over"
         );
     }
 
