@@ -144,6 +144,9 @@ pub struct TracesReport {
     pub complete: u64,
     /// All others.
     pub broken: u64,
+    /// Of the broken, traces without a root span: pieces whose root never arrived, or that
+    /// arrived after the rest of their trace had been analysed (each counted as a trace).
+    pub rootless: u64,
     /// Percentage of complete traces.
     pub complete_percent: f64,
     /// Spans per trace.
@@ -302,6 +305,7 @@ impl RunReport {
                 received: o.traces,
                 complete: h.complete_traces,
                 broken: h.broken_traces,
+                rootless: h.rootless_traces,
                 complete_percent: percent(h.complete_traces, o.traces),
                 spans_per_trace: if o.traces == 0 {
                     PerTrace::default()
@@ -333,6 +337,11 @@ impl RunReport {
                  requests.jsonl (report.json: load.unrecorded)",
                 input.load.unrecorded
             ));
+        }
+        if let Some(t) = &traces
+            && t.rootless > 0
+        {
+            warnings.push(rootless_warning(t.rootless, pipeline.spans_lost));
         }
         if let Some(late) = pipeline.spans_stored_late
             && late > 0
@@ -428,9 +437,14 @@ impl RunReport {
             );
         }
         if let Some(t) = &self.traces {
+            let rootless = if t.rootless > 0 {
+                format!(" ({} without a root)", t.rootless)
+            } else {
+                String::new()
+            };
             let _ = writeln!(
                 out,
-                "\n  traces      {} received, {} complete ({:.1} %), {} broken",
+                "\n  traces      {} received, {} complete ({:.1} %), {} broken{rootless}",
                 t.received, t.complete, t.complete_percent, t.broken
             );
             let p = &self.pipeline;
@@ -526,6 +540,22 @@ fn render_timing(timing: &Timing, load: &LoadSummary, out: &mut String) {
     if !parts.is_empty() {
         let _ = writeln!(out, "\n  precision   {}", parts.join("; "));
     }
+}
+
+/// What traces without a root are, and so why "received" can exceed the requests sent.
+fn rootless_warning(rootless: u64, spans_lost: u64) -> String {
+    let what = if spans_lost == 0 {
+        ", and no span was lost: they are pieces that reached the receiver after the rest of \
+         their trace had been analysed (the span pipeline fell behind, or a span ended long \
+         after its root), or spans from another program"
+    } else {
+        ": pieces whose root was lost, or that reached the receiver after the rest of their \
+         trace had been analysed"
+    };
+    format!(
+        "{rootless} traces have no root span{what}. Each counts as a trace of its own, so \
+         traces received can exceed the requests sent (report.json: traces.rootless)"
+    )
 }
 
 fn percent(part: u64, whole: u64) -> f64 {

@@ -8,7 +8,9 @@
 //! - B5/B6: `report` and `compare` read a run whose last lines a crash cut short;
 //! - B7: with few file descriptors the load generator stays within them: no "Too many open
 //!   files", every trace whole, and the report says the connection limit shaped the run;
-//! - a failed start leaves no run directory behind.
+//! - a failed start leaves no run directory behind;
+//! - a piece of a trace sent by another program mid-run is counted as a rootless trace, and
+//!   the summary says what that is and why more traces than requests were received.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -331,5 +333,90 @@ fn a_failed_start_leaves_no_run_directory() {
     // The same --out works once the port is free.
     let output = run("127.0.0.1:0".to_string());
     assert!(output.status.success(), "{}", text(&output.stderr));
+    let _ = std::fs::remove_dir_all(&out);
+}
+
+#[test]
+fn a_stray_piece_of_a_trace_is_counted_rootless_and_explained() {
+    let out = scratch("stray");
+    let http = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port");
+    let child = tracelab()
+        .args(["run", &chain().display().to_string()])
+        .args(["--rate", "20", "--duration", "3s", "--no-progress"])
+        .args(["--otlp-grpc", "127.0.0.1:0"])
+        .args(["--otlp-http", &format!("127.0.0.1:{http}")])
+        .arg("--out")
+        .arg(&out)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut stream = loop {
+        match std::net::TcpStream::connect(("127.0.0.1", http)) {
+            Ok(stream) => break stream,
+            Err(e) => {
+                assert!(
+                    Instant::now() < deadline,
+                    "the receiver never listened: {e}"
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    };
+    // One span whose parent no one will ever send, as OTLP/JSON.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_nanos();
+    let body = format!(
+        r#"{{"resourceSpans":[{{"resource":{{"attributes":[{{"key":"service.name","value":{{"stringValue":"stray"}}}}]}},"scopeSpans":[{{"spans":[{{"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174","parentSpanId":"eee19b7ec3c1b173","name":"piece","kind":2,"startTimeUnixNano":"{}","endTimeUnixNano":"{}"}}]}}]}}]}}"#,
+        now - 1_000_000,
+        now
+    );
+    use std::io::{Read, Write};
+    write!(
+        stream,
+        "POST /v1/traces HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("sent");
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+
+    let output = child.wait_with_output().expect("the run ends");
+    let stdout = text(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        text(&output.stderr)
+    );
+    let report = report(&out);
+    let traces = &report["traces"];
+    assert_eq!(traces["rootless"], 1, "{traces:#}");
+    assert_eq!(traces["broken"], 1, "{traces:#}");
+    assert_eq!(
+        traces["received"].as_u64(),
+        report["load"]["total"].as_u64().map(|n| n + 1),
+        "{traces:#}"
+    );
+    assert!(stdout.contains("1 broken (1 without a root)"), "{stdout}");
+    assert!(
+        stdout.contains(
+            "warning: 1 traces have no root span, and no span was lost: they are pieces that \
+             reached the receiver after the rest of their trace had been analysed"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        report["warnings"].to_string().contains("traces.rootless"),
+        "{:#}",
+        report["warnings"]
+    );
     let _ = std::fs::remove_dir_all(&out);
 }
