@@ -61,6 +61,71 @@ impl Default for BatchSettings {
     }
 }
 
+/// The standard batch span processor variables, as [`BatchSettings::from_lookup`] reads them:
+/// (variable, what it sets, an example value).
+const BSP_VARIABLES: [(&str, &str, &str); 4] = [
+    (
+        "OTEL_BSP_MAX_QUEUE_SIZE",
+        "a whole number of spans, at least 1",
+        "65536",
+    ),
+    (
+        "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
+        "a whole number of spans, at least 1",
+        "512",
+    ),
+    (
+        "OTEL_BSP_SCHEDULE_DELAY",
+        "a whole number of milliseconds, at least 1",
+        "200",
+    ),
+    (
+        "OTEL_BSP_EXPORT_TIMEOUT",
+        "a whole number of milliseconds, at least 1",
+        "10000",
+    ),
+];
+
+impl BatchSettings {
+    /// The defaults, each replaced by its standard variable where that is set (read through
+    /// `lookup`): `OTEL_BSP_MAX_QUEUE_SIZE`, `OTEL_BSP_MAX_EXPORT_BATCH_SIZE`,
+    /// `OTEL_BSP_SCHEDULE_DELAY` and `OTEL_BSP_EXPORT_TIMEOUT` (milliseconds). A batch larger
+    /// than the queue is cut to the queue's size, as the SDK does. An empty variable counts as
+    /// unset; anything else that is not a positive whole number is refused, naming it.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, TelemetryError> {
+        let mut values = [None; 4];
+        for ((variable, expected, example), value) in BSP_VARIABLES.iter().zip(&mut values) {
+            let Some(text) = lookup(variable).filter(|t| !t.trim().is_empty()) else {
+                continue;
+            };
+            match text.trim().parse::<u64>() {
+                Ok(n) if n >= 1 => *value = Some(n),
+                _ => {
+                    return Err(TelemetryError::InvalidSetting {
+                        variable,
+                        value: text,
+                        expected,
+                        example,
+                    });
+                }
+            }
+        }
+        let defaults = BatchSettings::default();
+        let size = |n: Option<u64>, default: usize| {
+            n.map_or(default, |n| usize::try_from(n).unwrap_or(usize::MAX))
+        };
+        let millis = |n: Option<u64>, default: Duration| n.map_or(default, Duration::from_millis);
+        let max_queue_size = size(values[0], defaults.max_queue_size);
+        Ok(BatchSettings {
+            max_queue_size,
+            max_export_batch_size: size(values[1], defaults.max_export_batch_size)
+                .min(max_queue_size),
+            scheduled_delay: millis(values[2], defaults.scheduled_delay),
+            export_timeout: millis(values[3], defaults.export_timeout),
+        })
+    }
+}
+
 /// Where and how to export spans.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExportConfig {
@@ -88,7 +153,8 @@ impl ExportConfig {
 
     /// Reads the standard variables (`OTEL_EXPORTER_OTLP_ENDPOINT`,
     /// `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`, `OTEL_EXPORTER_OTLP_PROTOCOL`,
-    /// `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL`) through `lookup`, so callers decide whether the
+    /// `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL`, and `OTEL_BSP_*` as
+    /// [`BatchSettings::from_lookup`] does) through `lookup`, so callers decide whether the
     /// process environment or a test map is read. `None` when no endpoint is set.
     pub fn from_lookup(
         lookup: impl Fn(&str) -> Option<String>,
@@ -111,7 +177,7 @@ impl ExportConfig {
             endpoint,
             traces_endpoint,
             protocol,
-            batch: BatchSettings::default(),
+            batch: BatchSettings::from_lookup(&lookup)?,
         };
         config.validate()?;
         Ok(Some(config))
@@ -205,5 +271,50 @@ mod tests {
             ExportConfig::from_lookup(lookup(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "localhost:4317")]))
                 .unwrap_err();
         assert!(matches!(err, TelemetryError::InvalidEndpoint(_)));
+    }
+
+    #[test]
+    fn the_batch_processor_variables_replace_the_lab_defaults() {
+        assert_eq!(
+            BatchSettings::from_lookup(lookup(&[])).unwrap(),
+            BatchSettings::default()
+        );
+        let b = BatchSettings::from_lookup(lookup(&[
+            ("OTEL_BSP_MAX_QUEUE_SIZE", "256"),
+            ("OTEL_BSP_SCHEDULE_DELAY", " 1000 "),
+            ("OTEL_BSP_EXPORT_TIMEOUT", ""),
+        ]))
+        .unwrap();
+        assert_eq!(b.max_queue_size, 256);
+        assert_eq!(
+            b.max_export_batch_size, 256,
+            "cut to the queue, as the SDK does"
+        );
+        assert_eq!(b.scheduled_delay, Duration::from_secs(1));
+        assert_eq!(b.export_timeout, BatchSettings::default().export_timeout);
+        let c = ExportConfig::from_lookup(lookup(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://x:4317"),
+            ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "64"),
+        ]))
+        .unwrap()
+        .unwrap();
+        assert_eq!(c.batch.max_export_batch_size, 64);
+    }
+
+    #[test]
+    fn a_batch_processor_variable_that_is_not_a_positive_number_is_named() {
+        for (variable, value) in [
+            ("OTEL_BSP_MAX_QUEUE_SIZE", "0"),
+            ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "-5"),
+            ("OTEL_BSP_SCHEDULE_DELAY", "5s"),
+        ] {
+            let err = BatchSettings::from_lookup(lookup(&[(variable, value)])).unwrap_err();
+            let text = err.to_string();
+            assert!(
+                text.starts_with(&format!("{variable}={value:?} is not a whole number")),
+                "{text}"
+            );
+            assert!(text.contains(&format!("give e.g. {variable}=")), "{text}");
+        }
     }
 }

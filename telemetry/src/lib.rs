@@ -34,6 +34,18 @@ pub enum TelemetryError {
     /// The endpoint is not an absolute http(s) URL.
     #[error("invalid OTLP endpoint {0:?}: expected a URL such as http://127.0.0.1:4317")]
     InvalidEndpoint(String),
+    /// A batch processor variable (`OTEL_BSP_*`) that is not a positive whole number.
+    #[error("{variable}={value:?} is not {expected}: unset it or give e.g. {variable}={example}")]
+    InvalidSetting {
+        /// The variable.
+        variable: &'static str,
+        /// What it was set to.
+        value: String,
+        /// What it takes.
+        expected: &'static str,
+        /// A value it takes.
+        example: &'static str,
+    },
     /// The OTLP exporter could not be built.
     #[error("could not build the OTLP exporter: {0}")]
     Exporter(String),

@@ -12,7 +12,7 @@ use tracelab_loadgen::incidents::IncidentWindow;
 use tracelab_receiver::{ForwardProtocol, ForwardTarget, ReceiverConfig};
 use tracelab_sampling::head::HeadSamplerConfig;
 use tracelab_scenario::Scenario;
-use tracelab_telemetry::OtlpProtocol;
+use tracelab_telemetry::{BatchSettings, OtlpProtocol};
 use tracelab_trace::Trace;
 
 use crate::cli::RunArgs;
@@ -82,6 +82,7 @@ impl RunOptions {
                 forward: Vec::new(),
                 timer: tracelab_timer::Mode::Precise,
                 ui: None,
+                batch: batch_from_env()?,
             }),
             sampler: HeadSamplerConfig::from_env()
                 .context("OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG")?,
@@ -172,6 +173,7 @@ pub async fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
             listen,
             public: args.ui_public,
         }),
+        batch: batch_from_env()?,
     });
     let options = crate::load::command_session(&args.session, source, scenario, backend, false)?;
     let outcome = crate::session::run(options, &signals).await?;
@@ -236,4 +238,10 @@ pub(crate) fn sampling_comparison(
     );
     rundir::write_atomically(&dir.join(rundir::HTML_REPORT_FILE), html.as_bytes())?;
     Ok(comparison)
+}
+
+/// The lab exporters' batch settings: the lab's defaults, or the standard `OTEL_BSP_*`
+/// variables where they are set.
+fn batch_from_env() -> anyhow::Result<BatchSettings> {
+    Ok(BatchSettings::from_lookup(|k| std::env::var(k).ok())?)
 }

@@ -98,6 +98,9 @@ pub struct LabOptions {
     pub timer: tracelab_timer::Mode,
     /// Serve the live console (`--ui`) on this address.
     pub ui: Option<crate::console::UiOptions>,
+    /// The exporters' batch queues (the `OTEL_BSP_*` variables; see
+    /// `BatchSettings::from_lookup`). The load is held while one is over a quarter full.
+    pub batch: tracelab_telemetry::BatchSettings,
 }
 
 /// Services running elsewhere.
@@ -325,6 +328,12 @@ pub async fn run(options: SessionOptions, signals: &Signals) -> anyhow::Result<S
                 .to_string(),
         );
     }
+    if let Backend::Lab(lab) = &options.backend
+        && lab.batch != tracelab_telemetry::BatchSettings::default()
+        && (report.load.held.count > 0 || report.pipeline.spans_lost > 0)
+    {
+        report.warnings.push(batch_settings_warning(&lab.batch));
+    }
     let mut unwritten = Vec::new();
     write_report_files(
         &dir,
@@ -551,6 +560,25 @@ fn scenario_info(options: &SessionOptions, plan: &LoadPlan) -> ScenarioInfo {
             sampler_name(&options.sampler)
         },
     }
+}
+
+/// Where the exporters' batch settings were not the lab's, the holds and losses they cause
+/// are theirs, not the machine's.
+fn batch_settings_warning(batch: &tracelab_telemetry::BatchSettings) -> String {
+    let lab = tracelab_telemetry::BatchSettings::default();
+    format!(
+        "the exporters ran with OTEL_BSP_* settings of their own (queue {} spans, batches of \
+         {}, sent every {} ms, timeout {} ms; the lab's are {}, {}, {} ms and {} ms): the \
+         holds and lost spans above may come from those settings rather than from this machine",
+        batch.max_queue_size,
+        batch.max_export_batch_size,
+        batch.scheduled_delay.as_millis(),
+        batch.export_timeout.as_millis(),
+        lab.max_queue_size,
+        lab.max_export_batch_size,
+        lab.scheduled_delay.as_millis(),
+        lab.export_timeout.as_millis(),
+    )
 }
 
 /// `OTEL_TRACES_SAMPLER[:ARG]`.

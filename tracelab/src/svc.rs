@@ -30,7 +30,10 @@ pub async fn svc_command(args: SvcArgs) -> anyhow::Result<ExitCode> {
             .as_ref()
             .map(|e| e.protocol)
             .unwrap_or(OtlpProtocol::Grpc);
-        export = Some(ExportConfig::new(endpoint.clone(), protocol));
+        export = Some(ExportConfig {
+            batch: tracelab_telemetry::BatchSettings::from_lookup(env)?,
+            ..ExportConfig::new(endpoint.clone(), protocol)
+        });
     }
     if let (Some(p), Some(e)) = (args.otlp_protocol, export.as_mut()) {
         e.protocol = p.into();

@@ -122,6 +122,7 @@ async fn run(timer: Mode, duration: Duration, name: &str) -> Run {
             forward: Vec::new(),
             timer,
             ui: None,
+            batch: Default::default(),
         }),
         sampler: HeadSamplerConfig::from_env_values("parentbased_always_on", None)
             .expect("sampler"),

@@ -10,7 +10,9 @@
 //!   files", every trace whole, and the report says the connection limit shaped the run;
 //! - a failed start leaves no run directory behind;
 //! - a piece of a trace sent by another program mid-run is counted as a rootless trace, and
-//!   the summary says what that is and why more traces than requests were received.
+//!   the summary says what that is and why more traces than requests were received;
+//! - exporters given small queues sent seldom (`OTEL_BSP_*`) fall behind the load: the load
+//!   is held while their queues drain, no span is lost, and the summary says so and why.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -417,6 +419,65 @@ fn a_stray_piece_of_a_trace_is_counted_rootless_and_explained() {
         report["warnings"].to_string().contains("traces.rootless"),
         "{:#}",
         report["warnings"]
+    );
+    let _ = std::fs::remove_dir_all(&out);
+}
+
+#[test]
+fn exporters_that_fall_behind_hold_the_load_and_lose_no_span() {
+    let out = scratch("held");
+    let mut args = vec![
+        "run".to_string(),
+        chain().display().to_string(),
+        "--rate".into(),
+        "100".into(),
+        "--duration".into(),
+        "4s".into(),
+        "--out".into(),
+        out.display().to_string(),
+    ];
+    args.extend(LAB.iter().map(|a| a.to_string()));
+    // Queues of 1,024 spans sent every 2 s: `front` ends 200 spans a second, so its queue
+    // passes a quarter full (the lab's threshold) well before each export.
+    let mut command = tracelab();
+    command
+        .args(&args)
+        .env("OTEL_BSP_MAX_QUEUE_SIZE", "1024")
+        .env("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "1024")
+        .env("OTEL_BSP_SCHEDULE_DELAY", "2000");
+    let output = run_bounded(command, Duration::from_secs(90));
+    let stdout = text(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        text(&output.stderr)
+    );
+    let report = report(&out);
+    let held = &report["load"]["held"];
+    assert!(held["count"].as_u64() >= Some(1), "{held:#}");
+    assert!(held["seconds"].as_f64() > Some(0.0), "{held:#}");
+    assert_eq!(
+        report["load"]["total"], 400,
+        "held requests start late, none is skipped"
+    );
+    assert_eq!(
+        report["pipeline"]["spans_lost"], 0,
+        "{:#}",
+        report["pipeline"]
+    );
+    assert_eq!(report["traces"]["complete"], 400, "{:#}", report["traces"]);
+    assert!(
+        stdout.contains(
+            "the span pipeline fell behind, so the load generator held its requests back"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "the exporters ran with OTEL_BSP_* settings of their own (queue 1024 spans, \
+             batches of 1024, sent every 2000 ms"
+        ),
+        "{stdout}"
     );
     let _ = std::fs::remove_dir_all(&out);
 }

@@ -66,13 +66,16 @@ impl Lab {
         };
         let (bound, moved) = bound;
         warnings.extend(moved);
-        let export = ExportConfig::new(
-            match options.protocol {
-                OtlpProtocol::Grpc => format!("http://{}", bound.grpc_addr()),
-                OtlpProtocol::HttpProtobuf => format!("http://{}", bound.http_addr()),
-            },
-            options.protocol,
-        );
+        let export = ExportConfig {
+            batch: options.batch,
+            ..ExportConfig::new(
+                match options.protocol {
+                    OtlpProtocol::Grpc => format!("http://{}", bound.grpc_addr()),
+                    OtlpProtocol::HttpProtobuf => format!("http://{}", bound.http_addr()),
+                },
+                options.protocol,
+            )
+        };
         let forwarder = if options.forward.is_empty() {
             None
         } else {
