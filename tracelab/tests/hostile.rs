@@ -48,11 +48,16 @@ const LAB: [&str; 5] = [
 
 /// Runs `command` (through `bash -c` when `shell` is given, for `ulimit`), at most `limit`.
 fn run_bounded(mut command: Command, limit: Duration) -> Output {
-    let mut child = command
+    let child = command
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("spawn");
+    wait_bounded(child, limit)
+}
+
+/// Waits for `child` (spawned with its output piped), at most `limit`.
+fn wait_bounded(mut child: std::process::Child, limit: Duration) -> Output {
     let deadline = Instant::now() + limit;
     while child.try_wait().expect("wait").is_none() {
         if Instant::now() > deadline {
@@ -66,6 +71,17 @@ fn run_bounded(mut command: Command, limit: Duration) -> Output {
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// The standard output of a run that must have succeeded.
+fn succeeded(output: &Output) -> String {
+    let stdout = text(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        text(&output.stderr)
+    );
+    stdout
 }
 
 fn report(dir: &Path) -> serde_json::Value {
@@ -391,13 +407,7 @@ fn a_stray_piece_of_a_trace_is_counted_rootless_and_explained() {
     let _ = stream.read_to_string(&mut answer);
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
 
-    let output = child.wait_with_output().expect("the run ends");
-    let stdout = text(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}\n{}",
-        text(&output.stderr)
-    );
+    let stdout = succeeded(&wait_bounded(child, Duration::from_secs(90)));
     let report = report(&out);
     let traces = &report["traces"];
     assert_eq!(traces["rootless"], 1, "{traces:#}");
@@ -445,13 +455,7 @@ fn exporters_that_fall_behind_hold_the_load_and_lose_no_span() {
         .env("OTEL_BSP_MAX_QUEUE_SIZE", "1024")
         .env("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "1024")
         .env("OTEL_BSP_SCHEDULE_DELAY", "2000");
-    let output = run_bounded(command, Duration::from_secs(90));
-    let stdout = text(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}\n{}",
-        text(&output.stderr)
-    );
+    let stdout = succeeded(&run_bounded(command, Duration::from_secs(90)));
     let report = report(&out);
     let held = &report["load"]["held"];
     assert!(held["count"].as_u64() >= Some(1), "{held:#}");
