@@ -6,9 +6,11 @@
 # otherwise the script says which condition failed instead of printing a number.
 #
 # Rounds alternate: tracelab load (closed loop, CONNECTIONS users, no think time, tracing off),
-# then wrk (1 thread per client core, CONNECTIONS connections). Then the same tracelab load
-# with tracing on, its client spans exported over OTLP/gRPC to a receiver on the server's cores
-# (receiver/examples/ingest_receiver.rs), for the ratio with tracing and the CPU per span.
+# then wrk (1 thread per client core, CONNECTIONS connections), then (a diagnostic) tracelab
+# again with its requests.jsonl linked to /dev/null, to show what writing that file costs. Then
+# the same tracelab load with tracing on, its client spans exported over OTLP/gRPC to a receiver
+# on the server's cores (receiver/examples/ingest_receiver.rs), for the ratio with tracing and
+# the CPU per span.
 #
 # Run with:  bash bench/loadgen-vs-wrk.sh
 # Knobs:     SERVER_CORES=0 CLIENT_CORES=1 CONNECTIONS=32 DURATION=5 ROUNDS=3
@@ -104,16 +106,21 @@ measure() {
          printf "%.0f %.1f %.2f %.1f\n", rate, cpu, per, server }'
 }
 
-: >"$WORK/tracelab.rows"; : >"$WORK/wrk.rows"
+: >"$WORK/tracelab.rows"; : >"$WORK/wrk.rows"; : >"$WORK/nofile.rows"
 for round in $(seq "$ROUNDS"); do
   rm -rf "$WORK/run"
   t=$(measure tracelab "$TRACELAB" load "$WORK/bench.yaml" --target "bench=$URL" --users "$CONNECTIONS" \
       --duration "${DURATION}s" --no-progress --no-tracing --out "$WORK/run")
   w=$(measure wrk wrk -t"$CLIENT_N" -c"$CONNECTIONS" -d"${DURATION}s" "$URL/")
-  echo "$t" >>"$WORK/tracelab.rows"; echo "$w" >>"$WORK/wrk.rows"
-  read -r tr tc tp ts <<<"$t"; read -r wr wc wp ws <<<"$w"
-  printf 'round %d: tracelab %7.0f req/s (client CPU %5.1f %%, %5.2f µs/req; server %5.1f %%) | wrk %7.0f req/s (client CPU %5.1f %%, %5.2f µs/req; server %5.1f %%)\n' \
-    "$round" "$tr" "$tc" "$tp" "$ts" "$wr" "$wc" "$wp" "$ws"
+  # A diagnostic, not a way to run: the same tracelab with its requests.jsonl linked to
+  # /dev/null, to show what writing the ground truth (one line a request) costs. wrk writes none.
+  rm -rf "$WORK/run"; mkdir "$WORK/run"; ln -s /dev/null "$WORK/run/requests.jsonl"
+  n=$(measure tracelab "$TRACELAB" load "$WORK/bench.yaml" --target "bench=$URL" --users "$CONNECTIONS" \
+      --duration "${DURATION}s" --no-progress --no-tracing --out "$WORK/run")
+  echo "$t" >>"$WORK/tracelab.rows"; echo "$w" >>"$WORK/wrk.rows"; echo "$n" >>"$WORK/nofile.rows"
+  read -r tr tc tp ts <<<"$t"; read -r wr wc wp ws <<<"$w"; read -r _ _ np _ <<<"$n"
+  printf 'round %d: tracelab %7.0f req/s (client CPU %5.1f %%, %5.2f µs/req; server %5.1f %%) | wrk %7.0f req/s (client CPU %5.1f %%, %5.2f µs/req; server %5.1f %%) | tracelab, requests.jsonl to /dev/null: %5.2f µs/req\n' \
+    "$round" "$tr" "$tc" "$tp" "$ts" "$wr" "$wc" "$wp" "$ws" "$np"
 done
 
 col() { awk -v c="$1" '{print $c}' "$2" | median; }
@@ -123,6 +130,9 @@ TP=$(col 3 "$WORK/tracelab.rows"); WP=$(col 3 "$WORK/wrk.rows")
 TS=$(col 4 "$WORK/tracelab.rows"); WS=$(col 4 "$WORK/wrk.rows")
 printf 'median: tracelab %.0f req/s at %.1f %% client CPU (%.2f µs/req), wrk %.0f req/s at %.1f %% (%.2f µs/req); server %.1f %% / %.1f %%\n' \
   "$T" "$TC" "$TP" "$W" "$WC" "$WP" "$TS" "$WS"
+NP=$(col 3 "$WORK/nofile.rows")
+printf 'requests.jsonl: tracelab with it linked to /dev/null %.2f µs/req (median), so writing it costs %.2f µs a request here\n' \
+  "$NP" "$(awk -v a="$TP" -v b="$NP" 'BEGIN {print a - b}')"
 
 # With tracing on: client spans to a receiver on the server's cores.
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
