@@ -162,6 +162,32 @@ async fn eventually(timeout: Duration, mut done: impl FnMut() -> bool) -> bool {
     done()
 }
 
+/// Once a backend is (back) up: sends one request at a time until spans reach `store`, then
+/// waits until the exporters hold no span. An export already under way when the backend came
+/// up can still fail, and its spans are counted failed; what is sent after this returns goes to
+/// a backend the exporters have reached. False when no span arrives within `timeout`.
+async fn until_exporting(
+    host: &ServiceHost,
+    client: &reqwest::Client,
+    url: &str,
+    store: &TraceStore,
+    timeout: Duration,
+) -> bool {
+    let deadline = Instant::now() + timeout;
+    let first = store.span_count();
+    while Instant::now() < deadline {
+        let _ = client.get(url).send().await;
+        if store
+            .wait_for_spans(first + 1, Duration::from_millis(500))
+            .await
+        {
+            let left = deadline.saturating_duration_since(Instant::now());
+            return eventually(left, || host.export_stats().queued() == 0).await;
+        }
+    }
+    false
+}
+
 async fn backend_absent_killed_and_restarted(protocol: OtlpProtocol) {
     let config = fixed_receiver_config();
     let endpoint = match protocol {
@@ -204,15 +230,24 @@ async fn backend_absent_killed_and_restarted(protocol: OtlpProtocol) {
     let receiver = Receiver::start(config.clone(), store.clone())
         .await
         .expect("the receiver starts on its fixed ports");
+    assert!(
+        until_exporting(&host, &client, &url, &store, Duration::from_secs(15)).await,
+        "export starts once the backend is up: {} spans stored, {:?}",
+        store.span_count(),
+        host.export_stats()
+    );
+    let stored = store.span_count();
     let before = host.export_stats();
     let up = burst(&client, &url, requests, 4).await;
     assert_eq!(up.ok, requests, "backend up: {up:?}");
     assert!(
         store
-            .wait_for_spans(5 * requests, Duration::from_secs(15))
+            .wait_for_spans(stored + 5 * requests, Duration::from_secs(15))
             .await,
-        "export starts once the backend is up: {} spans stored",
-        store.span_count()
+        "every span of the requests sent once export resumed is stored: {} of {}, {:?}",
+        store.span_count() - stored,
+        5 * requests,
+        delta(host.export_stats(), before)
     );
     let exported_up = delta(host.export_stats(), before);
 
@@ -236,14 +271,24 @@ async fn backend_absent_killed_and_restarted(protocol: OtlpProtocol) {
     let receiver = Receiver::start(config, restarted.clone())
         .await
         .expect("the receiver restarts on the same ports");
+    assert!(
+        until_exporting(&host, &client, &url, &restarted, Duration::from_secs(15)).await,
+        "export resumes after the restart: {} spans stored, {:?}",
+        restarted.span_count(),
+        host.export_stats()
+    );
+    let stored = restarted.span_count();
+    let before = host.export_stats();
     let again = burst(&client, &url, requests, 4).await;
     assert_eq!(again.ok, requests, "backend restarted: {again:?}");
     assert!(
         restarted
-            .wait_for_spans(5 * requests, Duration::from_secs(15))
+            .wait_for_spans(stored + 5 * requests, Duration::from_secs(15))
             .await,
-        "export resumes after the restart: {} spans stored",
-        restarted.span_count()
+        "every span of the requests sent once export resumed is stored: {} of {}, {:?}",
+        restarted.span_count() - stored,
+        5 * requests,
+        delta(host.export_stats(), before)
     );
 
     // The service kept its pace while the backend was away. The bound is loose because a
