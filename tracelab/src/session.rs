@@ -278,6 +278,9 @@ pub async fn run(options: SessionOptions, signals: &Signals) -> anyhow::Result<S
     incidents_stop.cancel();
     let played = player.await.unwrap_or_default();
 
+    // On a starved machine the exports time out while the receiver still stores their spans:
+    // the exporters' own shutdown sees no span exported and would count the queued rest lost.
+    backend.settle(options.settle_timeout, root.as_ref()).await;
     // Always stopped, whatever the load did: a provider left running would block the
     // runtime's teardown in its own shutdown.
     let mut export: ExportStats = match &root {
@@ -395,6 +398,15 @@ impl Running {
     async fn abandon(self, timeout: Duration) {
         if let Running::Lab(lab) = self {
             lab.abandon(timeout).await;
+        }
+    }
+
+    /// Waits, after the load, while spans are still queued in the lab's exporters (`root`
+    /// is the load generator's) and the receiver keeps storing spans. No wait for an external
+    /// backend.
+    async fn settle(&self, timeout: Duration, root: Option<&ServiceTelemetry>) {
+        if let Running::Lab(lab) = self {
+            lab.settle(timeout, root).await;
         }
     }
 

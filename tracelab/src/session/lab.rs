@@ -255,6 +255,28 @@ impl Lab {
         }
     }
 
+    /// Waits while the services' exporters (and `root`, the load generator's) still hold spans and the receiver has stored one within the last
+    /// `timeout`. On a starved machine each export can time out on the exporter's side while
+    /// the receiver still stores its spans a moment later: the exporters then see no span
+    /// exported, and their shutdown, which waits only while spans are exported, would count
+    /// every span still queued lost. Here the queues drain for as long as spans keep arriving.
+    pub(super) async fn settle(&self, timeout: Duration, root: Option<&ServiceTelemetry>) {
+        let Some(store) = &self.store else {
+            return;
+        };
+        let queued = || self.host.export_stats().queued() + root.map_or(0, |r| r.stats().queued());
+        let mut stored = store.span_count();
+        let mut arrived = std::time::Instant::now();
+        while queued() > 0 && arrived.elapsed() < timeout {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let now = store.span_count();
+            if now > stored {
+                stored = now;
+                arrived = std::time::Instant::now();
+            }
+        }
+    }
+
     /// Stops everything of a lab that never ran load.
     pub(super) async fn abandon(self, timeout: Duration) {
         let _ = self.host.shutdown(timeout).await;
