@@ -188,6 +188,37 @@ async fn until_exporting(
     false
 }
 
+/// With a backend (back) up and storing into `store`: export resumes (see
+/// [`until_exporting`]), then every span of a burst of `requests` requests is stored. The burst,
+/// and what the exporters counted during it.
+async fn export_resumes(
+    host: &ServiceHost,
+    client: &reqwest::Client,
+    url: &str,
+    store: &TraceStore,
+    requests: u64,
+) -> (Burst, ExportStats) {
+    assert!(
+        until_exporting(host, client, url, store, Duration::from_secs(15)).await,
+        "export resumes once the backend is up: {} spans stored, {:?}",
+        store.span_count(),
+        host.export_stats()
+    );
+    let stored = store.span_count();
+    let before = host.export_stats();
+    let sent = burst(client, url, requests, 4).await;
+    assert!(
+        store
+            .wait_for_spans(stored + 5 * requests, Duration::from_secs(15))
+            .await,
+        "every span of the requests sent once export resumed is stored: {} of {}, {:?}",
+        store.span_count() - stored,
+        5 * requests,
+        delta(host.export_stats(), before)
+    );
+    (sent, delta(host.export_stats(), before))
+}
+
 async fn backend_absent_killed_and_restarted(protocol: OtlpProtocol) {
     let config = fixed_receiver_config();
     let endpoint = match protocol {
@@ -230,26 +261,8 @@ async fn backend_absent_killed_and_restarted(protocol: OtlpProtocol) {
     let receiver = Receiver::start(config.clone(), store.clone())
         .await
         .expect("the receiver starts on its fixed ports");
-    assert!(
-        until_exporting(&host, &client, &url, &store, Duration::from_secs(15)).await,
-        "export starts once the backend is up: {} spans stored, {:?}",
-        store.span_count(),
-        host.export_stats()
-    );
-    let stored = store.span_count();
-    let before = host.export_stats();
-    let up = burst(&client, &url, requests, 4).await;
+    let (up, exported_up) = export_resumes(&host, &client, &url, &store, requests).await;
     assert_eq!(up.ok, requests, "backend up: {up:?}");
-    assert!(
-        store
-            .wait_for_spans(stored + 5 * requests, Duration::from_secs(15))
-            .await,
-        "every span of the requests sent once export resumed is stored: {} of {}, {:?}",
-        store.span_count() - stored,
-        5 * requests,
-        delta(host.export_stats(), before)
-    );
-    let exported_up = delta(host.export_stats(), before);
 
     // 3. The backend is killed mid-run: requests keep succeeding, failures are counted.
     receiver.shutdown().await;
@@ -271,25 +284,8 @@ async fn backend_absent_killed_and_restarted(protocol: OtlpProtocol) {
     let receiver = Receiver::start(config, restarted.clone())
         .await
         .expect("the receiver restarts on the same ports");
-    assert!(
-        until_exporting(&host, &client, &url, &restarted, Duration::from_secs(15)).await,
-        "export resumes after the restart: {} spans stored, {:?}",
-        restarted.span_count(),
-        host.export_stats()
-    );
-    let stored = restarted.span_count();
-    let before = host.export_stats();
-    let again = burst(&client, &url, requests, 4).await;
+    let (again, _) = export_resumes(&host, &client, &url, &restarted, requests).await;
     assert_eq!(again.ok, requests, "backend restarted: {again:?}");
-    assert!(
-        restarted
-            .wait_for_spans(stored + 5 * requests, Duration::from_secs(15))
-            .await,
-        "every span of the requests sent once export resumed is stored: {} of {}, {:?}",
-        restarted.span_count() - stored,
-        5 * requests,
-        delta(host.export_stats(), before)
-    );
 
     // The service kept its pace while the backend was away. The bound is loose because a
     // shared CI machine is noisy; an exporter that blocked requests would miss it by far.
