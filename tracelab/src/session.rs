@@ -176,16 +176,13 @@ pub async fn run(options: SessionOptions, signals: &Signals) -> anyhow::Result<S
     let mut warnings = Vec::new();
     let scenario = Arc::new(options.scenario.clone());
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let mut priority = pipeline::Priority::for_scenario(&options.scenario, cores);
-    if priority == pipeline::Priority::Idle {
-        let others = pipeline::others_busy_share(Duration::from_millis(100)).await;
-        priority = priority.given_others(others);
-        tracing::debug!(
-            ?others,
-            ?priority,
-            "other programs' share of this session's cores"
-        );
-    }
+    let others = pipeline::others_busy_share(Duration::from_millis(100)).await;
+    let priority = pipeline::Priority::for_scenario(&options.scenario, cores).given_others(others);
+    tracing::debug!(
+        ?others,
+        ?priority,
+        "other programs' share of this session's cores"
+    );
     let pipeline = pipeline::Pipeline::start(priority).context("cannot start the span pipeline")?;
     // The console's address is taken first: a bad one fails before anything starts.
     let ui = match &options.backend {
@@ -323,6 +320,12 @@ pub async fn run(options: SessionOptions, signals: &Signals) -> anyhow::Result<S
         warnings,
         external,
     });
+    if matches!(options.backend, Backend::Lab(_)) {
+        report.pipeline.priority = Some(crate::summary::PipelinePriority {
+            policy: priority.name().to_string(),
+            others_busy_percent: others.map(|share| (share * 1000.0).round() / 10.0),
+        });
+    }
     if report.pipeline.spans_lost > 0 && priority == pipeline::Priority::Idle {
         report.warnings.push(
             "the span pipeline ran at the lowest priority (SCHED_IDLE, chosen because other \

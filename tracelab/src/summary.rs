@@ -120,6 +120,22 @@ pub struct Pipeline {
     /// Copies sent to each `--forward` endpoint.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub forwarded: Vec<ForwardReport>,
+    /// The priority the embedded pipeline's threads ran at, and why (absent for `tracelab
+    /// load`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub priority: Option<PipelinePriority>,
+}
+
+/// The scheduling priority of the embedded lab's span pipeline (receiver, span file, analysis).
+#[derive(Debug, Clone, Serialize)]
+pub struct PipelinePriority {
+    /// `idle` (`SCHED_IDLE`), `nice 19`, or `normal` (other programs kept the cores busy as the
+    /// run started).
+    pub policy: String,
+    /// The share of the run's cores that other programs kept busy as it started, in percent;
+    /// absent where it could not be read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub others_busy_percent: Option<f64>,
 }
 
 /// What went to one `--forward` endpoint.
@@ -297,6 +313,7 @@ impl RunReport {
             span_file_lines: receiver.sink_lines_written,
             span_file_write_failures: receiver.sink_write_errors,
             forwarded: input.forwarded,
+            priority: None,
         };
         let traces = input.analysis.map(|a| {
             let o = &a.overview;
