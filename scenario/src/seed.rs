@@ -22,7 +22,39 @@ pub fn rng(seed: u64, parts: &[&[u8]]) -> DrawRng {
 /// unrelated seeds. Written out rather than using `std::hash` because std's hasher may change
 /// between Rust releases, and seeds must replay across builds.
 pub fn derive_seed(seed: u64, parts: &[&[u8]]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ seed;
+    Streams::new(seed, &[]).derive(parts)
+}
+
+/// Streams that share their first parts, with those parts already mixed in: a caller that
+/// derives one stream per request under the same name hashes only what differs (the
+/// request's number). `Streams::new(seed, a).rng(b)` is `rng(seed, a ++ b)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Streams {
+    /// The FNV-1a state after the shared parts.
+    state: u64,
+}
+
+impl Streams {
+    /// The streams under `seed` whose names begin with `parts`.
+    pub fn new(seed: u64, parts: &[&[u8]]) -> Self {
+        Streams {
+            state: fnv(0xcbf2_9ce4_8422_2325 ^ seed, parts),
+        }
+    }
+
+    /// The seed of the stream named by the shared parts, then `parts`.
+    pub fn derive(&self, parts: &[&[u8]]) -> u64 {
+        splitmix64(fnv(self.state, parts))
+    }
+
+    /// The stream named by the shared parts, then `parts`.
+    pub fn rng(&self, parts: &[&[u8]]) -> DrawRng {
+        DrawRng::seed_from_u64(self.derive(parts))
+    }
+}
+
+/// FNV-1a from `h` over `parts`, each followed by a separator byte.
+fn fnv(mut h: u64, parts: &[&[u8]]) -> u64 {
     for part in parts {
         for &b in *part {
             h ^= u64::from(b);
@@ -31,7 +63,7 @@ pub fn derive_seed(seed: u64, parts: &[&[u8]]) -> u64 {
         h ^= 0xff;
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
-    splitmix64(h)
+    h
 }
 
 fn splitmix64(mut z: u64) -> u64 {
@@ -66,5 +98,19 @@ mod tests {
         );
         let mut rng = rng(42, &[b"loadgen", b"entry"]);
         assert_eq!(rng.random::<u64>(), 6_930_980_713_052_931_927);
+    }
+
+    #[test]
+    fn streams_with_shared_parts_are_the_streams_of_the_whole_name() {
+        let shared = Streams::new(42, &[b"loadgen"]);
+        assert_eq!(shared.derive(&[b"entry"]), 0xefdb_f0ff_7a47_31ca);
+        for sequence in [0u64, 1, 7, u64::MAX] {
+            let bytes = sequence.to_le_bytes();
+            assert_eq!(
+                Streams::new(9, &[b"loadgen/request"]).derive(&[&bytes]),
+                derive_seed(9, &[b"loadgen/request", &bytes])
+            );
+        }
+        assert_eq!(Streams::new(3, &[]).derive(&[]), derive_seed(3, &[]));
     }
 }
