@@ -176,27 +176,19 @@ impl<T: Transport> Dispatch<T> {
         scheduled: Instant,
         drops: &mut Vec<Sample>,
     ) {
-        let entry = self.prepared.entry_of(sequence);
-        let instance = self.prepared.instance_of(entry, sequence);
-        let mut ticket = Ticket {
-            sequence,
-            entry,
-            instance,
-            scheduled,
-            released: Instant::now(),
-            queued_at_cap: false,
-            user: None,
-        };
+        let mut ticket = self
+            .prepared
+            .ticket(sequence, scheduled, Instant::now(), None);
         if self.facts.in_flight.fetch_add(1, Ordering::AcqRel) >= self.max_in_flight {
             self.facts.in_flight.fetch_sub(1, Ordering::AcqRel);
             if drops.len() < MAX_PENDING_DROPS {
-                drops.push(self.prepared.dropped(&ticket));
+                drops.push(self.prepared.dropped(ticket));
             } else {
                 self.facts.unrecorded.fetch_add(1, Ordering::Relaxed);
             }
             return;
         }
-        let target = self.prepared.target_of(entry, instance);
+        let target = self.prepared.target_of(ticket.entry, ticket.instance);
         let pool = &self.pools[target];
         if pool.idle.load(Ordering::Acquire) == 0 {
             if self.open_worker() {
@@ -257,6 +249,7 @@ impl<T: Transport> Dispatch<T> {
     async fn pool_worker(self: Arc<Self>, target: usize) {
         let pool = &self.pools[target];
         let mut connection = None;
+        let mut head = Vec::with_capacity(HEAD);
         let mut batch = Batch::new(self.samples.clone());
         loop {
             let ticket = match pool.tickets.try_recv() {
@@ -274,51 +267,57 @@ impl<T: Transport> Dispatch<T> {
                     }
                 }
             };
-            let sample = self
+            let (sample, ended) = self
                 .prepared
-                .execute(&self.transport, ticket, &mut connection)
+                .execute(
+                    &self.transport,
+                    ticket,
+                    Instant::now(),
+                    &mut connection,
+                    &mut head,
+                )
                 .await;
             self.facts.in_flight.fetch_sub(1, Ordering::AcqRel);
-            batch.push(sample).await;
+            batch.push(sample, ended).await;
         }
         batch.flush().await;
         self.facts.workers.fetch_sub(1, Ordering::AcqRel);
     }
 
-    /// One closed-loop request of `user`, due now, over the user's own connections (one per
-    /// target it has sent to).
+    /// One closed-loop request of `user`, due `now` (the caller's reading of the clock), over
+    /// the user's own connections; when it ended.
     pub(crate) async fn send_as_user(
         &self,
         user: u32,
         sequence: u64,
-        connections: &mut [Option<T::Connection>],
-        batch: &mut Batch,
-    ) {
-        let now = Instant::now();
-        let entry = self.prepared.entry_of(sequence);
-        let instance = self.prepared.instance_of(entry, sequence);
-        let ticket = Ticket {
-            sequence,
-            entry,
-            instance,
-            scheduled: now,
-            released: now,
-            queued_at_cap: false,
-            user: Some(user),
-        };
-        let target = self.prepared.target_of(entry, instance);
+        now: Instant,
+        state: &mut UserState<T::Connection>,
+    ) -> Instant {
+        let ticket = self.prepared.ticket(sequence, now, now, Some(user));
+        let target = self.prepared.target_of(ticket.entry, ticket.instance);
         self.facts.in_flight.fetch_add(1, Ordering::AcqRel);
-        let sample = self
+        let (sample, ended) = self
             .prepared
-            .execute(&self.transport, ticket, &mut connections[target])
+            .execute(
+                &self.transport,
+                ticket,
+                now,
+                &mut state.connections[target],
+                &mut state.head,
+            )
             .await;
         self.facts.in_flight.fetch_sub(1, Ordering::AcqRel);
-        batch.push(sample).await;
+        state.batch.push(sample, ended).await;
+        ended
     }
 
-    /// A batch for one closed-loop user.
-    pub(crate) fn batch(&self) -> Batch {
-        Batch::new(self.samples.clone())
+    /// What one closed-loop user keeps between its requests.
+    pub(crate) fn user_state(&self) -> UserState<T::Connection> {
+        UserState {
+            connections: (0..self.prepared.targets.len()).map(|_| None).collect(),
+            head: Vec::with_capacity(HEAD),
+            batch: Batch::new(self.samples.clone()),
+        }
     }
 
     /// Counts the closed loop's users as connections.
@@ -326,6 +325,18 @@ impl<T: Transport> Dispatch<T> {
         self.facts.workers.store(users, Ordering::Relaxed);
         self.facts.peak_workers.store(users, Ordering::Relaxed);
     }
+}
+
+/// Room for a request's header lines, enough for most without growing.
+const HEAD: usize = 512;
+
+/// A closed-loop user's own connections (one per target it has sent to), header buffer and
+/// batch.
+#[derive(Debug)]
+pub(crate) struct UserState<C> {
+    connections: Vec<Option<C>>,
+    head: Vec<u8>,
+    pub(crate) batch: Batch,
 }
 
 /// Samples of one worker on their way to the collector.
@@ -345,10 +356,11 @@ impl Batch {
         }
     }
 
-    pub(crate) async fn push(&mut self, sample: Sample) {
-        let since = *self.since.get_or_insert_with(Instant::now);
+    /// Adds a sample of a request that ended at `now`.
+    pub(crate) async fn push(&mut self, sample: Sample, now: Instant) {
+        let since = *self.since.get_or_insert(now);
         self.samples.push(sample);
-        if self.samples.len() >= BATCH || since.elapsed() >= BATCH_AGE {
+        if self.samples.len() >= BATCH || now.saturating_duration_since(since) >= BATCH_AGE {
             self.flush().await;
         }
     }

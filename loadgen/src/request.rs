@@ -1,21 +1,20 @@
 //! One request: its draws (entry, baggage), its root span, its headers, its send, its sample.
 //!
-//! Everything a request repeats — the entry's method, path and `Host` value, each baggage
-//! member's wire form, the label of its entry — is built once per run in [`Prepared`], so a
-//! request allocates only what is its own (the trace context and the baggage header).
+//! Everything a request repeats — the entry's method, path and `Host` line, each baggage
+//! member's wire form, the label of its entry, the first part of its random stream's name — is
+//! built once per run in [`Prepared`]. A request writes its header lines into its worker's
+//! buffer, so it allocates nothing of its own but its span and the baggage choices it records.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use http::HeaderValue;
-use http::header::{HOST, HeaderName};
-use opentelemetry::propagation::TextMapPropagator;
+use opentelemetry::propagation::{Injector, TextMapPropagator};
 use opentelemetry::trace::{SpanKind, Status, TraceContextExt, Tracer};
 use opentelemetry::{Context, KeyValue};
 use rand_distr::Distribution;
 use rand_distr::weighted::WeightedIndex;
 use tokio::time::Instant;
-use tracelab_propagation::HeaderInjector;
 use tracelab_scenario::balance::{self, Balancer};
 use tracelab_scenario::{Balance, seed};
 use tracelab_telemetry::ServiceTelemetry;
@@ -25,9 +24,10 @@ use crate::record::Outcome;
 use crate::sample::Sample;
 use crate::transport::{Answer, Connection, Outgoing, Transport};
 
-/// Header carrying the request's sequence number to the services (see `tracelab-services`'
-/// `origin` module): it seeds every random draw downstream.
-const ORIGIN_HEADER: HeaderName = HeaderName::from_static("tracelab-origin");
+/// Header line carrying the request's sequence number to the services (see
+/// `tracelab-services`' `origin` module): it seeds every random draw downstream. The number
+/// and a `:` follow.
+const ORIGIN_LINE: &[u8] = b"tracelab-origin: ";
 
 /// The baggage every generated request carries, so that faults and analyses can tell
 /// generated traffic from any other.
@@ -58,11 +58,13 @@ impl Clock {
 }
 
 /// A request due at an instant.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct Ticket {
     pub(crate) sequence: u64,
     /// The entry drawn for it (an index into the plan's entries).
     pub(crate) entry: u16,
+    /// The value drawn for each baggage key (indices into each key's values).
+    pub(crate) baggage: Vec<u16>,
     /// The instance of the entry's service it goes to (an index into the entry's instances).
     pub(crate) instance: u16,
     /// When it was due: its latency is measured from here.
@@ -117,7 +119,8 @@ impl PreparedEntry {
 struct EntryInstance {
     /// Its target (an index into the run's targets, each with its own connections).
     target: usize,
-    host: HeaderValue,
+    /// `host: …\r\n`.
+    host_line: Vec<u8>,
     url: String,
 }
 
@@ -137,7 +140,8 @@ pub(crate) struct Prepared {
     pub(crate) targets: Vec<Target>,
     entry_choice: WeightedIndex<f64>,
     baggage: Vec<BaggageDraw>,
-    seed: u64,
+    /// The random streams of the requests, `loadgen/request` already mixed in.
+    streams: seed::Streams,
     pub(crate) timeout: Duration,
     pub(crate) clock: Clock,
     telemetry: Option<ServiceTelemetry>,
@@ -169,10 +173,11 @@ impl Prepared {
                         targets.len() - 1
                     }
                 };
+                let host = HeaderValue::from_str(&targets[index].authority)
+                    .map_err(|_| PlanError::Invalid(format!("bad host in `{url}`")))?;
                 instances.push(EntryInstance {
                     target: index,
-                    host: HeaderValue::from_str(&targets[index].authority)
-                        .map_err(|_| PlanError::Invalid(format!("bad host in `{url}`")))?,
+                    host_line: [b"host: ", host.as_bytes(), b"\r\n"].concat(),
                     url: url.clone(),
                 });
                 path.get_or_insert(own_path);
@@ -229,7 +234,7 @@ impl Prepared {
             targets,
             entry_choice,
             baggage,
-            seed: plan.seed,
+            streams: seed::Streams::new(plan.seed, &[b"loadgen/request"]),
             timeout,
             clock: Clock::now(),
             telemetry,
@@ -240,41 +245,50 @@ impl Prepared {
     /// The random stream of request `sequence`: the draws of a request do not depend on which
     /// requests were sent before it or in which order.
     fn draws(&self, sequence: u64) -> seed::DrawRng {
-        seed::rng(self.seed, &[b"loadgen/request", &sequence.to_le_bytes()])
+        self.streams.rng(&[&sequence.to_le_bytes()])
     }
 
-    /// The entry of request `sequence` (the first draw of its stream).
-    pub(crate) fn entry_of(&self, sequence: u64) -> u16 {
+    /// The ticket of request `sequence`, due at `scheduled` and released at `released`: its
+    /// entry (the first draw of its stream), its baggage choices (the draws after it, as
+    /// indices into each key's values), and its entry's instance.
+    pub(crate) fn ticket(
+        &self,
+        sequence: u64,
+        scheduled: Instant,
+        released: Instant,
+        user: Option<u32>,
+    ) -> Ticket {
         let mut rng = self.draws(sequence);
-        self.entry_choice.sample(&mut rng) as u16
-    }
-
-    /// The baggage choices of request `sequence` (the draws after its entry), as indices into
-    /// each key's values.
-    pub(crate) fn baggage_of(&self, sequence: u64) -> Vec<u16> {
-        let mut rng = self.draws(sequence);
-        let _entry = self.entry_choice.sample(&mut rng);
-        self.baggage
+        let entry = self.entry_choice.sample(&mut rng) as u16;
+        let baggage = self
+            .baggage
             .iter()
             .map(|b| b.choice.sample(&mut rng) as u16)
-            .collect()
+            .collect::<Vec<_>>();
+        Ticket {
+            sequence,
+            entry,
+            instance: self.instance_of(entry, sequence, &baggage),
+            baggage,
+            scheduled,
+            released,
+            queued_at_cap: false,
+            user,
+        }
     }
 
-    /// The instance of its entry's service request `sequence` goes to, by the service's
-    /// balancing policy: the load generator is the first caller of every trace.
-    pub(crate) fn instance_of(&self, entry: u16, sequence: u64) -> u16 {
+    /// The instance of its entry's service request `sequence` (with these baggage choices)
+    /// goes to, by the service's balancing policy: the load generator is the first caller of
+    /// every trace.
+    fn instance_of(&self, entry: u16, sequence: u64, baggage: &[u16]) -> u16 {
         let entry = &self.entries[usize::from(entry)];
         if entry.instance_count() < 2 {
             return 0;
         }
-        let choices;
         let sticky = match entry.sticky {
-            Some(key) => {
-                choices = self.baggage_of(sequence);
-                choices
-                    .get(key)
-                    .map(|&choice| self.baggage[key].values[usize::from(choice)].as_str())
-            }
+            Some(key) => baggage
+                .get(key)
+                .map(|&choice| self.baggage[key].values[usize::from(choice)].as_str()),
             None => None,
         };
         let chosen = entry.balancer.choose(&balance::Call {
@@ -291,21 +305,23 @@ impl Prepared {
         self.entries[usize::from(entry)].instance(instance).target
     }
 
-    /// The `baggage` header of a request with these choices.
-    fn baggage_header(&self, choices: &[u16]) -> Option<HeaderValue> {
-        let mut header = String::with_capacity(64);
+    /// The `baggage` header line of a request with these choices. Its members were encoded
+    /// when the run was prepared, and the scenario's keys are tokens.
+    fn write_baggage_line(&self, head: &mut Vec<u8>, choices: &[u16]) {
+        head.extend_from_slice(tracelab_propagation::BAGGAGE_HEADER.as_bytes());
+        head.extend_from_slice(b": ");
         for (draw, choice) in self.baggage.iter().zip(choices) {
-            header.push_str(&draw.members[usize::from(*choice)]);
-            header.push(',');
+            head.extend_from_slice(draw.members[usize::from(*choice)].as_bytes());
+            head.push(b',');
         }
-        header.push_str(SYNTHETIC_BAGGAGE.0);
-        header.push('=');
-        header.push_str(SYNTHETIC_BAGGAGE.1);
-        HeaderValue::from_str(&header).ok()
+        head.extend_from_slice(SYNTHETIC_BAGGAGE.0.as_bytes());
+        head.push(b'=');
+        head.extend_from_slice(SYNTHETIC_BAGGAGE.1.as_bytes());
+        head.extend_from_slice(b"\r\n");
     }
 
     /// A request dropped at the in-flight cap: never sent, recorded at its scheduled instant.
-    pub(crate) fn dropped(&self, ticket: &Ticket) -> Sample {
+    pub(crate) fn dropped(&self, ticket: Ticket) -> Sample {
         let at = self.clock.unix_nano(ticket.scheduled);
         Sample {
             sequence: ticket.sequence,
@@ -319,28 +335,29 @@ impl Prepared {
             trace_id: None,
             sampled: None,
             user: ticket.user,
-            baggage: self.baggage_of(ticket.sequence),
+            baggage: ticket.baggage,
             queued_at_cap: false,
         }
     }
 
-    /// Sends the request of `ticket` over `connection` (opening one to its target when there
-    /// is none or it broke) and returns its sample.
+    /// Sends the request of `ticket`, starting at `started`, over `connection` (opening one
+    /// to its target when there is none or it broke); its sample, and when it ended. `head`
+    /// is the worker's buffer for the request's header lines.
     pub(crate) async fn execute<T: Transport>(
         &self,
         transport: &Arc<T>,
         ticket: Ticket,
+        started: Instant,
         connection: &mut Option<T::Connection>,
-    ) -> Sample {
-        let started = Instant::now();
+        head: &mut Vec<u8>,
+    ) -> (Sample, Instant) {
         let entry = &self.entries[usize::from(ticket.entry)];
         let instance = entry.instance(ticket.instance);
         // Counted from here to the answer, for the `least_requests` policy.
         let _in_flight = entry.balancer.start(usize::from(ticket.instance));
-        let baggage = self.baggage_of(ticket.sequence);
 
-        let mut headers = http::HeaderMap::with_capacity(6);
-        headers.insert(HOST, instance.host.clone());
+        head.clear();
+        head.extend_from_slice(&instance.host_line);
         let cx = self.telemetry.as_ref().map(|telemetry| {
             let tracer = telemetry.tracer();
             let span = tracer
@@ -356,31 +373,36 @@ impl Prepared {
                 .start(tracer);
             let cx = Context::new().with_span(span);
             self.propagator
-                .inject_context(&cx, &mut HeaderInjector(&mut headers));
+                .inject_context(&cx, &mut LineInjector(&mut *head));
             cx
         });
-        if let Some(value) = self.baggage_header(&baggage) {
-            headers.insert(tracelab_propagation::BAGGAGE_HEADER, value);
-        }
-        if let Ok(value) = HeaderValue::from_str(&format!("{}:", ticket.sequence)) {
-            headers.insert(ORIGIN_HEADER, value);
-        }
+        self.write_baggage_line(head, &ticket.baggage);
+        head.extend_from_slice(ORIGIN_LINE);
+        head.extend_from_slice(itoa::Buffer::new().format(ticket.sequence).as_bytes());
+        head.extend_from_slice(b":\r\n");
 
-        let answer = match connection {
-            Some(open) if open.is_usable() => send(open, entry, headers, self.timeout).await,
+        let outgoing = Outgoing {
+            method: &entry.method,
+            path: &entry.path,
+            headers: head,
+        };
+        let (answer, ended) = match connection {
+            Some(open) if open.is_usable(started) => {
+                open.send(outgoing, started + self.timeout).await
+            }
             _ => match transport.connect(&self.targets[instance.target]).await {
                 Ok(mut open) => {
-                    let answer = send(&mut open, entry, headers, self.timeout).await;
+                    // The timeout bounds the exchange, as on an open connection.
+                    let sent = open.send(outgoing, Instant::now() + self.timeout).await;
                     *connection = Some(open);
-                    answer
+                    sent
                 }
                 Err(answer) => {
                     *connection = None;
-                    answer
+                    (answer, Instant::now())
                 }
             },
         };
-        let ended = Instant::now();
         let (status, outcome) = match answer {
             Answer::Status(code) if code >= 400 => (Some(code), Outcome::HttpError),
             Answer::Status(code) => (Some(code), Outcome::Ok),
@@ -414,7 +436,7 @@ impl Prepared {
             None => (None, None),
         };
         let clock = self.clock;
-        Sample {
+        let sample = Sample {
             sequence: ticket.sequence,
             entry: ticket.entry,
             scheduled_unix_nano: clock.unix_nano(ticket.scheduled),
@@ -426,9 +448,10 @@ impl Prepared {
             trace_id,
             sampled,
             user: ticket.user,
-            baggage,
+            baggage: ticket.baggage,
             queued_at_cap: ticket.queued_at_cap,
-        }
+        };
+        (sample, ended)
     }
 
     /// The key and value of a baggage choice, for records.
@@ -449,20 +472,22 @@ fn json_names(entry: &str, service: &str, route: &str) -> String {
     )
 }
 
-async fn send<C: Connection>(
-    connection: &mut C,
-    entry: &PreparedEntry,
-    headers: http::HeaderMap,
-    timeout: Duration,
-) -> Answer {
-    connection
-        .send(
-            Outgoing {
-                method: &entry.method,
-                path: &entry.path,
-                headers,
-            },
-            timeout,
-        )
-        .await
+/// Writes propagation headers as request head lines (`name: value\r\n`). A name that is not
+/// a token or a value with a control character is skipped, as `HeaderInjector` skips what
+/// is not a valid header; the lab's propagators never produce either. Each key is set once
+/// per request: the head is written afresh for every request.
+struct LineInjector<'a>(&'a mut Vec<u8>);
+
+impl Injector for LineInjector<'_> {
+    fn set(&mut self, key: &str, value: String) {
+        let token = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+        let visible = |b: u8| b == b'\t' || (0x20..0x7f).contains(&b);
+        if key.is_empty() || !key.bytes().all(token) || !value.bytes().all(visible) {
+            return;
+        }
+        self.0.extend_from_slice(key.as_bytes());
+        self.0.extend_from_slice(b": ");
+        self.0.extend_from_slice(value.as_bytes());
+        self.0.extend_from_slice(b"\r\n");
+    }
 }

@@ -339,7 +339,6 @@ async fn closed_loop<T: Transport>(drive: Drive<T>, users: u32, think: LatencyMo
     let seed = *seed;
     let sequence = Arc::new(AtomicU64::new(0));
     dispatch.count_users(users as usize);
-    let targets = dispatch.prepared.targets.len();
     let mut tasks = tokio::task::JoinSet::new();
     for user in 0..users {
         let drive = drive.clone();
@@ -348,30 +347,27 @@ async fn closed_loop<T: Transport>(drive: Drive<T>, users: u32, think: LatencyMo
         tasks.spawn(async move {
             let (dispatch, timer, shutdown) = (&drive.dispatch, &drive.timer, &drive.shutdown);
             let mut rng = seed::rng(seed, &[b"loadgen/think", &user.to_le_bytes()]);
-            let mut connections: Vec<Option<T::Connection>> = (0..targets).map(|_| None).collect();
-            let mut batch = dispatch.batch();
+            let mut state = dispatch.user_state();
             loop {
-                if Instant::now() >= end || shutdown.is_cancelled() {
-                    break;
-                }
                 drive.hold(end).await;
-                if Instant::now() >= end || shutdown.is_cancelled() {
+                // One reading of the clock a request: it checks the end, and the request is
+                // due (and starts) at it.
+                let now = Instant::now();
+                if now >= end || shutdown.is_cancelled() {
                     break;
                 }
                 let next = sequence.fetch_add(1, Ordering::Relaxed);
-                dispatch
-                    .send_as_user(user, next, &mut connections, &mut batch)
-                    .await;
+                dispatch.send_as_user(user, next, now, &mut state).await;
                 let pause = think.sample(&mut rng);
                 if !pause.is_zero() {
-                    batch.flush().await;
+                    state.batch.flush().await;
                     tokio::select! {
                         _ = timer.sleep(pause) => {}
                         _ = shutdown.cancelled() => break,
                     }
                 }
             }
-            batch.flush().await;
+            state.batch.flush().await;
         });
     }
     drop(drive);

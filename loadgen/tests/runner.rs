@@ -39,17 +39,21 @@ impl Transport for Shared {
 }
 
 impl Connection for SimulatedConnection {
-    async fn send(&mut self, _: Outgoing<'_>, _: Duration) -> Answer {
+    async fn send(
+        &mut self,
+        _: Outgoing<'_>,
+        _: tokio::time::Instant,
+    ) -> (Answer, tokio::time::Instant) {
         let sim = &self.0;
         let now = sim.current.fetch_add(1, Ordering::SeqCst) + 1;
         sim.max.fetch_max(now, Ordering::SeqCst);
         sim.sent.fetch_add(1, Ordering::SeqCst);
         tokio::time::sleep(sim.delay).await;
         sim.current.fetch_sub(1, Ordering::SeqCst);
-        Answer::Status(200)
+        (Answer::Status(200), tokio::time::Instant::now())
     }
 
-    fn is_usable(&self) -> bool {
+    fn is_usable(&self, _: tokio::time::Instant) -> bool {
         true
     }
 }
@@ -498,12 +502,16 @@ impl Transport for SharedPerTarget {
 }
 
 impl Connection for PerTargetConnection {
-    async fn send(&mut self, _: Outgoing<'_>, _: Duration) -> Answer {
+    async fn send(
+        &mut self,
+        _: Outgoing<'_>,
+        _: tokio::time::Instant,
+    ) -> (Answer, tokio::time::Instant) {
         *self.0.0.lock().unwrap().entry(self.1.clone()).or_default() += 1;
-        Answer::Status(200)
+        (Answer::Status(200), tokio::time::Instant::now())
     }
 
-    fn is_usable(&self) -> bool {
+    fn is_usable(&self, _: tokio::time::Instant) -> bool {
         true
     }
 }

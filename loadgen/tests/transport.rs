@@ -4,10 +4,10 @@
 
 use std::time::Duration;
 
-use http::HeaderValue;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 use tracelab_loadgen::{Answer, Connection, HttpTransport, Outgoing, Target, Transport};
 
 /// What the server does after reading one request head.
@@ -79,17 +79,16 @@ async fn server(replies: Vec<Reply>) -> (Target, mpsc::UnboundedReceiver<(usize,
     (Target { authority }, seen)
 }
 
-fn get(path: &str, target: &Target) -> (http::Method, http::Uri, http::HeaderMap) {
-    let mut headers = http::HeaderMap::new();
-    headers.insert(
-        http::header::HOST,
-        HeaderValue::from_str(&target.authority).expect("host"),
+fn get(path: &str, target: &Target) -> (http::Method, http::Uri, Vec<u8>) {
+    let headers = format!(
+        "host: {}\r\ntraceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\r\n",
+        target.authority
     );
-    headers.insert(
-        "traceparent",
-        HeaderValue::from_static("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"),
-    );
-    (http::Method::GET, path.parse().expect("path"), headers)
+    (
+        http::Method::GET,
+        path.parse().expect("path"),
+        headers.into_bytes(),
+    )
 }
 
 async fn send(connection: &mut impl Connection, target: &Target, path: &str) -> Answer {
@@ -99,11 +98,12 @@ async fn send(connection: &mut impl Connection, target: &Target, path: &str) -> 
             Outgoing {
                 method: &method,
                 path: &uri,
-                headers,
+                headers: &headers,
             },
-            Duration::from_secs(2),
+            Instant::now() + Duration::from_secs(2),
         )
         .await
+        .0
 }
 
 const OK_LENGTH: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello";
@@ -117,7 +117,7 @@ async fn a_request_head_goes_out_exactly_and_the_connection_is_reused() {
             send(&mut connection, &target, "/shop/buy?x=1").await,
             Answer::Status(200)
         );
-        assert!(connection.is_usable());
+        assert!(connection.is_usable(Instant::now()));
     }
     for _ in 0..3 {
         let (on, head) = seen.recv().await.expect("a request");
@@ -143,11 +143,12 @@ async fn a_post_says_its_body_is_empty() {
             Outgoing {
                 method: &http::Method::POST,
                 path: &uri,
-                headers,
+                headers: &headers,
             },
-            Duration::from_secs(2),
+            Instant::now() + Duration::from_secs(2),
         )
-        .await;
+        .await
+        .0;
     assert_eq!(answer, Answer::Status(200));
     let (_, head) = seen.recv().await.expect("a request");
     assert!(head.starts_with("POST /orders HTTP/1.1\r\n"), "{head}");
@@ -168,7 +169,7 @@ async fn an_answer_split_across_reads_is_read_whole() {
         send(&mut connection, &target, "/").await,
         Answer::Status(503)
     );
-    assert!(connection.is_usable());
+    assert!(connection.is_usable(Instant::now()));
     assert_eq!(
         send(&mut connection, &target, "/").await,
         Answer::Status(503)
@@ -189,7 +190,10 @@ async fn a_chunked_answer_with_extensions_and_trailers_is_read_whole() {
             send(&mut connection, &target, "/").await,
             Answer::Status(200)
         );
-        assert!(connection.is_usable(), "the body was read to its end");
+        assert!(
+            connection.is_usable(Instant::now()),
+            "the body was read to its end"
+        );
     }
 }
 
@@ -216,7 +220,7 @@ async fn an_interim_answer_is_skipped_and_a_bodiless_status_has_no_body() {
         send(&mut connection, &target, "/").await,
         Answer::Status(200)
     );
-    assert!(connection.is_usable());
+    assert!(connection.is_usable(Instant::now()));
 }
 
 #[tokio::test]
@@ -230,7 +234,10 @@ async fn connection_close_and_a_body_framed_by_the_close_end_the_connection() {
         send(&mut connection, &target, "/").await,
         Answer::Status(200)
     );
-    assert!(!connection.is_usable(), "the server said close");
+    assert!(
+        !connection.is_usable(Instant::now()),
+        "the server said close"
+    );
 
     let (target, _seen) = server(vec![Reply::ThenClose(
         b"HTTP/1.1 200 OK\r\n\r\nuntil the end",
@@ -242,7 +249,7 @@ async fn connection_close_and_a_body_framed_by_the_close_end_the_connection() {
         Answer::Status(200)
     );
     assert!(
-        !connection.is_usable(),
+        !connection.is_usable(Instant::now()),
         "the body ended with the connection"
     );
 }
@@ -258,7 +265,7 @@ async fn a_connection_the_server_closed_while_idle_is_not_reused() {
     );
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert!(
-        !connection.is_usable(),
+        !connection.is_usable(Instant::now()),
         "a closed idle connection must be replaced, not fail the next request"
     );
 }
@@ -274,7 +281,7 @@ async fn a_garbled_or_cut_answer_is_a_request_error_and_silence_a_timeout() {
         send(&mut connection, &target, "/").await,
         Answer::RequestError
     );
-    assert!(!connection.is_usable());
+    assert!(!connection.is_usable(Instant::now()));
 
     let (target, _seen) = server(vec![Reply::ThenClose(b"SMTP ready\r\n\r\n")]).await;
     let mut connection = HttpTransport.connect(&target).await.expect("connected");
@@ -291,16 +298,48 @@ async fn a_garbled_or_cut_answer_is_a_request_error_and_silence_a_timeout() {
             Outgoing {
                 method: &method,
                 path: &uri,
-                headers,
+                headers: &headers,
             },
-            Duration::from_millis(100),
+            Instant::now() + Duration::from_millis(100),
         )
-        .await;
+        .await
+        .0;
     assert_eq!(answer, Answer::Timeout);
     assert!(
-        !connection.is_usable(),
+        !connection.is_usable(Instant::now()),
         "an unanswered HTTP/1 connection cannot carry another request"
     );
+}
+
+#[tokio::test]
+async fn each_request_times_out_at_its_own_deadline_on_a_reused_connection() {
+    // The connection's timer is armed for the first request's deadline and moved on when it
+    // fires early: the second request, silent, must time out at its own deadline, not at the
+    // first one's (already past) nor later.
+    let (target, _seen) = server(vec![Reply::Pieces(vec![OK_LENGTH]), Reply::Silent]).await;
+    let mut connection = HttpTransport.connect(&target).await.expect("connected");
+    let (method, uri, headers) = get("/", &target);
+    let outgoing = || Outgoing {
+        method: &method,
+        path: &uri,
+        headers: &headers,
+    };
+    let first = connection
+        .send(outgoing(), Instant::now() + Duration::from_millis(50))
+        .await
+        .0;
+    assert_eq!(first, Answer::Status(200));
+    let started = Instant::now();
+    let (answer, ended) = connection
+        .send(outgoing(), started + Duration::from_millis(300))
+        .await;
+    assert_eq!(answer, Answer::Timeout);
+    let waited = ended - started;
+    assert!(
+        waited >= Duration::from_millis(300) && waited < Duration::from_millis(1500),
+        "timed out after {waited:?}, not at its 300 ms deadline"
+    );
+    assert!(started.elapsed() >= Duration::from_millis(300));
 }
 
 #[tokio::test]

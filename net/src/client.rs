@@ -31,7 +31,24 @@ pub struct Request<'a> {
     /// The request target in origin form (`/checkout?x=1`).
     pub target: &'a str,
     /// Every header, `Host` included.
-    pub headers: &'a http::HeaderMap,
+    pub headers: Headers<'a>,
+}
+
+/// A request's headers: a map, or lines already in their wire form.
+#[derive(Debug, Clone, Copy)]
+pub enum Headers<'a> {
+    /// Written in the map's order.
+    Map(&'a http::HeaderMap),
+    /// `name: value\r\n` lines, written as they are: the load generator builds them from parts
+    /// encoded once per run, which spares a map and its allocations per request. Whoever
+    /// builds them vouches that each name is a token and each value holds no line break.
+    Lines(&'a [u8]),
+}
+
+impl<'a> From<&'a http::HeaderMap> for Headers<'a> {
+    fn from(map: &'a http::HeaderMap) -> Self {
+        Headers::Map(map)
+    }
 }
 
 /// The connection failed mid-exchange, or the answer could not be parsed. The connection is
@@ -112,7 +129,19 @@ impl Connection {
     /// False once the connection cannot carry another request (closed by the peer, failed,
     /// or abandoned).
     pub fn is_usable(&self) -> bool {
-        self.usable && (self.last_answer.elapsed() <= IDLE_CHECK || self.still_open())
+        self.is_usable_at(Instant::now())
+    }
+
+    /// [`Connection::is_usable`], for a caller that has just read the clock.
+    pub fn is_usable_at(&self, now: Instant) -> bool {
+        self.usable
+            && (now.saturating_duration_since(self.last_answer) <= IDLE_CHECK || self.still_open())
+    }
+
+    /// When the last request's answer was read in full (or its exchange failed): the end of
+    /// the last [`Connection::send`], for a caller that times it.
+    pub fn answered_at(&self) -> Instant {
+        self.last_answer
     }
 
     /// Writes the head in `buffer`, then reads one whole answer.
@@ -287,11 +316,16 @@ fn write_head(buffer: &mut Vec<u8>, request: &Request<'_>) {
     };
     buffer.extend_from_slice(target.as_bytes());
     buffer.extend_from_slice(b" HTTP/1.1\r\n");
-    for (name, value) in request.headers {
-        buffer.extend_from_slice(name.as_str().as_bytes());
-        buffer.extend_from_slice(b": ");
-        buffer.extend_from_slice(value.as_bytes());
-        buffer.extend_from_slice(b"\r\n");
+    match request.headers {
+        Headers::Map(map) => {
+            for (name, value) in map {
+                buffer.extend_from_slice(name.as_str().as_bytes());
+                buffer.extend_from_slice(b": ");
+                buffer.extend_from_slice(value.as_bytes());
+                buffer.extend_from_slice(b"\r\n");
+            }
+        }
+        Headers::Lines(lines) => buffer.extend_from_slice(lines),
     }
     if matches!(
         *request.method,
@@ -441,7 +475,7 @@ mod tests {
         Request {
             method: &http::Method::GET,
             target: "/x",
-            headers,
+            headers: headers.into(),
         }
     }
 
@@ -518,12 +552,25 @@ mod tests {
             &Request {
                 method: &http::Method::POST,
                 target: "/charge",
-                headers: &headers,
+                headers: Headers::Map(&headers),
             },
         );
         assert_eq!(
             String::from_utf8(buffer).unwrap(),
             "POST /charge HTTP/1.1\r\nhost: 127.0.0.1:8080\r\ntraceparent: 00-abc-def-01\r\ncontent-length: 0\r\n\r\n"
+        );
+        let mut buffer = Vec::new();
+        write_head(
+            &mut buffer,
+            &Request {
+                method: &http::Method::GET,
+                target: "/",
+                headers: Headers::Lines(b"host: a:1\r\nbaggage: k=v\r\n"),
+            },
+        );
+        assert_eq!(
+            String::from_utf8(buffer).unwrap(),
+            "GET / HTTP/1.1\r\nhost: a:1\r\nbaggage: k=v\r\n\r\n"
         );
     }
 }

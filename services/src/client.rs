@@ -184,7 +184,7 @@ async fn send(site: CallSite<'_>, origin: &Origin, resend: u32) -> (CallResult, 
             let request = Request {
                 method: &values.http_method,
                 target: &wire.target,
-                headers: &headers,
+                headers: (&headers).into(),
             };
             // A timeout drops the connection, which cancels the callee's handler: the
             // downstream work really stops, as with a real client timeout.

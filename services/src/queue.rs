@@ -158,7 +158,7 @@ pub fn publish(
         let request = Request {
             method: &method,
             target: &wire.target,
-            headers: &headers,
+            headers: (&headers).into(),
         };
         if let Err(error) = calls.send(&wire.address, &request, None).await {
             tracing::debug!(%url, ?error, "message delivery failed");
