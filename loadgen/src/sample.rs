@@ -156,7 +156,10 @@ fn write_ms(out: &mut Vec<u8>, ns: u64) -> serde_json::Result<()> {
         *digit = b'0' + (rest % 10) as u8;
         rest /= 10;
     }
-    let end = digits.iter().rposition(|&d| d != b'0').map_or(1, |last| last + 1);
+    let end = digits
+        .iter()
+        .rposition(|&d| d != b'0')
+        .map_or(1, |last| last + 1);
     out.extend_from_slice(&digits[..end]);
     Ok(())
 }

@@ -186,9 +186,16 @@ impl Connection {
     /// The answer's status, framing, whether the server closes, and the head's length, once
     /// the whole head is in the buffer.
     fn parse_head(&self, head_only: bool) -> Result<Option<(u16, Framing, bool, usize)>, Broken> {
-        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-        let mut response = httparse::Response::new(&mut headers);
-        let head_len = match response.parse(&self.buffer) {
+        // Uninitialised: httparse writes the headers it finds, and setting all 64 first cost
+        // more than parsing a short head.
+        let mut headers =
+            [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+        let mut response = httparse::Response::new(&mut []);
+        let head_len = match httparse::ParserConfig::default().parse_response_with_uninit_headers(
+            &mut response,
+            &self.buffer,
+            &mut headers,
+        ) {
             Ok(httparse::Status::Complete(length)) => length,
             Ok(httparse::Status::Partial) => return Ok(None),
             Err(_) => return Err(Broken),
