@@ -75,7 +75,8 @@ impl ShouldSample for HeadSampler {
             .filter(|sc| sc.is_valid());
         let no_trace_state = TraceState::default();
         let trace_state = parent.map_or(&no_trace_state, |sc| sc.trace_state());
-        let mut ot = OtTraceState::parse(trace_state.get("ot").unwrap_or_default());
+        let ot_value = trace_state.get("ot").unwrap_or_default();
+        let mut ot = OtTraceState::parse(ot_value);
         let now = (self.clock)();
         let decision = {
             // A poisoned lock only means another thread panicked mid-decision; the decider
@@ -91,8 +92,12 @@ impl ShouldSample for HeadSampler {
                 now,
             )
         };
-        ot.set_threshold(decision.threshold);
-        let trace_state = write_ot(trace_state, &ot);
+        let trace_state = if ot.already_written(ot_value, decision.threshold) {
+            trace_state.clone()
+        } else {
+            ot.set_threshold(decision.threshold);
+            write_ot(trace_state, &ot)
+        };
         SamplingResult {
             decision: if decision.sampled {
                 SamplingDecision::RecordAndSample

@@ -258,6 +258,33 @@ impl OtTraceState {
         }
     }
 
+    /// True when `value`, the text this state was parsed from, is what
+    /// [`OtTraceState::set_threshold`]`(threshold)` and [`fmt::Display`] would write: a
+    /// sampler that finds its decision already written passes the tracestate on as it is,
+    /// without encoding it again (most spans of a trace, whose `th` their parent wrote).
+    pub fn already_written(&self, value: &str, threshold: Option<Threshold>) -> bool {
+        // Nothing was dropped by the parse: the sub-keys joined again are as long as the text.
+        let joined: usize = self
+            .entries
+            .iter()
+            .map(|(k, v)| k.len() + 1 + v.len())
+            .sum::<usize>()
+            + self.entries.len().saturating_sub(1);
+        if joined != value.len() {
+            return false;
+        }
+        match threshold.filter(|t| t.0 < MAX_ADJUSTED_COUNT) {
+            None => !self.entries.iter().any(|(k, _)| k == "th"),
+            Some(threshold) => self.entries.first().is_some_and(|(k, v)| {
+                // `th` first, in its shortest encoding (no trailing zero but in `0`).
+                k == "th"
+                    && Threshold::parse_th(v).ok() == Some(threshold)
+                    && (v == "0" || !v.ends_with('0'))
+                    && !self.entries[1..].iter().any(|(k, _)| k == "th")
+            }),
+        }
+    }
+
     /// True when no sub-key is left.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
@@ -292,6 +319,53 @@ mod tests {
             .unwrap()
             .encode()
             .unwrap()
+    }
+
+    #[test]
+    fn a_state_already_written_is_exactly_what_setting_the_threshold_writes() {
+        let values = [
+            "",
+            "th:0",
+            "th:8",
+            "th:80",
+            "th:8;rv:00000000000001",
+            "rv:00000000000001;th:8",
+            "th:8;;x:1",
+            "th:8;junk",
+            "th:c;th:8",
+            "x:1",
+            ":1",
+            "th:",
+            "th:0;x:2",
+        ];
+        let thresholds = [
+            None,
+            Some(Threshold::ALWAYS_SAMPLE),
+            Some(Threshold::NEVER_SAMPLE),
+            Threshold::parse_th("8").ok(),
+            Threshold::parse_th("c").ok(),
+        ];
+        let mut fast = 0;
+        for value in values {
+            for threshold in thresholds {
+                let state = OtTraceState::parse(value);
+                let mut set = state.clone();
+                set.set_threshold(threshold);
+                let written = set.to_string();
+                if state.already_written(value, threshold) {
+                    fast += 1;
+                    assert_eq!(written, value, "{value:?} with {threshold:?}");
+                }
+            }
+        }
+        // The common cases take the short way: a child's `th` as its parent wrote it, and no
+        // threshold where none is written.
+        assert!(OtTraceState::parse("th:8").already_written("th:8", Threshold::parse_th("8").ok()));
+        assert!(
+            OtTraceState::parse("th:0").already_written("th:0", Some(Threshold::ALWAYS_SAMPLE))
+        );
+        assert!(OtTraceState::parse("").already_written("", None));
+        assert!(fast >= 5, "{fast}");
     }
 
     #[test]
