@@ -343,6 +343,35 @@ async fn each_request_times_out_at_its_own_deadline_on_a_reused_connection() {
 }
 
 #[tokio::test]
+async fn a_deadline_earlier_than_the_last_one_still_ends_the_wait() {
+    // The timer, armed for a first request's distant deadline, is moved back for a second
+    // request's nearer one.
+    let (target, _seen) = server(vec![Reply::Pieces(vec![OK_LENGTH]), Reply::Silent]).await;
+    let mut connection = HttpTransport.connect(&target).await.expect("connected");
+    let (method, uri, headers) = get("/", &target);
+    let outgoing = || Outgoing {
+        method: &method,
+        path: &uri,
+        headers: &headers,
+    };
+    let first = connection
+        .send(outgoing(), Instant::now() + Duration::from_secs(30))
+        .await
+        .0;
+    assert_eq!(first, Answer::Status(200));
+    let started = Instant::now();
+    let (answer, ended) = connection
+        .send(outgoing(), started + Duration::from_millis(200))
+        .await;
+    assert_eq!(answer, Answer::Timeout);
+    let waited = ended - started;
+    assert!(
+        waited >= Duration::from_millis(200) && waited < Duration::from_secs(5),
+        "timed out after {waited:?}, not at its 200 ms deadline"
+    );
+}
+
+#[tokio::test]
 async fn nothing_listening_is_a_connect_error() {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let authority = listener.local_addr().expect("address").to_string();
