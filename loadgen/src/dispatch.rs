@@ -285,14 +285,14 @@ impl<T: Transport> Dispatch<T> {
     }
 
     /// One closed-loop request of `user`, due `now` (the caller's reading of the clock), over
-    /// the user's own connections; when it ended.
+    /// the user's own connections.
     pub(crate) async fn send_as_user(
         &self,
         user: u32,
         sequence: u64,
         now: Instant,
         state: &mut UserState<T::Connection>,
-    ) -> Instant {
+    ) {
         let ticket = self.prepared.ticket(sequence, now, now, Some(user));
         let target = self.prepared.target_of(ticket.entry, ticket.instance);
         self.facts.in_flight.fetch_add(1, Ordering::AcqRel);
@@ -308,7 +308,6 @@ impl<T: Transport> Dispatch<T> {
             .await;
         self.facts.in_flight.fetch_sub(1, Ordering::AcqRel);
         state.batch.push(sample, ended).await;
-        ended
     }
 
     /// What one closed-loop user keeps between its requests.
