@@ -224,7 +224,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 ExitCode::from(1)
             })
         }
-        Command::Run(args) => on_workers(crate::run::run_command(args)),
+        Command::Run(args) => on_lab_workers(crate::run::run_command(args)),
         Command::Svc(args) => on_workers(crate::svc::svc_command(args)),
         Command::Load(args) => on_workers(crate::load::load_command(args)),
         Command::Report(args) => crate::report::report_command(&args),
@@ -254,7 +254,22 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
 fn on_workers(
     command: impl std::future::Future<Output = anyhow::Result<ExitCode>> + Send + 'static,
 ) -> anyhow::Result<ExitCode> {
-    runtime()?.block_on(async move {
+    run_on(runtime()?, command)
+}
+
+/// [`on_workers`] for a lab session: a core is left to its span pipeline
+/// ([`crate::session::lab_runtime`]).
+fn on_lab_workers(
+    command: impl std::future::Future<Output = anyhow::Result<ExitCode>> + Send + 'static,
+) -> anyhow::Result<ExitCode> {
+    run_on(crate::session::lab_runtime()?, command)
+}
+
+fn run_on(
+    runtime: tokio::runtime::Runtime,
+    command: impl std::future::Future<Output = anyhow::Result<ExitCode>> + Send + 'static,
+) -> anyhow::Result<ExitCode> {
+    runtime.block_on(async move {
         match tokio::spawn(command).await {
             Ok(result) => result,
             Err(failure) if failure.is_panic() => std::panic::resume_unwind(failure.into_panic()),

@@ -153,9 +153,7 @@ fn take_lesson(
         // The questions look into any trace of the run, not only the ones the report shows.
         keep_traces: true,
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let runtime = crate::session::lab_runtime()?;
     let outcome = runtime.block_on(async {
         let shutdown = CancellationToken::new();
         let on_signal = shutdown.clone();

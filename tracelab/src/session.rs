@@ -325,6 +325,8 @@ pub async fn run(options: SessionOptions, signals: &Signals) -> anyhow::Result<S
             policy: priority.name().to_string(),
             others_busy_percent: others.map(|share| (share * 1000.0).round() / 10.0),
         });
+        report.pipeline.service_workers =
+            Some(tokio::runtime::Handle::current().metrics().num_workers());
     }
     if report.pipeline.spans_lost > 0 && priority == pipeline::Priority::Idle {
         report.warnings.push(
@@ -597,6 +599,18 @@ fn batch_settings_warning(batch: &tracelab_telemetry::BatchSettings) -> String {
 }
 
 /// `OTEL_TRACES_SAMPLER[:ARG]`.
+/// The runtime a lab session (`tracelab run`, `tracelab learn`) runs on: as many workers as
+/// `pipeline::service_workers` gives for the cores this process may use (every core but one,
+/// which its span pipeline's own threads use), unless `TOKIO_WORKER_THREADS` says otherwise.
+pub fn lab_runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if std::env::var_os("TOKIO_WORKER_THREADS").is_none() {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        builder.worker_threads(pipeline::service_workers(cores));
+    }
+    builder.enable_all().build()
+}
+
 pub fn sampler_name(sampler: &HeadSamplerConfig) -> String {
     match sampler.env_arg() {
         Some(arg) => format!("{}:{arg}", sampler.env_name()),

@@ -124,6 +124,10 @@ pub struct Pipeline {
     /// load`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub priority: Option<PipelinePriority>,
+    /// The worker threads the services and the load generator ran on; the pipeline's threads
+    /// are its own (absent for `tracelab load`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_workers: Option<usize>,
 }
 
 /// The scheduling priority of the embedded lab's span pipeline (receiver, span file, analysis).
@@ -314,6 +318,7 @@ impl RunReport {
             span_file_write_failures: receiver.sink_write_errors,
             forwarded: input.forwarded,
             priority: None,
+            service_workers: None,
         };
         let traces = input.analysis.map(|a| {
             let o = &a.overview;

@@ -122,6 +122,17 @@ fn quickstart_runs_with_every_trace_complete_and_no_span_lost() {
         report["pipeline"]["spans_exported"]
     );
     assert_eq!(report["pipeline"]["spans_lost"], 0);
+    // The services and the load generator ran on every core this process may use but one,
+    // which was left to the span pipeline (`TOKIO_WORKER_THREADS` would override it).
+    if std::env::var_os("TOKIO_WORKER_THREADS").is_none() {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        assert_eq!(
+            report["pipeline"]["service_workers"],
+            cores.saturating_sub(1).max(1),
+            "{}",
+            report["pipeline"]
+        );
+    }
     for f in ["spans.otlp.jsonl", "requests.jsonl", "scenario.yaml"] {
         assert!(out_dir.join(f).exists(), "{f} written");
     }

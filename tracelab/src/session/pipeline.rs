@@ -76,6 +76,26 @@ pub(crate) enum Priority {
     Shared,
 }
 
+/// How many worker threads the runtime of a lab session (its services and load generator)
+/// gets on `cores` cores: all but one, which is left to the span pipeline's threads, at least
+/// one.
+///
+/// Fewer workers than cores, because tokio's workers cost each other CPU when they are half
+/// busy, as a lab's are between its injected waits: each burst of tasks made ready wakes a
+/// parked worker to share it (a futex wake and two context switches), seldom worth it for tasks
+/// of a few microseconds. Measured on the quickstart on two cores (`bench/lab-cpu.py`,
+/// docs/performance.md, "One core for the span pipeline"): with one worker instead of two, the
+/// lab spent 16–20 % less CPU per span at 3,000 and 4,000 requests/s, its workers switched
+/// context 0.15 times a span instead of 0.49, its injected waits ended later than drawn by p99
+/// 0.8–2.2 ms instead of 4.9–10.5 ms, and it still sent every request at 4,000/s (near this
+/// machine's capacity either way); at 500/s, the same CPU and timing. The core left over is the
+/// span pipeline's (OTLP export and receive, the span file, trace assembly), which needs about
+/// a quarter of a core per 3,000 requests a second of the quickstart. `TOKIO_WORKER_THREADS`
+/// sets another count, as for any tokio program.
+pub(crate) fn service_workers(cores: usize) -> usize {
+    cores.saturating_sub(1).max(1)
+}
+
 /// Spans a second per core up to which the pipeline runs at [`Priority::Idle`].
 ///
 /// `SCHED_IDLE`, not only nice 19, because a nice-19 thread that holds a core keeps it until its
@@ -413,6 +433,11 @@ load:
         let quickstart = scenario(include_str!("../../../scenarios/quickstart.yaml"));
         let estimate = spans_per_request(&quickstart);
         assert!((8.5..=10.0).contains(&estimate), "{estimate}");
+    }
+
+    #[test]
+    fn the_services_get_every_core_but_the_pipeline_s() {
+        assert_eq!([1, 2, 4, 16].map(service_workers), [1, 1, 3, 15]);
     }
 
     #[test]
