@@ -328,3 +328,54 @@ fn headers_round_trip_through_the_http_carrier() {
         cx.get::<IncomingTraceContext>()
     );
 }
+
+#[test]
+fn plain_members_pass_as_the_api_would_let_them() {
+    let long = "a".repeat(256);
+    let too_long = "a".repeat(257);
+    let keys = [
+        "ot",
+        "rojo",
+        "congo",
+        "k0",
+        "0k",
+        "a_b-c*d/e",
+        "vendor@tenant",
+        "t@v",
+        "Upper",
+        "-a",
+        "a b",
+        "",
+        &long,
+        &too_long,
+        "é",
+    ];
+    let values = [
+        "th:8",
+        "00f067aa0ba902b7",
+        "t61rcWkgMzE",
+        "a b",
+        "x=y",
+        "x,y",
+        "",
+        &long,
+        &too_long,
+        " trailing ",
+        "é",
+    ];
+    let mut plain = 0;
+    for key in keys {
+        for value in values {
+            let api = TraceState::from_key_value([(key, value)]).is_ok();
+            if is_plain_member(key, value) {
+                plain += 1;
+                assert!(
+                    api,
+                    "{key:?}={value:?} passed without the API, which refuses it"
+                );
+            }
+            assert_eq!(api_accepts(key, value), api, "{key:?}={value:?}");
+        }
+    }
+    assert!(plain > 40, "the fast path took {plain} members");
+}
