@@ -598,7 +598,6 @@ fn batch_settings_warning(batch: &tracelab_telemetry::BatchSettings) -> String {
     )
 }
 
-/// `OTEL_TRACES_SAMPLER[:ARG]`.
 /// The runtime a lab session (`tracelab run`, `tracelab learn`) runs on: as many workers as
 /// `pipeline::service_workers` gives for the cores this process may use (every core but one,
 /// which its span pipeline's own threads use), unless `TOKIO_WORKER_THREADS` says otherwise.
@@ -611,6 +610,7 @@ pub fn lab_runtime() -> std::io::Result<tokio::runtime::Runtime> {
     builder.enable_all().build()
 }
 
+/// `OTEL_TRACES_SAMPLER[:ARG]`.
 pub fn sampler_name(sampler: &HeadSamplerConfig) -> String {
     match sampler.env_arg() {
         Some(arg) => format!("{}:{arg}", sampler.env_name()),
