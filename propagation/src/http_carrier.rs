@@ -52,10 +52,7 @@ pub struct HeaderInjector<'a>(pub &'a mut HeaderMap);
 
 impl Injector for HeaderInjector<'_> {
     fn set(&mut self, key: &str, value: String) {
-        let (Ok(name), Ok(value)) = (
-            HeaderName::from_bytes(key.as_bytes()),
-            HeaderValue::from_str(&value),
-        ) else {
+        let (Ok(name), Ok(value)) = (header_name(key), HeaderValue::from_str(&value)) else {
             return;
         };
         self.0.insert(name, value);
@@ -63,6 +60,17 @@ impl Injector for HeaderInjector<'_> {
 
     fn reserve(&mut self, additional: usize) {
         self.0.reserve(additional);
+    }
+}
+
+/// The header called `key`. The names the W3C propagators write are made from static strings:
+/// `HeaderName::from_bytes` copies every name that is not one of HTTP's standard headers, and
+/// these are written on every outgoing call.
+fn header_name(key: &str) -> Result<HeaderName, http::header::InvalidHeaderName> {
+    const STATIC: [&str; 3] = ["traceparent", "tracestate", "baggage"];
+    match STATIC.iter().find(|name| **name == key) {
+        Some(name) => Ok(HeaderName::from_static(name)),
+        None => HeaderName::from_bytes(key.as_bytes()),
     }
 }
 
@@ -106,6 +114,16 @@ mod tests {
         HeaderInjector(&mut headers).set("traceparent", "new".to_owned());
         let values: Vec<_> = headers.get_all("traceparent").iter().collect();
         assert_eq!(values, ["new"]);
+    }
+
+    #[test]
+    fn propagation_headers_get_the_names_any_other_spelling_would() {
+        for key in ["traceparent", "tracestate", "baggage", "x-custom"] {
+            let name = header_name(key).expect("a valid name");
+            assert_eq!(name, HeaderName::from_bytes(key.as_bytes()).expect("valid"));
+            assert_eq!(name.as_str(), key);
+        }
+        assert!(header_name("Traceparent ").is_err());
     }
 
     #[test]

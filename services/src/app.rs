@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::extract::{FromRequest, Request, State};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use opentelemetry::Context;
@@ -184,13 +184,20 @@ pub fn app(state: Arc<ServiceState>) -> Router {
     router.fallback(dispatch).with_state(state)
 }
 
-async fn dispatch(
-    State(state): State<Arc<ServiceState>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    _body: Bytes,
-) -> Response {
+async fn dispatch(State(state): State<Arc<ServiceState>>, request: Request) -> Response {
+    // The request taken apart rather than through the `Method`, `Uri` and `HeaderMap`
+    // extractors, which clone what they extract: a copy of every header on every hop.
+    let (mut parts, body) = request.into_parts();
+    let (method, uri, headers) = (
+        std::mem::take(&mut parts.method),
+        std::mem::take(&mut parts.uri),
+        std::mem::take(&mut parts.headers),
+    );
+    // Read to the end (within the body limit) as the `Bytes` extractor reads it, so the
+    // connection can carry the next request; a body it refuses is answered as it answers.
+    if let Err(rejection) = Bytes::from_request(Request::from_parts(parts, body), &()).await {
+        return rejection.into_response();
+    }
     let path = uri.path();
     let Some(route) = state
         .scenario
