@@ -147,9 +147,11 @@ pub async fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
     );
     let (source, scenario) =
         crate::check::read_scenario_with(&args.session.file, &args.session.overrides)?;
+    // `--forward` URLs keep gRPC unless a protocol was asked for: a Collector's 4317 is the
+    // address people copy, and it speaks gRPC.
     let default_protocol = match args.otlp_protocol {
-        crate::cli::ProtocolArg::Grpc => ForwardProtocol::Grpc,
-        crate::cli::ProtocolArg::HttpProtobuf => ForwardProtocol::HttpProtobuf,
+        None | Some(crate::cli::ProtocolArg::Grpc) => ForwardProtocol::Grpc,
+        Some(crate::cli::ProtocolArg::HttpProtobuf) => ForwardProtocol::HttpProtobuf,
     };
     let forward = args
         .forward
@@ -159,7 +161,10 @@ pub async fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
         .map_err(|e| anyhow::anyhow!("--forward: {e}"))?;
     let defaults = ReceiverConfig::default();
     let backend = Backend::Lab(LabOptions {
-        protocol: args.otlp_protocol.into(),
+        protocol: args
+            .otlp_protocol
+            .unwrap_or(crate::cli::ProtocolArg::HttpProtobuf)
+            .into(),
         receiver: ReceiverConfig {
             grpc_addr: args.otlp_grpc.unwrap_or(defaults.grpc_addr),
             http_addr: args.otlp_http.unwrap_or(defaults.http_addr),
