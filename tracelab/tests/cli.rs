@@ -133,6 +133,10 @@ fn quickstart_runs_with_every_trace_complete_and_no_span_lost() {
             report["pipeline"]
         );
     }
+    // The services exported over OTLP/HTTP, the default when no protocol is asked for.
+    if std::env::var_os("OTEL_EXPORTER_OTLP_PROTOCOL").is_none() {
+        assert_eq!(report["scenario"]["otlp_protocol"], "http/protobuf");
+    }
     for f in ["spans.otlp.jsonl", "requests.jsonl", "scenario.yaml"] {
         assert!(out_dir.join(f).exists(), "{f} written");
     }
