@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use http::HeaderValue;
-use opentelemetry::propagation::{Injector, TextMapPropagator};
+use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry::trace::{SpanKind, Status, TraceContextExt, Tracer};
 use opentelemetry::{Context, KeyValue};
 use rand_distr::Distribution;
@@ -17,6 +17,7 @@ use rand_distr::weighted::WeightedIndex;
 use tokio::time::Instant;
 use tracelab_scenario::balance::{self, Balancer};
 use tracelab_scenario::{Balance, seed};
+use tracelab_propagation::LineInjector;
 use tracelab_telemetry::ServiceTelemetry;
 
 use crate::plan::{LoadPlan, PlanError, Target};
@@ -470,24 +471,4 @@ fn json_names(entry: &str, service: &str, route: &str) -> String {
         quoted(service),
         quoted(route)
     )
-}
-
-/// Writes propagation headers as request head lines (`name: value\r\n`). A name that is not
-/// a token or a value with a control character is skipped, as `HeaderInjector` skips what
-/// is not a valid header; the lab's propagators never produce either. Each key is set once
-/// per request: the head is written afresh for every request.
-struct LineInjector<'a>(&'a mut Vec<u8>);
-
-impl Injector for LineInjector<'_> {
-    fn set(&mut self, key: &str, value: String) {
-        let token = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
-        let visible = |b: u8| b == b'\t' || (0x20..0x7f).contains(&b);
-        if key.is_empty() || !key.bytes().all(token) || !value.bytes().all(visible) {
-            return;
-        }
-        self.0.extend_from_slice(key.as_bytes());
-        self.0.extend_from_slice(b": ");
-        self.0.extend_from_slice(value.as_bytes());
-        self.0.extend_from_slice(b"\r\n");
-    }
 }

@@ -63,6 +63,39 @@ impl Injector for HeaderInjector<'_> {
     }
 }
 
+/// Writes propagation headers as request head lines (`name: value\r\n`) into a buffer that
+/// becomes the head of an HTTP/1.1 request, sparing a `HeaderMap` and a copy of each value.
+///
+/// A name that is not a token or a value with anything but visible ASCII, space and tab is
+/// skipped, as [`HeaderInjector`] skips what is not a valid header; the W3C propagators never
+/// produce either. Unlike [`HeaderInjector`] a second `set` of a key adds a second line: the
+/// head is written afresh for every request, and each propagator sets its keys once.
+#[derive(Debug)]
+pub struct LineInjector<'a>(pub &'a mut Vec<u8>);
+
+impl Injector for LineInjector<'_> {
+    fn set(&mut self, key: &str, value: String) {
+        self.line(key, value.as_bytes());
+    }
+}
+
+impl LineInjector<'_> {
+    /// Writes one `key: value` line; `false` (and nothing written) when `key` is not a token or
+    /// `value` holds a control character or a byte beyond ASCII.
+    pub fn line(&mut self, key: &str, value: &[u8]) -> bool {
+        let token = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+        let visible = |b: &u8| *b == b'\t' || (0x20..0x7f).contains(b);
+        if key.is_empty() || !key.bytes().all(token) || !value.iter().all(visible) {
+            return false;
+        }
+        self.0.extend_from_slice(key.as_bytes());
+        self.0.extend_from_slice(b": ");
+        self.0.extend_from_slice(value);
+        self.0.extend_from_slice(b"\r\n");
+        true
+    }
+}
+
 /// The header called `key`. The names the W3C propagators write are made from static strings:
 /// `HeaderName::from_bytes` copies every name that is not one of HTTP's standard headers, and
 /// these are written on every outgoing call.
@@ -124,6 +157,23 @@ mod tests {
             assert_eq!(name.as_str(), key);
         }
         assert!(header_name("Traceparent ").is_err());
+    }
+
+    #[test]
+    fn lines_are_what_the_map_would_have_sent() {
+        let mut head = Vec::new();
+        let mut lines = LineInjector(&mut head);
+        lines.set("traceparent", "00-ab-cd-01".to_owned());
+        lines.set("baggage", "k=v%20w;p".to_owned());
+        assert!(!lines.line("bad header", b"v"), "not a token");
+        assert!(!lines.line("x", b"line\nbreak"), "a control character");
+        assert!(!lines.line("x", "é".as_bytes()), "beyond ASCII");
+        assert!(!lines.line("", b"v"), "no name");
+        assert!(lines.line("host", b"127.0.0.1:80"));
+        assert_eq!(
+            String::from_utf8(head).expect("ASCII"),
+            "traceparent: 00-ab-cd-01\r\nbaggage: k=v%20w;p\r\nhost: 127.0.0.1:80\r\n"
+        );
     }
 
     #[test]

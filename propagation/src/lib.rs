@@ -64,7 +64,8 @@
 //! - [`baggage`] — the `baggage` parser, percent-encoding and rendering within limits.
 //! - [`trace_context_propagator`] — [`W3cTraceContextPropagator`] and [`IncomingTraceContext`].
 //! - [`baggage_propagator`] — [`W3cBaggagePropagator`].
-//! - `http_carrier` — [`HeaderExtractor`] and [`HeaderInjector`] over `http::HeaderMap`.
+//! - `http_carrier` — [`HeaderExtractor`] and [`HeaderInjector`] over `http::HeaderMap`, and
+//!   [`LineInjector`] into a request head's lines.
 
 pub mod baggage;
 pub mod baggage_propagator;
@@ -75,7 +76,7 @@ pub mod tracestate;
 mod wire;
 
 pub use baggage_propagator::{BAGGAGE_HEADER, W3cBaggagePropagator};
-pub use http_carrier::{HeaderExtractor, HeaderInjector};
+pub use http_carrier::{HeaderExtractor, HeaderInjector, LineInjector};
 pub use trace_context_propagator::{
     IncomingTraceContext, TRACEPARENT_HEADER, TRACESTATE_HEADER, W3cTraceContextPropagator,
 };

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use opentelemetry::Context;
 use opentelemetry::propagation::{TextMapCompositePropagator, TextMapPropagator};
-use tracelab_propagation::{HeaderExtractor, HeaderInjector};
+use tracelab_propagation::{HeaderExtractor, HeaderInjector, LineInjector};
 use tracelab_scenario::balance::Balancer;
 use tracelab_scenario::{Instance, Scenario};
 use tracelab_telemetry::ServiceTelemetry;
@@ -155,6 +155,11 @@ impl ServiceState {
     pub fn inject(&self, cx: &Context, headers: &mut HeaderMap) {
         self.propagator
             .inject_context(cx, &mut HeaderInjector(headers))
+    }
+
+    /// Writes `cx` as the header lines of an outgoing request head.
+    pub fn inject_lines(&self, cx: &Context, lines: &mut LineInjector<'_>) {
+        self.propagator.inject_context(cx, lines)
     }
 }
 
