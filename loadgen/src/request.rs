@@ -15,9 +15,9 @@ use opentelemetry::{Context, KeyValue};
 use rand_distr::Distribution;
 use rand_distr::weighted::WeightedIndex;
 use tokio::time::Instant;
+use tracelab_propagation::LineInjector;
 use tracelab_scenario::balance::{self, Balancer};
 use tracelab_scenario::{Balance, seed};
-use tracelab_propagation::LineInjector;
 use tracelab_telemetry::ServiceTelemetry;
 
 use crate::plan::{LoadPlan, PlanError, Target};
