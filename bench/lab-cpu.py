@@ -9,8 +9,13 @@ how far the injected waits ran past their draws (the precision that CPU buys), a
 time and context switches of each group of threads (tokio workers, the timer thread where a
 runtime has no alarm, the OTLP pipeline, the span sink, trace assembly), sampled from /proc every 100 ms until the run ends.
 
+At the end, for each rate, the median CPU per span and per request of each binary over its
+rounds and, with two binaries or more, each one's medians divided by the first binary's: run
+the build before a change first, and that line is the before/after figure.
+
 Usage: python3 bench/lab-cpu.py [--rate 500] [--duration 10s] [--rounds 2] [--cpus 0-1]
                                 [--scenario scenarios/quickstart.yaml] [TRACELAB ...]
+       --rate takes a comma-separated list (e.g. 1000,2000,3000) to run each rate in turn
        (default binary: target/release/tracelab, built first when it is the default)
 """
 
@@ -65,10 +70,27 @@ def group(name, binary):
     return re.sub(r"[-_]?\d+$", "", name)
 
 
-def one_run(binary, args, out):
+def rates(text):
+    """`--rate`: one rate or a comma-separated list of them, each above zero."""
+    try:
+        values = [float(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a rate or a comma-separated list, e.g. 1000,2000")
+    if not values or any(v <= 0 for v in values):
+        raise argparse.ArgumentTypeError(f"{text!r}: every rate must be above zero")
+    return values
+
+
+def median(values):
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def one_run(binary, args, rate, out):
     command = [
         "taskset", "-c", args.cpus, binary, "run", args.scenario,
-        "--rate", str(args.rate), "--duration", args.duration, "--out", out, "--no-progress",
+        "--rate", f"{rate:g}", "--duration", args.duration, "--out", out, "--no-progress",
         "--otlp-grpc", "127.0.0.1:0", "--otlp-http", "127.0.0.1:0",
     ]
     child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -86,7 +108,7 @@ def one_run(binary, args, out):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rate", type=float, default=500)
+    parser.add_argument("--rate", type=rates, default=[500.0])
     parser.add_argument("--duration", default="10s")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--cpus", default="0-1")
@@ -103,45 +125,77 @@ def main():
     with open("/proc/loadavg", encoding="utf-8") as handle:
         load = " ".join(handle.read().split()[:3])
     print(f"lab-cpu: {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}, {os.cpu_count()} CPUs, "
-          f"load average {load}; {args.scenario} at {args.rate:g}/s for {args.duration}, taskset -c {args.cpus}")
+          f"load average {load}; {args.scenario} at {', '.join(f'{r:g}' for r in args.rate)}/s "
+          f"for {args.duration}, taskset -c {args.cpus}")
     work = tempfile.mkdtemp(prefix="lab-cpu-")
+    # (rate, binary) -> [(µs a span, µs a request)], one entry per round
+    results = {}
     try:
-        for round_ in range(1, args.rounds + 1):
-            for binary in args.binaries:
-                out = os.path.join(work, f"run-{round_}-{len(os.listdir(work))}")
-                before = os.times()
-                threads, _ = one_run(binary, args, out)
-                after = os.times()
-                user = after.children_user - before.children_user
-                system = after.children_system - before.children_system
-                with open(os.path.join(out, "report.json"), encoding="utf-8") as handle:
-                    report = json.load(handle)
-                if "pipeline" in report:
-                    spans, requests = report["pipeline"]["spans_received"], report["load"]["sent"]
-                else:  # report.json before schema 2
-                    spans, requests = report["spans"]["received"], report["requests"]["total"]
-                cpu = user + system
-                print(f"\n{binary} round {round_}: {spans:,} spans, {requests:,} requests, "
-                      f"CPU {cpu:.2f} s (user {user:.2f} + sys {system:.2f}), "
-                      f"{cpu / max(spans, 1) * 1e6:.1f} µs a span, {cpu / max(requests, 1) * 1e6:.0f} µs a request")
-                waits = report.get("timing", {}).get("injected_waits")
-                if waits:
-                    print(f"  injected waits past their draw: p50 {waits['p50_us']:.0f} µs, p99 {waits['p99_us']:.0f} µs, "
-                          f"max {waits['max_us']:.0f} µs over {waits['count']:,} waits")
-                groups = {}
-                for name, u, s, switches in threads.values():
-                    g = groups.setdefault(group(name, binary), [0, 0.0, 0.0, 0])
-                    g[0] += 1
-                    g[1] += u
-                    g[2] += s
-                    g[3] += switches
-                for name, (count, u, s, switches) in sorted(groups.items(), key=lambda kv: -(kv[1][1] + kv[1][2])):
-                    print(f"  {name:24} {count:3} thread(s)  user {u:6.2f} s  sys {s:6.2f} s  "
-                          f"{(u + s) / max(spans, 1) * 1e6:6.1f} µs a span  "
-                          f"{switches / max(spans, 1):5.2f} context switches a span")
+        for rate in args.rate:
+            if len(args.rate) > 1:
+                print(f"\n== {rate:g} requests a second")
+            for round_ in range(1, args.rounds + 1):
+                for binary in args.binaries:
+                    out = os.path.join(work, f"run-{len(os.listdir(work))}")
+                    per_span, per_request = measure(binary, args, rate, round_, out)
+                    results.setdefault((rate, binary), []).append((per_span, per_request))
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    summarize(results, args)
 
+
+def measure(binary, args, rate, round_, out):
+    """One run of `binary` at `rate`: prints what it cost; returns µs a span and a request."""
+    before = os.times()
+    threads, _ = one_run(binary, args, rate, out)
+    after = os.times()
+    user = after.children_user - before.children_user
+    system = after.children_system - before.children_system
+    with open(os.path.join(out, "report.json"), encoding="utf-8") as handle:
+        report = json.load(handle)
+    if "pipeline" in report:
+        spans, requests = report["pipeline"]["spans_received"], report["load"]["sent"]
+    else:  # report.json before schema 2
+        spans, requests = report["spans"]["received"], report["requests"]["total"]
+    cpu = user + system
+    per_span, per_request = cpu / max(spans, 1) * 1e6, cpu / max(requests, 1) * 1e6
+    print(f"\n{binary} round {round_}: {spans:,} spans, {requests:,} requests, "
+          f"CPU {cpu:.2f} s (user {user:.2f} + sys {system:.2f}), "
+          f"{per_span:.1f} µs a span, {per_request:.0f} µs a request")
+    waits = report.get("timing", {}).get("injected_waits")
+    if waits:
+        print(f"  injected waits past their draw: p50 {waits['p50_us']:.0f} µs, p99 {waits['p99_us']:.0f} µs, "
+              f"max {waits['max_us']:.0f} µs over {waits['count']:,} waits")
+    groups = {}
+    for name, u, s, switches in threads.values():
+        g = groups.setdefault(group(name, binary), [0, 0.0, 0.0, 0])
+        g[0] += 1
+        g[1] += u
+        g[2] += s
+        g[3] += switches
+    for name, (count, u, s, switches) in sorted(groups.items(), key=lambda kv: -(kv[1][1] + kv[1][2])):
+        print(f"  {name:24} {count:3} thread(s)  user {u:6.2f} s  sys {s:6.2f} s  "
+              f"{(u + s) / max(spans, 1) * 1e6:6.1f} µs a span  "
+              f"{switches / max(spans, 1):5.2f} context switches a span")
+    return per_span, per_request
+
+
+def summarize(results, args):
+    """The medians over the rounds, and each binary's against the first's."""
+    first = args.binaries[0]
+    print(f"\nmedians over {args.rounds} round(s)" + (f"; ratio to {first}" if len(args.binaries) > 1 else ""))
+    for rate in args.rate:
+        base = results[(rate, first)]
+        base_span = median([span for span, _ in base])
+        base_request = median([request for _, request in base])
+        for binary in args.binaries:
+            rounds = results[(rate, binary)]
+            span = median([s for s, _ in rounds])
+            request = median([r for _, r in rounds])
+            line = f"  {rate:>7g}/s  {binary:40} {span:6.1f} µs a span  {request:5.0f} µs a request"
+            if len(args.binaries) > 1 and binary != first:
+                line += f"   x {span / base_span:.2f} a span, x {request / base_request:.2f} a request"
+            print(line)
 
 if __name__ == "__main__":
     main()
