@@ -40,8 +40,10 @@ pub enum Headers<'a> {
     /// Written in the map's order.
     Map(&'a http::HeaderMap),
     /// `name: value\r\n` lines, written as they are: the load generator builds them from parts
-    /// encoded once per run, which spares a map and its allocations per request. Whoever
-    /// builds them vouches that each name is a token and each value holds no line break.
+    /// encoded once per run, and a service's call straight from its propagators
+    /// (`tracelab_propagation::LineInjector`), which spares a map and its allocations per
+    /// request. Whoever builds them vouches that each name is a token and each value holds no
+    /// line break.
     Lines(&'a [u8]),
 }
 
