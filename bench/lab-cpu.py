@@ -122,6 +122,8 @@ def main():
     for binary in args.binaries:
         if not (os.path.isfile(binary) and os.access(binary, os.X_OK)):
             sys.exit(f"{binary}: not an executable file")
+    if len(set(args.binaries)) != len(args.binaries):
+        sys.exit("lab-cpu: give each binary once (to compare a build with itself, copy it under another name)")
     with open("/proc/loadavg", encoding="utf-8") as handle:
         load = " ".join(handle.read().split()[:3])
     print(f"lab-cpu: {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}, {os.cpu_count()} CPUs, "
