@@ -536,7 +536,9 @@ fn the_live_console_in_headless_chromium() {
             {"wait_for": "document.querySelector('#live-status')?.dataset.state === 'finished'", "timeout": 10},
             {"wait_for": format!("{link} !== null"), "timeout": 5},
             {"eval": format!("{link}.click(), 1")},
-            {"wait_for": "document.querySelectorAll('div.span-row').length", "timeout": 5},
+            // The trace's page as a user sees it once loaded: the parser may yield (and an
+            // evaluation run) before the last rows of the page are in.
+            {"wait_for": "document.readyState === 'complete' && document.querySelectorAll('div.span-row').length", "timeout": 5},
         ]),
     );
     assert_eq!(opened[3]["value"], spans);
