@@ -344,6 +344,83 @@ async fn a_burst_after_a_hold_records_every_drop() {
     );
 }
 
+/// Request records into nowhere, counted; the first write blocks for a while, as a stalled
+/// disk would.
+struct StalledRecords {
+    stall: Option<Duration>,
+    lines: u64,
+    dropped: u64,
+    partial: Vec<u8>,
+}
+
+impl std::io::Write for StalledRecords {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        if let Some(stall) = self.stall.take() {
+            std::thread::sleep(stall);
+        }
+        self.partial.extend_from_slice(bytes);
+        let mut start = 0;
+        while let Some(end) = self.partial[start..].iter().position(|&b| b == b'\n') {
+            let line: RequestRecord = serde_json::from_slice(&self.partial[start..start + end])
+                .expect("a record per line");
+            self.lines += 1;
+            self.dropped += u64::from(line.outcome == Outcome::Dropped);
+            start += end + 1;
+        }
+        self.partial.drain(..start);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A collector stalled for the whole schedule (its first write blocks, on a real clock): the
+/// drops at the in-flight cap fill its channel and the scheduler's bounded pending list, and
+/// the rest are only counted. Every scheduled request is either recorded or counted as
+/// unrecorded, and the summary (report.json's `load`) says how many.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drops_beyond_a_stalled_collector_are_counted_as_unrecorded() {
+    let transport = simulated(Duration::from_millis(5));
+    // 300,000 requests over 6 s. The open loop hands its drops over at each wait (about one
+    // a millisecond, some 50 drops each), so the channel's 1,024 batches hold about a second
+    // of them and the pending list 65,536 more: most of the schedule cannot be recorded.
+    let mut p = constant(50_000.0, Duration::from_secs(6));
+    p.max_in_flight = 1;
+    let mut records = StalledRecords {
+        stall: Some(Duration::from_secs(7)),
+        lines: 0,
+        dropped: 0,
+        partial: Vec::new(),
+    };
+    let summary = tracelab_loadgen::run(
+        Arc::new(Shared(transport.clone())),
+        &p,
+        None,
+        &LoadOptions {
+            timer: tracelab_timer::Mode::Tokio,
+            ..LoadOptions::default()
+        },
+        &mut records,
+        CancellationToken::new(),
+        &mut |_| {},
+    )
+    .await
+    .expect("run");
+    assert!(summary.unrecorded > 0, "{summary:?}");
+    assert_eq!(summary.total + summary.unrecorded, 300_000);
+    assert_eq!(
+        records.lines, summary.total,
+        "every counted request has its line"
+    );
+    assert_eq!(records.dropped, summary.dropped);
+    assert_eq!(summary.sent + summary.dropped, summary.total);
+    assert_eq!(summary.sent as usize, transport.sent.load(Ordering::SeqCst));
+    let json = serde_json::to_value(&summary).unwrap();
+    assert_eq!(json["unrecorded"], summary.unrecorded);
+}
+
 #[tokio::test(start_paused = true)]
 async fn backpressure_holds_every_virtual_user_as_one_hold() {
     let transport = simulated(Duration::from_millis(30));
