@@ -48,7 +48,10 @@ PAGE  shop / checkout latency  ·  severity: low
   Your job: find which service the slow requests are waiting on.
   Words you will meet: p50 is the median latency (half the requests are faster), p99 the
   latency only the slowest 1 % exceed; `loadgen` is tracelab's own load generator, the
-  \"user\" whose request starts every trace.
+  \"user\" whose request starts every trace. The lines `driver`, `tail`, `client` and
+  `precision` are for a closer look at the load (how requests were spaced, the rarest
+  latencies, requests sent late or not at all, how exactly the injected waits ran): skip
+  them for now.
   What to look at: the service table (ranked by share of the critical path, the chain of
   work the request actually waited for) and the waterfall of the slowest trace (one row per
   span, indented under its parent; █ is time on the critical path, ░ time spent waiting for
