@@ -114,14 +114,15 @@ async fn run_sim(
     run_sim_with(transport, plan, shutdown, None).await
 }
 
-async fn run_sim_with(
+/// Runs `plan` over `transport` on the tokio timer, the request records into `records`.
+async fn run_sim_into(
     transport: Arc<Simulated>,
     plan: &LoadPlan,
     shutdown: CancellationToken,
     backpressure: Option<Backpressure>,
-) -> (LoadSummary, Vec<RequestRecord>) {
-    let mut out = Vec::new();
-    let summary = tracelab_loadgen::run(
+    records: &mut (dyn std::io::Write + Send),
+) -> LoadSummary {
+    tracelab_loadgen::run(
         Arc::new(Shared(transport)),
         plan,
         None,
@@ -130,12 +131,22 @@ async fn run_sim_with(
             backpressure,
             ..LoadOptions::default()
         },
-        &mut out,
+        records,
         shutdown,
         &mut |_| {},
     )
     .await
-    .expect("run");
+    .expect("run")
+}
+
+async fn run_sim_with(
+    transport: Arc<Simulated>,
+    plan: &LoadPlan,
+    shutdown: CancellationToken,
+    backpressure: Option<Backpressure>,
+) -> (LoadSummary, Vec<RequestRecord>) {
+    let mut out = Vec::new();
+    let summary = run_sim_into(transport, plan, shutdown, backpressure, &mut out).await;
     let records = String::from_utf8(out)
         .expect("utf-8")
         .lines()
@@ -394,20 +405,14 @@ async fn drops_beyond_a_stalled_collector_are_counted_as_unrecorded() {
         dropped: 0,
         partial: Vec::new(),
     };
-    let summary = tracelab_loadgen::run(
-        Arc::new(Shared(transport.clone())),
+    let summary = run_sim_into(
+        transport.clone(),
         &p,
-        None,
-        &LoadOptions {
-            timer: tracelab_timer::Mode::Tokio,
-            ..LoadOptions::default()
-        },
-        &mut records,
         CancellationToken::new(),
-        &mut |_| {},
+        None,
+        &mut records,
     )
-    .await
-    .expect("run");
+    .await;
     assert!(summary.unrecorded > 0, "{summary:?}");
     assert_eq!(summary.total + summary.unrecorded, 300_000);
     assert_eq!(
