@@ -399,6 +399,8 @@ async fn drops_beyond_a_stalled_collector_are_counted_as_unrecorded() {
     // of them and the pending list 65,536 more: most of the schedule cannot be recorded.
     let mut p = constant(50_000.0, Duration::from_secs(6));
     p.max_in_flight = 1;
+    // The collector runs in this test's own future, which `block_on` polls on the test's
+    // thread: the stall blocks that thread only, while the driver runs on the two workers.
     let mut records = StalledRecords {
         stall: Some(Duration::from_secs(7)),
         lines: 0,
