@@ -13,11 +13,15 @@
 //!   burst instead of once a span.
 //! - [`counting`]: the exporter and processor wrappers that count ended, exported and failed spans.
 //! - [`provider`]: `ServiceTelemetry`, one tracer provider per service identity.
+//! - `otlp_http` and `wire`: the OTLP/HTTP exporter, which encodes the SDK's spans straight
+//!   into protobuf (gRPC export is opentelemetry-otlp's).
 
 pub mod coalesce;
 pub mod counting;
 pub mod export;
+mod otlp_http;
 pub mod provider;
+mod wire;
 
 pub use counting::{ExportCounters, ExportStats};
 pub use export::{BatchSettings, ExportConfig, OtlpProtocol};

@@ -5,16 +5,20 @@ use std::time::Duration;
 
 use opentelemetry::KeyValue;
 use opentelemetry::trace::TracerProvider as _;
-use opentelemetry_otlp::{WithExportConfig, WithHttpConfig};
+use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::runtime::Tokio;
 use opentelemetry_sdk::trace::span_processor_with_async_runtime::BatchSpanProcessor;
-use opentelemetry_sdk::trace::{BatchConfigBuilder, SdkTracer, SdkTracerProvider, ShouldSample};
+use opentelemetry_sdk::trace::{
+    BatchConfigBuilder, SdkTracer, SdkTracerProvider, ShouldSample, SpanData, SpanExporter,
+};
 
 use crate::TelemetryError;
 use crate::coalesce::CoalescingProcessor;
 use crate::counting::{CountingExporter, CountingProcessor, ExportCounters, ExportStats};
 use crate::export::{ExportConfig, OtlpProtocol};
+use crate::otlp_http::HttpExporter;
 
 /// Who is emitting the spans: becomes the resource of every span the provider creates.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,25 +128,20 @@ impl ServiceTelemetry {
         let url = export.export_url();
         let timeout = export.batch.export_timeout;
         let exporter = match export.protocol {
-            OtlpProtocol::Grpc => opentelemetry_otlp::SpanExporter::builder()
-                .with_tonic()
-                .with_endpoint(url)
-                .with_timeout(timeout)
-                .build(),
-            OtlpProtocol::HttpProtobuf => opentelemetry_otlp::SpanExporter::builder()
-                .with_http()
-                .with_endpoint(url)
-                .with_timeout(timeout)
-                .with_http_client(
-                    reqwest::Client::builder()
-                        .timeout(timeout)
-                        .build()
-                        .map_err(|e| TelemetryError::Exporter(e.to_string()))?,
-                )
-                .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
-                .build(),
-        }
-        .map_err(|e| TelemetryError::Exporter(e.to_string()))?;
+            OtlpProtocol::Grpc => Exporter::Grpc(
+                opentelemetry_otlp::SpanExporter::builder()
+                    .with_tonic()
+                    .with_endpoint(url)
+                    .with_timeout(timeout)
+                    .build()
+                    .map_err(|e| TelemetryError::Exporter(e.to_string()))?,
+            ),
+            OtlpProtocol::HttpProtobuf => {
+                Exporter::Http(HttpExporter::new(url, timeout, |name| {
+                    std::env::var(name).ok()
+                })?)
+            }
+        };
         let exporter = CountingExporter::new(exporter, counters.clone());
         // `CountingProcessor` keeps the queue within `max_queue_size` and counts what it
         // drops; the SDK's own bound, which drops without a count, is never reached (the
@@ -310,5 +309,42 @@ mod tests {
         std::thread::sleep(Duration::from_millis(60));
         assert!(progress.stalled(6, Duration::from_millis(50)));
         assert!(!progress.stalled(7, Duration::from_millis(50)));
+    }
+}
+
+/// The exporter of the configured protocol.
+#[derive(Debug)]
+enum Exporter {
+    Grpc(opentelemetry_otlp::SpanExporter),
+    Http(HttpExporter),
+}
+
+impl SpanExporter for Exporter {
+    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+        match self {
+            Exporter::Grpc(e) => e.export(batch).await,
+            Exporter::Http(e) => e.export(batch).await,
+        }
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        match self {
+            Exporter::Grpc(e) => e.shutdown_with_timeout(timeout),
+            Exporter::Http(e) => e.shutdown_with_timeout(timeout),
+        }
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        match self {
+            Exporter::Grpc(e) => e.force_flush(),
+            Exporter::Http(e) => e.force_flush(),
+        }
+    }
+
+    fn set_resource(&mut self, resource: &Resource) {
+        match self {
+            Exporter::Grpc(e) => e.set_resource(resource),
+            Exporter::Http(e) => e.set_resource(resource),
+        }
     }
 }

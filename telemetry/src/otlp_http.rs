@@ -1,0 +1,151 @@
+//! The OTLP/HTTP (protobuf) span exporter: [`wire`](crate::wire)'s encoding, sent with reqwest.
+//!
+//! It does what opentelemetry-otlp's HTTP exporter does for a batch (one `POST` of an
+//! `ExportTraceServiceRequest` as `application/x-protobuf` to the traces URL, the headers of
+//! `OTEL_EXPORTER_OTLP_TRACES_HEADERS` or else `OTEL_EXPORTER_OTLP_HEADERS`, a failure for any
+//! status but 2xx, a warning for a partial success), without converting every span into
+//! opentelemetry-proto's structs first; see `wire` for why. gRPC stays with opentelemetry-otlp.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
+use opentelemetry_sdk::trace::{SpanData, SpanExporter};
+use prost::Message;
+use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+
+use crate::TelemetryError;
+use crate::wire::{EncodedResource, export_request};
+
+/// Exports batches of spans over OTLP/HTTP with protobuf bodies.
+#[derive(Debug)]
+pub(crate) struct HttpExporter {
+    client: reqwest::Client,
+    url: String,
+    headers: HeaderMap,
+    resource: EncodedResource,
+    /// The size of the last request body, so the next one is allocated once.
+    last_len: AtomicUsize,
+    shut_down: AtomicBool,
+}
+
+impl HttpExporter {
+    /// An exporter to `url` (the full traces URL) with `timeout` for each request, sending the
+    /// headers that `lookup` finds in the standard variables.
+    pub(crate) fn new(
+        url: String,
+        timeout: Duration,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, TelemetryError> {
+        let client = reqwest::Client::builder()
+            .timeout(timeout)
+            .build()
+            .map_err(|e| TelemetryError::Exporter(e.to_string()))?;
+        let mut headers = HeaderMap::new();
+        if let Some(list) = lookup("OTEL_EXPORTER_OTLP_TRACES_HEADERS")
+            .or_else(|| lookup("OTEL_EXPORTER_OTLP_HEADERS"))
+        {
+            headers = parse_headers(&list);
+        }
+        headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/x-protobuf"),
+        );
+        Ok(HttpExporter {
+            client,
+            url,
+            headers,
+            resource: EncodedResource::default(),
+            last_len: Default::default(),
+            shut_down: AtomicBool::new(false),
+        })
+    }
+}
+
+/// `key=value` pairs separated by commas, values percent-encoded (the specification's format
+/// for `OTEL_EXPORTER_OTLP_HEADERS`); pairs that do not make a valid header are skipped, as
+/// opentelemetry-otlp skips them.
+fn parse_headers(list: &str) -> HeaderMap {
+    list.split(',')
+        .filter_map(|pair| {
+            let (key, value) = pair.split_once('=')?;
+            let (key, value) = (key.trim(), value.trim());
+            let value = percent_encoding::percent_decode_str(value)
+                .decode_utf8()
+                .map_or_else(|_| value.to_string(), |v| v.into_owned());
+            if key.is_empty() || value.is_empty() {
+                return None;
+            }
+            Some((
+                HeaderName::from_bytes(key.as_bytes()).ok()?,
+                HeaderValue::from_str(&value).ok()?,
+            ))
+        })
+        .collect()
+}
+
+impl SpanExporter for HttpExporter {
+    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+        if self.shut_down.load(Ordering::Acquire) {
+            return Err(OTelSdkError::AlreadyShutdown);
+        }
+        let mut body = Vec::with_capacity(self.last_len.load(Ordering::Relaxed));
+        export_request(&mut body, &self.resource, &batch);
+        drop(batch);
+        self.last_len.store(body.len(), Ordering::Relaxed);
+        let response = self
+            .client
+            .post(&self.url)
+            .headers(self.headers.clone())
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| OTelSdkError::InternalFailure(format!("HTTP export failed: {e}")))?;
+        let status = response.status();
+        // The body is read in full either way, so the connection can carry the next export.
+        let body = response.bytes().await.unwrap_or_default();
+        if !status.is_success() {
+            return Err(OTelSdkError::InternalFailure(format!(
+                "HTTP export failed with status code: {}",
+                status.as_u16()
+            )));
+        }
+        if let Ok(response) = ExportTraceServiceResponse::decode(body.as_ref())
+            && let Some(partial) = response.partial_success
+            && (partial.rejected_spans > 0 || !partial.error_message.is_empty())
+        {
+            tracing::warn!(
+                rejected_spans = partial.rejected_spans,
+                error_message = partial.error_message.as_str(),
+                "the OTLP endpoint accepted only part of an export"
+            );
+        }
+        Ok(())
+    }
+
+    fn shutdown_with_timeout(&self, _timeout: Duration) -> OTelSdkResult {
+        if self.shut_down.swap(true, Ordering::AcqRel) {
+            return Err(OTelSdkError::AlreadyShutdown);
+        }
+        Ok(())
+    }
+
+    fn set_resource(&mut self, resource: &Resource) {
+        self.resource = EncodedResource::new(resource);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers_are_pairs_with_percent_encoded_values() {
+        let headers = parse_headers("api-key=a%20b%3Dc, x-tenant = lab ,broken,=v,k=");
+        assert_eq!(headers.len(), 2);
+        assert_eq!(headers["api-key"], "a b=c");
+        assert_eq!(headers["x-tenant"], "lab");
+    }
+}
