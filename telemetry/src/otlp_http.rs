@@ -139,7 +139,13 @@ impl SpanExporter for HttpExporter {
 
 #[cfg(test)]
 mod tests {
+    use opentelemetry::KeyValue;
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
     use super::*;
+    use crate::coalesce::tests::span;
 
     #[test]
     fn headers_are_pairs_with_percent_encoded_values() {
@@ -147,5 +153,105 @@ mod tests {
         assert_eq!(headers.len(), 2);
         assert_eq!(headers["api-key"], "a b=c");
         assert_eq!(headers["x-tenant"], "lab");
+    }
+
+    /// One HTTP request as a server on 127.0.0.1 receives it: its head and its body.
+    struct Received {
+        head: String,
+        body: Vec<u8>,
+    }
+
+    /// A server that answers its first request with `status` and hands the request over.
+    async fn serve_once(status: u16) -> (String, tokio::task::JoinHandle<Received>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/v1/traces", listener.local_addr().unwrap());
+        let server = tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut data = Vec::new();
+            let mut chunk = [0u8; 65536];
+            let (head, body) = loop {
+                let n = socket.read(&mut chunk).await.unwrap();
+                assert!(n > 0, "the client closed before sending a whole request");
+                data.extend_from_slice(&chunk[..n]);
+                let Some(end) = data.windows(4).position(|w| w == b"\r\n\r\n") else {
+                    continue;
+                };
+                let head = String::from_utf8_lossy(&data[..end]).to_lowercase();
+                let length: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .map_or(0, |v| v.trim().parse().unwrap());
+                if data.len() >= end + 4 + length {
+                    break (head, data[end + 4..end + 4 + length].to_vec());
+                }
+            };
+            let reply = format!("HTTP/1.1 {status} X\r\ncontent-length: 0\r\n\r\n");
+            socket.write_all(reply.as_bytes()).await.unwrap();
+            Received { head, body }
+        });
+        (url, server)
+    }
+
+    fn exporter(url: String, headers: Option<&str>) -> HttpExporter {
+        let headers = headers.map(str::to_string);
+        let mut exporter = HttpExporter::new(url, Duration::from_secs(5), move |name| {
+            (name == "OTEL_EXPORTER_OTLP_HEADERS")
+                .then(|| headers.clone())
+                .flatten()
+        })
+        .unwrap();
+        exporter.set_resource(
+            &Resource::builder_empty()
+                .with_attributes([KeyValue::new("service.name", "cart")])
+                .build(),
+        );
+        exporter
+    }
+
+    #[tokio::test]
+    async fn a_batch_is_posted_as_protobuf_with_the_configured_headers() {
+        let (url, server) = serve_once(200).await;
+        let exporter = exporter(url, Some("authorization=Bearer%20t0k3n"));
+        exporter.export((0..3).map(span).collect()).await.unwrap();
+        let received = server.await.unwrap();
+        assert!(
+            received.head.starts_with("post /v1/traces http/1.1"),
+            "{}",
+            received.head
+        );
+        assert!(
+            received
+                .head
+                .contains("content-type: application/x-protobuf")
+        );
+        assert!(
+            received.head.contains("authorization: bearer t0k3n"),
+            "{}",
+            received.head
+        );
+        let request = ExportTraceServiceRequest::decode(received.body.as_slice()).unwrap();
+        let resource_spans = &request.resource_spans[0];
+        let service = &resource_spans.resource.as_ref().unwrap().attributes[0];
+        assert_eq!(service.key, "service.name");
+        let spans = &resource_spans.scope_spans[0].spans;
+        assert_eq!(spans.len(), 3);
+        // `span(2)` has span id 3.
+        assert_eq!(spans[2].span_id, 3_u64.to_be_bytes());
+    }
+
+    #[tokio::test]
+    async fn a_refused_export_fails_with_its_status_and_a_shut_down_exporter_sends_nothing() {
+        let (url, server) = serve_once(503).await;
+        let exporter = exporter(url, None);
+        let error = exporter.export(vec![span(1)]).await.unwrap_err();
+        assert!(error.to_string().contains("503"), "{error}");
+        server.await.unwrap();
+        exporter
+            .shutdown_with_timeout(Duration::from_secs(1))
+            .unwrap();
+        assert!(matches!(
+            exporter.export(vec![span(2)]).await,
+            Err(OTelSdkError::AlreadyShutdown)
+        ));
     }
 }
