@@ -93,6 +93,9 @@ pub(crate) struct Assembly {
     /// Wakes an `add` waiting for room when the consumer has taken traces.
     room: Condvar,
     room_lock: Mutex<()>,
+    /// `add`s waiting for room: a hand-over notifies only when there are any (a notification
+    /// is a system call even with no one to wake, and there is one per trace handed over).
+    waiting: AtomicUsize,
     /// Set once, where the producers are known.
     delivered: OnceLock<DeliveredUpTo>,
 }
@@ -114,6 +117,7 @@ impl Assembly {
             spans_pending: AtomicUsize::new(0),
             room: Condvar::new(),
             room_lock: Mutex::new(()),
+            waiting: AtomicUsize::new(0),
             delivered: OnceLock::new(),
         });
         let weak = Arc::downgrade(&assembly);
@@ -166,10 +170,14 @@ impl Assembly {
     /// Waits, until `deadline` at the latest, while `more` spans would take the open traces
     /// past [`MAX_PENDING_SPANS`].
     fn wait_for_room(&self, more: usize, deadline: Instant) {
-        let full = || self.spans_pending.load(Ordering::Acquire) + more > MAX_PENDING_SPANS;
+        let full = || self.spans_pending.load(Ordering::SeqCst) + more > MAX_PENDING_SPANS;
         if !full() {
             return;
         }
+        // Counted before `full` is looked at again under the lock, and a hand-over frees room
+        // before it looks at the count (both sequentially consistent): either the hand-over
+        // sees this waiter and notifies under the lock, or this waiter sees the room.
+        self.waiting.fetch_add(1, Ordering::SeqCst);
         let mut guard = lock(&self.room_lock);
         while full() && Instant::now() < deadline {
             guard = self
@@ -178,6 +186,8 @@ impl Assembly {
                 .unwrap_or_else(|p| p.into_inner())
                 .0;
         }
+        drop(guard);
+        self.waiting.fetch_sub(1, Ordering::SeqCst);
     }
 
     /// From now on, also keeps a trace open until `delivered` says every span that ended before
@@ -225,9 +235,12 @@ impl Assembly {
         for (id, p) in traces {
             let count = p.spans.len();
             consumer(Trace::new(id, p.spans));
-            if self.spans_pending.fetch_sub(count, Ordering::AcqRel) - count
+            if self.spans_pending.fetch_sub(count, Ordering::SeqCst) - count
                 <= MAX_PENDING_SPANS - ADD_AT_ONCE
+                && self.waiting.load(Ordering::SeqCst) > 0
             {
+                // Under the lock, so a waiter between its check and its wait is not missed.
+                let _guard = lock(&self.room_lock);
                 self.room.notify_all();
             }
         }
