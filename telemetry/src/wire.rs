@@ -227,9 +227,10 @@ fn message(buf: &mut Vec<u8>, tag: u32, write: impl FnOnce(&mut Vec<u8>)) {
     if len < 0x80 {
         buf[at] = len as u8;
     } else {
-        let mut head = Vec::with_capacity(encoded_len_varint(len as u64));
-        encode_varint(len as u64, &mut head);
-        buf.splice(at..=at, head);
+        let mut head = [0u8; 10];
+        let width = encoded_len_varint(len as u64);
+        encode_varint(len as u64, &mut &mut head[..]);
+        buf.splice(at..=at, head[..width].iter().copied());
     }
 }
 
