@@ -3,7 +3,8 @@
 //! It does what opentelemetry-otlp's HTTP exporter does for a batch (one `POST` of an
 //! `ExportTraceServiceRequest` as `application/x-protobuf` to the traces URL, the headers of
 //! `OTEL_EXPORTER_OTLP_TRACES_HEADERS` or else `OTEL_EXPORTER_OTLP_HEADERS`, a failure for any
-//! status but 2xx, a warning for a partial success), without converting every span into
+//! status but 2xx, a warning for a partial success; no compression, and a warning where
+//! `OTEL_EXPORTER_OTLP_COMPRESSION` asks for one), without converting every span into
 //! opentelemetry-proto's structs first; see `wire` for why. gRPC stays with opentelemetry-otlp.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -48,6 +49,25 @@ impl HttpExporter {
             .or_else(|| lookup("OTEL_EXPORTER_OTLP_HEADERS"))
         {
             headers = parse_headers(&list);
+        }
+        // As opentelemetry-otlp does without its compression features: said (once a process,
+        // not once a service), and ignored.
+        static SAID: std::sync::Once = std::sync::Once::new();
+        if let Some((name, value)) = [
+            "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION",
+            "OTEL_EXPORTER_OTLP_COMPRESSION",
+        ]
+        .into_iter()
+        .find_map(|name| lookup(name).map(|value| (name, value)))
+            && !value.trim().is_empty()
+            && !value.trim().eq_ignore_ascii_case("none")
+        {
+            SAID.call_once(|| {
+                tracing::warn!(
+                    "{name}={value:?} is not supported: spans are exported uncompressed (unset \
+                     it, or set it to `none`)"
+                );
+            });
         }
         headers.insert(
             CONTENT_TYPE,
