@@ -5,7 +5,9 @@ Runs `tracelab run scenarios/quickstart.yaml --rate RATE --duration DURATION` pi
 (taskset), ROUNDS times for each binary given (alternating, so that a change of the machine
 shows in both), and prints for each run: the spans received, the whole process's CPU time (user
 + system, from the kernel's accounting of the finished process), CPU per span and per request,
-how far the injected waits ran past their draws (the precision that CPU buys), and the CPU
+the requests sent against those scheduled and the spans received against those exported (a
+build that fell behind is measured at its limit, not at the rate asked), the share of the
+pinned cores the run used, how far the injected waits ran past their draws (the precision that CPU buys), and the CPU
 time and context switches of each group of threads (tokio workers, the timer thread where a
 runtime has no alarm, the OTLP pipeline, the span sink, trace assembly), sampled from /proc every 100 ms until the run ends.
 
@@ -87,6 +89,15 @@ def median(values):
     return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
 
 
+def cpu_list(spec):
+    """The cores of a taskset list such as `0-1` or `0,2-3`."""
+    cores = []
+    for part in spec.split(","):
+        low, _, high = part.partition("-")
+        cores.extend(range(int(low), int(high or low) + 1))
+    return cores
+
+
 def one_run(binary, args, rate, out):
     command = [
         "taskset", "-c", args.cpus, binary, "run", args.scenario,
@@ -151,6 +162,7 @@ def measure(binary, args, rate, round_, out):
     before = os.times()
     threads, _ = one_run(binary, args, rate, out)
     after = os.times()
+    wall = after.elapsed - before.elapsed
     user = after.children_user - before.children_user
     system = after.children_system - before.children_system
     with open(os.path.join(out, "report.json"), encoding="utf-8") as handle:
@@ -164,6 +176,15 @@ def measure(binary, args, rate, round_, out):
     print(f"\n{binary} round {round_}: {spans:,} spans, {requests:,} requests, "
           f"CPU {cpu:.2f} s (user {user:.2f} + sys {system:.2f}), "
           f"{per_span:.1f} µs a span, {per_request:.0f} µs a request")
+    # Against what was configured, and how busy the pinned cores were: a build that fell
+    # behind its schedule or filled its cores is measured at its limit, not at the rate asked.
+    load = report.get("load", {})
+    exported = report.get("pipeline", {}).get("spans_exported")
+    cores = len(cpu_list(args.cpus))
+    print(f"  sent {requests:,} of {load.get('total', requests):,} scheduled "
+          f"({load.get('achieved_rate', 0):g}/s of {load.get('target_rate', rate):g}/s)"
+          + (f", spans received {spans:,} of {exported:,} exported" if exported is not None else "")
+          + f"; {cpu / wall / cores:.0%} of {cores} pinned core(s) over {wall:.1f} s")
     waits = report.get("timing", {}).get("injected_waits")
     if waits:
         print(f"  injected waits past their draw: p50 {waits['p50_us']:.0f} µs, p99 {waits['p99_us']:.0f} µs, "
