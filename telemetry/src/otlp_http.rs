@@ -25,7 +25,6 @@ use crate::wire::{EncodedResource, export_request};
 pub(crate) struct HttpExporter {
     client: reqwest::Client,
     url: String,
-    headers: HeaderMap,
     resource: EncodedResource,
     /// The size of the last request body, so the next one is allocated once.
     last_len: AtomicUsize,
@@ -40,10 +39,6 @@ impl HttpExporter {
         timeout: Duration,
         lookup: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, TelemetryError> {
-        let client = reqwest::Client::builder()
-            .timeout(timeout)
-            .build()
-            .map_err(|e| TelemetryError::Exporter(e.to_string()))?;
         let mut headers = HeaderMap::new();
         if let Some(list) = lookup("OTEL_EXPORTER_OTLP_TRACES_HEADERS")
             .or_else(|| lookup("OTEL_EXPORTER_OTLP_HEADERS"))
@@ -73,10 +68,15 @@ impl HttpExporter {
             CONTENT_TYPE,
             HeaderValue::from_static("application/x-protobuf"),
         );
+        // Sent with every request: given to the client once rather than copied per export.
+        let client = reqwest::Client::builder()
+            .timeout(timeout)
+            .default_headers(headers)
+            .build()
+            .map_err(|e| TelemetryError::Exporter(e.to_string()))?;
         Ok(HttpExporter {
             client,
             url,
-            headers,
             resource: EncodedResource::default(),
             last_len: Default::default(),
             shut_down: AtomicBool::new(false),
@@ -118,7 +118,6 @@ impl SpanExporter for HttpExporter {
         let response = self
             .client
             .post(&self.url)
-            .headers(self.headers.clone())
             .body(body)
             .send()
             .await

@@ -128,14 +128,14 @@ impl ServiceTelemetry {
         let url = export.export_url();
         let timeout = export.batch.export_timeout;
         let exporter = match export.protocol {
-            OtlpProtocol::Grpc => Exporter::Grpc(
+            OtlpProtocol::Grpc => Exporter::Grpc(Box::new(
                 opentelemetry_otlp::SpanExporter::builder()
                     .with_tonic()
                     .with_endpoint(url)
                     .with_timeout(timeout)
                     .build()
                     .map_err(|e| TelemetryError::Exporter(e.to_string()))?,
-            ),
+            )),
             OtlpProtocol::HttpProtobuf => {
                 Exporter::Http(HttpExporter::new(url, timeout, |name| {
                     std::env::var(name).ok()
@@ -315,7 +315,8 @@ mod tests {
 /// The exporter of the configured protocol.
 #[derive(Debug)]
 enum Exporter {
-    Grpc(opentelemetry_otlp::SpanExporter),
+    /// Boxed: the tonic exporter is several times the size of the HTTP one.
+    Grpc(Box<opentelemetry_otlp::SpanExporter>),
     Http(HttpExporter),
 }
 
