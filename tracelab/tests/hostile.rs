@@ -271,7 +271,6 @@ fn b5_b6_report_and_compare_read_a_run_a_crash_cut_short() {
 fn b7_few_file_descriptors_bound_the_connections_not_the_traces() {
     let out = scratch("nofile");
     let out_s = out.display().to_string();
-    let chain_s = chain().display().to_string();
     // 300 descriptors: 44 left after the reserve, 6 per request of a 3-hop chain in one
     // process, 7 connections. 400 requests/s with 25 ms each need 10 at once.
     let slow_chain = scratch("slow-chain.yaml");
@@ -283,7 +282,6 @@ fn b7_few_file_descriptors_bound_the_connections_not_the_traces() {
     )
     .unwrap();
     let slow_s = slow_chain.display().to_string();
-    let _ = chain_s;
     let mut args = vec![
         "run",
         &slow_s,
